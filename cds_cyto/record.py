@@ -1,0 +1,132 @@
+"""The typed, unit-normalised picture of one patient that the pure core evaluates.
+
+`extract` builds a `PatientRecord` from raw FHIR JSON; `grading`, `risk` and `recommend` read it. Every value here is
+already in its analyte's canonical unit (counts ×10⁹/L, Hb g/L); a value that could not be normalised never reaches a
+record — it is a `DataProblem` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+__all__ = [
+    "CrsEpisode",
+    "CrsGradeReading",
+    "DataProblem",
+    "Demographics",
+    "EventKind",
+    "LabResult",
+    "PatientRecord",
+    "Sex",
+    "TherapyEvent",
+]
+
+Sex = Literal["male", "female"]
+EventKind = Literal[
+    "car_t_infusion",
+    "lymphodepletion",
+    "rbc_transfusion",
+    "platelet_transfusion",
+    "blood_product_transfusion",
+    "gcsf",
+    "tocilizumab",
+    "corticosteroid",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LabResult:
+    """One normalised lab value."""
+
+    analyte: str
+    value: float
+    unit: str
+    time: datetime  # aware; naive source times are read as UTC
+    local_date: date  # the calendar date written in the source's own effectiveDateTime
+    source_id: str | None
+    original_value: float
+    original_unit: str | None
+    lln: float | None = None  # referenceRange.low in the canonical unit
+    censored: str | None = None  # the Quantity.comparator ("<", "<=", ">", ">=") when the value is a bound
+    derived: bool = False  # ANC computed from WBC × neutrophils %
+    note: str | None = None  # a conversion worth stating (e.g. D-dimer DDU → FEU ×2)
+
+
+@dataclass(frozen=True, slots=True)
+class TherapyEvent:
+    kind: EventKind
+    start: date
+    end: date | None
+    source_id: str | None
+    code: str  # "system|code" that matched
+
+
+@dataclass(frozen=True, slots=True)
+class CrsEpisode:
+    """CRS from a D89.83x Condition: onset, abatement and the grade its code states (None when unspecified)."""
+
+    grade: int | None
+    onset: date | None
+    abatement: date | None
+    source_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CrsGradeReading:
+    """A daily ASTCT CRS grade charted as an Observation (site-configured code)."""
+
+    day_date: date
+    grade: int
+    source_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DataProblem:
+    """A resource, or part of one, that was not used — and why. `code` is stable for machines."""
+
+    resource: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Demographics:
+    sex: Sex | None = None
+    birth_date: date | None = None
+
+
+@dataclass(slots=True)
+class PatientRecord:
+    patient_id: str | None
+    demographics: Demographics = field(default_factory=Demographics)
+    # analyte → results sorted by time (ties by source id), duplicates removed
+    labs: dict[str, list[LabResult]] = field(default_factory=dict)
+    events: list[TherapyEvent] = field(default_factory=list)
+    crs_episodes: list[CrsEpisode] = field(default_factory=list)
+    crs_grades: list[CrsGradeReading] = field(default_factory=list)
+    problems: list[DataProblem] = field(default_factory=list)
+
+    def series(self, analyte: str) -> list[LabResult]:
+        return self.labs.get(analyte, [])
+
+    def events_of(self, *kinds: EventKind) -> list[TherapyEvent]:
+        return [e for e in self.events if e.kind in kinds]
+
+    @property
+    def infusion_date(self) -> date | None:
+        """Day 0: the first CAR-T infusion."""
+        starts = [e.start for e in self.events if e.kind == "car_t_infusion"]
+        return min(starts) if starts else None
+
+    @property
+    def lymphodepletion_start(self) -> date | None:
+        """First fludarabine/cyclophosphamide administration before (or on) day 0."""
+        day0 = self.infusion_date
+        starts = [
+            e.start
+            for e in self.events
+            if e.kind == "lymphodepletion" and (day0 is None or e.start <= day0)
+        ]
+        return min(starts) if starts else None
