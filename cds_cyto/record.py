@@ -89,6 +89,7 @@ class DataProblem:
     resource: str
     code: str
     reason: str
+    severity: Literal["warning", "info"] = "warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +125,5 @@ class PatientRecord:
     def lymphodepletion_start(self) -> date | None:
         """First fludarabine/cyclophosphamide administration before (or on) day 0."""
         day0 = self.infusion_date
-        starts = [
-            e.start
-            for e in self.events
-            if e.kind == "lymphodepletion" and (day0 is None or e.start <= day0)
-        ]
+        starts = [e.start for e in self.events if e.kind == "lymphodepletion" and (day0 is None or e.start <= day0)]
         return min(starts) if starts else None

@@ -15,7 +15,17 @@ from collections.abc import Sequence
 __all__ = ["CliError", "main"]
 
 # Sub-command modules, in the order `--help` lists them.
-_COMMANDS = ("evaluate", "serve", "simulate", "fixtures", "feedback", "sweep", "worklist", "analyze", "plot")
+_COMMANDS = (
+    "evaluate",
+    "serve",
+    "simulate",
+    "fixtures",
+    "feedback",
+    "sweep",
+    "worklist",
+    "analyze",
+    "plot",
+)
 
 
 class CliError(Exception):

@@ -1,0 +1,92 @@
+"""`cds-cyto evaluate`: assess a patient from a FHIR Bundle file, a directory of them, or a FHIR server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cds_cyto.assess import Assessment, evaluate
+from cds_cyto.cli import CliError
+from cds_cyto.cli.common import add_site_argument, load_site_profile, parse_day
+from cds_cyto.extract import extract_record
+from cds_cyto.profile import Profile
+from cds_cyto.report_table import assessment_table
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("evaluate", help="assess one patient (or a directory of patient Bundles)")
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="a FHIR Bundle file for one patient, or a directory of them",
+    )
+    p.add_argument(
+        "--as-of",
+        type=parse_day,
+        help="assess as of this date (YYYY-MM-DD); default: latest result",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--fhir", metavar="URL", help="read the patient from this FHIR server instead of a file")
+    p.add_argument("--patient", metavar="ID", help="the patient id on the FHIR server (with --fhir)")
+    add_site_argument(p)
+    p.set_defaults(func=run)
+
+
+def bundle_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(f for f in path.glob("*.json") if f.name != "truth.json")
+    if path.is_file():
+        return [path]
+    raise CliError(f"{path}: no such file or directory")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read ({exc.strerror})") from exc
+    except orjson.JSONDecodeError as exc:
+        raise CliError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def assess_file(path: Path, as_of: date | None, profile: Profile) -> Assessment:
+    data = read_json(path)
+    if not isinstance(data, dict | list):
+        raise CliError(f"{path}: expected a FHIR Bundle or resource")
+    return evaluate(extract_record(data, profile), as_of, profile)
+
+
+def _from_fhir(args: argparse.Namespace, profile: Profile) -> list[Assessment]:
+    if not args.patient:
+        raise CliError("--fhir needs --patient ID")
+    from cds_cyto.cli.fhir_read import read_patient_resources
+
+    resources = read_patient_resources(args.fhir, args.patient)
+    return [evaluate(extract_record(resources, profile), args.as_of, profile)]
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_site_profile(args.site)
+    if args.fhir:
+        assessments = _from_fhir(args, profile)
+        many = False
+    else:
+        if args.path is None:
+            raise CliError("give a Bundle file or directory, or --fhir URL --patient ID")
+        files = bundle_files(args.path)
+        many = args.path.is_dir()
+        assessments = [assess_file(f, args.as_of, profile) for f in files]
+    if args.format == "json":
+        payload: Any = [a.to_json() for a in assessments] if many else assessments[0].to_json()
+        sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print("\n\n".join(assessment_table(a) for a in assessments))
+    return 0

@@ -1,0 +1,92 @@
+"""Raw FHIR R4 JSON → a typed, unit-normalised `PatientRecord`.
+
+Bad content never raises: whatever cannot be used becomes a `DataProblem` naming the resource and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cds_cyto.extract.events import MEDICATION_TYPES, EventReader
+from cds_cyto.extract.fhir_json import iter_resources, resource_label
+from cds_cyto.extract.labs import finalise_labs
+from cds_cyto.extract.observations import ObservationReader
+from cds_cyto.extract.problems import ProblemLog
+from cds_cyto.profile import Profile, default_profile
+from cds_cyto.record import Demographics, PatientRecord
+
+__all__ = ["extract_record"]
+
+
+def extract_record(
+    data: Mapping[str, Any] | Iterable[Mapping[str, Any]], profile: Profile | None = None
+) -> PatientRecord:
+    """Build one patient's record from a Bundle (any type), a resource, or a list of either."""
+    profile = profile or default_profile()
+    problems = ProblemLog()
+    observations = ObservationReader(profile, problems)
+    events = EventReader(profile, problems)
+    deferred: list[tuple[Mapping[str, Any], str, str]] = []
+    subject_ids: set[str] = set()
+    seen: dict[str, int] = {}
+
+    for position, res in iter_resources(data):
+        if not isinstance(res, Mapping):
+            problems.warn(resource_label(res, position), "not-a-resource", "entry is not a FHIR resource")
+            continue
+        label = resource_label(res, position)
+        if "[#" not in label:
+            # The same resource twice (a bundle that repeats it, or paging overlap) counts once.
+            if label in seen:
+                problems.info(label, "duplicate", "resource appears more than once; counted once")
+                continue
+            seen[label] = position
+        rtype = res.get("resourceType")
+        try:
+            if rtype == "Observation":
+                observations.read(res, label)
+                _subject(res, subject_ids)
+            elif rtype == "Patient":
+                events.read_patient(res)
+            elif rtype == "Medication":
+                events.read_medication(res)
+            elif rtype in ("Procedure", "Condition") or rtype in MEDICATION_TYPES:
+                deferred.append((res, label, rtype))  # after all Medications are known
+            elif not isinstance(rtype, str):
+                problems.warn(label, "not-a-resource", "entry has no resourceType")
+        except Exception as exc:
+            problems.warn(label, "unreadable", f"resource could not be read ({type(exc).__name__})")
+
+    for res, label, rtype in deferred:
+        try:
+            if rtype == "Procedure":
+                events.read_procedure(res, label)
+            elif rtype == "Condition":
+                events.read_condition(res, label)
+            else:
+                events.read_medication_use(res, label, rtype)
+        except Exception as exc:
+            problems.warn(label, "unreadable", f"resource could not be read ({type(exc).__name__})")
+
+    labs = finalise_labs(observations.labs, problems)
+    patient_id = events.patient_id or (next(iter(subject_ids)) if len(subject_ids) == 1 else None)
+    if len(subject_ids) > 1:
+        problems.warn("Bundle", "several-patients", f"results for {len(subject_ids)} patients in one record")
+    return PatientRecord(
+        patient_id=patient_id,
+        demographics=events.demographics or Demographics(),
+        labs=labs,
+        events=sorted(events.events, key=lambda e: (e.start, e.kind)),
+        crs_episodes=sorted(events.crs, key=lambda c: (c.onset is None, c.onset)),
+        crs_grades=sorted(observations.crs_grades, key=lambda g: g.day_date),
+        problems=problems.items,
+    )
+
+
+def _subject(res: Mapping[str, Any], into: set[str]) -> None:
+    subject = res.get("subject")
+    if isinstance(subject, Mapping):
+        ref = subject.get("reference")
+        if isinstance(ref, str) and ref.startswith("Patient/"):
+            into.add(ref[8:])

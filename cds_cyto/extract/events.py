@@ -1,0 +1,109 @@
+"""Therapy events (§9), CRS Conditions (§6) and demographics, from Procedures, medication resources,
+Conditions and the Patient."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from cds_cyto.extract.fhir_json import codings, parse_instant, period_start
+from cds_cyto.extract.problems import ProblemLog
+from cds_cyto.profile import Profile
+from cds_cyto.record import CrsEpisode, Demographics, EventKind, TherapyEvent
+
+__all__ = ["MEDICATION_TYPES", "EventReader"]
+
+# A dose or procedure with these statuses did not happen (or was recorded in error).
+_NOT_DONE = frozenset({"entered-in-error", "not-done", "not-taken", "preparation", "intended"})
+_CONDITION_EXCLUDED = frozenset({"entered-in-error", "refuted"})
+MEDICATION_TYPES = frozenset({"MedicationAdministration", "MedicationStatement"})
+
+
+class EventReader:
+    def __init__(self, profile: Profile, problems: ProblemLog) -> None:
+        self._codes = profile.event_codes
+        self._crs = profile.crs_condition_grades
+        self._problems = problems
+        self.medications: dict[str, list[str]] = {}  # Medication id → its codings
+        self.events: list[TherapyEvent] = []
+        self.crs: list[CrsEpisode] = []
+        self.demographics: Demographics | None = None
+        self.patient_id: str | None = None
+
+    def read_medication(self, med: Mapping[str, Any]) -> None:
+        mid = med.get("id")
+        if isinstance(mid, str):
+            self.medications[mid] = list(codings(med.get("code")))
+
+    def read_patient(self, patient: Mapping[str, Any]) -> None:
+        pid = patient.get("id")
+        if isinstance(pid, str) and self.patient_id is None:
+            self.patient_id = pid
+        gender = patient.get("gender")
+        birth = patient.get("birthDate")
+        born: date | None = None
+        if isinstance(birth, str) and len(birth) == 10:
+            try:
+                born = date.fromisoformat(birth)
+            except ValueError:
+                born = None
+        self.demographics = Demographics(sex=gender if gender in ("male", "female") else None, birth_date=born)
+
+    def read_procedure(self, proc: Mapping[str, Any], label: str) -> None:
+        self._event(proc, label, "Procedure", codings(proc.get("code")), "performed")
+
+    def read_medication_use(self, res: Mapping[str, Any], label: str, rtype: str) -> None:
+        codes = list(codings(res.get("medicationCodeableConcept")))
+        codes += codings(res.get("medication"))  # R5 CodeableReference
+        ref = res.get("medicationReference")
+        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+            codes += self.medications.get(ref["reference"].rpartition("/")[2].lstrip("#"), [])
+        for contained in res.get("contained") or []:
+            if isinstance(contained, Mapping) and contained.get("resourceType") == "Medication":
+                codes += codings(contained.get("code"))
+        self._event(res, label, rtype, codes, "effective")
+
+    def _event(self, res: Mapping[str, Any], label: str, rtype: str, codes: Any, time_name: str) -> None:
+        kinds: list[tuple[EventKind, str]] = []
+        for code in codes:
+            hit = self._codes.get(code)
+            if hit is not None and rtype in hit[1] and hit[0] not in {k for k, _ in kinds}:
+                kinds.append((hit[0], code))
+        if not kinds:
+            return
+        status = res.get("status")
+        if status in _NOT_DONE:
+            self._problems.info(label, "status-excluded", f"{rtype} with status {status} is not used")
+            return
+        start = parse_instant(period_start(res, time_name))
+        if start is None:
+            self._problems.warn(label, "no-time", f"{rtype}: no usable date; the event is not used")
+            return
+        period = res.get(f"{time_name}Period")
+        end = parse_instant(period.get("end")) if isinstance(period, Mapping) else None
+        for kind, code in kinds:
+            self.events.append(TherapyEvent(kind, start[1], end[1] if end else None, label, code))
+
+    def read_condition(self, cond: Mapping[str, Any], label: str) -> None:
+        grade: int | None = None
+        matched = False
+        for code in codings(cond.get("code")):
+            if code in self._crs:
+                matched = True
+                grade = self._crs[code]
+                break
+        if not matched:
+            return
+        if any(c.rpartition("|")[2] in _CONDITION_EXCLUDED for c in codings(cond.get("verificationStatus"))):
+            self._problems.info(label, "status-excluded", "CRS Condition refuted or entered in error")
+            return
+        onset = parse_instant(period_start(cond, "onset"))
+        abatement_raw = cond.get("abatementDateTime")
+        period = cond.get("abatementPeriod")
+        if abatement_raw is None and isinstance(period, Mapping):
+            abatement_raw = period.get("end") or period.get("start")
+        abatement = parse_instant(abatement_raw)
+        if onset is None:
+            self._problems.warn(label, "no-time", "CRS Condition without an onset date; timing unknown")
+        self.crs.append(CrsEpisode(grade, onset[1] if onset else None, abatement[1] if abatement else None, label))

@@ -1,0 +1,90 @@
+"""Small readers for raw FHIR JSON that never raise on bad content."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+__all__ = ["codings", "iter_resources", "parse_instant", "resource_label"]
+
+Json = Mapping[str, Any]
+
+
+def iter_resources(data: Json | Iterable[Json]) -> Iterator[tuple[int, Any]]:
+    """Every resource in a Bundle (of any type, nested Bundles flattened), a resource, or a list of either.
+
+    Yields (position, resource); a position numbers the items so that a problem can say where it was.
+    """
+    stack: list[Any] = [data] if isinstance(data, Mapping) else list(data)
+    stack.reverse()
+    position = 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping) and item.get("resourceType") == "Bundle":
+            entries = item.get("entry")
+            if isinstance(entries, list):
+                children = [e.get("resource") if isinstance(e, Mapping) else e for e in entries]
+                stack.extend(reversed(children))
+            continue
+        yield position, item
+        position += 1
+
+
+def resource_label(resource: Any, position: int) -> str:
+    """ "Observation/abc", or "Observation[#12]" when the resource has no id."""
+    if not isinstance(resource, Mapping):
+        return f"entry[#{position}]"
+    rtype = resource.get("resourceType")
+    rtype = rtype if isinstance(rtype, str) else "Resource"
+    rid = resource.get("id")
+    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}[#{position}]"
+
+
+def codings(concept: Any) -> Iterator[str]:
+    """ "system|code" for every coding of a CodeableConcept (R4), or of a CodeableReference.concept (R5)."""
+    if not isinstance(concept, Mapping):
+        return
+    items = concept.get("coding")
+    if items is None and isinstance(concept.get("concept"), Mapping):
+        items = concept["concept"].get("coding")
+    if not isinstance(items, list):
+        return
+    for c in items:
+        if isinstance(c, Mapping):
+            code = c.get("code")
+            if isinstance(code, str):
+                system = c.get("system")
+                yield f"{system}|{code}" if isinstance(system, str) else f"|{code}"
+
+
+def parse_instant(text: Any) -> tuple[datetime, date] | None:
+    """(aware instant, the calendar date as written) for a FHIR dateTime with at least a full date.
+
+    The calendar date is the one written in the value's own offset (clinical-reference day numbering); a time
+    without an offset is read as UTC for ordering only.
+    """
+    if not isinstance(text, str) or len(text) < 10:
+        return None
+    try:
+        local = date.fromisoformat(text[:10])
+        if len(text) == 10:
+            return datetime(local.year, local.month, local.day, tzinfo=UTC), local
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant, local
+
+
+def period_start(resource: Json, *names: str) -> Any:
+    """The first present of `xDateTime` / `xPeriod.start` among the given element names."""
+    for name in names:
+        value = resource.get(f"{name}DateTime")
+        if value is not None:
+            return value
+        period = resource.get(f"{name}Period")
+        if isinstance(period, Mapping) and period.get("start") is not None:
+            return period["start"]
+    return None

@@ -1,0 +1,92 @@
+"""After reading: supersession, duplicates, ordering, and ANC derived from WBC × neutrophils %."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cds_cyto.extract.observations import RawLab
+from cds_cyto.extract.problems import ProblemLog
+from cds_cyto.record import LabResult
+
+__all__ = ["finalise_labs"]
+
+
+def finalise_labs(raw: dict[str, list[RawLab]], problems: ProblemLog) -> dict[str, list[LabResult]]:
+    labs = {analyte: _settle(items, problems) for analyte, items in raw.items()}
+    derived = _derive_anc(labs.get("neutrophils", []), labs.get("leukocytes", []), labs.get("neutrophils_pct", []))
+    if derived:
+        merged = labs.get("neutrophils", []) + derived
+        merged.sort(key=_order)
+        labs["neutrophils"] = merged
+    return labs
+
+
+def _order(r: LabResult) -> tuple[datetime, str]:
+    return r.time, r.source_id or ""
+
+
+def _settle(items: list[RawLab], problems: ProblemLog) -> list[LabResult]:
+    """Per instant: the highest status rank supersedes (amended/corrected > final > other); equal values count once."""
+    items.sort(key=lambda raw: (raw.result.time, -raw.rank, raw.result.source_id or ""))
+    out: list[LabResult] = []
+    i, n = 0, len(items)
+    while i < n:
+        j = i + 1
+        time = items[i].result.time
+        while j < n and items[j].result.time == time:
+            j += 1
+        if j == i + 1:
+            out.append(items[i].result)
+        else:
+            top = items[i].rank
+            kept: list[LabResult] = []
+            for raw in items[i:j]:
+                r = raw.result
+                if raw.rank < top:
+                    problems.info(
+                        r.source_id or "Observation",
+                        "superseded",
+                        "superseded by an amended/final result",
+                    )
+                elif any(k.value == r.value for k in kept):
+                    problems.info(
+                        r.source_id or "Observation",
+                        "duplicate",
+                        "same analyte, time and value; counted once",
+                    )
+                else:
+                    kept.append(r)
+            out.extend(kept)
+        i = j
+    return out
+
+
+def _derive_anc(anc: list[LabResult], wbc: list[LabResult], pct: list[LabResult]) -> list[LabResult]:
+    """ANC = WBC × neutrophils % / 100 at a specimen time with no absolute count (clinical-reference §1)."""
+    if not wbc or not pct:
+        return []
+    have = {r.time for r in anc}
+    pct_at = {r.time: r for r in pct}
+    out = []
+    for w in wbc:
+        p = pct_at.get(w.time)
+        if p is None or w.time in have:
+            continue
+        out.append(
+            LabResult(
+                analyte="neutrophils",
+                value=w.value * p.value / 100.0,
+                unit=w.unit,
+                time=w.time,
+                local_date=w.local_date,
+                source_id=f"{w.source_id}+{p.source_id}",
+                original_value=w.value * p.value / 100.0,
+                original_unit=w.unit,
+                lln=None,
+                censored=w.censored or p.censored,
+                derived=True,
+                note="derived: WBC × neutrophils % / 100",
+            )
+        )
+        have.add(w.time)
+    return out

@@ -1,0 +1,20 @@
+"""The data-problem log that extraction fills instead of raising."""
+
+from __future__ import annotations
+
+from cds_cyto.record import DataProblem
+
+__all__ = ["ProblemLog"]
+
+
+class ProblemLog:
+    def __init__(self) -> None:
+        self.items: list[DataProblem] = []
+
+    def warn(self, resource: str, code: str, reason: str) -> None:
+        """Content that could not be used (a unit, a value, a time): clinicians should know."""
+        self.items.append(DataProblem(resource, code, reason, "warning"))
+
+    def info(self, resource: str, code: str, reason: str) -> None:
+        """Excluded by rule (status, superseded, duplicate): recorded, not alarming."""
+        self.items.append(DataProblem(resource, code, reason, "info"))

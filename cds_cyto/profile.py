@@ -1,0 +1,343 @@
+"""The evaluation profile: every clinical number and code list, loaded from the cited data files.
+
+`load_profile()` reads `cds_cyto/data/*.toml` and merges an optional site file over it, so a site changes a threshold
+or adds a code without touching code. The core receives a `Profile` as an argument; nothing here is global state
+except the cached default.
+
+Site file (TOML), every key optional — values replace the defaults, `extra_codes` lists are appended:
+
+    [analytes.neutrophils]
+    extra_codes = ["http://acme.lab|ANC"]
+    [events.gcsf]
+    extra_codes = ["http://www.nlm.nih.gov/research/umls/rxnorm|..."]
+    [profiles.seed000.recovery.platelets]
+    lookback_days = 3
+    [lln_defaults]
+    neutrophils = 1.8
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast
+
+from cds_cyto.record import EventKind
+
+__all__ = [
+    "AnalyteDef",
+    "Band",
+    "CtcaeTerm",
+    "DefinitionProfile",
+    "Dimension",
+    "IcahtRules",
+    "Profile",
+    "ProfileError",
+    "RecoveryRule",
+    "default_profile",
+    "load_profile",
+]
+
+LINEAGES = ("neutrophils", "hemoglobin", "platelets", "leukocytes", "lymphocytes")
+_DATA_FILES = ("analytes", "units", "codes", "criteria", "profiles", "thresholds")
+
+
+class ProfileError(ValueError):
+    """The data files or a site file do not describe a usable profile."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyteDef:
+    name: str
+    label: str
+    dimension: str
+    codes: tuple[str, ...]
+    plausible: tuple[float, float]
+    plausible_source: str
+    ddu_codes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    canonical: str
+    factors: dict[str, float]
+    offsets: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    grade: int
+    below: float | None  # None: the lower limit of normal
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CtcaeTerm:
+    version: str
+    term: str
+    bands: tuple[Band, ...]  # most severe first
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryRule:
+    at_least: float
+    results: int
+    blocked_by: frozenset[str]
+    lookback_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionProfile:
+    name: str
+    label: str
+    citation: str
+    severe: dict[str, float]
+    cytopenia: dict[str, float]
+    cytopenia_by_sex: dict[str, dict[str, float]]
+    recovery: dict[str, RecoveryRule]
+
+
+@dataclass(frozen=True, slots=True)
+class IcahtRules:
+    citation: str
+    early_last_day: int
+    late_last_day: int
+    interpolate_max_gap_days: int
+    bridge_max_days: int
+    anc_le500: float
+    anc_le100: float
+    anc_early_grades: tuple[dict[str, int], ...]
+    anc_late_levels: tuple[tuple[int, float], ...]  # (grade, at_most), most severe first
+    late_min_results: int
+    t_citation: str
+    plt_lt50: float
+    plt_lt20: float
+    plt_early_grades: tuple[dict[str, int], ...]
+    plt_late_levels: tuple[tuple[int, float], ...]  # (grade, below), most severe first
+    plt_late_grade4_days: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything the core needs to know that is clinical: codes, units, criteria, definitions, thresholds."""
+
+    analytes: dict[str, AnalyteDef]
+    dimensions: dict[str, Dimension]
+    unit_aliases: dict[str, str]
+    observation_codes: dict[str, str]  # "system|code" → analyte
+    event_codes: dict[str, tuple[EventKind, frozenset[str]]]  # "system|code" → (kind, resource types)
+    crs_condition_grades: dict[str, int | None]
+    crs_grade_observation_codes: frozenset[str]
+    ctcae: dict[str, dict[str, CtcaeTerm]]  # version → lineage → term
+    definitions: dict[str, DefinitionProfile]
+    grade3plus_extra: dict[str, float]
+    pht: dict[str, Any]
+    icaht: IcahtRules
+    thresholds: dict[str, Any]
+    lln_defaults: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ctcae_versions(self) -> tuple[str, ...]:
+        return tuple(self.ctcae)
+
+
+def _read_data(name: str) -> dict[str, Any]:
+    text = resources.files("cds_cyto.data").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _merge(base: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:
+    """Site values replace defaults; `extra_*` lists are appended to the list they name."""
+    out = dict(base)
+    for key, value in site.items():
+        if key.startswith("extra_") and isinstance(value, list):
+            target = key.removeprefix("extra_")
+            out[target] = [*out.get(target, []), *value]
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _float_pair(raw: Any, where: str) -> tuple[float, float]:
+    if not (isinstance(raw, list) and len(raw) == 2):
+        raise ProfileError(f"{where}: expected [low, high]")
+    return float(raw[0]), float(raw[1])
+
+
+def _build(data: dict[str, dict[str, Any]]) -> Profile:
+    analytes: dict[str, AnalyteDef] = {}
+    observation_codes: dict[str, str] = {}
+    for name, raw in data["analytes"]["analytes"].items():
+        a = AnalyteDef(
+            name=name,
+            label=str(raw["label"]),
+            dimension=str(raw["dimension"]),
+            codes=tuple(raw.get("codes", [])),
+            plausible=_float_pair(raw["plausible"], f"analytes.{name}.plausible"),
+            plausible_source=str(raw.get("plausible_source", "")),
+            ddu_codes=frozenset(raw.get("ddu_codes", [])),
+        )
+        analytes[name] = a
+        for code in a.codes:
+            if code in observation_codes and observation_codes[code] != name:
+                raise ProfileError(f"code {code} maps to both {observation_codes[code]} and {name}")
+            observation_codes[code] = name
+
+    dimensions = {
+        name: Dimension(
+            canonical=str(raw["canonical"]),
+            factors={k: float(v) for k, v in raw["factors"].items()},
+            offsets={k: float(v) for k, v in raw.get("offsets", {}).items()},
+        )
+        for name, raw in data["units"]["dimensions"].items()
+    }
+    for a in analytes.values():
+        if a.dimension not in dimensions:
+            raise ProfileError(f"analyte {a.name}: unknown dimension {a.dimension}")
+    aliases = {str(k): str(v) for k, v in data["units"]["aliases"].items()}
+
+    event_codes: dict[str, tuple[EventKind, frozenset[str]]] = {}
+    for kind, raw in data["codes"]["events"].items():
+        for code in raw.get("codes", []):
+            event_codes[code] = (cast(EventKind, kind), frozenset(raw.get("resources", [])))
+    crs = data["codes"]["crs"]
+    crs_grades: dict[str, int | None] = {k: int(v) for k, v in crs["condition_grades"].items()}
+    for code in crs.get("condition_unspecified", []):
+        crs_grades[code] = None
+
+    ctcae: dict[str, dict[str, CtcaeTerm]] = {}
+    for version, table in data["criteria"]["ctcae"].items():
+        terms: dict[str, CtcaeTerm] = {}
+        for lineage in LINEAGES:
+            raw = table[lineage]
+            bands = tuple(
+                Band(
+                    int(b["grade"]),
+                    None if b["below"] == "LLN" else float(b["below"]),
+                    str(b["text"]),
+                )
+                for b in raw["bands"]
+            )
+            if [b.grade for b in bands] != sorted((b.grade for b in bands), reverse=True):
+                raise ProfileError(f"ctcae {version} {lineage}: bands must run from the most severe grade")
+            terms[lineage] = CtcaeTerm(version, str(raw["term"]), bands, str(table.get("source", "")))
+        ctcae[version] = terms
+
+    definitions: dict[str, DefinitionProfile] = {}
+    for name, raw in data["profiles"]["profiles"].items():
+        definitions[name] = DefinitionProfile(
+            name=name,
+            label=str(raw["label"]),
+            citation=str(raw["citation"]),
+            severe={k: float(v) for k, v in raw["severe"].items()},
+            cytopenia={k: float(v) for k, v in raw.get("cytopenia", {}).items()},
+            cytopenia_by_sex={
+                k: {s: float(x) for s, x in v.items()} for k, v in raw.get("cytopenia_by_sex", {}).items()
+            },
+            recovery={
+                lineage: RecoveryRule(
+                    at_least=float(r["at_least"]),
+                    results=int(r["results"]),
+                    blocked_by=frozenset(r.get("blocked_by", [])),
+                    lookback_days=int(r.get("lookback_days", 0)),
+                )
+                for lineage, r in raw["recovery"].items()
+            },
+        )
+
+    p = data["profiles"]
+    ic, tic = p["icaht"], p["t_icaht"]
+    icaht = IcahtRules(
+        citation=str(ic["citation"]),
+        early_last_day=int(ic["early_last_day"]),
+        late_last_day=int(ic["late_last_day"]),
+        interpolate_max_gap_days=int(ic["interpolate_max_gap_days"]),
+        bridge_max_days=int(ic["bridge_max_days"]),
+        anc_le500=float(ic["early"]["le500"]),
+        anc_le100=float(ic["early"]["le100"]),
+        anc_early_grades=tuple(dict(g) for g in ic["early"]["grades"]),
+        anc_late_levels=tuple((int(x["grade"]), float(x["at_most"])) for x in ic["late"]["levels"]),
+        late_min_results=int(ic["late"]["min_results"]),
+        t_citation=str(tic["citation"]),
+        plt_lt50=float(tic["early"]["lt50"]),
+        plt_lt20=float(tic["early"]["lt20"]),
+        plt_early_grades=tuple(dict(g) for g in tic["early"]["grades"]),
+        plt_late_levels=tuple((int(x["grade"]), float(x["below"])) for x in tic["late"]["levels"]),
+        plt_late_grade4_days=int(tic["late"]["grade4_days_lt_20"]),
+    )
+    extra = p.get("grade3plus_extra", {})
+    return Profile(
+        analytes=analytes,
+        dimensions=dimensions,
+        unit_aliases=aliases,
+        observation_codes=observation_codes,
+        event_codes=event_codes,
+        crs_condition_grades=crs_grades,
+        crs_grade_observation_codes=frozenset(crs.get("grade_observation_codes", [])),
+        ctcae=ctcae,
+        definitions=definitions,
+        grade3plus_extra={k: float(v) for k, v in extra.items() if k in LINEAGES},
+        pht=dict(p["pht"]),
+        icaht=icaht,
+        thresholds=dict(data["thresholds"]),
+        lln_defaults={k: float(v) for k, v in data.get("site", {}).get("lln_defaults", {}).items()},
+        versions={name: str(data[name].get("version", "")) for name in _DATA_FILES},
+    )
+
+
+# Where each top-level key of a site file is merged.
+_SITE_SECTIONS = {
+    "analytes": ("analytes", "analytes"),
+    "dimensions": ("units", "dimensions"),
+    "aliases": ("units", "aliases"),
+    "events": ("codes", "events"),
+    "crs": ("codes", "crs"),
+    "ctcae": ("criteria", "ctcae"),
+    "profiles": ("profiles", "profiles"),
+    "pht": ("profiles", "pht"),
+    "icaht": ("profiles", "icaht"),
+    "t_icaht": ("profiles", "t_icaht"),
+    "grade3plus_extra": ("profiles", "grade3plus_extra"),
+    "thresholds": ("thresholds", None),
+    "lln_defaults": ("site", "lln_defaults"),
+}
+
+
+def load_profile(site_file: Path | None = None, site: dict[str, Any] | None = None) -> Profile:
+    """The default data, with a site file (TOML) and/or a site dict merged over it."""
+    data: dict[str, dict[str, Any]] = {name: _read_data(name) for name in _DATA_FILES}
+    data["site"] = {}
+    overrides: dict[str, Any] = {}
+    if site_file is not None:
+        try:
+            overrides = tomllib.loads(site_file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ProfileError(f"site file {site_file}: {exc}") from exc
+    if site:
+        overrides = _merge(overrides, site)
+    for key, value in overrides.items():
+        if key not in _SITE_SECTIONS:
+            raise ProfileError(f"site file: unknown section [{key}]")
+        file_name, section = _SITE_SECTIONS[key]
+        if section is None:
+            data[file_name] = _merge(data[file_name], value)
+        else:
+            data[file_name][section] = _merge(data[file_name].get(section, {}), value)
+    try:
+        return _build(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ProfileError):
+            raise
+        raise ProfileError(f"profile data: {exc!r}") from exc
+
+
+@lru_cache(maxsize=1)
+def default_profile() -> Profile:
+    return load_profile()
