@@ -36,9 +36,9 @@ EventKind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~3 µs per instance on the extraction hot path
 class LabResult:
-    """One normalised lab value."""
+    """One normalised lab value. Treat as immutable."""
 
     analyte: str
     value: float

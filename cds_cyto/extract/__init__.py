@@ -18,6 +18,8 @@ from cds_cyto.record import Demographics, PatientRecord
 
 __all__ = ["extract_record"]
 
+_DEFERRED = frozenset({"Procedure", "Condition"}) | MEDICATION_TYPES
+
 
 def extract_record(
     data: Mapping[str, Any] | Iterable[Mapping[str, Any]], profile: Profile | None = None
@@ -27,35 +29,44 @@ def extract_record(
     problems = ProblemLog()
     observations = ObservationReader(profile, problems)
     events = EventReader(profile, problems)
-    deferred: list[tuple[Mapping[str, Any], str, str]] = []
+    deferred: list[tuple[dict[str, Any], str, str]] = []
     subject_ids: set[str] = set()
     seen: dict[str, int] = {}
 
+    last_subject = None
     for position, res in iter_resources(data):
-        if not isinstance(res, Mapping):
+        if not isinstance(res, dict):
             problems.warn(resource_label(res, position), "not-a-resource", "entry is not a FHIR resource")
             continue
-        label = resource_label(res, position)
-        if "[#" not in label:
+        rtype = res.get("resourceType")
+        rid = res.get("id")
+        if isinstance(rid, str) and rid and isinstance(rtype, str):
+            label = f"{rtype}/{rid}"
             # The same resource twice (a bundle that repeats it, or paging overlap) counts once.
             if label in seen:
                 problems.info(label, "duplicate", "resource appears more than once; counted once")
                 continue
             seen[label] = position
-        rtype = res.get("resourceType")
+        else:
+            label = resource_label(res, position)
         try:
             if rtype == "Observation":
                 observations.read(res, label)
-                _subject(res, subject_ids)
+                subject = res.get("subject")
+                ref = subject.get("reference") if isinstance(subject, dict) else None
+                if ref != last_subject and isinstance(ref, str):
+                    last_subject = ref
+                    if ref.startswith("Patient/"):
+                        subject_ids.add(ref[8:])
             elif rtype == "Patient":
                 events.read_patient(res)
             elif rtype == "Medication":
                 events.read_medication(res)
-            elif rtype in ("Procedure", "Condition") or rtype in MEDICATION_TYPES:
+            elif rtype in _DEFERRED:
                 deferred.append((res, label, rtype))  # after all Medications are known
             elif not isinstance(rtype, str):
                 problems.warn(label, "not-a-resource", "entry has no resourceType")
-        except Exception as exc:
+        except Exception as exc:  # bad content must become a data problem, never a crash
             problems.warn(label, "unreadable", f"resource could not be read ({type(exc).__name__})")
 
     for res, label, rtype in deferred:
@@ -82,11 +93,3 @@ def extract_record(
         crs_grades=sorted(observations.crs_grades, key=lambda g: g.day_date),
         problems=problems.items,
     )
-
-
-def _subject(res: Mapping[str, Any], into: set[str]) -> None:
-    subject = res.get("subject")
-    if isinstance(subject, Mapping):
-        ref = subject.get("reference")
-        if isinstance(ref, str) and ref.startswith("Patient/"):
-            into.add(ref[8:])

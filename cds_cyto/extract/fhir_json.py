@@ -16,24 +16,29 @@ def iter_resources(data: Json | Iterable[Json]) -> Iterator[tuple[int, Any]]:
 
     Yields (position, resource); a position numbers the items so that a problem can say where it was.
     """
-    stack: list[Any] = [data] if isinstance(data, Mapping) else list(data)
+    stack: list[Any] = [_plain(data)] if isinstance(data, Mapping) else [_plain(d) for d in data]
     stack.reverse()
     position = 0
     while stack:
         item = stack.pop()
-        if isinstance(item, Mapping) and item.get("resourceType") == "Bundle":
+        if isinstance(item, dict) and item.get("resourceType") == "Bundle":
             entries = item.get("entry")
             if isinstance(entries, list):
-                children = [e.get("resource") if isinstance(e, Mapping) else e for e in entries]
+                children = [e.get("resource") if isinstance(e, dict) else e for e in entries]
                 stack.extend(reversed(children))
             continue
         yield position, item
         position += 1
 
 
+def _plain(item: Any) -> Any:
+    """JSON parsers give dicts; any other Mapping is copied once so the hot path can use fast dict checks."""
+    return dict(item) if isinstance(item, Mapping) and not isinstance(item, dict) else item
+
+
 def resource_label(resource: Any, position: int) -> str:
     """ "Observation/abc", or "Observation[#12]" when the resource has no id."""
-    if not isinstance(resource, Mapping):
+    if not isinstance(resource, dict):
         return f"entry[#{position}]"
     rtype = resource.get("resourceType")
     rtype = rtype if isinstance(rtype, str) else "Resource"
@@ -67,12 +72,15 @@ def parse_instant(text: Any) -> tuple[datetime, date] | None:
     if not isinstance(text, str) or len(text) < 10:
         return None
     try:
-        local = date.fromisoformat(text[:10])
         if len(text) == 10:
+            local = date.fromisoformat(text)
             return datetime(local.year, local.month, local.day, tzinfo=UTC), local
         instant = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if text[10] != "T":
+        return None  # fromisoformat accepts a space or other separators; FHIR does not
+    local = instant.date()  # an aware datetime keeps its own offset, so this is the date as written
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant, local

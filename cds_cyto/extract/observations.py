@@ -40,15 +40,20 @@ class ObservationReader:
         self.labs: dict[str, list[RawLab]] = {}
         self.crs_grades: list[CrsGradeReading] = []
 
-    def read(self, obs: Mapping[str, Any], label: str) -> None:
+    def read(self, obs: dict[str, Any], label: str) -> None:
+        # The hot path (one call per Observation): plain dict checks, no helper calls on the common route.
         analyte_name = None
         matched_code = ""
-        for code in codings(obs.get("code")):
-            analyte_name = self._codes.get(code)
+        concept = obs.get("code")
+        for coding in concept.get("coding") or () if isinstance(concept, dict) else ():
+            if not isinstance(coding, dict):
+                continue
+            key = f"{coding.get('system')}|{coding.get('code')}"
+            analyte_name = self._codes.get(key)
             if analyte_name is not None:
-                matched_code = code
+                matched_code = key
                 break
-            if code in self._crs_codes:
+            if key in self._crs_codes:
                 self._read_crs_grade(obs, label)
                 return
         if analyte_name is None:
@@ -63,54 +68,73 @@ class ObservationReader:
             self._problems.warn(label, "no-time", f"{analyte.label}: no usable effective date/time")
             return
         quantity = obs.get("valueQuantity")
-        if not isinstance(quantity, Mapping):
+        if not isinstance(quantity, dict):
             self._no_quantity(obs, label, analyte)
             return
-        value = quantity.get("value")
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        value: Any = quantity.get("value")
+        if value.__class__ is bool or not isinstance(value, int | float):
             self._problems.warn(label, "non-numeric", f"{analyte.label}: valueQuantity has no numeric value")
             return
-        loinc = matched_code
+        system, code, unit = quantity.get("system"), quantity.get("code"), quantity.get("unit")
         try:
             conv = self._units.conversion(
                 analyte,
-                _str(quantity.get("system")),
-                _str(quantity.get("code")),
-                _str(quantity.get("unit")),
-                loinc,
+                system if isinstance(system, str) else None,
+                code if isinstance(code, str) else None,
+                unit if isinstance(unit, str) else None,
+                matched_code,
             )
         except UnitProblem as exc:
-            code = "unit-missing" if "no unit" in str(exc) else "unit-unknown"
-            self._problems.warn(label, code, f"{exc}; not graded")
+            problem = "unit-missing" if "no unit" in str(exc) else "unit-unknown"
+            self._problems.warn(label, problem, f"{exc}; not graded")
             return
         # Rounded so that a conversion never moves a value across a cut-off by float noise (500 /uL is 0.5).
         canonical = round(value * conv.factor + conv.offset, 9)
-        low, high = analyte.plausible
-        if not low <= canonical <= high:
+        floor, ceiling = analyte.plausible
+        canonical_unit = self._profile.dimensions[analyte.dimension].canonical
+        if not floor <= canonical <= ceiling:
             self._problems.warn(
                 label,
                 "implausible",
-                f"{analyte.label}: {value} {quantity.get('unit') or conv.ucum} = {canonical:g} "
-                f"{self._profile.dimensions[analyte.dimension].canonical} is outside {low:g}–{high:g} "
-                "(likely a unit error); not graded",
+                f"{analyte.label}: {value} {unit if isinstance(unit, str) else conv.ucum} = {canonical:g} "
+                f"{canonical_unit} is outside {floor:g}–{ceiling:g} (likely a unit error); not graded",
             )
             return
         comparator = quantity.get("comparator")
+        ranges = obs.get("referenceRange")
+        lln = None
+        if ranges:
+            # Most labs give the range in the value's own unit: reuse its conversion.
+            first = ranges[0].get("low") if isinstance(ranges, list) and isinstance(ranges[0], dict) else None
+            if (
+                isinstance(first, dict)
+                and first.get("unit") == unit
+                and first.get("code") == code
+                and first.get("system") == system
+                and _is_number(first.get("value"))
+            ):
+                lln = round(first["value"] * conv.factor + conv.offset, 9)
+            else:
+                lln = self._lln(ranges, analyte, matched_code)
         result = LabResult(
-            analyte=analyte_name,
-            value=canonical,
-            unit=self._profile.dimensions[analyte.dimension].canonical,
-            time=when[0],
-            local_date=when[1],
-            source_id=label,
-            original_value=float(value),
-            original_unit=_str(quantity.get("unit")) or conv.ucum,
-            lln=self._lln(obs, analyte, loinc),
-            censored=comparator if comparator in _COMPARATORS else None,
-            note=conv.note,
+            analyte_name,
+            canonical,
+            canonical_unit,
+            when[0],
+            when[1],
+            label,
+            float(value),
+            unit if isinstance(unit, str) else conv.ucum,
+            lln,
+            comparator if comparator in _COMPARATORS else None,
+            False,
+            conv.note,
         )
         rank = STATUS_RANK.get(status, 1) if isinstance(status, str) else 1
-        self.labs.setdefault(analyte_name, []).append(RawLab(result, rank))
+        raw = self.labs.get(analyte_name)
+        if raw is None:
+            raw = self.labs[analyte_name] = []
+        raw.append(RawLab(result, rank))
 
     def _no_quantity(self, obs: Mapping[str, Any], label: str, analyte: AnalyteDef) -> None:
         if "dataAbsentReason" in obs:
@@ -121,16 +145,15 @@ class ObservationReader:
         else:
             self._problems.warn(label, "no-value", f"{analyte.label}: no value")
 
-    def _lln(self, obs: Mapping[str, Any], analyte: AnalyteDef, loinc: str) -> float | None:
-        ranges = obs.get("referenceRange")
+    def _lln(self, ranges: Any, analyte: AnalyteDef, loinc: str) -> float | None:
         if not isinstance(ranges, list):
             return None
         for rr in ranges:
-            low = rr.get("low") if isinstance(rr, Mapping) else None
-            if not isinstance(low, Mapping):
+            low = rr.get("low") if isinstance(rr, dict) else None
+            if not isinstance(low, dict):
                 continue
-            value = low.get("value")
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            value: Any = low.get("value")
+            if value.__class__ is bool or not isinstance(value, int | float):
                 continue
             try:
                 conv = self._units.conversion(
@@ -180,6 +203,10 @@ def _grade_value(obs: Mapping[str, Any]) -> int | None:
     if grade is None or not 0 <= grade <= 5 or (isinstance(raw, float) and raw != grade):
         return None
     return grade
+
+
+def _is_number(value: Any) -> bool:
+    return value.__class__ is not bool and isinstance(value, int | float)  # a JSON true is not a number
 
 
 def _str(value: Any) -> str | None:
