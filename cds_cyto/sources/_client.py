@@ -1,0 +1,496 @@
+"""An async FHIR REST client: reads, paged searches, batch/transaction, retries and deadlines.
+
+Connection pooling: a `FhirPool` owns the one `httpx.AsyncClient` (and the per-server capability cache) that a
+process shares; `FhirClient`s borrow it. A CDS service creates one pool at start-up and, per hook request, a
+cheap client with that request's server URL and token. A script that needs a single client just writes
+`async with FhirClient(url) as client:` and the client owns a private pool.
+
+Logs name an operation ("search Observation", "batch"), a status, sizes and durations — never a URL (patient ids
+ride in paths and queries) nor a header (tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import orjson
+
+from ._auth import Auth, NoAuth
+from ._errors import FhirError, FhirProtocolError, FhirUnavailable
+from ._fhir_json import (
+    Resource,
+    bundle_resources,
+    dedupe,
+    has_error_issue,
+    is_bundle,
+    is_fhir_id,
+    next_link,
+    outcome_text,
+    search_outcomes,
+)
+from ._policy import RetryPolicy, Timeouts
+from ._query import SearchParams, encode_query
+
+__all__ = ["FhirClient", "FhirPool", "Stats"]
+
+log = logging.getLogger("cds_cyto.sources.fhir")
+
+_FHIR_JSON = "application/fhir+json"
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# A transport failure that proves the request never reached the server: safe to resend whatever it was.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+# The loop time by which the outermost running operation must finish; nested operations inherit it.
+_deadline: ContextVar[float | None] = ContextVar("cds_cyto_fhir_deadline", default=None)
+
+DEFAULT_TIMEOUTS = Timeouts()
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(slots=True)
+class Stats:
+    """What a client cost: HTTP requests attempted (retries and token requests included) and body bytes."""
+
+    requests: int = 0
+    retries: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+class FhirPool:
+    """One HTTP connection pool and capability cache, shared by every FhirClient of a process (per event loop)."""
+
+    def __init__(self, *, max_connections: int = 20, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+            follow_redirects=False,  # a redirect could carry our Authorization header somewhere unexpected
+            headers={"User-Agent": "cds-cyto"},
+        )
+        self.capabilities: dict[str, Resource] = {}  # base URL → CapabilityStatement
+        self.batch_support: dict[str, bool] = {}  # base URL → does it accept batch Bundles
+
+    def client(
+        self,
+        base_url: str,
+        auth: Auth | None = None,
+        *,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        max_pages: int = 100,
+    ) -> FhirClient:
+        """A client for one server that borrows this pool (closing the client leaves the pool open)."""
+        return FhirClient(base_url, auth, pool=self, timeouts=timeouts, retry=retry, max_pages=max_pages)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class FhirClient:
+    """Talks to one FHIR server. Every public method is one operation, bounded by `timeouts.total`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: Auth | None = None,
+        *,
+        pool: FhirPool | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        max_pages: int = 100,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        base = httpx.URL(base_url.rstrip("/"))
+        if base.scheme not in ("http", "https") or not base.host:
+            raise ValueError("FHIR base URL must be an absolute http(s) URL")
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        self.base_url = str(base)
+        self._base = base
+        self.auth: Auth = auth or NoAuth()
+        self._owns_pool = pool is None
+        self.pool = pool or FhirPool()
+        self.timeouts = timeouts
+        self.retry = retry
+        self.max_pages = max_pages
+        self.stats = Stats()
+        self._sleep = sleep  # injectable so tests can see the waits without spending them
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        if self._owns_pool:
+            await self.pool.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @asynccontextmanager
+    async def deadline(self, label: str) -> AsyncIterator[None]:
+        """Bound everything inside to `timeouts.total`; inside another operation, keep that one's deadline."""
+        if _deadline.get() is not None:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + self.timeouts.total
+        token = _deadline.set(when)
+        started = time.perf_counter()
+        scope = asyncio.timeout_at(when)
+        try:
+            async with scope:
+                yield
+        except TimeoutError as exc:
+            if scope.expired():
+                raise FhirUnavailable(f"{label}: no complete answer within {self.timeouts.total:g} s") from exc
+            raise
+        finally:
+            _deadline.reset(token)
+            log.debug("%s finished in %.0f ms", label, (time.perf_counter() - started) * 1000)
+
+    # -- FHIR interactions -------------------------------------------------------------------------------------
+
+    async def capabilities(self) -> Resource:
+        """The server's CapabilityStatement (GET [base]/metadata), cached per base URL in the pool."""
+        cached = self.pool.capabilities.get(self.base_url)
+        if cached is not None:
+            return cached
+        label = "capabilities"
+        async with self.deadline(label):
+            body = await self._get_json(self._url("metadata"), label)
+        if body.get("resourceType") != "CapabilityStatement":
+            raise FhirProtocolError(f"{label}: expected a CapabilityStatement, got {_kind(body)}")
+        self.pool.capabilities[self.base_url] = body
+        return body
+
+    async def supports_batch(self) -> bool:
+        """Does the CapabilityStatement list the `batch` system interaction? Cached per base URL."""
+        known = self.pool.batch_support.get(self.base_url)
+        if known is not None:
+            return known
+        try:
+            statement = await self.capabilities()
+        except (FhirError, FhirProtocolError) as exc:
+            # A server without a usable /metadata still answers plain searches; don't fail over it.
+            log.warning("capabilities unusable (%s); using separate searches", type(exc).__name__)
+            supported = False
+        else:
+            supported = any(
+                isinstance(rest, Mapping)
+                and rest.get("mode", "server") == "server"
+                and any(isinstance(i, Mapping) and i.get("code") == "batch" for i in rest.get("interaction") or [])
+                for rest in statement.get("rest") or []
+            )
+        self.pool.batch_support[self.base_url] = supported
+        return supported
+
+    async def read(self, resource_type: str, resource_id: str) -> Resource:
+        _check_type(resource_type)
+        if not is_fhir_id(resource_id):
+            raise ValueError("not a FHIR resource id")
+        label = f"read {resource_type}"
+        async with self.deadline(label):
+            body = await self._get_json(self._url(f"{resource_type}/{resource_id}"), label)
+        if body.get("resourceType") != resource_type:
+            raise FhirProtocolError(f"{label}: got {_kind(body)}")
+        return body
+
+    async def search(self, resource_type: str, params: SearchParams | None = None) -> list[Resource]:
+        """Every match, all pages followed, de-duplicated by resourceType/id."""
+        _check_type(resource_type)
+        query = encode_query(params)
+        label = f"search {resource_type}"
+        async with self.deadline(label):
+            first = await self._get_json(self._url(f"{resource_type}?{query}" if query else resource_type), label)
+            return await self.follow_pages(first, resource_type)
+
+    async def query(self, relative_url: str) -> list[Resource]:
+        """GET a URL relative to the base — a read ("Patient/1") or a search ("Observation?...") — as resources.
+
+        This is what a CDS Hooks prefetch template renders to.
+        """
+        path = relative_url.split("?", 1)[0]
+        if "://" in relative_url or relative_url.startswith("/") or ".." in path.split("/"):
+            raise ValueError("query takes a URL relative to the FHIR base")
+        resource_type = path.split("/", 1)[0]
+        _check_type(resource_type)
+        label = f"query {resource_type}"
+        async with self.deadline(label):
+            body = await self._get_json(self._url(relative_url), label)
+            if is_bundle(body) and body.get("type") == "searchset":
+                return await self.follow_pages(body, resource_type)
+        if body.get("resourceType") != resource_type:
+            raise FhirProtocolError(f"{label}: got {_kind(body)}")
+        return [body]
+
+    async def follow_pages(self, first_page: Mapping[str, Any], resource_type: str) -> list[Resource]:
+        """The resources of a searchset and of every page its `next` links lead to."""
+        label = f"search {resource_type}"
+        async with self.deadline(label):
+            page: Mapping[str, Any] = first_page
+            resources: list[Resource] = []
+            seen: set[str] = set()
+            pages = 1
+            while True:
+                _check_searchset(page, label)
+                resources.extend(bundle_resources(page))
+                link = next_link(page)
+                if link is None:
+                    break
+                if link in seen:
+                    raise FhirProtocolError(f"{label}: paging loop (a next link came back)")
+                if pages >= self.max_pages:
+                    raise FhirProtocolError(f"{label}: more than {self.max_pages} pages")
+                seen.add(link)
+                pages += 1
+                page = await self._get_json(self._next_url(link, label), f"{label} page {pages}")
+        log.debug("%s: %d resources in %d page(s)", label, len(resources), pages)
+        return dedupe(resources)
+
+    async def batch(self, bundle: Mapping[str, Any]) -> Resource:
+        """POST a batch Bundle; returns the batch-response (entries may fail one by one — check each)."""
+        return await self._post_bundle(bundle, "batch")
+
+    async def transaction(self, bundle: Mapping[str, Any]) -> Resource:
+        """POST a transaction Bundle; the server applies all entries or none."""
+        return await self._post_bundle(bundle, "transaction")
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+
+    def _url(self, relative: str) -> str:
+        return f"{self.base_url}/{relative}"
+
+    def _next_url(self, link: str, label: str) -> str:
+        # Relative links resolve against the base as a directory ("…/r4/" + "Observation?page=2").
+        url = httpx.URL(self.base_url + "/").join(link)
+        if (url.scheme, url.host, url.port) != (
+            self._base.scheme,
+            self._base.host,
+            self._base.port,
+        ):
+            # Following it would send our token to another origin.
+            raise FhirProtocolError(f"{label}: next link points to another server")
+        return str(url)
+
+    async def _post_bundle(self, bundle: Mapping[str, Any], kind: str) -> Resource:
+        if bundle.get("resourceType") != "Bundle" or bundle.get("type") != kind:
+            raise ValueError(f"expected a Bundle of type {kind}")
+        entries = bundle.get("entry") or []
+        methods = {e.get("request", {}).get("method") for e in entries if isinstance(e, Mapping)}
+        label = f"{kind} of {len(entries)}"
+        async with self.deadline(label):
+            response = await self._send(
+                "POST",
+                self.base_url,
+                label=label,
+                content=orjson.dumps(bundle),
+                idempotent=methods <= _IDEMPOTENT,
+            )
+            body = _json(response, label)
+        if not is_bundle(body) or body.get("type") != f"{kind}-response":
+            raise FhirProtocolError(f"{label}: expected a {kind}-response Bundle, got {_kind(body)}")
+        if len(body.get("entry") or []) != len(entries):
+            raise FhirProtocolError(f"{label}: response has a different number of entries")
+        return body
+
+    async def _get_json(self, url: str, label: str) -> Resource:
+        return _json(await self._send("GET", url, label=label), label)
+
+    async def _post_form(self, url: str, form: Mapping[str, str]) -> dict[str, Any]:
+        response = await self._send("POST", url, label="token", form=form, authenticate=False)
+        return _json(response, "token")
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        label: str,
+        content: bytes | None = None,
+        form: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        authenticate: bool = True,
+    ) -> httpx.Response:
+        attempt = 0
+        reauthorised = False
+        while True:
+            attempt += 1
+            headers = {"Accept": "application/json" if form is not None else _FHIR_JSON}
+            if content is not None:
+                headers["Content-Type"] = _FHIR_JSON
+            if authenticate:
+                headers.update(await self.auth.headers(self._post_form))
+            request = self.pool.http.build_request(
+                method,
+                url,
+                content=content,
+                data=form,
+                headers=headers,
+                timeout=self.timeouts.for_httpx(),
+            )
+            self.stats.requests += 1
+            self.stats.bytes_sent += len(request.content)
+            started = time.perf_counter()
+            try:
+                response = await self.pool.http.send(request)
+            except httpx.TransportError as exc:
+                reason = _describe(exc)
+                log.info("%s %s: %s", method, label, reason)
+                retryable = isinstance(exc, _NOT_SENT) or idempotent
+                if not retryable or attempt >= self.retry.attempts:
+                    raise FhirUnavailable(f"{label}: {reason} (attempt {attempt})") from exc
+                await self._wait(label, attempt, None, reason, cause=exc)
+                continue
+            except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
+                raise FhirProtocolError(f"{label}: {_describe(exc)}") from exc
+            status = response.status_code
+            self.stats.bytes_received += len(response.content)
+            log.debug(
+                "%s %s → %d, %d bytes, %.0f ms",
+                method,
+                label,
+                status,
+                len(response.content),
+                (time.perf_counter() - started) * 1000,
+            )
+            if status == 401 and authenticate and not reauthorised and self.auth.invalidate():
+                reauthorised = True  # the token may have been revoked early: fetch a new one, once
+                attempt -= 1
+                continue
+            if status in self.retry.statuses:
+                if attempt >= self.retry.attempts:
+                    raise FhirUnavailable(
+                        _with_text(
+                            f"{label}: HTTP {status} after {attempt} attempts",
+                            _error_text(response),
+                        ),
+                        status=status,
+                    )
+                await self._wait(
+                    label,
+                    attempt,
+                    response.headers.get("Retry-After"),
+                    f"HTTP {status}",
+                    status=status,
+                )
+                continue
+            if not 200 <= status < 300:
+                raise FhirError(status, f"{label}: HTTP {status}", _error_text(response))
+            return response
+
+    async def _wait(
+        self,
+        label: str,
+        attempt: int,
+        retry_after: str | None,
+        reason: str,
+        *,
+        status: int | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        delay = self.retry.delay(attempt, retry_after)
+        deadline = _deadline.get()
+        if deadline is not None and asyncio.get_running_loop().time() + delay >= deadline:
+            # Waiting would only end in the deadline's timeout; say why now instead.
+            raise FhirUnavailable(
+                f"{label}: {reason}; the next try (in {delay:.1f} s) would pass the {self.timeouts.total:g} s deadline",
+                status=status,
+            ) from cause
+        self.stats.retries += 1
+        log.info(
+            "%s: %s; retry %d of %d in %.2f s",
+            label,
+            reason,
+            attempt,
+            self.retry.attempts - 1,
+            delay,
+        )
+        await self._sleep(delay)
+
+
+def _check_type(resource_type: str) -> None:
+    if not _RESOURCE_TYPE.fullmatch(resource_type):
+        raise ValueError("not a FHIR resource type")
+
+
+def _check_searchset(page: Mapping[str, Any], label: str) -> None:
+    if not is_bundle(page):
+        raise FhirProtocolError(f"{label}: expected a Bundle, got {_kind(page)}")
+    for outcome in search_outcomes(page):
+        if has_error_issue(outcome):
+            # The server says the search went wrong; its results cannot be trusted to be complete.
+            raise FhirError(200, f"{label}: the server reported an error", outcome_text(outcome))
+
+
+def _json(response: httpx.Response, label: str) -> Resource:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        raise FhirProtocolError(f"{label}: response is not JSON") from exc
+    if not isinstance(body, dict):
+        raise FhirProtocolError(f"{label}: response is not a JSON object")
+    return body
+
+
+def _error_text(response: httpx.Response) -> str | None:
+    try:
+        return outcome_text(orjson.loads(response.content))
+    except orjson.JSONDecodeError:
+        first_line = response.text.strip().split("\n", 1)[0]
+        return first_line[:200] or None
+
+
+def _with_text(message: str, text: str | None) -> str:
+    return f"{message}: {text}" if text else message
+
+
+def _kind(body: Mapping[str, Any]) -> str:
+    rtype = body.get("resourceType")
+    return rtype if isinstance(rtype, str) else "a non-FHIR object"
+
+
+_DESCRIPTIONS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
+    (httpx.ConnectTimeout, "connect timeout"),
+    (httpx.ConnectError, "connection failed"),
+    (httpx.PoolTimeout, "no free connection in the pool"),
+    (httpx.ReadTimeout, "read timeout"),
+    (httpx.WriteTimeout, "write timeout"),
+    (httpx.RemoteProtocolError, "the server broke the connection"),
+)
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    # Our own words: httpx messages may quote the URL, which can hold a patient id.
+    for kind, text in _DESCRIPTIONS:
+        if isinstance(exc, kind):
+            return text
+    return type(exc).__name__

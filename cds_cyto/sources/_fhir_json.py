@@ -1,0 +1,169 @@
+"""Small readers and shapers of raw FHIR JSON: ids, Bundles, OperationOutcomes, de-duplication."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+__all__ = [
+    "Resource",
+    "as_transaction",
+    "bundle_resources",
+    "dedupe",
+    "entry_status",
+    "is_fhir_id",
+    "next_link",
+    "outcome_text",
+    "resource_key",
+]
+
+Resource = dict[str, Any]
+
+# FHIR R4 `id` datatype. Checked before an id goes into a URL, so a hostile id cannot add query parameters.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def is_fhir_id(value: object) -> bool:
+    return isinstance(value, str) and _FHIR_ID.fullmatch(value) is not None
+
+
+def resource_key(resource: Mapping[str, Any]) -> str | None:
+    """ "Type/id", or None for a resource without an id (it cannot be de-duplicated)."""
+    rtype, rid = resource.get("resourceType"), resource.get("id")
+    if isinstance(rtype, str) and isinstance(rid, str) and rid:
+        return f"{rtype}/{rid}"
+    return None
+
+
+def dedupe(resources: Iterable[Resource]) -> list[Resource]:
+    """First occurrence of each resourceType/id wins; resources without an id are all kept."""
+    seen: set[str] = set()
+    out: list[Resource] = []
+    for resource in resources:
+        key = resource_key(resource)
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(resource)
+    return out
+
+
+def reference_key(reference: str) -> str | None:
+    """ "Type/id" of a literal reference, relative or absolute, with any _history part dropped."""
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and is_fhir_id(parts[-1]) and parts[-2][:1].isupper():
+        return f"{parts[-2]}/{parts[-1]}"
+    return None
+
+
+def patient_of(resource: Mapping[str, Any]) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) else None
+    for element in ("subject", "patient"):
+        ref = resource.get(element)
+        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+            key = reference_key(ref["reference"])
+            if key is not None and key.startswith("Patient/"):
+                return key.removeprefix("Patient/")
+    return None
+
+
+def is_bundle(value: object) -> bool:
+    return isinstance(value, Mapping) and value.get("resourceType") == "Bundle"
+
+
+def bundle_resources(bundle: Mapping[str, Any]) -> list[Resource]:
+    """The entries' resources, without the OperationOutcomes a server adds as search.mode=outcome."""
+    return [resource for entry, resource in _entries(bundle) if not _is_search_outcome(entry)]
+
+
+def _entries(bundle: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Resource]]:
+    for entry in bundle.get("entry") or []:
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), dict):
+            yield entry, entry["resource"]
+
+
+def _is_search_outcome(entry: Mapping[str, Any]) -> bool:
+    search = entry.get("search")
+    return isinstance(search, Mapping) and search.get("mode") == "outcome"
+
+
+def search_outcomes(bundle: Mapping[str, Any]) -> list[Resource]:
+    """OperationOutcomes attached to a searchset (warnings or, from some servers, errors)."""
+    return [resource for entry, resource in _entries(bundle) if _is_search_outcome(entry)]
+
+
+def next_link(bundle: Mapping[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) and url else None
+    return None
+
+
+def outcome_text(body: object) -> str | None:
+    """What an error body says: an OperationOutcome's diagnostics/details, or an OAuth error description."""
+    if not isinstance(body, Mapping):
+        return None
+    if body.get("resourceType") == "OperationOutcome":
+        parts: list[str] = []
+        for issue in body.get("issue") or []:
+            if not isinstance(issue, Mapping):
+                continue
+            details = issue.get("details")
+            text = issue.get("diagnostics") or (details.get("text") if isinstance(details, Mapping) else None)
+            if isinstance(text, str) and text and text not in parts:
+                parts.append(text)
+        return "; ".join(parts) or None
+    if isinstance(body.get("error"), str):  # RFC 6749 §5.2, from a token endpoint
+        description = body.get("error_description")
+        return f"{body['error']}: {description}" if isinstance(description, str) else body["error"]
+    return None
+
+
+def has_error_issue(outcome: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(issue, Mapping) and issue.get("severity") in ("error", "fatal")
+        for issue in outcome.get("issue") or []
+    )
+
+
+def entry_status(entry: Mapping[str, Any]) -> int | None:
+    """The numeric status of a batch/transaction response entry ("404 Not Found" → 404)."""
+    response = entry.get("response")
+    status = response.get("status") if isinstance(response, Mapping) else None
+    if isinstance(status, str):
+        head = status.strip().split(" ", 1)[0]
+        if head.isdigit():
+            return int(head)
+    return None
+
+
+def as_transaction(bundle: Mapping[str, Any]) -> Resource:
+    """A transaction Bundle that stores `bundle`'s resources.
+
+    A transaction is returned unchanged and a batch keeps its requests. Any other Bundle (collection, searchset,
+    history, ...) becomes PUTs for resources with an id, so loading twice updates instead of duplicating, and
+    POSTs for resources without one; fullUrls are kept so urn:uuid references still resolve.
+    """
+    if bundle.get("type") == "transaction":
+        return dict(bundle)
+    if bundle.get("type") == "batch":
+        return {**bundle, "type": "transaction"}
+    entries: list[Resource] = []
+    for raw_entry, resource in _entries(bundle):
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str):
+            continue
+        key = resource_key(resource)
+        request = {"method": "PUT", "url": key} if key else {"method": "POST", "url": rtype}
+        entry: Resource = {"resource": resource, "request": request}
+        if isinstance(raw_entry.get("fullUrl"), str):
+            entry["fullUrl"] = raw_entry["fullUrl"]
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}

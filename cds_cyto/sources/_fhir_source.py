@@ -1,0 +1,127 @@
+"""A patient's data from a FHIR server: one batch round trip when the server supports it, else parallel searches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ._client import FhirClient
+from ._codes import default_observation_codes
+from ._errors import FhirError, FhirProtocolError, PatientNotFound
+from ._fhir_json import Resource, dedupe, entry_status, is_fhir_id, outcome_text
+from ._gather import gather_bounded
+from ._query import encode_query, token_list
+
+__all__ = ["PATIENT_SEARCHES", "FhirPatientSource"]
+
+# Everything of one patient the core reads besides the Patient itself and its Observations. Medication
+# resources come along through _include because the drug code often lives on the referenced Medication.
+PATIENT_SEARCHES: tuple[tuple[str, Mapping[str, str]], ...] = (
+    ("Procedure", {}),
+    ("Condition", {}),
+    ("MedicationAdministration", {"_include": "MedicationAdministration:medication"}),
+    ("MedicationRequest", {"_include": "MedicationRequest:medication"}),
+    ("MedicationStatement", {"_include": "MedicationStatement:medication"}),
+)
+
+
+class FhirPatientSource:
+    """`PatientSource` over a `FhirClient`.
+
+    `observation_codes`: "system|code" strings the Observation search is limited to (default: every analyte and
+    CRS-grade code in the package tables); an empty list fetches all Observations. `since` (aware) limits the
+    searches to resources changed after it, for incremental sweeps. `use_batch=None` asks the server's
+    CapabilityStatement.
+    """
+
+    def __init__(
+        self,
+        client: FhirClient,
+        observation_codes: Sequence[str] | None = None,
+        *,
+        since: datetime | None = None,
+        page_size: int = 200,
+        use_batch: bool | None = None,
+        concurrency: int = 4,
+    ) -> None:
+        if since is not None and since.tzinfo is None:
+            raise ValueError("since must carry a timezone")
+        self.client = client
+        self.observation_codes = (
+            list(observation_codes) if observation_codes is not None else default_observation_codes()
+        )
+        self.since = since
+        self.page_size = page_size
+        self.use_batch = use_batch
+        self.concurrency = concurrency
+
+    def queries(self, patient_id: str) -> list[str]:
+        """The relative URLs that make up the patient's data; the first is the Patient read."""
+        common: dict[str, str] = {"patient": patient_id, "_count": str(self.page_size)}
+        if self.since is not None:
+            common["_lastUpdated"] = "gt" + self.since.isoformat()
+        observation = dict(common)
+        if self.observation_codes:
+            observation["code"] = token_list(self.observation_codes)
+        urls = [f"Patient/{patient_id}", f"Observation?{encode_query(observation)}"]
+        urls += [f"{rtype}?{encode_query({**common, **extra})}" for rtype, extra in PATIENT_SEARCHES]
+        return urls
+
+    async def patient_resources(self, patient_id: str) -> list[dict[str, Any]]:
+        if not is_fhir_id(patient_id):
+            raise PatientNotFound("not a valid FHIR patient id")
+        urls = self.queries(patient_id)
+        async with self.client.deadline("patient fetch"):
+            batch = self.use_batch if self.use_batch is not None else await self.client.supports_batch()
+            if batch:
+                return await self._by_batch(urls)
+            return await self._by_searches(urls)
+
+    async def patient_ids(self) -> list[str]:
+        found = await self.client.search("Patient", {"_elements": "id", "_count": str(self.page_size)})
+        return [r["id"] for r in found if isinstance(r.get("id"), str)]
+
+    async def query(self, relative_url: str) -> list[dict[str, Any]]:
+        return await self.client.query(relative_url)
+
+    async def _by_batch(self, urls: list[str]) -> list[Resource]:
+        request = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [{"request": {"method": "GET", "url": url}} for url in urls],
+        }
+        response = await self.client.batch(request)
+        resources: list[Resource] = []
+        for index, (url, entry) in enumerate(zip(urls, response["entry"], strict=True)):
+            rtype = url.split("?", 1)[0].split("/", 1)[0]
+            status = entry_status(entry)
+            resource = entry.get("resource")
+            if status is None or not 200 <= status < 300:
+                if index == 0 and status in (404, 410):
+                    raise PatientNotFound("the FHIR server has no such Patient")
+                details = entry.get("response", {}).get("outcome") or resource
+                raise FhirError(status or 0, f"batch entry {rtype}: HTTP {status}", outcome_text(details))
+            if not isinstance(resource, dict):
+                raise FhirProtocolError(f"batch entry {rtype}: no resource in the response")
+            if index == 0:
+                if resource.get("resourceType") != "Patient":
+                    raise FhirProtocolError("batch entry Patient: got another resource type")
+                resources.append(resource)
+            else:
+                resources.extend(await self.client.follow_pages(resource, rtype))
+        return dedupe(resources)
+
+    async def _by_searches(self, urls: list[str]) -> list[Resource]:
+        results = await gather_bounded(
+            [self._read_patient(urls[0])] + [self.client.query(u) for u in urls[1:]], self.concurrency
+        )
+        return dedupe(r for result in results for r in result)
+
+    async def _read_patient(self, url: str) -> list[Resource]:
+        try:
+            return await self.client.query(url)
+        except FhirError as exc:
+            if exc.status in (404, 410):
+                raise PatientNotFound("the FHIR server has no such Patient") from exc
+            raise

@@ -1,0 +1,182 @@
+"""CDS Hooks prefetch as a patient source, with the spec's fallback: fetch what the client did not send.
+
+A prefetch value may be a resource, a searchset Bundle, an OperationOutcome (the client's query failed), null or
+absent (the client did not or could not prefetch). Values that cannot be used are fetched through the fallback —
+template by template when it can run queries (`QuerySource`), else by fetching the whole patient once. A required
+key that can be had neither way raises `PrefetchUnavailable` (the service answers 412 Precondition Failed); an
+optional one is listed in `PrefetchResult.unresolved`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._errors import PrefetchUnavailable, SourceError
+from ._fhir_json import (
+    Resource,
+    bundle_resources,
+    dedupe,
+    has_error_issue,
+    is_bundle,
+    is_fhir_id,
+    next_link,
+    outcome_text,
+    patient_of,
+    search_outcomes,
+)
+from ._gather import gather_bounded
+from ._protocol import PatientSource, QuerySource
+
+__all__ = ["PrefetchResult", "PrefetchSource", "render_template"]
+
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+_ABSENT = object()  # a key the client left out, as distinct from one it sent as null
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchResult:
+    resources: list[Resource]
+    supplied: tuple[str, ...] = ()  # keys whose prefetched values were used
+    fetched: tuple[str, ...] = ()  # keys fetched through the fallback
+    unusable: Mapping[str, str] = field(default_factory=dict)  # key → why the client's value was not used
+    unresolved: Mapping[str, str] = field(default_factory=dict)  # optional keys that could not be had, and why
+
+    @property
+    def complete(self) -> bool:
+        return not self.unresolved
+
+
+class PrefetchSource:
+    """`PatientSource` over one hook request's prefetch.
+
+    `templates` is the service's prefetch declaration (key → "Patient/{{context.patientId}}", ...); `context` the
+    hook's context (for rendering templates); keys in `optional` may stay missing.
+    """
+
+    def __init__(
+        self,
+        prefetch: Mapping[str, Any] | None,
+        templates: Mapping[str, str],
+        fallback: PatientSource | None = None,
+        *,
+        context: Mapping[str, Any] | None = None,
+        optional: Collection[str] = (),
+        concurrency: int = 4,
+    ) -> None:
+        self.prefetch = prefetch or {}
+        self.templates = dict(templates)
+        self.fallback = fallback
+        self.context = context or {}
+        self.optional = frozenset(optional)
+        self.concurrency = concurrency
+
+    async def patient_resources(self, patient_id: str) -> list[dict[str, Any]]:
+        return (await self.resolve(patient_id)).resources
+
+    async def resolve(self, patient_id: str) -> PrefetchResult:
+        supplied: dict[str, list[Resource]] = {}
+        unusable: dict[str, str] = {}
+        for key, template in self.templates.items():
+            verdict = _read_value(self.prefetch.get(key, _ABSENT), template, patient_id)
+            if isinstance(verdict, str):
+                unusable[key] = verdict
+            else:
+                supplied[key] = verdict
+        fetched, extra, failures = await self._fetch(patient_id, list(unusable)) if unusable else ((), [], {})
+        required = {k: why for k, why in failures.items() if k not in self.optional}
+        if required:
+            raise PrefetchUnavailable(required)
+        resources = [r for rs in supplied.values() for r in rs] + extra
+        return PrefetchResult(
+            resources=dedupe(resources),
+            supplied=tuple(supplied),
+            fetched=fetched,
+            unusable=unusable,
+            unresolved=failures,
+        )
+
+    async def _fetch(self, patient_id: str, keys: list[str]) -> tuple[tuple[str, ...], list[Resource], dict[str, str]]:
+        """(keys fetched, their resources, key → why it could not be fetched)."""
+        fallback = self.fallback
+        if fallback is None:
+            return (), [], {k: "not prefetched and no FHIR server to fetch it from" for k in keys}
+        if not isinstance(fallback, QuerySource):
+            try:
+                everything = await fallback.patient_resources(patient_id)
+            except SourceError as exc:
+                return (), [], {k: _why(exc) for k in keys}
+            return tuple(keys), everything, {}
+
+        async def one(key: str) -> list[Resource] | str:
+            url = render_template(self.templates[key], self.context, patient_id)
+            if url is None:
+                return "the template needs a value the hook context lacks"
+            try:
+                return await fallback.query(url)
+            except SourceError as exc:
+                return _why(exc)
+
+        outcomes = dict(zip(keys, await gather_bounded([one(k) for k in keys], self.concurrency), strict=True))
+        fetched = {k: o for k, o in outcomes.items() if not isinstance(o, str)}
+        failures = {k: o for k, o in outcomes.items() if isinstance(o, str)}
+        return tuple(fetched), [r for rs in fetched.values() for r in rs], failures
+
+
+def render_template(template: str, context: Mapping[str, Any], patient_id: str) -> str | None:
+    """Fill a prefetch template's {{context.x}} and {{userPractitionerId}}-style tokens; None when a token has
+    no value or a value is not a FHIR id (so nothing from the request can add query parameters)."""
+    values: dict[str, str] = {f"context.{k}": v for k, v in context.items() if isinstance(v, str)}
+    values["context.patientId"] = patient_id
+    user = context.get("userId")
+    if isinstance(user, str) and user.count("/") == 1:
+        user_type, user_id = user.split("/")
+        values[f"user{user_type}Id"] = user_id
+    missing = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal missing
+        value = values.get(match.group(1))
+        if value is None or not is_fhir_id(value):
+            missing = True
+            return ""
+        return value
+
+    rendered = _TOKEN.sub(fill, template)
+    return None if missing or "{{" in rendered else rendered
+
+
+def _read_value(value: object, template: str, patient_id: str) -> list[Resource] | str:
+    """The resources a prefetch value holds, or why it cannot be used."""
+    if value is _ABSENT:
+        return "absent"
+    if value is None:
+        return "null"
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return "not a FHIR resource"
+    if value["resourceType"] == "OperationOutcome":
+        return "OperationOutcome: " + (outcome_text(value) or "no details")
+    path = template.split("?", 1)[0]
+    expected = path.split("/", 1)[0]
+    if "?" in template or "/" not in path:  # a search: the answer is a searchset
+        if not is_bundle(value):
+            return f"expected a Bundle, got {value['resourceType']}"
+        if next_link(value) is not None:
+            return "only the first page was sent"
+        errors = [o for o in search_outcomes(value) if has_error_issue(o)]
+        if errors:
+            return "OperationOutcome: " + (outcome_text(errors[0]) or "no details")
+        resources = bundle_resources(value)
+    elif value["resourceType"] != expected:
+        return f"expected {expected}, got {value['resourceType']}"
+    else:
+        resources = [value]
+    if any(patient_of(r) not in (None, patient_id) for r in resources):
+        return "holds another patient's data"  # never mix patients, whatever the client sent
+    return resources
+
+
+def _why(exc: SourceError) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,100 @@
+"""Shared helpers for the sources tests: FHIR JSON builders, a client that records its waits, a local server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import respx
+
+from cds_cyto.sources import FhirClient, RetryPolicy, Timeouts
+
+BASE = "https://fhir.example.test/r4"
+
+
+def bundle(*resources: dict[str, Any], next_url: str | None = None, kind: str = "searchset") -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": kind,
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url is not None:
+        out["link"] = [{"relation": "next", "url": next_url}]
+    return out
+
+
+def observation(oid: str, patient: str = "p1") -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": oid, "subject": {"reference": f"Patient/{patient}"}}
+
+
+def outcome(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": text}],
+    }
+
+
+class SleepRecorder:
+    """Stands in for asyncio.sleep: records each wait and yields control without spending it."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def fhir_mock() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def client(sleeps: SleepRecorder) -> AsyncIterator[FhirClient]:
+    async with FhirClient(
+        BASE,
+        timeouts=Timeouts(connect=1.0, read=2.0, total=5.0),
+        retry=RetryPolicy(attempts=4, backoff=0.1, max_backoff=1.0),
+        sleep=sleeps,
+    ) as fhir:
+        yield fhir
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def local_server(handler: Handler) -> AsyncIterator[str]:
+    """A real TCP server on 127.0.0.1 running `handler` per connection; yields its base URL."""
+    running: set[asyncio.Task[None]] = set()
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+            running.discard(task)
+
+    server = await asyncio.start_server(tracked, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/fhir"
+    finally:
+        server.close()
+        for task in list(running):  # a handler may still be sleeping on a request the client gave up on
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await server.wait_closed()

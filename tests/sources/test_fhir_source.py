@@ -1,0 +1,150 @@
+"""FhirPatientSource: one batch round trip when the server supports batch, parallel searches when not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import respx
+
+from cds_cyto.sources import (
+    FhirClient,
+    FhirError,
+    FhirPatientSource,
+    PatientNotFound,
+    PatientSource,
+    default_observation_codes,
+)
+
+from .conftest import BASE, bundle, observation, outcome
+
+PATIENT = {"resourceType": "Patient", "id": "p1"}
+MEDICATION = {"resourceType": "Medication", "id": "m1"}
+ADMINISTRATION = {
+    "resourceType": "MedicationAdministration",
+    "id": "ma1",
+    "subject": {"reference": "Patient/p1"},
+    "medicationReference": {"reference": "Medication/m1"},
+}
+
+
+def capability(*interactions: str) -> httpx.Response:
+    rest = {"mode": "server", "interaction": [{"code": code} for code in interactions]}
+    return httpx.Response(200, json={"resourceType": "CapabilityStatement", "rest": [rest]})
+
+
+def batch_answer(request: httpx.Request, pages: dict[str, dict[str, Any]]) -> httpx.Response:
+    """A batch-response: the Patient, then one searchset per search (from `pages` by type, else empty)."""
+    entries = []
+    for entry in orjson.loads(request.content)["entry"]:
+        url = entry["request"]["url"]
+        rtype = url.split("?")[0].split("/")[0]
+        resource = PATIENT if url.startswith("Patient/") else pages.get(rtype, bundle())
+        entries.append({"resource": resource, "response": {"status": "200 OK"}})
+    return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": entries})
+
+
+def test_default_observation_codes_come_from_the_tables() -> None:
+    codes = default_observation_codes(extra=["urn:site|il2"])
+    assert "http://loinc.org|751-8" in codes  # ANC
+    assert "urn:cds-cyto:obs|crs-grade" in codes  # charted CRS grade
+    assert codes[-1] == "urn:site|il2"
+    assert len(codes) == len(set(codes))
+
+
+async def test_batch_fetch_is_one_round_trip(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    fhir_mock.get("/metadata").mock(return_value=capability("transaction", "batch"))
+    pages = {
+        "Observation": bundle(observation("o1")),
+        "MedicationAdministration": bundle(ADMINISTRATION, MEDICATION),
+    }
+    route = fhir_mock.post("").mock(side_effect=lambda request: batch_answer(request, pages))
+    source = FhirPatientSource(client, ["http://loinc.org|751-8"])
+    assert isinstance(source, PatientSource)
+
+    resources = await source.patient_resources("p1")
+
+    assert [f"{r['resourceType']}/{r['id']}" for r in resources] == [
+        "Patient/p1",
+        "Observation/o1",
+        "MedicationAdministration/ma1",
+        "Medication/m1",
+    ]
+    assert client.stats.requests == 2  # the CapabilityStatement, then one batch
+    await source.patient_resources("p1")
+    assert client.stats.requests == 3  # capability cached: one round trip per patient
+    urls = [e["request"]["url"] for e in orjson.loads(route.calls.last.request.content)["entry"]]
+    assert urls[0] == "Patient/p1"
+    assert urls[1] == "Observation?patient=p1&_count=200&code=http://loinc.org|751-8"
+    assert "MedicationAdministration?patient=p1&_count=200&_include=MedicationAdministration:medication" in urls
+
+
+async def test_batch_entries_with_more_pages_are_followed(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    pages = {"Observation": bundle(observation("o1"), next_url=f"{BASE}?_getpages=abc&_offset=1")}
+    fhir_mock.post("").mock(side_effect=lambda request: batch_answer(request, pages))
+    fhir_mock.get("", params={"_getpages": "abc"}).mock(
+        return_value=httpx.Response(200, json=bundle(observation("o2")))
+    )
+    resources = await FhirPatientSource(client, use_batch=True).patient_resources("p1")
+    assert [r["id"] for r in resources if r["resourceType"] == "Observation"] == ["o1", "o2"]
+    assert client.stats.requests == 2
+
+
+async def test_a_failed_batch_entry_fails_the_whole_fetch(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        good = batch_answer(request, {}).json()
+        good["entry"][2] = {"response": {"status": "500 Internal Server Error", "outcome": outcome("db down")}}
+        return httpx.Response(200, json=good)
+
+    fhir_mock.post("").mock(side_effect=answer)
+    with pytest.raises(FhirError, match="batch entry Procedure: HTTP 500: db down"):
+        await FhirPatientSource(client, use_batch=True).patient_resources("p1")
+
+
+async def test_missing_patient_in_batch(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = batch_answer(request, {}).json()
+        body["entry"][0] = {"response": {"status": "404 Not Found"}, "resource": outcome("gone")}
+        return httpx.Response(200, json=body)
+
+    fhir_mock.post("").mock(side_effect=answer)
+    with pytest.raises(PatientNotFound):
+        await FhirPatientSource(client, use_batch=True).patient_resources("p1")
+
+
+async def test_without_batch_support_searches_run_in_parallel(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    fhir_mock.get("/metadata").mock(return_value=capability("transaction"))
+    fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(200, json=PATIENT))
+    fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=bundle(observation("o1"))))
+    fhir_mock.get(url__regex=r"/(Procedure|Condition|Medication\w+)\?").mock(
+        return_value=httpx.Response(200, json=bundle())
+    )
+    since = datetime(2025, 3, 1, tzinfo=UTC)
+    resources = await FhirPatientSource(client, [], since=since).patient_resources("p1")
+    assert [r["id"] for r in resources] == ["p1", "o1"]
+    assert client.stats.requests == 8  # capabilities, Patient, Observation and five searches
+    observation_call = next(c for c in fhir_mock.calls if c.request.url.path.endswith("/Observation"))
+    params = observation_call.request.url.params
+    assert params["_lastUpdated"] == "gt2025-03-01T00:00:00+00:00"
+    assert "code" not in params  # an empty code list asks for every Observation
+
+
+async def test_missing_patient_without_batch(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(404, json=outcome("not known")))
+    fhir_mock.get(url__regex=r"\?patient=").mock(return_value=httpx.Response(200, json=bundle()))
+    with pytest.raises(PatientNotFound):
+        await FhirPatientSource(client, use_batch=False).patient_resources("p1")
+
+
+async def test_an_id_that_is_not_a_fhir_id_is_not_found(client: FhirClient) -> None:
+    with pytest.raises(PatientNotFound):
+        await FhirPatientSource(client).patient_resources("p1&_count=1")
+
+
+async def test_patient_ids(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    route = fhir_mock.get("/Patient").mock(return_value=httpx.Response(200, json=bundle(PATIENT)))
+    assert await FhirPatientSource(client).patient_ids() == ["p1"]
+    assert route.calls.last.request.url.params["_elements"] == "id"

@@ -1,0 +1,141 @@
+"""PrefetchSource: what the CDS client sent, what it did not, and the fallback that fills the gaps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cds_cyto.sources import (
+    FhirUnavailable,
+    PatientSource,
+    PrefetchSource,
+    PrefetchUnavailable,
+    QuerySource,
+    render_template,
+)
+
+from .conftest import bundle, observation, outcome
+
+TEMPLATES = {
+    "patient": "Patient/{{context.patientId}}",
+    "labs": "Observation?patient={{context.patientId}}&code=http://loinc.org|751-8",
+}
+PATIENT = {"resourceType": "Patient", "id": "p1"}
+CONTEXT = {"patientId": "p1", "userId": "Practitioner/dr1"}
+
+
+class QueryFallback:
+    """A fallback that runs queries (as FhirPatientSource does), recording them."""
+
+    def __init__(self, answers: dict[str, list[dict[str, Any]]], fail: Exception | None = None) -> None:
+        self.answers = answers
+        self.fail = fail
+        self.queries: list[str] = []
+
+    async def patient_resources(self, patient_id: str) -> list[dict[str, Any]]:
+        raise AssertionError("a query fallback is asked per key")
+
+    async def query(self, relative_url: str) -> list[dict[str, Any]]:
+        self.queries.append(relative_url)
+        if self.fail is not None:
+            raise self.fail
+        return self.answers[relative_url.split("?", maxsplit=1)[0].split("/", maxsplit=1)[0]]
+
+
+class WholePatientFallback:
+    """A fallback that can only fetch everything (as BundleFileSource)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def patient_resources(self, patient_id: str) -> list[dict[str, Any]]:
+        self.calls += 1
+        return [PATIENT, observation("o9")]
+
+
+async def test_everything_prefetched_needs_no_fallback() -> None:
+    prefetch = {"patient": PATIENT, "labs": bundle(observation("o1"), observation("o2"))}
+    result = await PrefetchSource(prefetch, TEMPLATES, context=CONTEXT).resolve("p1")
+    assert [r["id"] for r in result.resources] == ["p1", "o1", "o2"]
+    assert result.supplied == ("patient", "labs")
+    assert result.fetched == ()
+    assert result.unusable == {}
+    assert result.complete
+
+
+@pytest.mark.parametrize(
+    ("labs", "reason"),
+    [
+        (None, "null"),
+        (outcome("lab system offline"), "OperationOutcome: lab system offline"),
+        (bundle(observation("o1"), next_url="https://ehr.test/fhir?page=2"), "only the first page was sent"),
+        (observation("o1"), "expected a Bundle, got Observation"),
+        (bundle(observation("o1", patient="p2")), "holds another patient's data"),
+    ],
+)
+async def test_unusable_values_are_fetched_per_key(labs: object, reason: str) -> None:
+    fallback = QueryFallback({"Observation": [observation("o7")]})
+    source = PrefetchSource({"patient": PATIENT, "labs": labs}, TEMPLATES, fallback, context=CONTEXT)
+    result = await source.resolve("p1")
+    assert result.unusable == {"labs": reason}
+    assert result.fetched == ("labs",)
+    assert fallback.queries == ["Observation?patient=p1&code=http://loinc.org|751-8"]
+    assert [r["id"] for r in result.resources] == ["p1", "o7"]
+
+
+async def test_absent_key_without_fallback_raises_with_reasons() -> None:
+    source = PrefetchSource({"patient": PATIENT}, TEMPLATES, context=CONTEXT)
+    with pytest.raises(PrefetchUnavailable) as caught:
+        await source.patient_resources("p1")
+    assert caught.value.reasons == {"labs": "not prefetched and no FHIR server to fetch it from"}
+    assert caught.value.code == "prefetch-unavailable"
+
+
+async def test_optional_key_may_stay_missing() -> None:
+    source = PrefetchSource({"patient": PATIENT, "labs": None}, TEMPLATES, optional={"labs"})
+    result = await source.resolve("p1")
+    assert [r["id"] for r in result.resources] == ["p1"]
+    assert not result.complete
+    assert set(result.unresolved) == {"labs"}
+
+
+async def test_fallback_failure_is_prefetch_unavailable() -> None:
+    fallback = QueryFallback({}, fail=FhirUnavailable("search Observation: connection failed"))
+    source = PrefetchSource({"patient": PATIENT}, TEMPLATES, fallback, context=CONTEXT)
+    with pytest.raises(PrefetchUnavailable) as caught:
+        await source.resolve("p1")
+    assert caught.value.reasons == {"labs": "FhirUnavailable: search Observation: connection failed"}
+
+
+async def test_a_fallback_without_queries_fetches_the_whole_patient_once() -> None:
+    fallback = WholePatientFallback()
+    assert not isinstance(fallback, QuerySource)
+    source = PrefetchSource({}, TEMPLATES, fallback, context=CONTEXT)
+    assert isinstance(source, PatientSource)
+    result = await source.resolve("p1")
+    assert fallback.calls == 1
+    assert result.fetched == ("patient", "labs")
+    assert result.unusable == {"patient": "absent", "labs": "absent"}
+    assert [r["id"] for r in result.resources] == ["p1", "o9"]
+
+
+async def test_read_template_with_a_wrong_resource() -> None:
+    source = PrefetchSource({"patient": bundle(PATIENT), "labs": bundle()}, TEMPLATES, optional={"patient"})
+    result = await source.resolve("p1")
+    assert result.unusable == {"patient": "expected Patient, got Bundle"}
+
+
+def test_render_template() -> None:
+    assert render_template("Patient/{{context.patientId}}", {}, "p1") == "Patient/p1"
+    assert (
+        render_template(
+            "MedicationRequest?requester={{userPractitionerId}}&encounter={{ context.encounterId }}",
+            {"userId": "Practitioner/dr1", "encounterId": "e5"},
+            "p1",
+        )
+        == "MedicationRequest?requester=dr1&encounter=e5"
+    )
+    assert render_template("Encounter/{{context.encounterId}}", {}, "p1") is None  # no value
+    assert render_template("Patient/{{context.patientId}}", {}, "p1&_include=*") is None  # not an id
+    assert render_template("Observation?date=gt{{today()}}", {}, "p1") is None  # unsupported token
