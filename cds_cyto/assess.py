@@ -23,6 +23,7 @@ from cds_cyto.grading.icaht import (
 )
 from cds_cyto.grading.pht import pht_seed000, pht_seed001
 from cds_cyto.profile import LINEAGES, Profile, default_profile
+from cds_cyto.recommend import Recommendation, recommend
 from cds_cyto.record import DataProblem, LabResult, PatientRecord
 
 __all__ = ["Assessment", "LineageAssessment", "evaluate"]
@@ -58,6 +59,7 @@ class Assessment:
     data_problems: list[DataProblem]
     profile_versions: dict[str, str]
     record: PatientRecord = field(repr=False)
+    recommendations: list[Recommendation] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         from cds_cyto.assessment_json import assessment_to_json
@@ -174,7 +176,7 @@ def evaluate(record: PatientRecord, as_of: date | None = None, profile: Profile 
         )
         seed001_eps = {lin: [e for e in lineages[lin].episodes if e.profile == "seed001"] for lin in EPISODE_LINEAGES}
         pht["seed001"] = pht_seed001(seed001_eps, points, day, int(profile.pht["seed001_day"]))
-    return Assessment(
+    assessment = Assessment(
         patient_id=record.patient_id,
         as_of=as_of,
         infusion_date=day0,
@@ -189,3 +191,5 @@ def evaluate(record: PatientRecord, as_of: date | None = None, profile: Profile 
         profile_versions=dict(profile.versions),
         record=record,
     )
+    assessment.recommendations = recommend(assessment, profile)
+    return assessment

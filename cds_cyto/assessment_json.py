@@ -90,5 +90,6 @@ def assessment_to_json(a: Assessment) -> dict[str, Any]:
             {"resource": p.resource, "code": p.code, "reason": p.reason, "severity": p.severity}
             for p in a.data_problems
         ],
+        "recommendations": [r.to_json() for r in a.recommendations],
         "profile_versions": a.profile_versions,
     }

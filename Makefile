@@ -1,0 +1,52 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is installed from here:
+# the Python packages into .venv, the HAPI FHIR test server by Maven (first build downloads to ~/.m2).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+HAPI_JAR := hapi/target/hapi-test-server.jar
+HAPI_SOURCES := hapi/pom.xml $(shell find hapi/src -type f 2>/dev/null)
+
+.PHONY: run test install lint typecheck pytest hapi hapi-jar bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## run: the CDS Hooks service on 127.0.0.1:8000, auth disabled, the bundled synthetic cohort as its FHIR source
+run: install
+	$(BIN)/cds-cyto serve
+
+## test: lint, type check, build the HAPI test server, run every test (HAPI integration tests included)
+test: lint typecheck hapi-jar pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+hapi-jar: $(HAPI_JAR)
+
+$(HAPI_JAR): $(HAPI_SOURCES)
+	mvn -q -B -f hapi/pom.xml package -DskipTests
+
+# pytest's exit code 5 means it collected no tests: that is a failure here, never a pass.
+pytest: install
+	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+## hapi: a local HAPI FHIR sandbox on 127.0.0.1:8080/fhir (foreground)
+hapi: $(HAPI_JAR)
+	bash hapi/run.sh 8080
+
+bench: install
+	$(BIN)/python bench/bench_core.py
+
+clean:
+	rm -rf $(VENV) hapi/target .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The CDS Hooks door: discovery, the patient-view service, feedback and client authentication."""

@@ -1,0 +1,132 @@
+"""Recommendations rendered as CDS Hooks 2.0 cards. No clinical rule lives here: only presentation.
+
+Optional card fields are omitted, never null or empty (CDS Hooks 2.0).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cds_cyto.assess import Assessment
+from cds_cyto.cds.drafts import draft_for
+from cds_cyto.recommend import Recommendation
+
+__all__ = ["TOPIC_SYSTEM", "render_cards"]
+
+TOPIC_SYSTEM = "urn:cds-cyto:recommendation"
+OVERRIDE_SYSTEM = "urn:cds-cyto:override-reason"
+# The uuids of cards (and of their suggestions) are stable for a patient, a recommendation and a day, so an EHR
+# can de-duplicate and feedback can be matched to the card it answers.
+_NAMESPACE = uuid.UUID("9f0c6c4e-5d1b-4d7e-9b1e-8a3d2c7f6e10")
+_INDICATOR = {"critical": "critical", "warning": "warning", "info": "info"}
+_TITLES = {
+    "gcsf-therapeutic": "Therapeutic G-CSF",
+    "gcsf-prophylaxis": "Prophylactic G-CSF",
+    "rbc-transfusion": "Red-cell transfusion",
+    "platelet-transfusion": "Platelet transfusion",
+    "extended-monitoring": "Extended blood-count monitoring",
+    "data-quality": "Data quality",
+}
+OVERRIDE_REASONS = (
+    ("already-addressed", "Already addressed"),
+    ("not-clinically-indicated", "Not clinically indicated for this patient"),
+    ("patient-declined", "Patient declined"),
+    ("data-incorrect", "The data shown are incorrect"),
+)
+
+
+def card_uuid(patient_id: str | None, code: str, day: str | None, part: str = "card") -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{patient_id}|{code}|{day}|{part}"))
+
+
+def _trend(a: Assessment) -> list[str]:
+    rows = []
+    for name, label, unit in (
+        ("neutrophils", "ANC", "×10⁹/L"),
+        ("hemoglobin", "Hb", "g/L"),
+        ("platelets", "PLT", "×10⁹/L"),
+    ):
+        series = [r for r in a.record.series(name) if a.as_of is None or r.local_date <= a.as_of][-5:]
+        if series:
+            values = " → ".join(f"{r.value:g}" for r in series)
+            rows.append(
+                f"- {label} ({unit}), last {len(series)}: {values} ({series[0].local_date} to {series[-1].local_date})"
+            )
+    return rows
+
+
+def _detail(rec: Recommendation, a: Assessment) -> str:
+    lines = [rec.text, "", "**Evidence**", ""]
+    lines += [
+        f"- {e.label}: {e.value}" + (f" ({e.when})" if e.when else "") + (f" — `{e.source}`" if e.source else "")
+        for e in rec.evidence
+    ]
+    grades = []
+    for name, label in (("neutrophils", "ANC"), ("hemoglobin", "Hb"), ("platelets", "PLT")):
+        la = a.lineages.get(name)
+        if la is not None and la.latest is not None:
+            g5 = la.ctcae.get("5.0")
+            grades.append(
+                f"- {label}: CTCAE v5 grade {'not gradable' if g5 is None else g5}; "
+                f"seed 000 severe: {_yn(la.severe)}; seed 001 grade ≥ 3: {_yn(la.grade3plus)}"
+            )
+    if grades:
+        lines += ["", "**Grades (latest values)**", "", *grades]
+    if a.icaht_early is not None and a.icaht_early.grade is not None:
+        e = a.icaht_early
+        lines += [
+            "",
+            f"**ICAHT (early)**: grade {e.grade}{' (provisional, a lower bound)' if e.provisional else ''}; "
+            f"days ANC ≤ 0.5: {e.counts['days_le_500']}, ≤ 0.1: {e.counts['days_le_100']}",
+        ]
+    trend = _trend(a)
+    if trend:
+        lines += ["", "**Trend**", "", *trend]
+    label = "Published association, not calibrated" if rec.kind == "published-association" else "Rule"
+    lines += ["", f"**{label}**: {rec.rule}", "", f"**Source**: {rec.citation}"]
+    return "\n".join(lines)
+
+
+def _yn(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def render_card(rec: Recommendation, a: Assessment, public_base_url: str) -> dict[str, Any]:
+    day = a.as_of.isoformat() if a.as_of else None
+    card: dict[str, Any] = {
+        "uuid": card_uuid(a.patient_id, rec.code, day),
+        "summary": _summary(rec.summary),
+        "detail": _detail(rec, a),
+        "indicator": _INDICATOR[rec.urgency],
+        "source": {
+            "label": "cds-cyto: cytopenia after CAR-T",
+            "url": f"{public_base_url.rstrip('/')}/recommendations/{rec.code}",
+            "topic": {"system": TOPIC_SYSTEM, "code": rec.code, "display": _TITLES.get(rec.code, rec.code)},
+        },
+    }
+    draft = draft_for(rec, a)
+    if draft is not None:
+        label, resource = draft
+        card["suggestions"] = [
+            {
+                "label": label,
+                "uuid": card_uuid(a.patient_id, rec.code, day, "suggestion"),
+                "actions": [{"type": "create", "description": label, "resource": resource}],
+            }
+        ]
+        card["selectionBehavior"] = "at-most-one"
+    if rec.code != "data-quality":
+        card["overrideReasons"] = [
+            {"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS
+        ]
+    return card
+
+
+def _summary(text: str) -> str:
+    # CDS Hooks: "<140 characters".
+    return text if len(text) < 140 else text[:138] + "…"
+
+
+def render_cards(a: Assessment, public_base_url: str) -> list[dict[str, Any]]:
+    return [render_card(rec, a, public_base_url) for rec in a.recommendations]

@@ -1,0 +1,63 @@
+"""Draft FHIR R4 resources that a card suggests (MedicationRequest for filgrastim, ServiceRequests for a
+transfusion or a blood-count schedule). Built as plain JSON; `tests/cds` validates them with fhir.resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_cyto.assess import Assessment
+from cds_cyto.recommend import Recommendation
+
+__all__ = ["draft_for"]
+
+_SNOMED = "http://snomed.info/sct"
+_ATC = "http://www.whocc.no/atc"
+
+
+def _base(resource_type: str, a: Assessment, rec: Recommendation) -> dict[str, Any]:
+    out: dict[str, Any] = {"resourceType": resource_type, "status": "draft", "intent": "proposal"}
+    if a.patient_id:
+        out["subject"] = {"reference": f"Patient/{a.patient_id}"}
+    out["note"] = [{"text": f"Suggested by cds-cyto: {rec.rule}. {rec.citation}"}]
+    return out
+
+
+def _gcsf(a: Assessment, rec: Recommendation) -> dict[str, Any]:
+    r = _base("MedicationRequest", a, rec)
+    r["medicationCodeableConcept"] = {
+        "coding": [{"system": _ATC, "code": "L03AA02", "display": "filgrastim"}],
+        "text": "filgrastim",
+    }
+    r["dosageInstruction"] = [{"text": "5 µg/kg subcutaneously once daily; review daily with the blood count"}]
+    return r
+
+
+def _transfusion(a: Assessment, rec: Recommendation, code: str, text: str) -> dict[str, Any]:
+    r = _base("ServiceRequest", a, rec)
+    r["code"] = {"coding": [{"system": _SNOMED, "code": code}], "text": text}
+    r["quantityQuantity"] = {"value": 1, "unit": "unit"}
+    return r
+
+
+def _monitoring(a: Assessment, rec: Recommendation) -> dict[str, Any]:
+    r = _base("ServiceRequest", a, rec)
+    # No verified public code for "CBC schedule" is in the project's references: text only, never a guessed code.
+    r["code"] = {"text": "Complete blood count with differential"}
+    r["occurrenceTiming"] = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "wk"}}
+    return r
+
+
+def draft_for(rec: Recommendation, a: Assessment) -> tuple[str, dict[str, Any]] | None:
+    if rec.code in ("gcsf-therapeutic", "gcsf-prophylaxis") and not rec.facts.get("already_given"):
+        return "Draft filgrastim order (5 µg/kg/day)", _gcsf(a, rec)
+    if rec.code == "rbc-transfusion":
+        return "Draft request: 1 unit irradiated red cells", _transfusion(
+            a, rec, "116863004", "Irradiated packed red cells, 1 unit"
+        )
+    if rec.code == "platelet-transfusion":
+        return "Draft request: irradiated platelet transfusion", _transfusion(
+            a, rec, "12719002", "Irradiated platelets, 1 unit"
+        )
+    if rec.code == "extended-monitoring":
+        return "Draft order: blood counts twice weekly", _monitoring(a, rec)
+    return None

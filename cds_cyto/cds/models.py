@@ -1,0 +1,83 @@
+"""The CDS Hooks 2.0 request envelope and feedback, validated with pydantic.
+
+The prefetch is deliberately not a model: it can hold thousands of resources, and validating it field by field
+would cost more than evaluating the patient. It is checked for shape only, then read by the extractor, which never
+raises on bad content.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["FeedbackItem", "FeedbackRequest", "FhirAuthorization", "HookRequest", "PatientViewContext"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+
+class FhirAuthorization(_Model):
+    access_token: str = Field(min_length=1)
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(ge=0)
+    scope: str
+    subject: str
+    patient: str | None = None
+
+    def __repr__(self) -> str:  # never print the token
+        return "FhirAuthorization(access_token=***)"
+
+    __str__ = __repr__
+
+
+class HookRequest(_Model):
+    hook: str = Field(min_length=1)
+    hookInstance: str = Field(min_length=1)  # noqa: N815 — the spec's field name
+    fhirServer: AnyHttpUrl | None = None  # noqa: N815
+    fhirAuthorization: FhirAuthorization | None = None  # noqa: N815
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _server_with_token(self) -> HookRequest:
+        if self.fhirAuthorization is not None and self.fhirServer is None:
+            raise ValueError("fhirAuthorization requires fhirServer")
+        return self
+
+
+class PatientViewContext(_Model):
+    userId: str = Field(min_length=1)  # noqa: N815
+    patientId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-.]{1,64}$")  # noqa: N815
+    encounterId: str | None = None  # noqa: N815
+
+
+class AcceptedSuggestion(_Model):
+    id: str = Field(min_length=1)
+
+
+class OverrideReason(_Model):
+    reason: dict[str, Any] | None = None  # a Coding
+    userComment: str | None = Field(default=None, max_length=4000)  # noqa: N815
+
+
+class FeedbackItem(_Model):
+    card: str = Field(min_length=1, max_length=64)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None  # noqa: N815
+    overrideReason: OverrideReason | None = None  # noqa: N815
+    outcomeTimestamp: datetime  # noqa: N815
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedbackItem:
+        if self.outcome == "overridden" and self.acceptedSuggestions:
+            raise ValueError("an overridden card has no accepted suggestions")
+        if self.outcomeTimestamp.tzinfo is None:
+            raise ValueError("outcomeTimestamp needs a time zone")
+        return self
+
+
+class FeedbackRequest(_Model):
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=100)

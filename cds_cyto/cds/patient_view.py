@@ -1,0 +1,167 @@
+"""The patient-view service as small named steps: validate → get data → evaluate → render cards.
+
+Holds no clinical rule: the core decides, this module only moves data in and cards out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from cds_cyto.assess import evaluate
+from cds_cyto.cds.cards import render_cards
+from cds_cyto.cds.discovery import ServiceDefinition
+from cds_cyto.cds.models import HookRequest, PatientViewContext
+from cds_cyto.cds.outcome import operation_outcome
+from cds_cyto.extract import extract_record
+from cds_cyto.profile import Profile
+from cds_cyto.sources import (
+    BearerToken,
+    FhirPatientSource,
+    FhirPool,
+    NoAuth,
+    PatientNotFound,
+    PatientSource,
+    PrefetchSource,
+    PrefetchUnavailable,
+    SourceError,
+)
+
+__all__ = ["HookFailure", "PatientViewService", "validation_outcome"]
+
+log = logging.getLogger("cds_cyto.cds")
+
+
+class HookFailure(Exception):
+    """A request the service cannot answer with cards: an HTTP status and an OperationOutcome."""
+
+    def __init__(self, status: int, outcome: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.outcome = outcome
+
+
+def validation_outcome(exc: ValidationError, prefix: str = "") -> dict[str, Any]:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    expression = f"{prefix}{where}" if where else prefix.rstrip(".") or None
+    return operation_outcome("invalid-request", f"{expression or 'request'}: {first['msg']}", expression=expression)
+
+
+@dataclass
+class PatientViewService:
+    definition: ServiceDefinition
+    profile: Profile
+    pool: FhirPool
+    public_base_url: str
+    demo_source: PatientSource | None
+    today: Callable[[], date]
+
+    def _validate(self, body: Any) -> tuple[HookRequest, PatientViewContext, dict[str, Any] | None]:
+        if not isinstance(body, dict):
+            raise HookFailure(400, operation_outcome("invalid-request", "the request body must be a JSON object"))
+        prefetch = body.get("prefetch")
+        if prefetch is not None and not isinstance(prefetch, dict):
+            raise HookFailure(
+                400, operation_outcome("invalid-request", "prefetch must be an object", expression="prefetch")
+            )
+        try:
+            request = HookRequest.model_validate({k: v for k, v in body.items() if k != "prefetch"})
+        except ValidationError as exc:
+            raise HookFailure(400, validation_outcome(exc)) from None
+        if request.hook != self.definition.hook:
+            raise HookFailure(
+                400,
+                operation_outcome(
+                    "wrong-hook", f"this service answers {self.definition.hook}, not {request.hook}", expression="hook"
+                ),
+            )
+        try:
+            context = PatientViewContext.model_validate(request.context)
+        except ValidationError as exc:
+            raise HookFailure(400, validation_outcome(exc, "context.")) from None
+        return request, context, prefetch
+
+    def _fallback(self, request: HookRequest) -> PatientSource | None:
+        if request.fhirServer is not None:
+            auth = BearerToken(request.fhirAuthorization.access_token) if request.fhirAuthorization else NoAuth()
+            return FhirPatientSource(self.pool.client(str(request.fhirServer), auth))
+        return self.demo_source
+
+    async def _resources(
+        self, request: HookRequest, context: PatientViewContext, prefetch: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        source = PrefetchSource(
+            prefetch,
+            self.definition.prefetch,
+            self._fallback(request),
+            context=request.context,
+            optional=self.definition.optional_prefetch,
+        )
+        try:
+            result = await source.resolve(context.patientId)
+        except PrefetchUnavailable as exc:
+            log.info("prefetch unavailable", extra={"keys": sorted(exc.reasons)})
+            raise HookFailure(
+                412,
+                operation_outcome(
+                    "data-unavailable",
+                    "the patient's data was not prefetched and could not be fetched: "
+                    + "; ".join(f"{k}: {v}" for k, v in sorted(exc.reasons.items())),
+                    fhir_code="not-found",
+                ),
+            ) from None
+        except PatientNotFound:
+            raise HookFailure(
+                412,
+                operation_outcome("patient-not-found", "the FHIR server has no such patient", fhir_code="not-found"),
+            ) from None
+        except SourceError as exc:
+            log.info("fetch failed", extra={"error": type(exc).__name__})
+            raise HookFailure(
+                412,
+                operation_outcome(
+                    "data-unavailable", f"the patient's data could not be fetched: {exc}", fhir_code="transient"
+                ),
+            ) from None
+        log.info(
+            "data gathered",
+            extra={
+                "resources": len(result.resources),
+                "prefetched": list(result.supplied),
+                "fetched": list(result.fetched),
+            },
+        )
+        return result.resources
+
+    async def handle(self, body: Any) -> dict[str, Any]:
+        """The cards for one hook call; raises HookFailure for a request that gets no cards."""
+        started = time.perf_counter()
+        request, context, prefetch = self._validate(body)
+        resources = await self._resources(request, context, prefetch)
+        record = extract_record(resources, self.profile)
+        if record.patient_id not in (None, context.patientId) or any(
+            p.code == "several-patients" for p in record.problems
+        ):
+            # Data of another patient must never produce advice for this one.
+            raise HookFailure(
+                400,
+                operation_outcome("wrong-patient", "the data given belong to another patient than context.patientId"),
+            )
+        record.patient_id = context.patientId
+        assessment = evaluate(record, self.today(), self.profile)
+        cards = render_cards(assessment, self.public_base_url)
+        log.info(
+            "cards",
+            extra={
+                "cards": [c["source"]["topic"]["code"] for c in cards],
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return {"cards": cards}

@@ -1,0 +1,213 @@
+"""Recommendations from an Assessment: what to do, with the evidence, the rule that fired and its citation.
+
+Pure: the thresholds come from the profile (thresholds.toml, site-configurable), the date from the Assessment.
+The CDS service renders each recommendation as one card; sweeps store them as alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
+
+from cds_cyto.record import LabResult
+
+if TYPE_CHECKING:
+    from cds_cyto.assess import Assessment
+    from cds_cyto.profile import Profile
+
+__all__ = ["Evidence", "Recommendation", "recommend"]
+
+Urgency = Literal["critical", "warning", "info"]
+CODES = (
+    "gcsf-therapeutic",
+    "gcsf-prophylaxis",
+    "rbc-transfusion",
+    "platelet-transfusion",
+    "extended-monitoring",
+    "data-quality",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One fact a recommendation rests on: a value with its date and source, or a derived finding."""
+
+    label: str
+    value: str
+    when: str | None = None  # ISO date or date-time
+    source: str | None = None  # e.g. "Observation/123"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "value": self.value}
+        if self.when:
+            out["when"] = self.when
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    code: str  # one of CODES
+    summary: str  # < 140 characters, with the value and the day
+    text: str  # what to do
+    urgency: Urgency
+    rule: str  # the rule that fired, with its threshold
+    citation: str
+    evidence: tuple[Evidence, ...] = field(default_factory=tuple)
+    kind: Literal["recommendation", "published-association"] = "recommendation"
+    facts: dict[str, Any] = field(default_factory=dict)  # structured values the card's suggestions need
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "summary": self.summary,
+            "text": self.text,
+            "urgency": self.urgency,
+            "rule": self.rule,
+            "evidence": [e.to_json() for e in self.evidence],
+            "citation": self.citation,
+        }
+
+
+def _value(r: LabResult) -> str:
+    flags = " (censored " + r.censored + ")" if r.censored else ""
+    flags += " (derived)" if r.derived else ""
+    return f"{r.value:g} {r.unit}{flags}"
+
+
+def _result_evidence(label: str, r: LabResult) -> Evidence:
+    return Evidence(label, _value(r), r.time.isoformat(), r.source_id)
+
+
+def _fresh(r: LabResult | None, as_of: date, max_age: int) -> LabResult | None:
+    return r if r is not None and 0 <= (as_of - r.local_date).days <= max_age else None
+
+
+def _day(a: Assessment) -> str:
+    return f"day +{a.day}" if a.day is not None and a.day >= 0 else f"day {a.day}"
+
+
+def _treatment_cards(a: Assessment, t: dict[str, Any]) -> list[Recommendation]:
+    out: list[Recommendation] = []
+    if a.as_of is None or a.day is None or a.day < 0:
+        return out
+    max_age = int(t["freshness"]["max_age_days"])
+    anc = _fresh(a.lineages["neutrophils"].latest, a.as_of, max_age)
+    cut = float(t["gcsf_therapeutic"]["anc_below"])
+    if anc is not None and anc.value < cut:
+        recent = [
+            e
+            for e in a.record.events_of("gcsf")
+            if 0 <= (a.as_of - (e.end or e.start)).days <= int(t["gcsf_recent"]["days"])
+        ]
+        evidence = [_result_evidence("ANC", anc)]
+        evidence += [Evidence("G-CSF given", e.kind, e.start.isoformat(), e.source_id) for e in recent]
+        text = (
+            f"ANC {anc.value:g} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
+            if not recent
+            else f"ANC {anc.value:g} ×10⁹/L on {_day(a)} despite G-CSF on {recent[-1].start}: continue per protocol."
+        )
+        out.append(
+            Recommendation(
+                "gcsf-therapeutic",
+                f"ANC {anc.value:g} ×10⁹/L ({_day(a)}): severe neutropenia — "
+                + ("consider therapeutic G-CSF" if not recent else "G-CSF already given"),
+                text,
+                "info" if recent else "warning",
+                f"latest ANC < {cut:g} ×10⁹/L (site threshold gcsf_therapeutic.anc_below)",
+                str(t["gcsf_therapeutic"]["source"]),
+                tuple(evidence),
+                facts={"already_given": bool(recent)},
+            )
+        )
+    hb = _fresh(a.lineages["hemoglobin"].latest, a.as_of, max_age)
+    cut = float(t["rbc_transfusion"]["hb_below"])
+    if hb is not None and hb.value < cut:
+        out.append(
+            Recommendation(
+                "rbc-transfusion",
+                f"Hb {hb.value:g} g/L ({_day(a)}): below {cut:g} g/L — consider red-cell transfusion",
+                f"Hb {hb.value:g} g/L on {_day(a)}: consider packed red-cell transfusion, one unit at a time, "
+                "irradiated (from 7 days before apheresis to at least 90 days after infusion).",
+                "critical",
+                f"latest Hb < {cut:g} g/L (site threshold rbc_transfusion.hb_below)",
+                str(t["rbc_transfusion"]["source"]),
+                (_result_evidence("Hemoglobin", hb),),
+            )
+        )
+    plt = _fresh(a.lineages["platelets"].latest, a.as_of, max_age)
+    cut = float(t["platelet_transfusion"]["plt_below"])
+    if plt is not None and plt.value < cut:
+        out.append(
+            Recommendation(
+                "platelet-transfusion",
+                f"PLT {plt.value:g} ×10⁹/L ({_day(a)}): below {cut:g} — consider platelet transfusion",
+                f"PLT {plt.value:g} ×10⁹/L on {_day(a)}: consider platelet transfusion per institutional standards, "
+                "irradiated products.",
+                "critical",
+                f"latest PLT < {cut:g} ×10⁹/L (site threshold platelet_transfusion.plt_below)",
+                str(t["platelet_transfusion"]["source"]),
+                (_result_evidence("Platelets", plt),),
+            )
+        )
+    return out
+
+
+def _monitoring(a: Assessment, t: dict[str, Any]) -> Recommendation | None:
+    if a.as_of is None or a.day is None:
+        return None
+    rule = t["extended_monitoring"]
+    after = int(rule["severe_after_day"])
+    reasons: list[Evidence] = []
+    if a.day > after and a.infusion_date is not None:
+        for name, la in a.lineages.items():
+            latest = la.latest
+            if la.severe and latest is not None and (latest.local_date - a.infusion_date).days > after:
+                reasons.append(_result_evidence(f"severe {name} after day {after}", latest))
+    for profile, value in a.pht_day28.items():
+        if value:
+            label = "prolonged toxicity at day 28 (SN/SA/ST)" if profile == "seed000" else "not recovered at day 28"
+            reasons.append(Evidence(label, "yes"))
+    if not reasons:
+        return None
+    return Recommendation(
+        "extended-monitoring",
+        f"{_day(a).capitalize()}: risk of prolonged cytopenia — blood counts beyond day 28",
+        "Continue blood counts beyond day 28 (e.g. twice weekly); if cytopenia persists, evaluate the marrow.",
+        "warning" if any(r.label.startswith("severe") for r in reasons) else "info",
+        "extended monitoring: " + "; ".join(r.label for r in reasons),
+        str(rule["source"]),
+        tuple(reasons),
+    )
+
+
+def _data_quality(a: Assessment) -> Recommendation | None:
+    warnings = [p for p in a.data_problems if p.severity == "warning" and p.code != "no-infusion"]
+    if not warnings:
+        return None
+    kinds = sorted({p.code for p in warnings})
+    return Recommendation(
+        "data-quality",
+        f"{len(warnings)} result(s) could not be used ({', '.join(kinds)}) — grades may be incomplete",
+        "Check these results in the laboratory system: a value with an unknown or missing unit, or outside plausible "
+        "bounds, is never graded.",
+        "warning",
+        "a result that cannot be normalised is never graded (clinical-reference §1)",
+        "cds-cyto unit-safety rules (clinical-reference §1)",
+        tuple(Evidence(p.code, p.reason, None, p.resource) for p in warnings[:20]),
+    )
+
+
+def recommend(a: Assessment, profile: Profile) -> list[Recommendation]:
+    t = profile.thresholds
+    out = _treatment_cards(a, t)
+    monitoring = _monitoring(a, t)
+    if monitoring:
+        out.append(monitoring)
+    quality = _data_quality(a)
+    if quality:
+        out.append(quality)
+    order = {code: i for i, code in enumerate(CODES)}
+    return sorted(out, key=lambda r: order.get(r.code, len(order)))
