@@ -116,7 +116,7 @@ async def _read_json(request: Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise HookFailure(400, operation_outcome("invalid-json", "the request body is not valid JSON")) from None
+        raise HookFailure(400, operation_outcome("invalid-json", "the request body is not valid JSON (or holds a number out of range)")) from None
 
 
 def _hook_schema() -> dict[str, Any]:

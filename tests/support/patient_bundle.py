@@ -37,7 +37,9 @@ def _obs(pid: str, n: int, code: str, unit: str, value: float, at: datetime, low
         "resourceType": "Observation",
         "id": f"{pid}-obs-{n}",
         "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+        "category": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
+        ],
         "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
         "subject": {"reference": f"Patient/{pid}"},
         "effectiveDateTime": at.isoformat(),
@@ -48,7 +50,9 @@ def _obs(pid: str, n: int, code: str, unit: str, value: float, at: datetime, low
     return obs
 
 
-def make_patient_bundle(n_observations: int = 1500, pid: str = "bench-1", day0: date = date(2026, 3, 1)) -> dict[str, Any]:
+def make_patient_bundle(
+    n_observations: int = 1500, pid: str = "bench-1", day0: date = date(2026, 3, 1)
+) -> dict[str, Any]:
     start = datetime(day0.year, day0.month, day0.day, 7, 0, tzinfo=_TZ) - timedelta(days=5)
     resources: list[dict[str, Any]] = [
         {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1961-04-02"},

@@ -1,0 +1,77 @@
+"""Bad input gets a clear error, never a 500; nothing secret or identifying reaches the logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.cds.scenario import cytopenic_patient, hook_request, prefetch_for
+
+SERVICE = "/cds-services/cyto-patient-view"
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    field=st.sampled_from(["hook", "hookInstance", "context", "prefetch", "fhirServer", "fhirAuthorization"]),
+    value=json_values,
+)
+def test_any_field_replaced_by_junk_never_500(client: TestClient, field: str, value: Any) -> None:
+    body = hook_request(prefetch=prefetch_for(cytopenic_patient()))
+    body[field] = value
+    r = client.post(SERVICE, content=json.dumps(body))
+    assert r.status_code in (200, 400, 412), r.text
+    assert r.json()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(resource=json_values, key=st.sampled_from(["patient", "observations", "procedures", "conditions"]))
+def test_junk_inside_prefetch_never_500(client: TestClient, resource: Any, key: str) -> None:
+    prefetch = prefetch_for(cytopenic_patient())
+    if key == "patient" or not isinstance(resource, dict):
+        prefetch[key] = resource
+    else:
+        prefetch[key]["entry"].append({"resource": resource})
+    r = client.post(SERVICE, content=json.dumps(hook_request(prefetch=prefetch)))
+    assert r.status_code in (200, 400, 412), r.text
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=200))
+def test_arbitrary_bytes_never_500(client: TestClient, body: bytes) -> None:
+    assert client.post(SERVICE, content=body).status_code in (400, 412)
+    assert client.post(SERVICE + "/feedback", content=body).status_code == 400
+
+
+def test_logs_carry_no_token_and_no_patient_id(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "tok-SECRET-do-not-log"
+    body = hook_request(
+        pid="pt-1",
+        prefetch=prefetch_for(cytopenic_patient()),
+        fhirServer="http://127.0.0.1:9/fhir",
+        fhirAuthorization={
+            "access_token": secret,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "s",
+            "subject": "x",
+        },
+    )
+    assert client.post(SERVICE, content=json.dumps(body)).status_code == 200
+    assert client.post(SERVICE, content=orjson.dumps(hook_request(pid="pt-1"))).status_code == 412
+    text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    assert secret not in text
+    assert "pt-1" not in text
