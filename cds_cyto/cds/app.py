@@ -78,6 +78,8 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.pool.aclose()
+        if self.authenticator is not None:
+            await self.authenticator.aclose()
         self.store.dispose()
 
 
@@ -116,7 +118,10 @@ async def _read_json(request: Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise HookFailure(400, operation_outcome("invalid-json", "the request body is not valid JSON (or holds a number out of range)")) from None
+        raise HookFailure(
+            400,
+            operation_outcome("invalid-json", "the request body is not valid JSON (or holds a number out of range)"),
+        ) from None
 
 
 def _hook_schema() -> dict[str, Any]:
