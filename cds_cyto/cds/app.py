@@ -53,10 +53,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         profile = load_profile(settings.site_file) if settings.site_file else default_profile()
-        codes = default_observation_codes(
-            [c for a in profile.analytes.values() for c in a.codes] + sorted(profile.crs_grade_observation_codes)
-        )
-        services = load_services(settings.hooks_dir, codes)
+        services = load_services(settings.hooks_dir, default_observation_codes(profile))
         store = Store(settings.database_url)
         store.create_schema()
         pool = FhirPool()

@@ -31,6 +31,7 @@ from cds_cyto.sources import (
     PrefetchSource,
     PrefetchUnavailable,
     SourceError,
+    default_observation_codes,
 )
 
 __all__ = ["HookFailure", "PatientViewService", "validation_outcome"]
@@ -91,7 +92,9 @@ class PatientViewService:
     def _fallback(self, request: HookRequest) -> PatientSource | None:
         if request.fhirServer is not None:
             auth = BearerToken(request.fhirAuthorization.access_token) if request.fhirAuthorization else NoAuth()
-            return FhirPatientSource(self.pool.client(str(request.fhirServer), auth))
+            return FhirPatientSource(
+                self.pool.client(str(request.fhirServer), auth), default_observation_codes(self.profile)
+            )
         return self.demo_source
 
     async def _resources(

@@ -69,7 +69,7 @@ def _from_fhir(args: argparse.Namespace, profile: Profile) -> list[Assessment]:
         raise CliError("--fhir needs --patient ID")
     from cds_cyto.cli.fhir_read import read_patient_resources
 
-    resources = read_patient_resources(args.fhir, args.patient)
+    resources = read_patient_resources(args.fhir, args.patient, profile)
     return [evaluate(extract_record(resources, profile), args.as_of, profile)]
 
 
