@@ -25,6 +25,7 @@ from cds_cyto.grading.pht import pht_seed000, pht_seed001
 from cds_cyto.profile import LINEAGES, Profile, default_profile
 from cds_cyto.recommend import Recommendation, recommend
 from cds_cyto.record import DataProblem, LabResult, PatientRecord
+from cds_cyto.risk import RiskAssessment, assess_risk
 
 __all__ = ["Assessment", "LineageAssessment", "evaluate"]
 
@@ -59,6 +60,7 @@ class Assessment:
     data_problems: list[DataProblem]
     profile_versions: dict[str, str]
     record: PatientRecord = field(repr=False)
+    risk: RiskAssessment | None = None
     recommendations: list[Recommendation] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -135,12 +137,18 @@ def _points(series: list[LabResult], day0: date, as_of: date) -> list[tuple[int,
 
 
 def latest_result_date(record: PatientRecord) -> date | None:
-    dates = [s[-1].local_date for s in record.labs.values() if s]
+    # the latest written date, not the date of the latest instant: with mixed UTC offsets they can differ
+    dates = [r.local_date for s in record.labs.values() for r in s]
     return max(dates) if dates else None
 
 
-def evaluate(record: PatientRecord, as_of: date | None = None, profile: Profile | None = None) -> Assessment:
-    """Assess `record` as it stood at the end of `as_of` (default: the date of its latest result)."""
+def evaluate(
+    record: PatientRecord, as_of: date | None = None, profile: Profile | None = None, disease: str | None = None
+) -> Assessment:
+    """Assess `record` as it stood at the end of `as_of` (default: the date of its latest result).
+
+    `disease` ("ALL", "NHL", "MM", …) selects which published risk factors apply and the CAR-HEMATOTOX caveats.
+    """
     profile = profile or default_profile()
     day0 = record.infusion_date
     if as_of is None:
@@ -191,5 +199,7 @@ def evaluate(record: PatientRecord, as_of: date | None = None, profile: Profile 
         profile_versions=dict(profile.versions),
         record=record,
     )
+    if as_of is not None:
+        assessment.risk = assess_risk(record, as_of, profile, disease)
     assessment.recommendations = recommend(assessment, profile)
     return assessment

@@ -90,6 +90,7 @@ def assessment_to_json(a: Assessment) -> dict[str, Any]:
             {"resource": p.resource, "code": p.code, "reason": p.reason, "severity": p.severity}
             for p in a.data_problems
         ],
+        "risk": a.risk.to_json() if a.risk is not None else None,
         "recommendations": [r.to_json() for r in a.recommendations],
         "profile_versions": a.profile_versions,
     }

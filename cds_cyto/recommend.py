@@ -6,69 +6,19 @@ The CDS service renders each recommendation as one card; sweeps store them as al
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from cds_cyto.recommendation import CODES, Evidence, Recommendation
 from cds_cyto.record import LabResult
+from cds_cyto.risk import antibacterial_prophylaxis, risk_recommendations
 
 if TYPE_CHECKING:
     from cds_cyto.assess import Assessment
     from cds_cyto.profile import Profile
 
-__all__ = ["Evidence", "Recommendation", "recommend"]
-
-Urgency = Literal["critical", "warning", "info"]
-CODES = (
-    "gcsf-therapeutic",
-    "gcsf-prophylaxis",
-    "rbc-transfusion",
-    "platelet-transfusion",
-    "extended-monitoring",
-    "data-quality",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """One fact a recommendation rests on: a value with its date and source, or a derived finding."""
-
-    label: str
-    value: str
-    when: str | None = None  # ISO date or date-time
-    source: str | None = None  # e.g. "Observation/123"
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"label": self.label, "value": self.value}
-        if self.when:
-            out["when"] = self.when
-        if self.source:
-            out["source"] = self.source
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    code: str  # one of CODES
-    summary: str  # < 140 characters, with the value and the day
-    text: str  # what to do
-    urgency: Urgency
-    rule: str  # the rule that fired, with its threshold
-    citation: str
-    evidence: tuple[Evidence, ...] = field(default_factory=tuple)
-    kind: Literal["recommendation", "published-association"] = "recommendation"
-    facts: dict[str, Any] = field(default_factory=dict)  # structured values the card's suggestions need
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "summary": self.summary,
-            "text": self.text,
-            "urgency": self.urgency,
-            "rule": self.rule,
-            "evidence": [e.to_json() for e in self.evidence],
-            "citation": self.citation,
-        }
+__all__ = ["CODES", "Evidence", "Recommendation", "recommend"]
 
 
 def _value(r: LabResult) -> str:
@@ -155,7 +105,7 @@ def _treatment_cards(a: Assessment, t: dict[str, Any]) -> list[Recommendation]:
     return out
 
 
-def _monitoring(a: Assessment, t: dict[str, Any]) -> Recommendation | None:
+def _monitoring(a: Assessment, t: dict[str, Any], risk_reasons: list[Evidence]) -> Recommendation | None:
     if a.as_of is None or a.day is None:
         return None
     rule = t["extended_monitoring"]
@@ -170,6 +120,7 @@ def _monitoring(a: Assessment, t: dict[str, Any]) -> Recommendation | None:
         if value:
             label = "prolonged toxicity at day 28 (SN/SA/ST)" if profile == "seed000" else "not recovered at day 28"
             reasons.append(Evidence(label, "yes"))
+    reasons += risk_reasons
     if not reasons:
         return None
     return Recommendation(
@@ -203,7 +154,26 @@ def _data_quality(a: Assessment) -> Recommendation | None:
 def recommend(a: Assessment, profile: Profile) -> list[Recommendation]:
     t = profile.thresholds
     out = _treatment_cards(a, t)
-    monitoring = _monitoring(a, t)
+    risk_reasons: list[Evidence] = []
+    if a.risk is not None and a.as_of is not None:
+        latest_anc = a.lineages["neutrophils"].latest
+        risk_recs, risk_reasons = risk_recommendations(a.risk, a.record, a.as_of, a.day, latest_anc, profile)
+        out += risk_recs
+        addition = antibacterial_prophylaxis(a.risk, a.as_of, a.day, latest_anc, profile)
+        if addition is not None:
+            out = [
+                replace(
+                    r,
+                    text=f"{r.text} {addition.text}",
+                    rule=f"{r.rule}; {addition.rule}",
+                    citation=f"{r.citation}; {addition.citation}",
+                    evidence=r.evidence + addition.evidence,
+                )
+                if r.code == addition.code
+                else r
+                for r in out
+            ]
+    monitoring = _monitoring(a, t, risk_reasons)
     if monitoring:
         out.append(monitoring)
     quality = _data_quality(a)

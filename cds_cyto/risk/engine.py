@@ -1,0 +1,93 @@
+"""`assess_risk(record, as_of, profile, disease)` → `RiskAssessment`: the pure risk engine's one entry point.
+
+No I/O beyond reading the packaged risk.toml once, no clock: `as_of` is an argument and nothing dated after it is
+seen. The output shows published scores and associations with their citations — never a probability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from cds_cyto.profile import Profile
+from cds_cyto.record import PatientRecord
+from cds_cyto.risk.baseline import baseline_result, marrow_baseline
+from cds_cyto.risk.config import RiskData, load_risk_data, normalise_disease
+from cds_cyto.risk.crs import CrsFeatures, crs_features
+from cds_cyto.risk.factors import FactorContext, FactorResult, ModelSummary, published_factors, relative_summaries
+from cds_cyto.risk.hematotox import Hematotox, car_hematotox
+from cds_cyto.risk.markers import MarkerPeak, marker_peaks
+
+__all__ = ["RiskAssessment", "assess_risk"]
+
+_BASELINE_ANALYTES = ("neutrophils", "hemoglobin", "il6")  # seed 001's baseline factors
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAssessment:
+    as_of: date
+    day: int | None  # as_of relative to the infusion
+    disease: str | None  # normalised ("ALL", "NHL", …)
+    hematotox: Hematotox
+    crs: CrsFeatures
+    markers: dict[str, MarkerPeak]
+    factors: tuple[FactorResult, ...]
+    summaries: tuple[ModelSummary, ...]
+    data: RiskData = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hematotox": self.hematotox.to_json(),
+            "crs": self.crs.to_json(),
+            "markers": {name: peak.to_json() for name, peak in self.markers.items()},
+            "published_factors": [f.to_json() for f in self.factors],
+            "relative_summary": {
+                "label": self.data.summary_label,
+                "note": self.data.summary_note,
+                "models": {s.model: s.to_json() for s in self.summaries},
+            },
+        }
+
+
+def assess_risk(
+    record: PatientRecord,
+    as_of: date,
+    profile: Profile,
+    disease: str | None = None,
+    risk_overrides: Mapping[str, Any] | None = None,
+) -> RiskAssessment:
+    """The risk picture of `record` as it stood at the end of `as_of`.
+
+    `disease` ("ALL" / "B-ALL" / "NHL" / "B-NHL" / "LBCL" / "MM" or None) selects the CAR-HEMATOTOX caveat and the
+    published factors of that population (None: all factors). `risk_overrides` is merged over risk.toml.
+    `profile` is accepted for symmetry with `evaluate` (the risk numbers live in risk.toml).
+    """
+    del profile  # not needed yet: every number used here is in risk.toml
+    data = load_risk_data(risk_overrides)
+    dz = normalise_disease(disease, data)
+    day0 = record.infusion_date
+    hematotox = car_hematotox(record, as_of, data, dz)
+    crs = crs_features(record, as_of, data)
+    markers = marker_peaks(record, as_of, data.marker_analytes)
+    window = hematotox.window
+    ctx = FactorContext(
+        as_of=as_of,
+        crs=crs,
+        markers=markers,
+        baseline={a: baseline_result(record, a, window, as_of) for a in _BASELINE_ANALYTES},
+        marrow=marrow_baseline(record, data, as_of),
+    )
+    factors = published_factors(ctx, data, dz)
+    return RiskAssessment(
+        as_of=as_of,
+        day=None if day0 is None else (as_of - day0).days,
+        disease=dz,
+        hematotox=hematotox,
+        crs=crs,
+        markers=markers,
+        factors=tuple(factors),
+        summaries=tuple(relative_summaries(factors, data)),
+        data=data,
+    )

@@ -1,0 +1,174 @@
+"""CRS features (clinical-reference.md §6): from Conditions, from daily grade Observations, fever-derived, none;
+the as_of cut; tocilizumab / corticosteroid use."""
+
+from __future__ import annotations
+
+import pytest
+from risk_fhir import (
+    DEXAMETHASONE,
+    TOCILIZUMAB,
+    Json,
+    crs_condition,
+    crs_grade,
+    day_date,
+    infusion,
+    med,
+    obs,
+    record_of,
+    risk_of,
+)
+
+from cds_cyto.risk import crs_features, load_risk_data
+from cds_cyto.risk.crs import CrsFeatures
+
+
+def _crs(*resources: Json, as_of_day: int = 30) -> CrsFeatures:
+    return risk_of(infusion(), *resources, as_of_day=as_of_day).crs
+
+
+# ---- Conditions ------------------------------------------------------------------------------------------------
+
+
+def test_single_condition() -> None:
+    c = _crs(crs_condition(2, 3, 9, id="c1"))
+    assert (c.source, c.max_grade, c.onset_day, c.peak_day, c.recovery_day) == ("condition", 2, 3, 3, 9)
+    assert c.source_ids == ("Condition/c1",)
+    assert not c.ongoing
+
+
+def test_several_conditions_peak_is_onset_of_the_highest_grade_episode() -> None:
+    c = _crs(crs_condition(1, 2, 4), crs_condition(3, 4, 8), crs_condition(2, 8, 12))
+    assert (c.max_grade, c.onset_day, c.peak_day, c.recovery_day) == (3, 2, 4, 12)
+
+
+def test_equal_grades_peak_is_the_earliest() -> None:
+    c = _crs(crs_condition(2, 5, 7), crs_condition(2, 3, 4))
+    assert (c.peak_day, c.onset_day) == (3, 3)
+
+
+def test_recovery_needs_every_episode_abated() -> None:
+    c = _crs(crs_condition(1, 2, 4), crs_condition(2, 5, None))
+    assert c.recovery_day is None and c.ongoing
+
+
+def test_abatement_after_as_of_is_not_yet_known() -> None:
+    assert _crs(crs_condition(2, 3, 9), as_of_day=8).recovery_day is None
+    assert _crs(crs_condition(2, 3, 9), as_of_day=9).recovery_day == 9
+
+
+def test_condition_after_as_of_is_not_seen() -> None:
+    c = _crs(crs_condition(3, 5, 9), as_of_day=4)
+    assert c.source != "condition" and c.max_grade != 3
+
+
+def test_condition_before_day0_is_not_car_t_crs() -> None:
+    assert _crs(crs_condition(2, -2, 1)).source != "condition"
+
+
+def test_unspecified_grade() -> None:
+    c = _crs(crs_condition(None, 3, 6))
+    assert (c.source, c.max_grade, c.onset_day, c.peak_day, c.recovery_day) == ("condition", None, 3, None, 6)
+
+
+def test_undated_condition_counts_for_the_grade_only() -> None:
+    c = _crs(crs_condition(3, None), crs_condition(1, 2, 3))
+    assert (c.max_grade, c.onset_day, c.peak_day, c.undated_conditions) == (3, 2, None, 1)
+
+
+def test_condition_takes_precedence_over_observations() -> None:
+    c = _crs(crs_condition(2, 3, 9), crs_grade(1, 2), crs_grade(3, 4), crs_grade(0, 6))
+    assert (c.source, c.max_grade, c.onset_day) == ("condition", 2, 3)
+
+
+# ---- daily grade Observations ------------------------------------------------------------------------------------
+
+
+def test_observation_timeline() -> None:
+    c = _crs(crs_grade(0, 1), crs_grade(1, 2), crs_grade(2, 3), crs_grade(3, 5), crs_grade(3, 6), crs_grade(1, 7))
+    assert (c.source, c.max_grade, c.onset_day, c.peak_day, c.recovery_day) == ("observation", 3, 2, 5, None)
+    assert c.ongoing
+    c = _crs(crs_grade(1, 2), crs_grade(2, 3), crs_grade(0, 5), crs_grade(0, 6))
+    assert (c.recovery_day, c.ongoing) == (5, False)
+
+
+def test_observation_relapse_recovery_after_the_last_positive_day() -> None:
+    c = _crs(crs_grade(1, 2), crs_grade(0, 3), crs_grade(2, 5), crs_grade(0, 8))
+    assert (c.onset_day, c.peak_day, c.recovery_day) == (2, 5, 8)
+
+
+def test_observation_same_day_takes_the_highest_grade() -> None:
+    c = _crs(crs_grade(1, 2), crs_grade(2, 2))
+    assert (c.max_grade, c.peak_day) == (2, 2)
+
+
+def test_observations_all_zero_mean_no_crs() -> None:
+    c = _crs(crs_grade(0, 1), crs_grade(0, 3), obs("temperature", 39.0, 2))
+    assert (c.source, c.max_grade, c.onset_day) == ("observation", 0, None)
+
+
+def test_observation_as_of_cut() -> None:
+    c = _crs(crs_grade(1, 2), crs_grade(3, 5), as_of_day=4)
+    assert (c.max_grade, c.peak_day) == (1, 2)
+
+
+# ---- fever-derived and none --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "fever"),
+    [(38.0, "Cel", True), (37.9, "Cel", False), (38.5, "Cel", True), (100.4, "[degF]", True), (100.3, "[degF]", False)],
+)
+def test_fever_threshold(value: float, unit: str, fever: bool) -> None:
+    c = _crs(obs("temperature", 37.0, 1), obs("temperature", value, 4, unit))
+    if fever:
+        assert (c.source, c.onset_day, c.max_grade, c.peak_day, c.recovery_day) == (
+            "fever-derived",
+            4,
+            None,
+            None,
+            None,
+        )
+    else:
+        assert (c.source, c.onset_day, c.max_grade) == ("none", None, 0)
+
+
+def test_fever_before_day0_or_after_as_of_is_ignored() -> None:
+    c = _crs(obs("temperature", 39.0, -1), obs("temperature", 39.0, 6), as_of_day=5)
+    assert (c.source, c.onset_day) == ("none", None)
+    c = _crs(obs("temperature", 39.0, -1), obs("temperature", 38.2, 0), obs("temperature", 39.0, 6))
+    assert (c.source, c.onset_day) == ("fever-derived", 0)
+
+
+def test_no_record_no_temperature_is_unknown() -> None:
+    c = _crs()
+    assert (c.source, c.max_grade, c.onset_day) == ("none", None, None)
+
+
+def test_no_infusion_gives_nothing() -> None:
+    c = crs_features(record_of(crs_condition(2, 3, 5)), day_date(5), load_risk_data())
+    assert (c.source, c.max_grade, c.onset_day) == ("none", None, None)
+
+
+# ---- tocilizumab / corticosteroid --------------------------------------------------------------------------------
+
+
+def test_tocilizumab_and_corticosteroid_from_day0_to_as_of() -> None:
+    c = _crs(med(TOCILIZUMAB, 3), med(DEXAMETHASONE, 6), as_of_day=5)
+    assert (c.tocilizumab, c.corticosteroid) == (True, False)
+    c = _crs(med(DEXAMETHASONE, -3), med(DEXAMETHASONE, 6), as_of_day=6)
+    assert (c.tocilizumab, c.corticosteroid) == (False, True)
+    c = _crs(med(DEXAMETHASONE, -3), as_of_day=6)  # pre-infusion steroid is not CRS treatment
+    assert c.corticosteroid is False
+
+
+def test_crs_json_shape() -> None:
+    out = _crs(crs_condition(2, 3, 9), med(TOCILIZUMAB, 4)).to_json()
+    assert out == {
+        "max_grade": 2,
+        "onset_day": 3,
+        "peak_day": 3,
+        "recovery_day": 9,
+        "source": "condition",
+        "tocilizumab": True,
+        "corticosteroid": False,
+    }

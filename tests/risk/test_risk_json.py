@@ -1,0 +1,157 @@
+"""RiskAssessment.to_json(): the exact shape, JSON-serialisable, deterministic — and no probability anywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from risk_fhir import (
+    FLUDARABINE,
+    TOCILIZUMAB,
+    baseline_labs,
+    crs_condition,
+    day_date,
+    infusion,
+    med,
+    obs,
+    record_of,
+    risk_of,
+)
+
+from cds_cyto.profile import default_profile
+from cds_cyto.risk import RiskDataError, assess_risk, load_risk_data
+from cds_cyto.risk.engine import RiskAssessment
+
+
+def _full(disease: str | None = "ALL", as_of_day: int = 14) -> RiskAssessment:
+    return risk_of(
+        infusion(),
+        med(FLUDARABINE, -5),
+        baseline_labs(-6, plt=60.0, ferritin=2500.0),
+        obs("il6", 21.0, -6),
+        obs("marrow_blasts", 45.0, -20),
+        obs("ferritin", 9000.0, 5),
+        obs("ddimer", 12.0, 6),
+        obs("il10", 300.0, 4),
+        crs_condition(3, 2, 9),
+        med(TOCILIZUMAB, 3),
+        as_of_day=as_of_day,
+        disease=disease,
+    )
+
+
+def test_exact_shape() -> None:
+    out = _full().to_json()
+    assert list(out) == ["hematotox", "crs", "markers", "published_factors", "relative_summary"]
+    assert list(out["hematotox"]) == [
+        "score",
+        "high_risk",
+        "complete",
+        "missing",
+        "components",
+        "caveat",
+        "performance",
+    ]
+    assert list(out["hematotox"]["components"]) == ["platelets", "anc", "hemoglobin", "crp", "ferritin"]
+    for comp in out["hematotox"]["components"].values():
+        assert list(comp) == ["value", "unit", "points", "date", "source"]
+    assert set(out["crs"]) == {
+        "max_grade",
+        "onset_day",
+        "peak_day",
+        "recovery_day",
+        "source",
+        "tocilizumab",
+        "corticosteroid",
+    }
+    for peak in out["markers"].values():
+        assert list(peak) == ["max", "max_lg", "day"]
+    for f in out["published_factors"]:
+        assert list(f) == ["source", "outcome", "factor", "value", "present", "effect", "ci"]
+    assert out["relative_summary"]["label"] == "published association, not calibrated"
+    assert (out["hematotox"]["score"], out["hematotox"]["high_risk"]) == (4, True)
+
+
+def test_serialisable_and_deterministic() -> None:
+    record = record_of(infusion(), baseline_labs(-6), obs("ferritin", 9000.0, 5), crs_condition(3, 2, 9))
+    a, b = (
+        json.dumps(assess_risk(record, day_date(14), default_profile(), "ALL").to_json(), allow_nan=False)
+        for _ in range(2)
+    )
+    assert a == b
+
+
+def test_as_of_is_the_only_clock() -> None:
+    early, late = _full(as_of_day=3).to_json(), _full(as_of_day=14).to_json()
+    assert early["crs"]["recovery_day"] is None and late["crs"]["recovery_day"] == 9
+    assert early["markers"]["ferritin"]["max"] is None and late["markers"]["ferritin"]["max"] == 9000.0
+
+
+# Keys whose strings quote a publication (they may cite cohort percentages, never this patient's risk).
+_QUOTES = {"performance", "caveat", "source_text", "present_if", "per", "factor", "note", "label", "source"}
+_RISK_WORDS = re.compile(r"probab|likelihood|chance|percent|pct|risk_pct|calibrated_risk", re.I)
+_NUMBER_PERCENT = re.compile(r"\d\s*%")
+
+
+def _walk(node: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(node, dict):
+        out = []
+        for k, v in node.items():
+            out += _walk(v, (*path, str(k)))
+        return out
+    if isinstance(node, list):
+        out = []
+        for i, v in enumerate(node):
+            out += _walk(v, (*path, str(i)))
+        return out
+    return [(path, node)]
+
+
+@pytest.mark.parametrize("disease", [None, "ALL", "NHL"])
+def test_no_probability_anywhere(disease: str | None) -> None:
+    out = _full(disease).to_json()
+    for path, value in _walk(out):
+        for key in path:
+            assert not _RISK_WORDS.search(key), path
+        if isinstance(value, str):
+            if _NUMBER_PERCENT.search(value):
+                assert path[-1] in _QUOTES, (path, value)  # a percentage only inside a quoted publication
+            for m in re.finditer(r"probabilit\w*", value, re.I):
+                before = value[max(0, m.start() - 12) : m.start()].lower()
+                assert "not a" in before or "no " in before, (path, value)  # only ever denied
+    # the relative summary has no exponentiated (HR/OR-scale) or probability-scale number
+    for model in out["relative_summary"]["models"].values():
+        assert set(model) == {"outcome", "interpretation", "linear_predictor", "complete", "terms", "missing"}
+
+
+def test_site_override_and_bad_override() -> None:
+    data = load_risk_data({"hematotox": {"high_risk_at_least": 3}})
+    assert data.hematotox_high_risk_at_least == 3
+    assert load_risk_data().hematotox_high_risk_at_least == 2  # the cached default is untouched
+    with pytest.raises(RiskDataError):
+        load_risk_data(
+            {
+                "hematotox": {
+                    "variables": [
+                        {
+                            "name": "x",
+                            "analyte": "x",
+                            "unit": "u",
+                            "published": "p",
+                            "bands": [{"points": 1, "op": "=<", "value": 1.0}],
+                        }
+                    ]
+                }
+            }
+        )
+    with pytest.raises(RiskDataError):
+        load_risk_data({"factors": [{"id": "x"}]})
+
+
+def test_override_reaches_the_score() -> None:
+    out = risk_of(
+        infusion(), baseline_labs(-6, plt=100.0, anc=1.0), risk_overrides={"hematotox": {"high_risk_at_least": 3}}
+    ).to_json()
+    assert (out["hematotox"]["score"], out["hematotox"]["high_risk"]) == (2, False)
