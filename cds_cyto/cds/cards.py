@@ -80,12 +80,37 @@ def _detail(rec: Recommendation, a: Assessment) -> str:
             f"**ICAHT (early)**: grade {e.grade}{' (provisional, a lower bound)' if e.provisional else ''}; "
             f"days ANC ≤ 0.5: {e.counts['days_le_500']}, ≤ 0.1: {e.counts['days_le_100']}",
         ]
+    lines += _risk_lines(rec, a)
     trend = _trend(a)
     if trend:
         lines += ["", "**Trend**", "", *trend]
     label = "Published association, not calibrated" if rec.kind == "published-association" else "Rule"
     lines += ["", f"**{label}**: {rec.rule}", "", f"**Source**: {rec.citation}"]
     return "\n".join(lines)
+
+
+def _risk_lines(rec: Recommendation, a: Assessment) -> list[str]:
+    if a.risk is None:
+        return []
+    risk = a.risk.to_json()
+    h = risk["hematotox"]
+    out: list[str] = []
+    if h["score"] is not None:
+        verdict = {True: "high risk", False: "low risk", None: "risk class not yet known"}[h["high_risk"]]
+        known = "" if h["complete"] else f" (incomplete: missing {', '.join(h['missing'])})"
+        out += ["", f"**CAR-HEMATOTOX** (validated baseline score): {h['score']} of 7{known} — {verdict}"]
+        if h.get("caveat"):
+            out.append(f"_{h['caveat']}_")
+    if rec.code in ("extended-monitoring", "gcsf-prophylaxis"):
+        present = [f for f in risk["published_factors"] if f["present"]]
+        if present:
+            out += ["", "**Published associations, not calibrated** (factors present in this patient)", ""]
+            for f in present:
+                e = f["effect"]
+                ci = f" (95% CI {f['ci'][0]}–{f['ci'][1]})" if f.get("ci") else ""
+                effect = f"{e['measure']} {e['estimate']}{ci}"
+                out.append(f"- {f['factor']}: {f['value']} — {effect} for {f['outcome']}; {f['source']}")
+    return out
 
 
 def _yn(value: bool | None) -> str:
