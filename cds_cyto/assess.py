@@ -120,10 +120,13 @@ def _lineage(
             if nadir is None or r.value < nadir[0]:
                 nadir = (r.value, (r.local_date - day0).days, r)
         if lineage in EPISODE_LINEAGES:
+            # in the order of their days (the dates as written): with mixed UTC offsets, instant order can put a
+            # later day first, and a recovery would then precede its onset
+            by_day = sorted(upto, key=lambda r: r.local_date)
             for definition in (seed000, seed001):
                 episodes += find_episodes(
                     definition.name,
-                    upto,
+                    by_day,
                     day0,
                     definition.severe[lineage],
                     definition.recovery[lineage],

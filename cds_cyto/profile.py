@@ -119,6 +119,7 @@ class IcahtRules:
     plt_early_grades: tuple[dict[str, int], ...]
     plt_late_levels: tuple[tuple[int, float], ...]  # (grade, below), most severe first
     plt_late_grade4_days: int
+    plt_late_min_results: int
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         plt_early_grades=tuple(dict(g) for g in tic["early"]["grades"]),
         plt_late_levels=tuple((int(x["grade"]), float(x["below"])) for x in tic["late"]["levels"]),
         plt_late_grade4_days=int(tic["late"]["grade4_days_lt_20"]),
+        plt_late_min_results=int(tic["late"]["min_results"]),
     )
     extra = p.get("grade3plus_extra", {})
     return Profile(

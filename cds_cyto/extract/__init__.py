@@ -31,9 +31,10 @@ def extract_record(
     events = EventReader(profile, problems)
     deferred: list[tuple[dict[str, Any], str, str]] = []
     subject_ids: set[str] = set()
-    seen: dict[str, int] = {}
-
-    last_subject = None
+    # The same resource twice (a bundle that repeats it, versions of it, paging overlap) counts once: the newest
+    # version by meta.lastUpdated / versionId, else the later copy — so an amended copy supersedes the first.
+    chosen: dict[str, int] = {}
+    entries: list[tuple[int, Any, str]] = []
     for position, res in iter_resources(data):
         if not isinstance(res, dict):
             problems.warn(resource_label(res, position), "not-a-resource", "entry is not a FHIR resource")
@@ -42,13 +43,22 @@ def extract_record(
         rid = res.get("id")
         if isinstance(rid, str) and rid and isinstance(rtype, str):
             label = f"{rtype}/{rid}"
-            # The same resource twice (a bundle that repeats it, or paging overlap) counts once.
-            if label in seen:
-                problems.info(label, "duplicate", "resource appears more than once; counted once")
-                continue
-            seen[label] = position
+            earlier = chosen.get(label)
+            if earlier is not None:
+                problems.info(label, "duplicate", "resource appears more than once; the newest copy is used")
+                if _version_key(entries[earlier][1]) > _version_key(res):
+                    continue
+                entries[earlier] = (entries[earlier][0], None, label)  # superseded copy
+            chosen[label] = len(entries)
         else:
             label = resource_label(res, position)
+        entries.append((position, res, label))
+
+    last_subject = None
+    for _position, res, label in entries:
+        if res is None:
+            continue
+        rtype = res.get("resourceType")
         try:
             if rtype == "Observation":
                 observations.read(res, label)
@@ -80,7 +90,7 @@ def extract_record(
         except Exception as exc:
             problems.warn(label, "unreadable", f"resource could not be read ({type(exc).__name__})")
 
-    labs = finalise_labs(observations.labs, problems)
+    labs = finalise_labs(observations.labs, problems, profile.analytes["neutrophils"].plausible)
     patient_id = events.patient_id or (next(iter(subject_ids)) if len(subject_ids) == 1 else None)
     if len(subject_ids) > 1:
         problems.warn("Bundle", "several-patients", f"results for {len(subject_ids)} patients in one record")
@@ -92,4 +102,16 @@ def extract_record(
         crs_episodes=sorted(events.crs, key=lambda c: (c.onset is None, c.onset)),
         crs_grades=sorted(observations.crs_grades, key=lambda g: g.day_date),
         problems=problems.items,
+    )
+
+
+def _version_key(res: dict[str, Any]) -> tuple[str, int]:
+    meta = res.get("meta")
+    if not isinstance(meta, dict):
+        return ("", 0)
+    updated = meta.get("lastUpdated")
+    version = meta.get("versionId")
+    return (
+        updated if isinstance(updated, str) else "",
+        int(version) if isinstance(version, str) and version.isdigit() else 0,
     )

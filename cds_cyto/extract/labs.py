@@ -11,9 +11,13 @@ from cds_cyto.record import LabResult
 __all__ = ["finalise_labs"]
 
 
-def finalise_labs(raw: dict[str, list[RawLab]], problems: ProblemLog) -> dict[str, list[LabResult]]:
+def finalise_labs(
+    raw: dict[str, list[RawLab]], problems: ProblemLog, anc_bounds: tuple[float, float]
+) -> dict[str, list[LabResult]]:
     labs = {analyte: _settle(items, problems) for analyte, items in raw.items()}
-    derived = _derive_anc(labs.get("neutrophils", []), labs.get("leukocytes", []), labs.get("neutrophils_pct", []))
+    derived = _derive_anc(
+        labs.get("neutrophils", []), labs.get("leukocytes", []), labs.get("neutrophils_pct", []), anc_bounds
+    )
     if derived:
         merged = labs.get("neutrophils", []) + derived
         merged.sort(key=_order)
@@ -61,10 +65,13 @@ def _settle(items: list[RawLab], problems: ProblemLog) -> list[LabResult]:
     return out
 
 
-def _derive_anc(anc: list[LabResult], wbc: list[LabResult], pct: list[LabResult]) -> list[LabResult]:
+def _derive_anc(
+    anc: list[LabResult], wbc: list[LabResult], pct: list[LabResult], bounds: tuple[float, float]
+) -> list[LabResult]:
     """ANC = WBC × neutrophils % / 100 at a specimen time with no absolute count (clinical-reference §1)."""
     if not wbc or not pct:
         return []
+    floor, ceiling = bounds
     have = {r.time for r in anc}
     pct_at = {r.time: r for r in pct}
     out = []
@@ -72,15 +79,18 @@ def _derive_anc(anc: list[LabResult], wbc: list[LabResult], pct: list[LabResult]
         p = pct_at.get(w.time)
         if p is None or w.time in have:
             continue
+        value = round(w.value * p.value / 100.0, 9)
+        if not floor <= value <= ceiling:
+            continue  # cannot happen with plausible inputs; never grade an implausible derived value
         out.append(
             LabResult(
                 analyte="neutrophils",
-                value=w.value * p.value / 100.0,
+                value=value,
                 unit=w.unit,
                 time=w.time,
                 local_date=w.local_date,
                 source_id=f"{w.source_id}+{p.source_id}",
-                original_value=w.value * p.value / 100.0,
+                original_value=value,
                 original_unit=w.unit,
                 lln=None,
                 censored=w.censored or p.censored,

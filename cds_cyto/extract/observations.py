@@ -116,6 +116,10 @@ class ObservationReader:
                 lln = round(first["value"] * conv.factor + conv.offset, 9)
             else:
                 lln = self._lln(ranges, analyte, matched_code)
+            if lln is not None and not floor <= lln <= ceiling:
+                lln = None  # outside the plausibility bounds (NaN; usually a unit error) is no LLN (reference §1)
+            if lln is None and any(isinstance(rr, dict) and "low" in rr for rr in ranges if isinstance(ranges, list)):
+                self._problems.info(label, "lln-unusable", f"{analyte.label}: reference range low not usable; no LLN")
         result = LabResult(
             analyte_name,
             canonical,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-__all__ = ["count_below", "daily_minima", "daily_series", "second_lowest"]
+__all__ = ["count_below", "daily_minima", "daily_series", "non_transient_low"]
 
 
 def daily_minima(points: Iterable[tuple[int, float]]) -> dict[int, float]:
@@ -36,7 +36,8 @@ def daily_series(minima: dict[int, float], first: int, last: int, max_gap: int) 
             a, b = days[j - 1], days[j]
             if b - a <= max_gap:
                 va, vb = minima[a], minima[b]
-                series.append(va + (vb - va) * (day - a) / (b - a))
+                # rounded as extraction rounds conversions: float noise never moves a value across a cut-off
+                series.append(round(va + (vb - va) * (day - a) / (b - a), 9))
                 continue
         series.append(None)
     return series
@@ -62,8 +63,8 @@ def count_below(series: list[float | None], is_below: Callable[[float], bool], b
     return sum(flags)
 
 
-def second_lowest(minima: dict[int, float]) -> float | None:
-    """The lowest value reached on at least two different days (a non-transient low)."""
-    if len(minima) < 2:
+def non_transient_low(minima: dict[int, float], days: int) -> float | None:
+    """The lowest value reached on at least `days` different days (a non-transient low)."""
+    if days < 1 or len(minima) < days:
         return None
-    return sorted(minima.values())[1]
+    return sorted(minima.values())[days - 1]

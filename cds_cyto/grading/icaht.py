@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cds_cyto.grading.daily import count_below, daily_minima, daily_series, second_lowest
+from cds_cyto.grading.daily import count_below, daily_minima, daily_series, non_transient_low
 from cds_cyto.profile import IcahtRules
 
 __all__ = ["EarlyGrade", "LateGrade", "early_icaht", "early_t_icaht", "late_icaht", "late_t_icaht"]
@@ -96,7 +96,7 @@ def _late_window(points: Sequence[tuple[int, float]], as_of_day: int, rules: Ica
 def late_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: IcahtRules) -> LateGrade:
     """Days 31–100: the lowest ANC reached on at least two days → 1 (≤ 1.5) … 4 (≤ 0.1)."""
     provisional = as_of_day < rules.late_last_day
-    lowest = second_lowest(_late_window(points, as_of_day, rules))
+    lowest = non_transient_low(_late_window(points, as_of_day, rules), rules.late_min_results)
     if lowest is None:
         return LateGrade(None, None, provisional)
     grade = next((g for g, at_most in rules.anc_late_levels if lowest <= at_most), 0)
@@ -107,7 +107,7 @@ def late_t_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: Ica
     """Days 31–100: PLT < 100 → 1, < 50 → 2, < 20 → 3, < 20 for ≥ 14 days → 4."""
     provisional = as_of_day < rules.late_last_day
     window = _late_window(points, as_of_day, rules)
-    lowest = second_lowest(window)
+    lowest = non_transient_low(window, rules.plt_late_min_results)
     if lowest is None:
         return LateGrade(None, None, provisional)
     grade = next((g for g, below in rules.plt_late_levels if lowest < below), 0)

@@ -25,11 +25,14 @@ class MarkerPeak:
     result: LabResult | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "max": self.max,
             "max_lg": None if self.max_lg is None else round(self.max_lg, 4),
             "day": self.day,
         }
+        if self.result is not None and self.result.note:
+            out["note"] = self.result.note  # e.g. D-dimer DDU converted to FEU ×2 (clinical-reference §1)
+        return out
 
 
 def _peak(analyte: str, series: list[LabResult], day0: date, as_of: date) -> MarkerPeak:
