@@ -1,0 +1,35 @@
+"""Session-wide real servers. HAPI FHIR starts once, on first use, on a free loopback port, and stops at the end.
+
+Under CI (CI=true) a server that cannot start fails the tests that need it; locally such tests are skipped with
+the reason, so a quick run without Java still works.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.hapi import HapiServer, hapi_available, start_hapi
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def hapi() -> Iterator[HapiServer]:
+    ok, why = hapi_available()
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"HAPI FHIR test server unavailable: {why}")
+        pytest.skip(f"HAPI FHIR test server unavailable: {why}")
+    server = start_hapi()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def hapi_url(hapi: HapiServer) -> str:
+    return hapi.base_url
