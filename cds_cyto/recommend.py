@@ -109,6 +109,8 @@ def _monitoring(a: Assessment, t: dict[str, Any], risk_reasons: list[Evidence]) 
     if a.as_of is None or a.day is None:
         return None
     rule = t["extended_monitoring"]
+    if a.day > int(rule["until_day"]):
+        return None
     after = int(rule["severe_after_day"])
     reasons: list[Evidence] = []
     if a.day > after and a.infusion_date is not None:

@@ -15,11 +15,16 @@ _LABELS = {
 }
 
 
+_SEVERE = ("neutrophils", "hemoglobin", "platelets")  # seed 000 defines "severe" for these only
+
+
 def _g(value: int | None) -> str:
     return "–" if value is None else str(value)
 
 
-def _flag(value: bool | None) -> str:
+def _flag(value: bool | None, applies: bool = True) -> str:
+    if not applies:
+        return "–"  # no such definition for this lineage
     return "?" if value is None else ("yes" if value else "no")
 
 
@@ -46,7 +51,7 @@ def assessment_table(a: Assessment) -> str:
         mark = "*" if la.latest.censored or la.latest.derived else " "
         lines.append(
             f"{label:6} {la.latest.value:>8.4g}{mark}{unit:7} {la.latest.local_date.isoformat():10}  {grades:18} "
-            f"{_flag(la.severe):6} {_flag(la.grade3plus):4} {nadir:14} {eps or '–'}"
+            f"{_flag(la.severe, name in _SEVERE):6} {_flag(la.grade3plus):4} {nadir:14} {eps or '–'}"
         )
     if a.icaht_early is not None and a.t_icaht_early is not None:
         e, t = a.icaht_early, a.t_icaht_early

@@ -1,0 +1,59 @@
+"""The recommendation rules of recommend.py at their boundaries: freshness, G-CSF already given, severe cytopenia
+after day 21, the day-100 end of extended monitoring, and the data-quality card."""
+
+from __future__ import annotations
+
+import pytest
+from builders import ATC, infusion, med_admin, obs, patient, run
+
+GCSF = (ATC, "L03AA02")
+
+
+def codes(a: object) -> list[str]:
+    return [r.code for r in a.recommendations]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("result_day", "as_of_day", "fires"), [(7, 7, True), (7, 10, True), (7, 11, False)])
+def test_treatment_advice_needs_a_fresh_value(result_day: int, as_of_day: int, fires: bool) -> None:
+    # freshness.max_age_days = 3: a count older than that does not describe today's patient
+    a = run(patient(), infusion(), obs("neutrophils", 0.3, "10*9/L", day=result_day), as_of_day=as_of_day)
+    assert ("gcsf-therapeutic" in codes(a)) is fires
+
+
+def test_no_treatment_advice_before_infusion() -> None:
+    a = run(patient(), infusion(day=0), obs("platelets", 10, "10*9/L", day=-2), as_of_day=-1)
+    assert "platelet-transfusion" not in codes(a)
+
+
+@pytest.mark.parametrize(("gcsf_day", "urgency"), [(3, "warning"), (4, "info"), (7, "info")])
+def test_gcsf_given_in_the_last_three_days_turns_the_card_to_info(gcsf_day: int, urgency: str) -> None:
+    a = run(patient(), infusion(), med_admin(GCSF, gcsf_day), obs("neutrophils", 0.3, "10*9/L", day=7), as_of_day=7)
+    (card,) = [r for r in a.recommendations if r.code == "gcsf-therapeutic"]
+    assert card.urgency == urgency
+
+
+@pytest.mark.parametrize(("day", "fires"), [(21, False), (22, True)])
+def test_severe_cytopenia_after_day_21_extends_monitoring(day: int, fires: bool) -> None:
+    a = run(patient(), infusion(), obs("platelets", 150, "10*9/L", day=-3), obs("platelets", 15, "10*9/L", day=day))
+    assert ("extended-monitoring" in codes(a)) is fires
+
+
+@pytest.mark.parametrize(("as_of_day", "fires"), [(100, True), (101, False)])
+def test_extended_monitoring_ends_after_day_100(as_of_day: int, fires: bool) -> None:
+    a = run(
+        patient(),
+        infusion(),
+        obs("platelets", 150, "10*9/L", day=-3),
+        obs("platelets", 15, "10*9/L", day=28),
+        obs("platelets", 15, "10*9/L", day=as_of_day),
+        as_of_day=as_of_day,
+    )
+    assert ("extended-monitoring" in codes(a)) is fires
+
+
+def test_data_quality_card_lists_what_was_not_used() -> None:
+    a = run(patient(), infusion(), obs("neutrophils", 0.3, "furlongs", day=5))
+    (card,) = [r for r in a.recommendations if r.code == "data-quality"]
+    assert "unit-unknown" in card.summary
+    assert card.evidence[0].source is not None and card.evidence[0].source.startswith("Observation/")
+    assert "gcsf-therapeutic" not in codes(a)  # an ungradable value never triggers treatment advice
