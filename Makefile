@@ -19,7 +19,7 @@ install: $(STAMP)
 
 ## run: the CDS Hooks service on 127.0.0.1:8000, auth disabled, the bundled synthetic cohort as its FHIR source
 run: install
-	$(BIN)/cds-cyto serve
+	$(BIN)/cds-cyto serve --demo
 
 ## test: lint, type check, build the HAPI test server, run every test (HAPI integration tests included)
 test: lint typecheck hapi-jar pytest

@@ -53,7 +53,7 @@ def _treatment_cards(a: Assessment, t: dict[str, Any]) -> list[Recommendation]:
             if 0 <= (a.as_of - (e.end or e.start)).days <= int(t["gcsf_recent"]["days"])
         ]
         evidence = [_result_evidence("ANC", anc)]
-        evidence += [Evidence("G-CSF given", e.kind, e.start.isoformat(), e.source_id) for e in recent]
+        evidence += [Evidence("G-CSF given", e.code, e.start.isoformat(), e.source_id) for e in recent]
         text = (
             f"ANC {anc.value:g} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
             if not recent
@@ -169,7 +169,7 @@ def recommend(a: Assessment, profile: Profile) -> list[Recommendation]:
                     text=f"{r.text} {addition.text}",
                     rule=f"{r.rule}; {addition.rule}",
                     citation=f"{r.citation}; {addition.citation}",
-                    evidence=r.evidence + addition.evidence,
+                    evidence=r.evidence + tuple(e for e in addition.evidence if e not in r.evidence),
                 )
                 if r.code == addition.code
                 else r
