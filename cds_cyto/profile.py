@@ -324,10 +324,11 @@ def load_profile(site_file: Path | None = None, site: dict[str, Any] | None = No
             raise ProfileError(f"site file {site_file}: {exc}") from exc
     if site:
         overrides = _merge(overrides, site)
-    for key, value in overrides.items():
+    for key, given in overrides.items():
         if key not in _SITE_SECTIONS:
             raise ProfileError(f"site file: unknown section [{key}]")
         file_name, section = _SITE_SECTIONS[key]
+        value = _cite_site_thresholds(data["thresholds"], given) if key == "thresholds" else given
         if section is None:
             data[file_name] = _merge(data[file_name], value)
         else:
@@ -338,6 +339,19 @@ def load_profile(site_file: Path | None = None, site: dict[str, Any] | None = No
         if isinstance(exc, ProfileError):
             raise
         raise ProfileError(f"profile data: {exc!r}") from exc
+
+
+def _cite_site_thresholds(defaults: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:
+    """A threshold the site changed without giving its own source is cited as a site value, so a card never
+    attributes a site's number to the paper the default came from."""
+    out = dict(site)
+    for name, values in site.items():
+        base = defaults.get(name)
+        if not (isinstance(values, dict) and isinstance(base, dict)) or "source" in values:
+            continue
+        if any(base.get(k) != v for k, v in values.items()):
+            out[name] = {**values, "source": f"site configuration (project default: {base.get('source', 'none')})"}
+    return out
 
 
 @lru_cache(maxsize=1)
