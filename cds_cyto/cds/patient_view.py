@@ -30,7 +30,9 @@ from cds_cyto.sources import (
     PatientSource,
     PrefetchSource,
     PrefetchUnavailable,
+    RetryPolicy,
     SourceError,
+    Timeouts,
     default_observation_codes,
 )
 
@@ -63,6 +65,14 @@ class PatientViewService:
     public_base_url: str
     demo_source: PatientSource | None
     today: Callable[[], date]
+    fetch_timeout_s: float = 8.0  # a hook answer is wanted in about a second: a slow EHR server must not hold it
+
+    def _fetch_policy(self) -> dict[str, Any]:
+        t = self.fetch_timeout_s
+        return {
+            "timeouts": Timeouts(connect=min(3.0, t), read=t, total=t),
+            "retry": RetryPolicy(attempts=2, backoff=0.2, max_backoff=1.0, max_retry_after=min(2.0, t)),
+        }
 
     def _validate(self, body: Any) -> tuple[HookRequest, PatientViewContext, dict[str, Any] | None]:
         if not isinstance(body, dict):
@@ -92,9 +102,8 @@ class PatientViewService:
     def _fallback(self, request: HookRequest) -> PatientSource | None:
         if request.fhirServer is not None:
             auth = BearerToken(request.fhirAuthorization.access_token) if request.fhirAuthorization else NoAuth()
-            return FhirPatientSource(
-                self.pool.client(str(request.fhirServer), auth), default_observation_codes(self.profile)
-            )
+            client = self.pool.client(str(request.fhirServer), auth, **self._fetch_policy())
+            return FhirPatientSource(client, default_observation_codes(self.profile))
         return self.demo_source
 
     async def _resources(

@@ -193,7 +193,10 @@ class FhirClient:
         return body
 
     async def supports_batch(self) -> bool:
-        """Does the CapabilityStatement list the `batch` system interaction? Cached per base URL."""
+        """Does the CapabilityStatement list the `batch` (or `transaction`) system interaction? Cached per base URL.
+
+        `transaction` counts: servers that run transactions run batches (HAPI FHIR lists only `transaction`).
+        A batch the server then refuses is remembered with `refuse_batch()`."""
         known = self.pool.batch_support.get(self.base_url)
         if known is not None:
             return known
@@ -207,11 +210,18 @@ class FhirClient:
             supported = any(
                 isinstance(rest, Mapping)
                 and rest.get("mode", "server") == "server"
-                and any(isinstance(i, Mapping) and i.get("code") == "batch" for i in rest.get("interaction") or [])
+                and any(
+                    isinstance(i, Mapping) and i.get("code") in ("batch", "transaction")
+                    for i in rest.get("interaction") or []
+                )
                 for rest in statement.get("rest") or []
             )
         self.pool.batch_support[self.base_url] = supported
         return supported
+
+    def refuse_batch(self) -> None:
+        """The server refused a batch Bundle: use separate searches for this base URL from now on."""
+        self.pool.batch_support[self.base_url] = False
 
     async def read(self, resource_type: str, resource_id: str) -> Resource:
         _check_type(resource_type)
@@ -239,7 +249,7 @@ class FhirClient:
         This is what a CDS Hooks prefetch template renders to.
         """
         path = relative_url.split("?", 1)[0]
-        if "://" in relative_url or relative_url.startswith("/") or ".." in path.split("/"):
+        if "://" in path or relative_url.startswith("/") or ".." in path.split("/"):
             raise ValueError("query takes a URL relative to the FHIR base")
         resource_type = path.split("/", 1)[0]
         _check_type(resource_type)

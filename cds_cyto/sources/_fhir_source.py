@@ -26,6 +26,10 @@ PATIENT_SEARCHES: tuple[tuple[str, Mapping[str, str]], ...] = (
 )
 
 
+# Answers to a batch POST that mean "not here", not "your data failed": fall back to separate searches.
+_BATCH_REFUSED = frozenset({400, 404, 405, 415, 422, 501})
+
+
 class FhirPatientSource:
     """`PatientSource` over a `FhirClient`.
 
@@ -41,7 +45,7 @@ class FhirPatientSource:
         observation_codes: Sequence[str] | None = None,
         *,
         since: datetime | None = None,
-        page_size: int = 200,
+        page_size: int = 1000,  # the most many servers return per page (HAPI caps _count at 1000)
         use_batch: bool | None = None,
         concurrency: int = 4,
     ) -> None:
@@ -75,7 +79,9 @@ class FhirPatientSource:
         async with self.client.deadline("patient fetch"):
             batch = self.use_batch if self.use_batch is not None else await self.client.supports_batch()
             if batch:
-                return await self._by_batch(urls)
+                found = await self._by_batch(urls)
+                if found is not None:
+                    return found
             return await self._by_searches(urls)
 
     async def patient_ids(self) -> list[str]:
@@ -85,13 +91,20 @@ class FhirPatientSource:
     async def query(self, relative_url: str) -> list[dict[str, Any]]:
         return await self.client.query(relative_url)
 
-    async def _by_batch(self, urls: list[str]) -> list[Resource]:
+    async def _by_batch(self, urls: list[str]) -> list[Resource] | None:
+        """The resources, or None when the server refuses batch Bundles (then separate searches are used)."""
         request = {
             "resourceType": "Bundle",
             "type": "batch",
             "entry": [{"request": {"method": "GET", "url": url}} for url in urls],
         }
-        response = await self.client.batch(request)
+        try:
+            response = await self.client.batch(request)
+        except FhirError as exc:
+            if self.use_batch is None and exc.status in _BATCH_REFUSED:
+                self.client.refuse_batch()
+                return None
+            raise
         resources: list[Resource] = []
         for index, (url, entry) in enumerate(zip(urls, response["entry"], strict=True)):
             rtype = url.split("?", 1)[0].split("/", 1)[0]

@@ -78,8 +78,8 @@ async def test_batch_fetch_is_one_round_trip(fhir_mock: respx.MockRouter, client
     assert client.stats.requests == 3  # capability cached: one round trip per patient
     urls = [e["request"]["url"] for e in orjson.loads(route.calls.last.request.content)["entry"]]
     assert urls[0] == "Patient/p1"
-    assert urls[1] == "Observation?patient=p1&_count=200&code=http://loinc.org|751-8"
-    assert "MedicationAdministration?patient=p1&_count=200&_include=MedicationAdministration:medication" in urls
+    assert urls[1] == "Observation?patient=p1&_count=1000&code=http://loinc.org|751-8"
+    assert "MedicationAdministration?patient=p1&_count=1000&_include=MedicationAdministration:medication" in urls
 
 
 async def test_batch_entries_with_more_pages_are_followed(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
@@ -116,7 +116,7 @@ async def test_missing_patient_in_batch(fhir_mock: respx.MockRouter, client: Fhi
 
 
 async def test_without_batch_support_searches_run_in_parallel(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
-    fhir_mock.get("/metadata").mock(return_value=capability("transaction"))
+    fhir_mock.get("/metadata").mock(return_value=capability("history-system"))
     fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(200, json=PATIENT))
     fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=bundle(observation("o1"))))
     fhir_mock.get(url__regex=r"/(Procedure|Condition|Medication\w+)\?").mock(
@@ -148,3 +148,20 @@ async def test_patient_ids(fhir_mock: respx.MockRouter, client: FhirClient) -> N
     route = fhir_mock.get("/Patient").mock(return_value=httpx.Response(200, json=bundle(PATIENT)))
     assert await FhirPatientSource(client).patient_ids() == ["p1"]
     assert route.calls.last.request.url.params["_elements"] == "id"
+
+
+async def test_transaction_support_implies_batch(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    # HAPI FHIR lists `transaction` but not `batch` in its CapabilityStatement, and runs batches.
+    fhir_mock.get("/metadata").mock(return_value=capability("transaction"))
+    assert await client.supports_batch()
+
+
+async def test_a_refused_batch_falls_back_to_searches_once(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
+    fhir_mock.get("/metadata").mock(return_value=capability("transaction"))
+    batch = fhir_mock.post("").mock(return_value=httpx.Response(405, json=outcome("batch not supported")))
+    fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(200, json=PATIENT))
+    fhir_mock.get(url__regex=r"\?patient=").mock(return_value=httpx.Response(200, json=bundle()))
+    source = FhirPatientSource(client, [])
+    assert [r["id"] for r in await source.patient_resources("p1")] == ["p1"]
+    assert [r["id"] for r in await source.patient_resources("p1")] == ["p1"]
+    assert batch.call_count == 1  # remembered: the second fetch goes straight to searches

@@ -1,0 +1,195 @@
+"""Benchmark: the patient-view hook with 1,500 Observations, prefetched and fetched from HAPI FHIR.
+
+    .venv/bin/python bench/bench_hook.py [--fhir URL | --no-fhir] [--repeat 20]
+
+Part 1, in process, no server: a request body with the full prefetch (Patient, Procedure and a searchset of 1,500
+Observations; 0.85 MB; the tests' and bench_core's patient, as of day +7). Timed in interleaved rounds, best of N
+and median, wall clock and this thread's CPU time (less disturbed by other jobs on the machine), all in this run:
+  * `orjson.loads(body)` — the yardstick;
+  * `orjson.loads(body)` + `await PatientViewService.handle(parsed)` — validation, prefetch checks, extraction,
+    evaluation and cards: the service's work for one call besides reading the body and writing the answer;
+  * the whole HTTP request through `httpx.ASGITransport` (no socket): the route, middleware, loads, handle and the
+    `orjson.dumps` of the cards;
+  * two parts of handle on their own: `PrefetchSource.resolve` and `extract_record` + `evaluate`.
+The goal (issue 5) is loads + handle ≤ 2.5 × loads.
+
+Part 2, with a FHIR server: the same patient loaded on HAPI, the hook called without the observations (and with
+nothing at all) prefetched and `fhirServer` pointing at HAPI. Wall time of `handle` per call and the requests
+(round trips) it made. Without --fhir, HAPI is started here (40-60 s) and stopped at the end; --no-fhir skips it.
+Performance is printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.bench_fetch import WireCounter
+from cds_cyto.assess import evaluate
+from cds_cyto.cds.app import create_app
+from cds_cyto.cds.patient_view import PatientViewService
+from cds_cyto.extract import extract_record
+from cds_cyto.settings import Settings
+from cds_cyto.sources import FhirPool, PrefetchSource
+from tests.cds.scenario import hook_request, prefetch_for
+from tests.integration.helpers import load_resources_async, unique_id
+from tests.support.hapi import HapiServer, start_hapi
+from tests.support.patient_bundle import make_patient_bundle
+
+N_OBSERVATIONS = 1500
+SERVICE_ID = "cyto-patient-view"
+AS_OF = date(2026, 3, 8)  # day +7 of make_patient_bundle's infusion
+
+
+@dataclass
+class Measure:
+    """Wall (perf_counter) and CPU (thread_time) seconds of each run; CPU time is less disturbed by other jobs."""
+
+    label: str
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    async def run(self, fn: Callable[[], Awaitable[object]], repeat: int = 1) -> None:
+        for _ in range(repeat):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            await fn()
+            self.cpu.append(time.thread_time() - cpu)
+            self.wall.append(time.perf_counter() - wall)
+
+    def line(self, yardstick: Measure | None = None, extra: str = "") -> str:
+        wall, median, cpu = min(self.wall), statistics.median(self.wall), min(self.cpu)
+        text = f"{self.label:44} wall best {wall * 1e3:7.2f} ms, median {median * 1e3:7.2f}; CPU best {cpu * 1e3:6.2f}"
+        if yardstick is not None:
+            text += f"   ratio: wall {wall / min(yardstick.wall):5.2f}, CPU {cpu / min(yardstick.cpu):5.2f}"
+        return text + extra
+
+
+async def in_process(handler: PatientViewService, app: Any, repeat: int) -> None:
+    pid = unique_id("benchhook")
+    resources = [e["resource"] for e in make_patient_bundle(N_OBSERVATIONS, pid=pid)["entry"]]
+    body = orjson.dumps(hook_request(pid, prefetch=prefetch_for(resources)))
+    cards = (await handler.handle(orjson.loads(body)))["cards"]  # warm-up, and a check it works
+    print(f"request body: {N_OBSERVATIONS} Observations prefetched, {len(body) / 1e6:.2f} MB; {len(cards)} cards")
+    parsed = orjson.loads(body)
+    definition = handler.definition
+
+    async def loads() -> object:
+        return orjson.loads(body)
+
+    async def loads_and_handle() -> object:
+        return await handler.handle(orjson.loads(body))
+
+    async def prefetch_checks() -> object:  # the first step of handle: which prefetched values can be used
+        source = PrefetchSource(parsed["prefetch"], definition.prefetch, context=parsed["context"])
+        return await source.resolve(pid)
+
+    usable = (await PrefetchSource(parsed["prefetch"], definition.prefetch).resolve(pid)).resources
+
+    async def extract_and_evaluate() -> object:  # the core's part of handle (bench_core.py measures it alone)
+        return evaluate(extract_record(usable, handler.profile), AS_OF, handler.profile)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cds.test") as http:
+
+        async def asgi_request() -> object:
+            answer = await http.post(f"/cds-services/{SERVICE_ID}", content=body)
+            assert answer.status_code == 200, answer.text
+            return answer
+
+        await asgi_request()
+        t_loads = Measure("orjson.loads(body)")
+        t_handle = Measure("loads + PatientViewService.handle")
+        t_asgi = Measure("whole request via httpx.ASGITransport")
+        t_prefetch = Measure("  of handle: PrefetchSource.resolve")
+        t_core = Measure("  of handle: extract_record + evaluate")
+        # Interleaved rounds, so that load from other jobs on the machine hits every measure alike.
+        for _ in range(repeat):
+            await t_loads.run(loads, 3)
+            await t_handle.run(loads_and_handle)
+            await t_asgi.run(asgi_request)
+            await t_prefetch.run(prefetch_checks)
+            await t_core.run(extract_and_evaluate)
+    print(t_loads.line())
+    print(t_handle.line(t_loads, "   (goal ≤ 2.5)"))
+    print(t_asgi.line(t_loads))
+    print(t_prefetch.line(t_loads))
+    print(t_core.line(t_loads))
+
+
+async def from_fhir(handler: PatientViewService, base_url: str, repeat: int) -> None:
+    pid = unique_id("benchhook")
+    resources = [e["resource"] for e in make_patient_bundle(N_OBSERVATIONS, pid=pid)["entry"]]
+    started = time.perf_counter()
+    await load_resources_async(base_url, resources)
+    print(f"\nloaded {pid} on {base_url} in {time.perf_counter() - started:.1f} s")
+    counter = WireCounter()
+    handler.pool = FhirPool(transport=counter)  # the service's pool, counting what goes over it
+    full = prefetch_for(resources)
+    variants = {
+        "prefetch without observations": {k: v for k, v in full.items() if k != "observations"},
+        "no prefetch at all": None,
+    }
+    try:
+        for label, prefetch in variants.items():
+            body = hook_request(pid, prefetch=prefetch, fhirServer=base_url)
+
+            async def call(body: dict[str, Any] = body) -> object:
+                return await handler.handle(body)
+
+            await call()  # warm-up
+            measure = Measure(f"handle, fhirServer, {label}")
+            before = counter.requests
+            await measure.run(call, repeat)
+            print(measure.line(extra=f"; {(counter.requests - before) / repeat:.0f} requests per call"))
+    finally:
+        await handler.pool.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fhir", metavar="URL", help="a running FHIR server (default: start HAPI here)")
+    parser.add_argument("--no-fhir", action="store_true", help="only the in-process part")
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            auth="disabled",
+            database_url=f"sqlite:///{Path(tmp) / 'store.sqlite'}",
+            demo_dir=Path(tmp) / "no-demo",
+            as_of=AS_OF,
+            log_level="WARNING",
+        )
+        app = create_app(settings)
+        handler: PatientViewService = app.state.runtime.handlers[SERVICE_ID]
+        asyncio.run(in_process(handler, app, args.repeat))
+        if args.no_fhir:
+            return
+        server: HapiServer | None = None
+        if args.fhir is None:
+            started = time.perf_counter()
+            server = start_hapi()
+            print(f"\nstarted HAPI FHIR at {server.base_url} in {time.perf_counter() - started:.0f} s")
+        try:
+            base_url = args.fhir if server is None else server.base_url
+            asyncio.run(from_fhir(handler, base_url, max(3, args.repeat // 4)))
+        finally:
+            if server is not None:
+                server.stop()
+            app.state.runtime.store.dispose()
+
+
+if __name__ == "__main__":
+    main()
