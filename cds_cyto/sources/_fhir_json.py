@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -50,6 +51,7 @@ def dedupe(resources: Iterable[Resource]) -> list[Resource]:
     return out
 
 
+@lru_cache(maxsize=4096)  # a patient's resources repeat the same few references thousands of times
 def reference_key(reference: str) -> str | None:
     """ "Type/id" of a literal reference, relative or absolute, with any _history part dropped."""
     parts = reference.split("/")
@@ -66,7 +68,7 @@ def patient_of(resource: Mapping[str, Any]) -> str | None:
         return rid if isinstance(rid, str) else None
     for element in ("subject", "patient"):
         ref = resource.get(element)
-        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):  # dict: parsed JSON, and fast to check
             key = reference_key(ref["reference"])
             if key is not None and key.startswith("Patient/"):
                 return key.removeprefix("Patient/")
@@ -84,13 +86,13 @@ def bundle_resources(bundle: Mapping[str, Any]) -> list[Resource]:
 
 def _entries(bundle: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Resource]]:
     for entry in bundle.get("entry") or []:
-        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), dict):
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
             yield entry, entry["resource"]
 
 
 def _is_search_outcome(entry: Mapping[str, Any]) -> bool:
     search = entry.get("search")
-    return isinstance(search, Mapping) and search.get("mode") == "outcome"
+    return isinstance(search, dict) and search.get("mode") == "outcome"
 
 
 def search_outcomes(bundle: Mapping[str, Any]) -> list[Resource]:
