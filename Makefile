@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 HAPI_JAR := hapi/target/hapi-test-server.jar
 HAPI_SOURCES := hapi/pom.xml $(shell find hapi/src -type f 2>/dev/null)
 
-.PHONY: run test install lint typecheck pytest hapi hapi-jar bench clean
+.PHONY: run test install lint typecheck pytest postgres hapi hapi-jar bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ install: $(STAMP)
 run: install
 	$(BIN)/cds-cyto serve --demo
 
-## test: lint, type check, build the HAPI test server, run every test (HAPI integration tests included)
-test: lint typecheck hapi-jar pytest
+## test: lint, type check, build the HAPI test server, install PostgreSQL if missing, run every test
+test: lint typecheck hapi-jar postgres pytest
+
+# The store tests start a throwaway PostgreSQL cluster on loopback; this installs Debian's server package if needed.
+postgres:
+	bash scripts/ensure-postgres.sh
 
 lint: install
 	$(BIN)/ruff check .

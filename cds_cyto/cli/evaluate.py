@@ -34,6 +34,11 @@ def register(sub: Any) -> None:
         help="assess as of this date (YYYY-MM-DD); default: latest result",
     )
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--disease",
+        choices=("ALL", "NHL", "MM"),
+        help="the patient's disease: selects the published factors that apply and the CAR-HEMATOTOX caveats",
+    )
     p.add_argument("--fhir", metavar="URL", help="read the patient from this FHIR server instead of a file")
     p.add_argument("--patient", metavar="ID", help="the patient id on the FHIR server (with --fhir)")
     add_site_argument(p)
@@ -57,11 +62,11 @@ def read_json(path: Path) -> Any:
         raise CliError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def assess_file(path: Path, as_of: date | None, profile: Profile) -> Assessment:
+def assess_file(path: Path, as_of: date | None, profile: Profile, disease: str | None = None) -> Assessment:
     data = read_json(path)
     if not isinstance(data, dict | list):
         raise CliError(f"{path}: expected a FHIR Bundle or resource")
-    return evaluate(extract_record(data, profile), as_of, profile)
+    return evaluate(extract_record(data, profile), as_of, profile, disease)
 
 
 def _from_fhir(args: argparse.Namespace, profile: Profile) -> list[Assessment]:
@@ -70,7 +75,7 @@ def _from_fhir(args: argparse.Namespace, profile: Profile) -> list[Assessment]:
     from cds_cyto.cli.fhir_read import read_patient_resources
 
     resources = read_patient_resources(args.fhir, args.patient, profile)
-    return [evaluate(extract_record(resources, profile), args.as_of, profile)]
+    return [evaluate(extract_record(resources, profile), args.as_of, profile, args.disease)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("give a Bundle file or directory, or --fhir URL --patient ID")
         files = bundle_files(args.path)
         many = args.path.is_dir()
-        assessments = [assess_file(f, args.as_of, profile) for f in files]
+        assessments = [assess_file(f, args.as_of, profile, args.disease) for f in files]
     if args.format == "json":
         payload: Any = [a.to_json() for a in assessments] if many else assessments[0].to_json()
         sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
