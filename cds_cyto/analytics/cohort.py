@@ -1,0 +1,199 @@
+"""Assessments → one flat row per patient, and rows → a pandas table (the input of every analysis).
+
+A row holds only scalars and three short daily series (days -7 to 30), so a 10,000-patient cohort is a few MB: the
+raw bundles are read, assessed and dropped one patient at a time (`rows_from_files`, in a process pool).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from cds_cyto.assess import Assessment, evaluate
+from cds_cyto.extract import extract_record
+from cds_cyto.profile import Profile, default_profile
+
+__all__ = [
+    "DAILY_DAYS",
+    "LINEAGE_KEYS",
+    "MARKERS",
+    "PatientRow",
+    "assessment_row",
+    "bundle_files",
+    "cohort_table",
+    "daily_table",
+    "row_from_resources",
+    "rows_from_files",
+]
+
+PatientRow = dict[str, Any]
+# lineage → the short name the seeds use (SN / SA / ST)
+LINEAGE_KEYS: dict[str, str] = {"neutrophils": "sn", "hemoglobin": "sa", "platelets": "st"}
+MARKERS = ("il6", "il10", "ifng", "ferritin", "ddimer", "crp", "il2", "il4", "tnfa", "ldh")
+DAILY_DAYS = range(-7, 31)
+_PROFILES = ("seed000", "seed001")
+
+
+def _f(x: float | int | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _episode_fields(a: Assessment, lineage: str, profile: Profile, prefix: str, name: str) -> PatientRow:
+    lin = a.lineages.get(lineage)
+    row: PatientRow = {}
+    threshold = profile.definitions[name].severe[lineage]
+    base = None if lin is None or lin.baseline is None else lin.baseline.value
+    row[f"{prefix}_before"] = math.nan if base is None else float(base < threshold)
+    eps = [] if lin is None else [e for e in lin.episodes if e.profile == name]
+    row[f"{prefix}_after"] = float(bool(eps))
+    new = [e for e in eps if e.new_onset and e.onset_day >= 0]
+    first = new[0] if new else None
+    row[f"{prefix}_new"] = float(first is not None)
+    row[f"{prefix}_onset_day"] = _f(None if first is None else first.onset_day)
+    row[f"{prefix}_nadir"] = _f(None if first is None else first.nadir_value)
+    recovered = first is not None and first.recovery_day is not None
+    row[f"{prefix}_recovered"] = float(recovered) if first is not None else math.nan
+    if first is not None and a.day is not None:
+        end = first.recovery_day if first.recovery_day is not None else a.day
+        row[f"{prefix}_duration"] = float(max(end - first.onset_day, 0))
+        row[f"{prefix}_recovery_day"] = float(end)
+    else:
+        row[f"{prefix}_duration"] = 0.0 if first is None else math.nan
+        row[f"{prefix}_recovery_day"] = math.nan
+    return row
+
+
+def _daily(a: Assessment, lineage: str) -> list[float]:
+    day0 = a.infusion_date
+    lows: dict[int, float] = {}
+    if day0 is not None:
+        for r in a.record.series(lineage):
+            d = (r.local_date - day0).days
+            if d in DAILY_DAYS and (d not in lows or r.value < lows[d]):
+                lows[d] = r.value
+    return [lows.get(d, math.nan) for d in DAILY_DAYS]
+
+
+def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
+    """The analysis row of one Assessment (`evaluate(..., disease=...)` so the risk part is filled in)."""
+    profile = profile or default_profile()
+    rec = a.record
+    day0 = a.infusion_date
+    birth = rec.demographics.birth_date
+    row: PatientRow = {
+        "patient_id": a.patient_id,
+        "sex": rec.demographics.sex,
+        "age": math.nan if birth is None or day0 is None else float(_years(birth, day0)),
+        "follow_up_day": _f(a.day),
+        "pht_seed000": _f(None if a.pht_day28["seed000"] is None else int(bool(a.pht_day28["seed000"]))),
+        "nonrec28_seed001": _f(None if a.pht_day28["seed001"] is None else int(bool(a.pht_day28["seed001"]))),
+    }
+    for lineage, key in LINEAGE_KEYS.items():
+        lin = a.lineages.get(lineage)
+        row[f"baseline_{key}_last_pre_infusion"] = _f(
+            None if lin is None or lin.baseline is None else lin.baseline.value
+        )
+        row[f"nadir_{key}"] = _f(None if lin is None or lin.nadir is None else lin.nadir[0])
+        # seed 000 cytopenia (not severe), anywhere after infusion
+        cut = profile.definitions["seed000"].cytopenia.get(lineage)
+        if cut is None and lineage in profile.definitions["seed000"].cytopenia_by_sex and rec.demographics.sex:
+            cut = profile.definitions["seed000"].cytopenia_by_sex[lineage].get(rec.demographics.sex)
+        row[f"cyto_{key}_after"] = (
+            math.nan if cut is None or lin is None or lin.nadir is None else float(lin.nadir[0] < cut)
+        )
+        row.update(_episode_fields(a, lineage, profile, key, "seed000"))
+        row.update(_episode_fields(a, lineage, profile, f"g3_{key}", "seed001"))
+    risk = a.risk
+    if risk is not None:
+        ht = risk.hematotox
+        row["hematotox_score"] = _f(ht.score)
+        row["hematotox_high"] = _f(None if ht.high_risk is None else int(ht.high_risk))
+        for c in ht.components:
+            row[f"baseline_{c.analyte}"] = _f(None if c.result is None else c.result.value)
+        crs = risk.crs
+        row["crs_grade"] = _f(crs.max_grade)
+        row["crs_onset_day"] = _f(crs.onset_day)
+        row["crs_peak_day"] = _f(crs.peak_day)
+        row["crs_recovery_day"] = _f(crs.recovery_day)
+        row["tocilizumab"] = float(crs.tocilizumab)
+        row["corticosteroid"] = float(crs.corticosteroid)
+        row["toci_or_steroid"] = float(crs.tocilizumab or crs.corticosteroid)
+        for m in MARKERS:
+            peak = risk.markers.get(m)
+            row[f"max_lg_{m}"] = _f(None if peak is None else peak.max_lg)
+        from cds_cyto.risk.baseline import baseline_result, marrow_baseline
+
+        il6 = baseline_result(rec, "il6", ht.window, risk.as_of)
+        row["baseline_il6"] = _f(None if il6 is None else il6.value)
+        marrow = marrow_baseline(rec, risk.data, risk.as_of)
+        row["tumour_burden_pct"] = _f(None if marrow is None else marrow.value)
+    events = {e.kind for e in rec.events}
+    row["any_gcsf"] = float("gcsf" in events)
+    row["any_rbc"] = float("rbc_transfusion" in events)
+    row["any_platelet_tx"] = float("platelet_transfusion" in events)
+    row["daily"] = {lineage: _daily(a, lineage) for lineage in LINEAGE_KEYS}
+    return row
+
+
+def _years(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def row_from_resources(
+    data: Any, as_of: date | None, disease: str | None, profile: Profile | None = None
+) -> PatientRow:
+    profile = profile or default_profile()
+    a = evaluate(extract_record(data, profile), as_of, profile, disease)
+    return assessment_row(a, profile)
+
+
+def _row_from_file(args: tuple[Path, date | None, str | None]) -> PatientRow:
+    path, as_of, disease = args
+    return row_from_resources(orjson.loads(path.read_bytes()), as_of, disease)
+
+
+def bundle_files(directory: Path) -> list[Path]:
+    """Patient bundle files of a directory (truth.json and NDJSON are not patients)."""
+    return sorted(f for f in directory.glob("*.json") if f.name != "truth.json")
+
+
+def rows_from_files(
+    files: Sequence[Path], as_of: date | None, disease: str | None, jobs: int | None = None
+) -> Iterator[PatientRow]:
+    """Rows in file order; with jobs > 1 a process pool reads, extracts and assesses (one bundle per task)."""
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    tasks = [(f, as_of, disease) for f in files]
+    if jobs <= 1 or len(files) < 8:
+        for t in tasks:
+            yield _row_from_file(t)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(_row_from_file, tasks, chunksize=8)
+
+
+def cohort_table(rows: Iterable[PatientRow]) -> pd.DataFrame:
+    """One row per patient, indexed by patient id; the daily series are left out (see `daily_table`)."""
+    flat = [{k: v for k, v in r.items() if k != "daily"} for r in rows]
+    frame = pd.DataFrame(flat)
+    if not frame.empty:
+        frame = frame.set_index("patient_id", drop=False)
+    return frame
+
+
+def daily_table(rows: Iterable[PatientRow]) -> dict[str, pd.DataFrame]:
+    """lineage → patients × days (-7..30) of daily lowest values (NaN: no result that day)."""
+    per: dict[str, list[list[float]]] = {lin: [] for lin in LINEAGE_KEYS}
+    ids: list[str] = []
+    for r in rows:
+        ids.append(str(r["patient_id"]))
+        for lin in LINEAGE_KEYS:
+            per[lin].append(r["daily"][lin])
+    return {lin: pd.DataFrame(v, index=ids, columns=list(DAILY_DAYS)) for lin, v in per.items()}

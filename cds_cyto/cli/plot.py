@@ -1,0 +1,61 @@
+"""`cds-cyto plot PATIENT`: one patient's timeline (ANC, Hb, PLT vs thresholds; CRS shaded; transfusions, G-CSF)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cds_cyto.cli import CliError
+
+__all__ = ["register", "timeline_png"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("plot", help="a patient's blood-count timeline as a PNG")
+    p.add_argument("patient", help="patient id (the Bundle file name without .json, or the Patient id)")
+    p.add_argument("--bundles", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.png")
+    p.set_defaults(func=run)
+
+
+def timeline_png(resources: Any, patient_id: str) -> bytes:
+    from cds_cyto.analytics.plots import patient_timeline_png
+    from cds_cyto.extract import extract_record
+    from cds_cyto.profile import default_profile
+    from cds_cyto.risk import crs_features, load_risk_data
+
+    profile = default_profile()
+    record = extract_record(resources, profile)
+    day0 = record.infusion_date
+    if day0 is None:
+        raise CliError(f"{patient_id}: no CAR-T infusion found, no day axis")
+    series = {
+        lin: [((r.local_date - day0).days, r.value) for r in record.series(lin)]
+        for lin in ("neutrophils", "hemoglobin", "platelets")
+    }
+    last = max((r.local_date for s in record.labs.values() for r in s), default=day0)
+    crs = crs_features(record, last, load_risk_data())
+    span = None
+    if crs.onset_day is not None:
+        span = (crs.onset_day, crs.recovery_day if crs.recovery_day is not None else (last - day0).days)
+    events: dict[str, list[int]] = {}
+    for e in record.events:
+        events.setdefault(e.kind, []).append((e.start - day0).days)
+    severe = profile.definitions["seed000"].severe
+    return patient_timeline_png(record.patient_id or patient_id, day0, series, dict(severe), span, events)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.bundles / f"{args.patient}.json"
+    if not path.is_file():
+        raise CliError(f"{path}: no such Bundle")
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise CliError(f"{path}: not valid JSON ({exc})") from exc
+    args.out.write_bytes(timeline_png(data, args.patient))
+    print(args.out)
+    return 0
