@@ -45,7 +45,7 @@ class FhirPatientSource:
         observation_codes: Sequence[str] | None = None,
         *,
         since: datetime | None = None,
-        page_size: int = 1000,  # the most many servers return per page (HAPI caps _count at 1000)
+        page_size: int = 2000,  # servers cap it (HAPI: 1000 by default; the test server: 2000), then page
         use_batch: bool | None = None,
         concurrency: int = 4,
     ) -> None:

@@ -27,7 +27,7 @@ def test_fixtures_load_puts_every_bundle_on_the_server(loaded: LoadedPatients) -
 async def test_a_patient_of_many_pages_evaluates_as_from_the_file(hapi_url: str, loaded: LoadedPatients) -> None:
     profile = default_profile()
     async with FhirClient(hapi_url) as client:
-        source = FhirPatientSource(client)  # as the CLI uses it: page size 1000 (HAPI's cap), so 2 Observation pages
+        source = FhirPatientSource(client)  # as the CLI uses it: _count=2000, the test server's page cap
         started = time.perf_counter()
         from_server = await source.patient_resources(loaded.big)
         seconds = time.perf_counter() - started
@@ -36,11 +36,11 @@ async def test_a_patient_of_many_pages_evaluates_as_from_the_file(hapi_url: str,
 
     assert len(from_server) == len(from_file) == BIG_OBSERVATIONS + 2
     assert {r["id"] for r in from_server} == {r["id"] for r in from_file}
-    # HAPI lists `transaction`, which implies batch: /metadata, the batch (Observations 1-1000), one more page
+    # HAPI lists `transaction`, which implies batch: /metadata once per process, then ONE batch round trip
     assert asks_batch
-    assert client.stats.requests == 1 + 1 + 1
+    assert client.stats.requests == 1 + 1
     print(
-        f"\n[hapi] FhirPatientSource defaults (use_batch=None → {'batch' if asks_batch else 'searches'}, _count=1000): "
+        f"\n[hapi] FhirPatientSource defaults (use_batch=None → {'batch' if asks_batch else 'searches'}, _count=2000): "
         f"{client.stats.requests} requests, {client.stats.bytes_received / 1e6:.2f} MB, {seconds * 1000:.0f} ms"
     )
     as_json = [evaluate(extract_record(rs, profile), AS_OF, profile).to_json() for rs in (from_server, from_file)]
@@ -82,16 +82,16 @@ async def test_hapi_supports_batch_without_listing_it(hapi_url: str, loaded: Loa
 
 
 async def test_round_trips_of_a_1500_observation_fetch(hapi_url: str, loaded: LoadedPatients) -> None:
-    """Issue 5's figure. HAPI caps `_count` at 1000, and a batch answers each search with its first page only, so
-    1,500 Observations take the batch plus at least one follow-up page: 2 round trips at best, not 1.
-    (`bench/bench_fetch.py --max-page-size 2000` shows the 1-round-trip case.)"""
+    """Issue 3's figure: one round trip. A batch answers each search with its first page only; the test server's
+    page cap is 2000 (hapi/src/main/resources/application.properties), so `_count=2000` brings all 1,500
+    Observations in the batch. (With HAPI's default cap, 1000, one follow-up page would be needed.)"""
     async with FhirClient(hapi_url) as client:
-        source = FhirPatientSource(client, page_size=1000, use_batch=True)
+        source = FhirPatientSource(client, use_batch=True)
         started = time.perf_counter()
         resources = await source.patient_resources(loaded.big)
         seconds = time.perf_counter() - started
         requests, received = client.stats.requests, client.stats.bytes_received
-        # A larger _count does not help: HAPI cuts it to its max page size (1000), the next link has the rest.
+        # A larger _count is cut to the server's cap, never beyond it.
         first = await client.batch(
             {
                 "resourceType": "Bundle",
@@ -100,11 +100,11 @@ async def test_round_trips_of_a_1500_observation_fetch(hapi_url: str, loaded: Lo
             }
         )
     print(
-        f"\n[hapi] batch fetch with _count=1000 of {BIG_OBSERVATIONS} Observations: {requests} requests, "
+        f"\n[hapi] batch fetch with _count=2000 of {BIG_OBSERVATIONS} Observations: {requests} request(s), "
         f"{received / 1e6:.2f} MB received, {seconds * 1000:.0f} ms"
     )
     assert len(resources) == BIG_OBSERVATIONS + 2
-    assert requests == 1 + 1  # the batch (Observations 1-1000), then Observations 1001-1500
+    assert requests == 1
     capped = first["entry"][0]["resource"]
-    assert len(capped["entry"]) == 1000 and capped["total"] == BIG_OBSERVATIONS
-    assert any(link["relation"] == "next" for link in capped["link"])
+    assert len(capped["entry"]) == BIG_OBSERVATIONS and capped["total"] == BIG_OBSERVATIONS
+    assert not any(link["relation"] == "next" for link in capped.get("link", []))
