@@ -49,6 +49,24 @@ class Settings(BaseSettings):
         default=None, description="evaluate as of this date instead of today (demos, tests, replaying a day)"
     )
     fetch_timeout_s: float = 8.0
+    # Cohort sweeps (issue 7): `cds-cyto sweep`, and a job inside `serve` when a schedule is set.
+    sweep_interval_minutes: int | None = Field(default=None, ge=1, description="sweep every N minutes in serve")
+    sweep_cron: str | None = Field(default=None, description="or a crontab line in the site time zone, '0 6 * * *'")
+    sweep_lookback_days: int = Field(default=100, ge=1, description="cohort: a CAR-T infusion in the last N days")
+    sweep_group_id: str | None = Field(default=None, description="cohort: the members of this FHIR Group instead")
+    sweep_concurrency: int = Field(default=4, ge=1, le=32)
+    sweep_full_refresh_days: int | None = Field(
+        default=7, ge=1, description="refetch a patient in full after N days: _lastUpdated never shows deletions"
+    )
+    sweep_write_back: bool = Field(default=False, description="PUT a RiskAssessment and Flags back to the server")
+    sweep_lease_seconds: int = Field(default=300, ge=10)
+    # SMART Backend Services credentials for unattended sweeps (all four, or none: no auth).
+    smart_token_url: str | None = None
+    smart_client_id: str | None = None
+    smart_private_key_file: Path | None = None
+    smart_key_id: str | None = None
+    smart_alg: Literal["RS384", "ES384"] = "RS384"
+    smart_scope: str | None = Field(default=None, description="default: system/*.read (+ writes for write-back)")
 
     @field_validator("public_base_url")
     @classmethod
@@ -80,6 +98,11 @@ class Settings(BaseSettings):
             raise ValueError("CORS origin '*' is only allowed with CDS_CYTO_AUTH=disabled")
         if self.auth == "disabled" and not _is_loopback(self.host):
             raise ValueError("CDS_CYTO_AUTH=disabled is for local development: bind to a loopback host")
+        if self.sweep_interval_minutes is not None and self.sweep_cron:
+            raise ValueError("set CDS_CYTO_SWEEP_INTERVAL_MINUTES or CDS_CYTO_SWEEP_CRON, not both")
+        smart = (self.smart_token_url, self.smart_client_id, self.smart_private_key_file, self.smart_key_id)
+        if any(smart) and not all(smart):
+            raise ValueError("SMART backend auth needs token URL, client id, private key file and key id together")
         return self
 
 

@@ -5,6 +5,7 @@ Built by `create_app()`; settings are read when the app starts (or passed in by 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -33,6 +34,8 @@ from cds_cyto.rule_pages import rule_page
 from cds_cyto.settings import Settings
 from cds_cyto.sources import BundleFileSource, FhirPool, PatientSource, default_observation_codes
 from cds_cyto.store import Store
+from cds_cyto.sweep.routes import worklist_router
+from cds_cyto.sweep.scheduler import SweepScheduler, schedule_trigger
 
 __all__ = ["Runtime", "create_app"]
 
@@ -83,6 +86,10 @@ class Runtime:
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def _runtime_store(request: Request) -> Store:
+    return _runtime(request).store
 
 
 class _Unauthorized(Exception):
@@ -141,13 +148,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime.build(settings)
 
+    # Scheduled cohort sweeps (issue 7) run on their own thread; built now so a bad schedule fails at start-up.
+    sweeps = SweepScheduler(settings, runtime.profile, runtime.store) if schedule_trigger(settings) else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if sweeps is not None:
+            sweeps.start()
         yield
+        if sweeps is not None:
+            await asyncio.to_thread(sweeps.shutdown)  # waits for the patients in flight
         await runtime.aclose()
 
     app = FastAPI(title="cds-cyto", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
+    app.state.sweeps = sweeps
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -221,6 +236,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         items = [item.model_dump(mode="python") for item in parsed.feedback]
         runtime.store.add_feedback(service_id, items, client.iss if client else None)
         return Response(status_code=200)
+
+    app.include_router(worklist_router(_client, _runtime_store))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> Response:

@@ -1,0 +1,244 @@
+"""The worklist: patients with open alerts, most urgent first, and what the last sweep changed.
+
+Order: the patient's most urgent open alert (critical > warning > info; patients with only changes and no open
+alert last), then the day since infusion (earliest first: the acute window moves fastest), then the patient id.
+"Changed" means since the last completed sweep, that sweep included: alerts it opened or resolved, urgencies it
+changed, grades it changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from sqlalchemy import Engine
+
+from cds_cyto.store.alerts import URGENCY_RANK, AlertView, alerts_for_worklist
+from cds_cyto.store.patients import PatientSummary, patient_summaries
+from cds_cyto.store.runs import RunInfo, last_completed_run
+from cds_cyto.sweep.fingerprint import grade_changes
+
+__all__ = ["Worklist", "WorklistAlert", "WorklistRow", "build_worklist", "render_csv", "render_table"]
+
+Change = Literal["new", "resolved", "escalated", "de-escalated", "ongoing"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistAlert:
+    id: str
+    code: str
+    urgency: str
+    state: str
+    change: Change
+    summary: str
+    previous_urgency: str | None
+    opened_at: str
+    acknowledged_by: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "code": self.code,
+            "urgency": self.urgency,
+            "state": self.state,
+            "change": self.change,
+            "summary": self.summary,
+            "previous_urgency": self.previous_urgency,
+            "opened_at": self.opened_at,
+            "acknowledged_by": self.acknowledged_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistRow:
+    patient_id: str
+    urgency: str | None  # the most urgent open alert; None: only changes to show
+    day: int | None
+    as_of: date | None
+    grades: dict[str, Any]
+    grade_changes: dict[str, list[Any]]
+    alerts: list[WorklistAlert] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "patient_id": self.patient_id,
+            "urgency": self.urgency,
+            "day": self.day,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "grades": self.grades,
+            "grade_changes": self.grade_changes,
+            "alerts": [a.to_json() for a in self.alerts],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Worklist:
+    since_run: RunInfo | None  # the last completed sweep; None before the first one
+    rows: list[WorklistRow]
+
+    def to_json(self) -> dict[str, Any]:
+        run = self.since_run
+        return {
+            "since_run": None
+            if run is None
+            else {
+                "id": run.id,
+                "as_of": run.as_of.isoformat(),
+                "started_at": run.started_at.isoformat(),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "cohort_size": run.cohort_size,
+                "evaluated": run.evaluated,
+                "alerts_opened": run.alerts_opened,
+                "alerts_resolved": run.alerts_resolved,
+            },
+            "patients": [r.to_json() for r in self.rows],
+        }
+
+
+def _change(a: AlertView, since: int) -> Change:
+    if a.state == "resolved":
+        return "resolved"
+    if a.opened_run_id >= since:
+        return "new"
+    if a.urgency_changed_run_id is not None and a.urgency_changed_run_id >= since and a.previous_urgency:
+        worse = URGENCY_RANK.get(a.urgency, 9) < URGENCY_RANK.get(a.previous_urgency, 9)
+        return "escalated" if worse else "de-escalated"
+    return "ongoing"
+
+
+def _alert(a: AlertView, since: int) -> WorklistAlert:
+    return WorklistAlert(
+        a.uid,
+        a.code,
+        a.urgency,
+        a.state,
+        _change(a, since),
+        a.summary,
+        a.previous_urgency,
+        a.opened_at.isoformat(),
+        a.acknowledged_by,
+    )
+
+
+def _row(patient_id: str, alerts: list[AlertView], summary: PatientSummary | None, since: int) -> WorklistRow:
+    open_ranks = [URGENCY_RANK.get(a.urgency, 9) for a in alerts if a.state != "resolved"]
+    urgency = None
+    if open_ranks:
+        urgency = next(u for u, rank in URGENCY_RANK.items() if rank == min(open_ranks))
+    ordered = sorted(alerts, key=lambda a: (a.state == "resolved", URGENCY_RANK.get(a.urgency, 9), a.code))
+    changes: dict[str, list[Any]] = {}
+    if summary is not None and summary.grades_changed_run_id is not None and summary.grades_changed_run_id >= since:
+        changes = grade_changes(summary.previous_grades, summary.grades)
+    return WorklistRow(
+        patient_id,
+        urgency,
+        summary.day if summary else None,
+        summary.as_of if summary else None,
+        dict(summary.grades) if summary else {},
+        changes,
+        [_alert(a, since) for a in ordered],
+    )
+
+
+def build_worklist(engine: Engine) -> Worklist:
+    last = last_completed_run(engine)
+    since = last.id if last is not None else 0
+    by_patient: dict[str, list[AlertView]] = {}
+    for alert in alerts_for_worklist(engine, since):
+        by_patient.setdefault(alert.patient_id, []).append(alert)
+    summaries = patient_summaries(engine)
+    for pid, s in summaries.items():
+        if s.grades_changed_run_id is not None and s.grades_changed_run_id >= since:
+            by_patient.setdefault(pid, [])
+    rows = [_row(pid, alerts, summaries.get(pid), since) for pid, alerts in by_patient.items()]
+    rows = [r for r in rows if r.alerts or r.grade_changes]
+    rows.sort(
+        key=lambda r: (
+            URGENCY_RANK.get(r.urgency, 9) if r.urgency else 9,
+            r.day if r.day is not None else 1_000_000,
+            r.patient_id,
+        )
+    )
+    return Worklist(last, rows)
+
+
+def _day(day: int | None) -> str:
+    return "" if day is None else f"{day:+d}"
+
+
+def _grades_text(changes: dict[str, list[Any]]) -> str:
+    return "; ".join(f"{name} {before} → {after}" for name, (before, after) in changes.items())
+
+
+def render_table(worklist: Worklist) -> str:
+    run = worklist.since_run
+    head = (
+        "Worklist — no completed sweep yet"
+        if run is None
+        else f"Worklist — changes since sweep {run.id} (as of {run.as_of.isoformat()})"
+    )
+    if not worklist.rows:
+        return head + "\nNothing to review."
+    table = [("URGENCY", "DAY", "PATIENT", "CHANGE", "STATE", "ALERT", "SUMMARY")]
+    for row in worklist.rows:
+        first = True
+        for a in row.alerts:
+            table.append(
+                (
+                    (row.urgency or "-") if first else "",
+                    _day(row.day) if first else "",
+                    row.patient_id if first else "",
+                    a.change,
+                    a.state,
+                    a.code,
+                    a.summary,
+                )
+            )
+            first = False
+        if row.grade_changes:
+            table.append(
+                (
+                    (row.urgency or "-") if first else "",
+                    _day(row.day) if first else "",
+                    row.patient_id if first else "",
+                    "grades",
+                    "",
+                    "",
+                    _grades_text(row.grade_changes),
+                )
+            )
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in table]
+    return head + "\n" + "\n".join(line.rstrip() for line in lines)
+
+
+CSV_COLUMNS = (
+    "patient_id",
+    "patient_urgency",
+    "day",
+    "alert_id",
+    "code",
+    "urgency",
+    "state",
+    "change",
+    "summary",
+    "grade_changes",
+)
+
+
+def render_csv(worklist: Worklist) -> str:
+    """One line per alert (a patient with only grade changes gets one line without an alert)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in worklist.rows:
+        changes = _grades_text(row.grade_changes)
+        common = (row.patient_id, row.urgency or "", "" if row.day is None else row.day)
+        if not row.alerts:
+            writer.writerow((*common, "", "", "", "", "grades", "", changes))
+        for a in row.alerts:
+            writer.writerow((*common, a.id, a.code, a.urgency, a.state, a.change, a.summary, changes))
+    return out.getvalue()
