@@ -78,8 +78,8 @@ async def test_batch_fetch_is_one_round_trip(fhir_mock: respx.MockRouter, client
     assert client.stats.requests == 3  # capability cached: one round trip per patient
     urls = [e["request"]["url"] for e in orjson.loads(route.calls.last.request.content)["entry"]]
     assert urls[0] == "Patient/p1"
-    assert urls[1] == "Observation?patient=p1&_count=1000&code=http://loinc.org|751-8"
-    assert "MedicationAdministration?patient=p1&_count=1000&_include=MedicationAdministration:medication" in urls
+    assert urls[1] == "Observation?patient=p1&_count=2000&code=http://loinc.org|751-8"
+    assert "MedicationAdministration?patient=p1&_count=2000&_include=MedicationAdministration:medication" in urls
 
 
 async def test_batch_entries_with_more_pages_are_followed(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
