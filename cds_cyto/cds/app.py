@@ -63,11 +63,12 @@ class Runtime:
         demo: PatientSource | None = None
         if settings.fhir_base_url is None and settings.demo_dir.exists():
             demo = BundleFileSource(settings.demo_dir)
+            demo.load()  # read the demo files at start-up, not on the first clinician's call
         tz = ZoneInfo(settings.timezone)
         fixed = settings.as_of
         today: Callable[[], date] = (lambda: fixed) if fixed else (lambda: datetime.now(tz).date())
         handlers = {
-            sid: PatientViewService(s, profile, pool, settings.public_base_url, demo, today)
+            sid: PatientViewService(s, profile, pool, settings.public_base_url, demo, today, settings.fetch_timeout_s)
             for sid, s in services.items()
             if s.hook == "patient-view"
         }
