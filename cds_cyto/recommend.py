@@ -7,10 +7,9 @@ The CDS service renders each recommendation as one card; sweeps store them as al
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from cds_cyto.recommendation import CODES, Evidence, Recommendation
+from cds_cyto.recommendation import CODES, Evidence, Recommendation, fresh
 from cds_cyto.record import LabResult
 from cds_cyto.risk import antibacterial_prophylaxis, risk_recommendations
 
@@ -31,10 +30,6 @@ def _result_evidence(label: str, r: LabResult) -> Evidence:
     return Evidence(label, _value(r), r.time.isoformat(), r.source_id)
 
 
-def _fresh(r: LabResult | None, as_of: date, max_age: int) -> LabResult | None:
-    return r if r is not None and 0 <= (as_of - r.local_date).days <= max_age else None
-
-
 def _day(a: Assessment) -> str:
     return f"day +{a.day}" if a.day is not None and a.day >= 0 else f"day {a.day}"
 
@@ -44,7 +39,7 @@ def _treatment_cards(a: Assessment, t: dict[str, Any]) -> list[Recommendation]:
     if a.as_of is None or a.day is None or a.day < 0:
         return out
     max_age = int(t["freshness"]["max_age_days"])
-    anc = _fresh(a.lineages["neutrophils"].latest, a.as_of, max_age)
+    anc = fresh(a.lineages["neutrophils"].latest, a.as_of, max_age)
     cut = float(t["gcsf_therapeutic"]["anc_below"])
     if anc is not None and anc.value < cut:
         recent = [
@@ -72,7 +67,7 @@ def _treatment_cards(a: Assessment, t: dict[str, Any]) -> list[Recommendation]:
                 facts={"already_given": bool(recent)},
             )
         )
-    hb = _fresh(a.lineages["hemoglobin"].latest, a.as_of, max_age)
+    hb = fresh(a.lineages["hemoglobin"].latest, a.as_of, max_age)
     cut = float(t["rbc_transfusion"]["hb_below"])
     if hb is not None and hb.value < cut:
         out.append(
@@ -87,7 +82,7 @@ def _treatment_cards(a: Assessment, t: dict[str, Any]) -> list[Recommendation]:
                 (_result_evidence("Hemoglobin", hb),),
             )
         )
-    plt = _fresh(a.lineages["platelets"].latest, a.as_of, max_age)
+    plt = fresh(a.lineages["platelets"].latest, a.as_of, max_age)
     cut = float(t["platelet_transfusion"]["plt_below"])
     if plt is not None and plt.value < cut:
         out.append(

@@ -6,9 +6,12 @@ Its own module because both the rules (`recommend`) and the risk engine (`risk`)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
-__all__ = ["CODES", "Evidence", "Recommendation", "Urgency"]
+from cds_cyto.record import LabResult
+
+__all__ = ["CODES", "Evidence", "Recommendation", "Urgency", "fresh"]
 
 Urgency = Literal["critical", "warning", "info"]
 CODES = (
@@ -61,3 +64,9 @@ class Recommendation:
             "evidence": [e.to_json() for e in self.evidence],
             "citation": self.citation,
         }
+
+
+def fresh(r: LabResult | None, as_of: date, max_age: int) -> LabResult | None:
+    """`r` if it is at most `max_age` days old on `as_of` (thresholds.toml [freshness]): advice rests on today's
+    patient, not on an old count."""
+    return r if r is not None and 0 <= (as_of - r.local_date).days <= max_age else None

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_cyto.profile import Profile
-from cds_cyto.recommendation import Evidence, Recommendation
+from cds_cyto.recommendation import Evidence, Recommendation, fresh
 from cds_cyto.record import LabResult, PatientRecord, TherapyEvent
 from cds_cyto.risk.engine import RiskAssessment
 from cds_cyto.risk.hematotox import Hematotox
@@ -38,10 +38,6 @@ class CardAddition:
     rule: str
     citation: str
     evidence: tuple[Evidence, ...]
-
-
-def _fresh(r: LabResult | None, as_of: date, max_age: int) -> LabResult | None:
-    return r if r is not None and 0 <= (as_of - r.local_date).days <= max_age else None
 
 
 def _day(day: int) -> str:
@@ -100,7 +96,7 @@ def _prophylaxis(
     day0 = as_of - timedelta(days=day)
     if _gcsf_since(record, day0 + timedelta(days=risk.data.gcsf_already_from_day), as_of):
         return None
-    anc = _fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))
+    anc = fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))
     if anc is not None and anc.value < float(t["gcsf_therapeutic"]["anc_below"]):
         return None  # the therapeutic card applies
     dose = str(rule["dose"])
@@ -232,7 +228,7 @@ def antibacterial_prophylaxis(
     """For the `gcsf-therapeutic` card: high CAR-HEMATOTOX and a fresh ANC below risk.toml antibacterial.anc_below."""
     if day is None or day < 0 or not risk.hematotox.high_risk:
         return None
-    anc = _fresh(latest_anc, as_of, int(profile.thresholds["freshness"]["max_age_days"]))
+    anc = fresh(latest_anc, as_of, int(profile.thresholds["freshness"]["max_age_days"]))
     cut = risk.data.antibacterial_anc_below
     if anc is None or anc.value >= cut:
         return None
