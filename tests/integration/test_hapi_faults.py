@@ -63,10 +63,12 @@ async def test_a_trickling_answer_hits_the_total_deadline(hapi_url: str, loaded:
     """Every chunk arrives well within the read timeout, but the whole fetch does not fit the deadline."""
     timeouts = Timeouts(connect=1.0, read=5.0, total=1.5)
     started = time.perf_counter()
-    with TcpProxy(hapi_url, delay_s=0.4) as proxy:  # 8 pages of at least one chunk each: 3.2 s or more
+    # Pages of 200 make 8 answers of at least one held-back chunk each: 3.2 s or more however TCP splits them.
+    with TcpProxy(hapi_url, delay_s=0.4) as proxy:
         async with FhirClient(proxy.base_url, timeouts=timeouts, retry=QUICK_RETRY) as client:
+            source = FhirPatientSource(client, use_batch=True, page_size=200)
             with pytest.raises(FhirUnavailable, match=r"patient fetch: no complete answer within 1.5 s"):
-                await FhirPatientSource(client, use_batch=True).patient_resources(loaded.big)
+                await source.patient_resources(loaded.big)
     assert time.perf_counter() - started < 3.0
 
 
