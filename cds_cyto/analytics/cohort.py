@@ -14,11 +14,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from cds_cyto.assess import Assessment, evaluate
 from cds_cyto.extract import extract_record
+from cds_cyto.extract.lean import resources_from_json
 from cds_cyto.profile import Profile, default_profile
 
 __all__ = [
@@ -157,7 +157,7 @@ def row_from_resources(
 
 def _row_from_file(args: tuple[Path, date | None, str | None]) -> PatientRow:
     path, as_of, disease = args
-    return row_from_resources(orjson.loads(path.read_bytes()), as_of, disease)
+    return row_from_resources(resources_from_json(path.read_bytes()), as_of, disease)
 
 
 def bundle_files(directory: Path) -> list[Path]:

@@ -14,6 +14,7 @@ from cds_cyto.assess import Assessment, evaluate
 from cds_cyto.cli import CliError
 from cds_cyto.cli.common import add_site_argument, load_site_profile, parse_day
 from cds_cyto.extract import extract_record
+from cds_cyto.extract.lean import resources_from_json
 from cds_cyto.profile import Profile
 from cds_cyto.report_table import assessment_table
 
@@ -54,8 +55,9 @@ def bundle_files(path: Path) -> list[Path]:
 
 
 def read_json(path: Path) -> Any:
+    """The file's resources as `extract_record` reads them (a Bundle's through the lean route)."""
     try:
-        return orjson.loads(path.read_bytes())
+        return resources_from_json(path.read_bytes())
     except OSError as exc:
         raise CliError(f"{path}: cannot read ({exc.strerror})") from exc
     except orjson.JSONDecodeError as exc:

@@ -11,12 +11,13 @@ from typing import Any
 from cds_cyto.extract.events import MEDICATION_TYPES, EventReader
 from cds_cyto.extract.fhir_json import iter_resources, resource_label
 from cds_cyto.extract.labs import finalise_labs
+from cds_cyto.extract.lean import LeanObservation, resources_from_json
 from cds_cyto.extract.observations import ObservationReader
 from cds_cyto.extract.problems import ProblemLog
 from cds_cyto.profile import Profile, default_profile
 from cds_cyto.record import Demographics, PatientRecord
 
-__all__ = ["extract_record"]
+__all__ = ["extract_record", "extract_record_json"]
 
 _DEFERRED = frozenset({"Procedure", "Condition"}) | MEDICATION_TYPES
 
@@ -33,33 +34,47 @@ def extract_record(
     subject_ids: set[str] = set()
     # The same resource twice (a bundle that repeats it, versions of it, paging overlap) counts once: the newest
     # version by meta.lastUpdated / versionId, else the later copy — so an amended copy supersedes the first.
-    chosen: dict[str, int] = {}
-    entries: list[tuple[int, Any, str]] = []
+    chosen: dict[str, int] = {}  # label → index in `kept`
+    kept: list[Any] = []  # None where a newer copy superseded the resource
+    labels: list[str] = []
     for position, res in iter_resources(data):
-        if not isinstance(res, dict):
+        if res.__class__ is LeanObservation:
+            rid = res.id
+            label = "Observation/" + rid if rid else f"Observation[#{position}]"
+        elif not isinstance(res, dict):
             problems.warn(resource_label(res, position), "not-a-resource", "entry is not a FHIR resource")
             continue
-        rtype = res.get("resourceType")
-        rid = res.get("id")
-        if isinstance(rid, str) and rid and isinstance(rtype, str):
-            label = f"{rtype}/{rid}"
+        else:
+            rtype = res.get("resourceType")
+            rid = res.get("id")
+            ok = isinstance(rid, str) and rid and isinstance(rtype, str)
+            label = f"{rtype}/{rid}" if ok else resource_label(res, position)
+            rid = rid if ok else None
+        if rid:
             earlier = chosen.get(label)
             if earlier is not None:
                 problems.info(label, "duplicate", "resource appears more than once; the newest copy is used")
-                if _version_key(entries[earlier][1]) > _version_key(res):
+                if _version_key(kept[earlier]) > _version_key(res):
                     continue
-                entries[earlier] = (entries[earlier][0], None, label)  # superseded copy
-            chosen[label] = len(entries)
-        else:
-            label = resource_label(res, position)
-        entries.append((position, res, label))
+                kept[earlier] = None
+            chosen[label] = len(kept)
+        kept.append(res)
+        labels.append(label)
 
     last_subject = None
-    for _position, res, label in entries:
+    for res, label in zip(kept, labels, strict=True):
         if res is None:
             continue
-        rtype = res.get("resourceType")
         try:
+            if res.__class__ is LeanObservation:
+                observations.read_lean(res, label)
+                ref = res.subject.reference if res.subject is not None else None
+                if ref != last_subject and ref is not None:
+                    last_subject = ref
+                    if ref.startswith("Patient/"):
+                        subject_ids.add(ref[8:])
+                continue
+            rtype = res.get("resourceType")
             if rtype == "Observation":
                 observations.read(res, label)
                 subject = res.get("subject")
@@ -105,7 +120,20 @@ def extract_record(
     )
 
 
-def _version_key(res: dict[str, Any]) -> tuple[str, int]:
+def extract_record_json(body: bytes | bytearray | memoryview | str, profile: Profile | None = None) -> PatientRecord:
+    """`extract_record(orjson.loads(body))`, the same record, about twice as fast for a Bundle of lab results
+    (`extract.lean`). Raises `orjson.JSONDecodeError` when the bytes are not JSON."""
+    return extract_record(resources_from_json(body), profile)
+
+
+def _version_key(res: dict[str, Any] | LeanObservation) -> tuple[str, int]:
+    if isinstance(res, LeanObservation):
+        lean = res.meta
+        return (
+            (lean.lastUpdated or "", int(lean.versionId) if lean.versionId and lean.versionId.isdigit() else 0)
+            if (lean is not None)
+            else ("", 0)
+        )
     meta = res.get("meta")
     if not isinstance(meta, dict):
         return ("", 0)

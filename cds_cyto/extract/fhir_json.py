@@ -16,7 +16,13 @@ def iter_resources(data: Json | Iterable[Json]) -> Iterator[tuple[int, Any]]:
 
     Yields (position, resource); a position numbers the items so that a problem can say where it was.
     """
-    stack: list[Any] = [_plain(data)] if isinstance(data, Mapping) else [_plain(d) for d in data]
+    if isinstance(data, Mapping) or data is None or isinstance(data, str | bytes | int | float):
+        stack: list[Any] = [_plain(data)]  # a scalar is one entry that is not a resource
+    else:
+        stack = [_plain(d) for d in data]
+    if not any(item.__class__ is dict and item.get("resourceType") == "Bundle" for item in stack):
+        yield from enumerate(stack)  # a flat list (the usual input): nothing to unfold
+        return
     stack.reverse()
     position = 0
     while stack:
@@ -33,6 +39,8 @@ def iter_resources(data: Json | Iterable[Json]) -> Iterator[tuple[int, Any]]:
 
 def _plain(item: Any) -> Any:
     """JSON parsers give dicts; any other Mapping is copied once so the hot path can use fast dict checks."""
+    if item.__class__ is dict:
+        return item
     return dict(item) if isinstance(item, Mapping) and not isinstance(item, dict) else item
 
 

@@ -31,22 +31,21 @@ def _order(r: LabResult) -> tuple[datetime, str]:
 
 def _settle(items: list[RawLab], problems: ProblemLog) -> list[LabResult]:
     """Per instant: the highest status rank supersedes (amended/corrected > final > other); equal values count once."""
-    items.sort(key=lambda raw: (raw.result.time, -raw.rank, raw.result.source_id or ""))
+    items.sort()  # by time, then rank (highest first), then source id: the tuple's own order
     out: list[LabResult] = []
     i, n = 0, len(items)
     while i < n:
         j = i + 1
-        time = items[i].result.time
-        while j < n and items[j].result.time == time:
+        time = items[i][0]
+        while j < n and items[j][0] == time:
             j += 1
         if j == i + 1:
-            out.append(items[i].result)
+            out.append(items[i][4])
         else:
-            top = items[i].rank
+            top = items[i][1]
             kept: list[LabResult] = []
-            for raw in items[i:j]:
-                r = raw.result
-                if raw.rank < top:
+            for _time, negative_rank, _source, _seq, r in items[i:j]:
+                if negative_rank > top:
                     problems.info(
                         r.source_id or "Observation",
                         "superseded",

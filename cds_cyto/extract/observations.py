@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from cds_cyto.extract.fhir_json import codings, parse_instant
+from cds_cyto.extract.lean import LeanObservation, Quantity
 from cds_cyto.extract.problems import ProblemLog
 from cds_cyto.extract.units import UnitNormaliser, UnitProblem
 from cds_cyto.profile import AnalyteDef, Profile
@@ -20,14 +22,13 @@ STATUS_RANK = {"amended": 3, "corrected": 3, "final": 2}
 _COMPARATORS = frozenset({"<", "<=", ">", ">="})
 
 
-class RawLab:
-    """A result before supersession and duplicate handling (a plain class: this is the hot path)."""
-
-    __slots__ = ("rank", "result")
-
-    def __init__(self, result: LabResult, rank: int) -> None:
-        self.result = result
-        self.rank = rank
+# A result before supersession and duplicate handling, as a tuple that sorts by itself (this is the hot path):
+# (POSIX time, -status rank, source id, arrival number, result). Floats compare much faster than aware datetimes
+# with differing tzinfo objects; the arrival number keeps the order total.
+RawLab = tuple[float, int, str, int, LabResult]
+# The lean route's reading of one (code, unit): factor, offset, plausible floor and ceiling, canonical unit, the
+# UCUM unit the source unit resolved to, and a note on the conversion.
+_Route = tuple[float, float, float, float, str, str, str | None]
 
 
 class ObservationReader:
@@ -38,6 +39,9 @@ class ObservationReader:
         self._units = UnitNormaliser(profile)
         self._problems = problems
         self.labs: dict[str, list[RawLab]] = {}
+        self._arrivals = 0
+        self._instants: dict[str, tuple[datetime, date, float] | None] = {}  # a panel's results share one time
+        self._routes: dict[tuple[str, str | None, str | None, str | None], _Route | Literal[False]] = {}
         self.crs_grades: list[CrsGradeReading] = []
 
     def read(self, obs: dict[str, Any], label: str) -> None:
@@ -63,7 +67,7 @@ class ObservationReader:
         if status in EXCLUDED_STATUSES:
             self._problems.info(label, "status-excluded", f"{analyte.label}: status {status} is not used")
             return
-        when = parse_instant(_effective(obs))
+        when = self._instant(_effective(obs))
         if when is None:
             self._problems.warn(label, "no-time", f"{analyte.label}: no usable effective date/time")
             return
@@ -120,6 +124,82 @@ class ObservationReader:
                 lln = None  # outside the plausibility bounds (NaN; usually a unit error) is no LLN (reference §1)
             if lln is None and any(isinstance(rr, dict) and "low" in rr for rr in ranges if isinstance(ranges, list)):
                 self._problems.info(label, "lln-unusable", f"{analyte.label}: reference range low not usable; no LLN")
+        self._keep(
+            analyte_name,
+            status if isinstance(status, str) else None,
+            LabResult(
+                analyte_name,
+                canonical,
+                canonical_unit,
+                when[0],
+                when[1],
+                label,
+                float(value),
+                unit if isinstance(unit, str) else conv.ucum,
+                lln,
+                comparator if comparator in _COMPARATORS else None,
+                False,
+                conv.note,
+            ),
+        )
+
+    def read_lean(self, obs: LeanObservation, label: str) -> None:
+        """`read` for the common shape decoded by `extract.lean`: a coded, timed, final-or-amended Quantity in a
+        known unit, plausible, with no range or a first range low in the value's own unit. Anything else takes the
+        dict route through `read`, so every rule and every data problem lives in one place."""
+        analyte_name = None
+        matched_code = ""
+        concept = obs.code
+        if concept is not None and concept.coding:
+            for coding in concept.coding:
+                key = f"{coding.system}|{coding.code}"
+                analyte_name = self._codes.get(key)
+                if analyte_name is not None:
+                    matched_code = key
+                    break
+                if key in self._crs_codes:
+                    self.read(obs.as_dict(), label)
+                    return
+        if analyte_name is None:
+            return  # not an analyte this service reads (as `read`)
+        status = obs.status
+        quantity = obs.valueQuantity
+        text = obs.effectiveDateTime
+        when = self._instants.get(text) if text else None
+        if when is None and text:
+            when = self._instant(text)
+        if status in EXCLUDED_STATUSES or when is None or quantity is None or quantity.value is None:
+            self.read(obs.as_dict(), label)
+            return
+        unit = quantity.unit
+        route_key = (matched_code, quantity.system, quantity.code, unit)
+        route = self._routes.get(route_key)
+        if route is None:
+            route = self._routes[route_key] = self._route(analyte_name, matched_code, quantity)
+        if route is False:  # a unit problem: `read` words it
+            self.read(obs.as_dict(), label)
+            return
+        factor, offset, floor, ceiling, canonical_unit, ucum, note = route
+        value = quantity.value
+        canonical = round(value * factor + offset, 9)
+        lln = None
+        if obs.referenceRange:
+            low = obs.referenceRange[0].low
+            if (
+                low is not None
+                and low.value is not None
+                and low.unit == unit
+                and low.code == quantity.code
+                and low.system == quantity.system
+            ):
+                lln = round(low.value * factor + offset, 9)
+            if lln is None or not floor <= lln <= ceiling:
+                self.read(obs.as_dict(), label)
+                return
+        if not floor <= canonical <= ceiling:
+            self.read(obs.as_dict(), label)
+            return
+        comparator = quantity.comparator
         result = LabResult(
             analyte_name,
             canonical,
@@ -128,17 +208,48 @@ class ObservationReader:
             when[1],
             label,
             float(value),
-            unit if isinstance(unit, str) else conv.ucum,
+            unit if unit is not None else ucum,
             lln,
             comparator if comparator in _COMPARATORS else None,
             False,
-            conv.note,
+            note,
         )
-        rank = STATUS_RANK.get(status, 1) if isinstance(status, str) else 1
         raw = self.labs.get(analyte_name)
         if raw is None:
             raw = self.labs[analyte_name] = []
-        raw.append(RawLab(result, rank))
+        self._arrivals += 1
+        raw.append((when[2], -STATUS_RANK.get(status, 1) if status is not None else -1, label, self._arrivals, result))
+
+    def _route(self, analyte_name: str, matched_code: str, quantity: Quantity) -> _Route | Literal[False]:
+        """How values of one analyte, code and unit are read, or False when the unit cannot be normalised."""
+        analyte = self._profile.analytes[analyte_name]
+        try:
+            conv = self._units.conversion(analyte, quantity.system, quantity.code, quantity.unit, matched_code)
+        except UnitProblem:
+            return False
+        floor, ceiling = analyte.plausible
+        canonical_unit = self._profile.dimensions[analyte.dimension].canonical
+        return (conv.factor, conv.offset, floor, ceiling, canonical_unit, conv.ucum, conv.note)
+
+    def _keep(self, analyte_name: str, status: str | None, result: LabResult) -> None:
+        rank = STATUS_RANK.get(status, 1) if status is not None else 1
+        raw = self.labs.get(analyte_name)
+        if raw is None:
+            raw = self.labs[analyte_name] = []
+        self._arrivals += 1
+        raw.append((result.time.timestamp(), -rank, result.source_id or "", self._arrivals, result))
+
+    def _instant(self, text: Any) -> tuple[datetime, date, float] | None:
+        """`parse_instant` and the POSIX time, remembered per text."""
+        if text.__class__ is not str:
+            parsed = parse_instant(text)
+            return None if parsed is None else (parsed[0], parsed[1], parsed[0].timestamp())
+        try:
+            return self._instants[text]
+        except KeyError:
+            parsed = parse_instant(text)
+            when = self._instants[text] = None if parsed is None else (parsed[0], parsed[1], parsed[0].timestamp())
+            return when
 
     def _no_quantity(self, obs: Mapping[str, Any], label: str, analyte: AnalyteDef) -> None:
         if "dataAbsentReason" in obs:
