@@ -28,6 +28,7 @@ from cds_cyto.cds.discovery import ServiceDefinition, discovery_document, load_s
 from cds_cyto.cds.models import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure, PatientViewService, validation_outcome
+from cds_cyto.cds.request_body import read_hook_body
 from cds_cyto.logs import request_id
 from cds_cyto.profile import Profile, default_profile, load_profile
 from cds_cyto.rule_pages import rule_page
@@ -116,12 +117,12 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=media)
 
 
-async def _read_json(request: Request) -> Any:
+async def _read_json(request: Request, reader: Callable[[bytes], Any] = orjson.loads) -> Any:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise HookFailure(413, operation_outcome("too-large", "request body too large", fhir_code="too-costly"))
     try:
-        return orjson.loads(raw)
+        return reader(raw)
     except orjson.JSONDecodeError:
         raise HookFailure(
             400,
@@ -221,7 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handler = _runtime(request).handlers.get(service_id)
         if handler is None:
             raise HookFailure(404, operation_outcome("unknown-service", "no such CDS service", fhir_code="not-found"))
-        body = await _read_json(request)
+        body = await _read_json(request, read_hook_body)
         return _json(await handler.handle(body))
 
     @app.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"], openapi_extra=_feedback_schema())

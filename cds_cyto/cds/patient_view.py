@@ -30,6 +30,7 @@ from cds_cyto.sources import (
     PatientSource,
     PrefetchSource,
     PrefetchUnavailable,
+    Readable,
     RetryPolicy,
     SourceError,
     Timeouts,
@@ -108,7 +109,7 @@ class PatientViewService:
 
     async def _resources(
         self, request: HookRequest, context: PatientViewContext, prefetch: dict[str, Any] | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Readable]:
         source = PrefetchSource(
             prefetch,
             self.definition.prefetch,

@@ -23,9 +23,10 @@ _DEFERRED = frozenset({"Procedure", "Condition"}) | MEDICATION_TYPES
 
 
 def extract_record(
-    data: Mapping[str, Any] | Iterable[Mapping[str, Any]], profile: Profile | None = None
+    data: Mapping[str, Any] | Iterable[Mapping[str, Any] | LeanObservation], profile: Profile | None = None
 ) -> PatientRecord:
-    """Build one patient's record from a Bundle (any type), a resource, or a list of either."""
+    """Build one patient's record from a Bundle (any type), a resource, or a list of either (lab results may come
+    as `LeanObservation`s from `extract.lean`)."""
     profile = profile or default_profile()
     problems = ProblemLog()
     observations = ObservationReader(profile, problems)

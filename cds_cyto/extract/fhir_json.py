@@ -6,12 +6,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from cds_cyto.extract.lean import LeanObservation
+
 __all__ = ["codings", "iter_resources", "parse_instant", "resource_label"]
 
 Json = Mapping[str, Any]
 
 
-def iter_resources(data: Json | Iterable[Json]) -> Iterator[tuple[int, Any]]:
+def iter_resources(data: Json | Iterable[Any]) -> Iterator[tuple[int, Any]]:
     """Every resource in a Bundle (of any type, nested Bundles flattened), a resource, or a list of either.
 
     Yields (position, resource); a position numbers the items so that a problem can say where it was.
@@ -19,8 +21,13 @@ def iter_resources(data: Json | Iterable[Json]) -> Iterator[tuple[int, Any]]:
     if isinstance(data, Mapping) or data is None or isinstance(data, str | bytes | int | float):
         stack: list[Any] = [_plain(data)]  # a scalar is one entry that is not a resource
     else:
-        stack = [_plain(d) for d in data]
-    if not any(item.__class__ is dict and item.get("resourceType") == "Bundle" for item in stack):
+        stack = [d if d.__class__ is LeanObservation else _plain(d) for d in data]
+    nested = False
+    for item in stack:
+        if item.__class__ is dict and item.get("resourceType") == "Bundle":
+            nested = True
+            break
+    if not nested:
         yield from enumerate(stack)  # a flat list (the usual input): nothing to unfold
         return
     stack.reverse()

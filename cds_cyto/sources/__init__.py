@@ -1,7 +1,8 @@
 """How raw FHIR JSON reaches the pure core.
 
 A source hands back one patient's raw FHIR resources as plain JSON dicts — no Bundle wrappers, de-duplicated by
-resourceType/id — for `cds_cyto.extract`. It returns everything or raises a `SourceError`; never part of it.
+resourceType/id — for `cds_cyto.extract` (a prefetch's lab results may come as `LeanObservation`s, decoded
+straight from the hook's bytes). It returns everything or raises a `SourceError`; never part of it.
 
 - `FhirPatientSource`: a FHIR server through `FhirClient` (one batch round trip when the server supports batch).
 - `BundleFileSource`: FHIR Bundle / NDJSON files (the CLI and the embedded demo).
@@ -20,7 +21,7 @@ from ._errors import (
     SourceError,
     SourceFileError,
 )
-from ._fhir_json import as_transaction, dedupe, is_fhir_id, outcome_text
+from ._fhir_json import Readable, as_transaction, dedupe, is_fhir_id, outcome_text
 from ._fhir_source import PATIENT_SEARCHES, FhirPatientSource
 from ._files import BundleFileSource
 from ._policy import RetryPolicy, Timeouts
@@ -47,6 +48,7 @@ __all__ = [
     "PrefetchSource",
     "PrefetchUnavailable",
     "QuerySource",
+    "Readable",
     "RetryPolicy",
     "SearchParams",
     "SmartBackendAuth",

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
+
+from cds_cyto.extract.lean import LeanObservation
 
 __all__ = [
+    "Readable",
     "Resource",
     "as_transaction",
     "bundle_resources",
@@ -16,10 +19,14 @@ __all__ = [
     "is_fhir_id",
     "next_link",
     "outcome_text",
+    "prefetched_resources",
     "resource_key",
 ]
 
 Resource = dict[str, Any]
+# A resource as the extractor reads it: a dict, or a lab result the hook decoded lean (`cds_cyto.extract.lean`).
+Readable = Resource | LeanObservation
+_R = TypeVar("_R", bound=Readable)
 
 # FHIR R4 `id` datatype. Checked before an id goes into a URL, so a hostile id cannot add query parameters.
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -29,18 +36,20 @@ def is_fhir_id(value: object) -> bool:
     return isinstance(value, str) and _FHIR_ID.fullmatch(value) is not None
 
 
-def resource_key(resource: Mapping[str, Any]) -> str | None:
+def resource_key(resource: Mapping[str, Any] | LeanObservation) -> str | None:
     """ "Type/id", or None for a resource without an id (it cannot be de-duplicated)."""
+    if isinstance(resource, LeanObservation):
+        return f"Observation/{resource.id}" if resource.id else None
     rtype, rid = resource.get("resourceType"), resource.get("id")
     if isinstance(rtype, str) and isinstance(rid, str) and rid:
         return f"{rtype}/{rid}"
     return None
 
 
-def dedupe(resources: Iterable[Resource]) -> list[Resource]:
+def dedupe(resources: Iterable[_R]) -> list[_R]:
     """First occurrence of each resourceType/id wins; resources without an id are all kept."""
     seen: set[str] = set()
-    out: list[Resource] = []
+    out: list[_R] = []
     for resource in resources:
         key = resource_key(resource)
         if key is not None:
@@ -62,7 +71,14 @@ def reference_key(reference: str) -> str | None:
     return None
 
 
-def patient_of(resource: Mapping[str, Any]) -> str | None:
+def patient_of(resource: Mapping[str, Any] | LeanObservation) -> str | None:
+    if isinstance(resource, LeanObservation):
+        for lean_ref in (resource.subject, resource.patient):  # the elements, in the order read below
+            if lean_ref is not None and lean_ref.reference is not None:
+                lean_key = reference_key(lean_ref.reference)
+                if lean_key is not None and lean_key.startswith("Patient/"):
+                    return lean_key[8:]
+        return None
     if resource.get("resourceType") == "Patient":
         rid = resource.get("id")
         return rid if isinstance(rid, str) else None
@@ -82,6 +98,21 @@ def is_bundle(value: object) -> bool:
 def bundle_resources(bundle: Mapping[str, Any]) -> list[Resource]:
     """The entries' resources, without the OperationOutcomes a server adds as search.mode=outcome."""
     return [resource for entry, resource in _entries(bundle) if not _is_search_outcome(entry)]
+
+
+def prefetched_resources(bundle: Mapping[str, Any]) -> list[Readable]:
+    """`bundle_resources` of a prefetched searchset, whose lab results the hook may have decoded lean."""
+    out: list[Readable] = []
+    for entry in bundle.get("entry") or []:  # a loop per lab result: exact class checks first, they are cheap
+        if entry.__class__ is not dict and not isinstance(entry, dict):
+            continue
+        search = entry.get("search")
+        if search is not None and isinstance(search, dict) and search.get("mode") == "outcome":
+            continue
+        resource = entry.get("resource")
+        if resource.__class__ is LeanObservation or isinstance(resource, dict):
+            out.append(resource)
+    return out
 
 
 def _entries(bundle: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Resource]]:

@@ -16,8 +16,7 @@ from typing import Any
 
 from ._errors import PrefetchUnavailable, SourceError
 from ._fhir_json import (
-    Resource,
-    bundle_resources,
+    Readable,
     dedupe,
     has_error_issue,
     is_bundle,
@@ -25,6 +24,7 @@ from ._fhir_json import (
     next_link,
     outcome_text,
     patient_of,
+    prefetched_resources,
     search_outcomes,
 )
 from ._gather import gather_bounded
@@ -38,7 +38,7 @@ _ABSENT = object()  # a key the client left out, as distinct from one it sent as
 
 @dataclass(frozen=True, slots=True)
 class PrefetchResult:
-    resources: list[Resource]
+    resources: list[Readable]
     supplied: tuple[str, ...] = ()  # keys whose prefetched values were used
     fetched: tuple[str, ...] = ()  # keys fetched through the fallback
     unusable: Mapping[str, str] = field(default_factory=dict)  # key → why the client's value was not used
@@ -73,11 +73,11 @@ class PrefetchSource:
         self.optional = frozenset(optional)
         self.concurrency = concurrency
 
-    async def patient_resources(self, patient_id: str) -> list[dict[str, Any]]:
+    async def patient_resources(self, patient_id: str) -> list[Readable]:
         return (await self.resolve(patient_id)).resources
 
     async def resolve(self, patient_id: str) -> PrefetchResult:
-        supplied: dict[str, list[Resource]] = {}
+        supplied: dict[str, list[Readable]] = {}
         unusable: dict[str, str] = {}
         for key, template in self.templates.items():
             verdict = _read_value(self.prefetch.get(key, _ABSENT), template, patient_id)
@@ -98,7 +98,7 @@ class PrefetchSource:
             unresolved=failures,
         )
 
-    async def _fetch(self, patient_id: str, keys: list[str]) -> tuple[tuple[str, ...], list[Resource], dict[str, str]]:
+    async def _fetch(self, patient_id: str, keys: list[str]) -> tuple[tuple[str, ...], list[Readable], dict[str, str]]:
         """(keys fetched, their resources, key → why it could not be fetched)."""
         fallback = self.fallback
         if fallback is None:
@@ -108,14 +108,14 @@ class PrefetchSource:
                 everything = await fallback.patient_resources(patient_id)
             except SourceError as exc:
                 return (), [], {k: _why(exc) for k in keys}
-            return tuple(keys), everything, {}
+            return tuple(keys), list(everything), {}
 
-        async def one(key: str) -> list[Resource] | str:
+        async def one(key: str) -> list[Readable] | str:
             url = render_template(self.templates[key], self.context, patient_id)
             if url is None:
                 return "the template needs a value the hook context lacks"
             try:
-                return await fallback.query(url)
+                return list(await fallback.query(url))
             except SourceError as exc:
                 return _why(exc)
 
@@ -148,7 +148,7 @@ def render_template(template: str, context: Mapping[str, Any], patient_id: str) 
     return None if missing or "{{" in rendered else rendered
 
 
-def _read_value(value: object, template: str, patient_id: str) -> list[Resource] | str:
+def _read_value(value: object, template: str, patient_id: str) -> list[Readable] | str:
     """The resources a prefetch value holds, or why it cannot be used."""
     if value is _ABSENT:
         return "absent"
@@ -168,7 +168,7 @@ def _read_value(value: object, template: str, patient_id: str) -> list[Resource]
         errors = [o for o in search_outcomes(value) if has_error_issue(o)]
         if errors:
             return "OperationOutcome: " + (outcome_text(errors[0]) or "no details")
-        resources = bundle_resources(value)
+        resources = prefetched_resources(value)
     elif value["resourceType"] != expected:
         return f"expected {expected}, got {value['resourceType']}"
     else:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
+
+from ._fhir_json import Readable
 
 __all__ = ["PatientCatalog", "PatientSource", "QuerySource"]
 
 
 @runtime_checkable
 class PatientSource(Protocol):
-    async def patient_resources(self, patient_id: str) -> list[dict[str, Any]]:
-        """All of the patient's raw FHIR resources, de-duplicated by resourceType/id.
+    async def patient_resources(self, patient_id: str) -> Sequence[Readable]:
+        """All of the patient's raw FHIR resources, de-duplicated by resourceType/id (the prefetch's lab results
+        may come decoded lean, see `cds_cyto.extract.lean`).
 
         Complete or an exception (a `SourceError`): never a partial list. `PatientNotFound` when there is no such
         patient.
