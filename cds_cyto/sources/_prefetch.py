@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import PrefetchUnavailable, SourceError
+from ._errors import FhirError, PatientNotFound, PrefetchUnavailable, SourceError
 from ._fhir_json import (
     Readable,
     dedupe,
@@ -106,6 +106,8 @@ class PrefetchSource:
         if not isinstance(fallback, QuerySource):
             try:
                 everything = await fallback.patient_resources(patient_id)
+            except PatientNotFound:
+                raise  # no such patient is an answer in itself, not missing data
             except SourceError as exc:
                 return (), [], {k: _why(exc) for k in keys}
             return tuple(keys), list(everything), {}
@@ -116,6 +118,10 @@ class PrefetchSource:
                 return "the template needs a value the hook context lacks"
             try:
                 return list(await fallback.query(url))
+            except FhirError as exc:
+                if exc.status in (404, 410) and _reads_the_patient(self.templates[key]):
+                    raise PatientNotFound("the FHIR server has no such Patient") from None
+                return _why(exc)
             except SourceError as exc:
                 return _why(exc)
 
@@ -176,6 +182,11 @@ def _read_value(value: object, template: str, patient_id: str) -> list[Readable]
     if any(patient_of(r) not in (None, patient_id) for r in resources):
         return "holds another patient's data"  # never mix patients, whatever the client sent
     return resources
+
+
+def _reads_the_patient(template: str) -> bool:
+    """ "Patient/{{context.patientId}}": a read of the hook's patient, whose 404 means there is no such patient."""
+    return _TOKEN.sub("", template).rstrip("/") == "Patient" and "?" not in template
 
 
 def _why(exc: SourceError) -> str:

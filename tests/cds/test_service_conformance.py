@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_cyto.cds.app import create_app
+from cds_cyto.settings import Settings
 from tests.cds.scenario import cytopenic_patient, hook_request, prefetch_for
 
 SERVICE = "/cds-services/cyto-patient-view"
@@ -193,6 +196,27 @@ def test_no_prefetch_and_no_fhir_server_is_412(client: TestClient) -> None:
     r = call(client, hook_request())
     assert r.status_code == 412
     assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_patient_the_demo_cohort_lacks_is_412_patient_not_found(service_settings: Settings, tmp_path: Path) -> None:
+    """Nothing prefetched, no fhirServer: the embedded demo source is asked and has no such patient."""
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "someone.json").write_bytes(
+        orjson.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": r} for r in cytopenic_patient("someone")],
+            }
+        )
+    )
+    with TestClient(create_app(service_settings.model_copy(update={"demo_dir": demo}))) as client:
+        known = call(client, hook_request(pid="someone"))
+        unknown = call(client, hook_request(pid="nobody"))
+    assert known.status_code == 200, known.text
+    assert unknown.status_code == 412
+    assert unknown.json()["issue"][0]["details"]["coding"][0]["code"] == "patient-not-found"
 
 
 def test_operation_outcome_prefetch_without_fhir_server_is_412(client: TestClient) -> None:

@@ -122,7 +122,7 @@ def test_unknown_patient_is_412(service: TestClient, hapi_url: str) -> None:
     assert status == 412
     assert answer["resourceType"] == "OperationOutcome"
     issue = answer["issue"][0]
-    assert issue["details"]["coding"][0]["code"] in ("patient-not-found", "data-unavailable")
+    assert issue["details"]["coding"][0]["code"] == "patient-not-found"  # the read of Patient/id gave 404
     assert "patient" in issue["diagnostics"]
 
 
