@@ -87,7 +87,13 @@ def assessment_to_json(a: Assessment) -> dict[str, Any]:
         },
         "pht_day28": dict(a.pht_day28),
         "data_problems": [
-            {"resource": p.resource, "code": p.code, "reason": p.reason, "severity": p.severity}
+            {
+                "resource": p.resource,
+                "code": p.code,
+                "reason": p.reason,
+                "severity": p.severity,
+                "date": p.when.isoformat() if p.when is not None else None,
+            }
             for p in a.data_problems
         ],
         "risk": a.risk.to_json() if a.risk is not None else None,

@@ -6,7 +6,9 @@ The CDS service renders each recommendation as one card; sweeps store them as al
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from cds_cyto.recommendation import CODES, Evidence, Recommendation, fresh
@@ -131,8 +133,18 @@ def _monitoring(a: Assessment, t: dict[str, Any], risk_reasons: list[Evidence]) 
     )
 
 
-def _data_quality(a: Assessment) -> Recommendation | None:
-    warnings = [p for p in a.data_problems if p.severity == "warning" and p.code != "no-infusion"]
+def _data_quality(a: Assessment, t: Mapping[str, Any]) -> Recommendation | None:
+    rule = t["data_quality"]
+    since = None if a.as_of is None else a.as_of - timedelta(days=int(rule["lookback_days"]))
+    warnings = [
+        p
+        for p in a.data_problems
+        if p.severity == "warning"
+        and p.code != "no-infusion"
+        # a problem whose date could not be read counts as recent, and so does one after as_of: without a given
+        # as_of that is the latest *usable* result's date, and an unusable result may be the newest of all
+        and (p.when is None or since is None or p.when >= since)
+    ]
     if not warnings:
         return None
     kinds = sorted({p.code for p in warnings})
@@ -173,7 +185,7 @@ def recommend(a: Assessment, profile: Profile) -> list[Recommendation]:
     monitoring = _monitoring(a, t, risk_reasons)
     if monitoring:
         out.append(monitoring)
-    quality = _data_quality(a)
+    quality = _data_quality(a, t)
     if quality:
         out.append(quality)
     order = {code: i for i, code in enumerate(CODES)}

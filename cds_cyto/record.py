@@ -90,6 +90,7 @@ class DataProblem:
     code: str
     reason: str
     severity: Literal["warning", "info"] = "warning"
+    when: date | None = None  # the result's own date (as written), when it could be read
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,12 +50,14 @@ def _settle(items: list[RawLab], problems: ProblemLog) -> list[LabResult]:
                         r.source_id or "Observation",
                         "superseded",
                         "superseded by an amended/final result",
+                        r.local_date,
                     )
                 elif any(k.value == r.value for k in kept):
                     problems.info(
                         r.source_id or "Observation",
                         "duplicate",
                         "same analyte, time and value; counted once",
+                        r.local_date,
                     )
                 else:
                     kept.append(r)

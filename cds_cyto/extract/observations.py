@@ -73,11 +73,11 @@ class ObservationReader:
             return
         quantity = obs.get("valueQuantity")
         if not isinstance(quantity, dict):
-            self._no_quantity(obs, label, analyte)
+            self._no_quantity(obs, label, analyte, when[1])
             return
         value: Any = quantity.get("value")
         if value.__class__ is bool or not isinstance(value, int | float):
-            self._problems.warn(label, "non-numeric", f"{analyte.label}: valueQuantity has no numeric value")
+            self._problems.warn(label, "non-numeric", f"{analyte.label}: valueQuantity has no numeric value", when[1])
             return
         system, code, unit = quantity.get("system"), quantity.get("code"), quantity.get("unit")
         try:
@@ -90,7 +90,7 @@ class ObservationReader:
             )
         except UnitProblem as exc:
             problem = "unit-missing" if "no unit" in str(exc) else "unit-unknown"
-            self._problems.warn(label, problem, f"{exc}; not graded")
+            self._problems.warn(label, problem, f"{exc}; not graded", when[1])
             return
         # Rounded so that a conversion never moves a value across a cut-off by float noise (500 /uL is 0.5).
         canonical = round(value * conv.factor + conv.offset, 9)
@@ -102,6 +102,7 @@ class ObservationReader:
                 "implausible",
                 f"{analyte.label}: {value} {unit if isinstance(unit, str) else conv.ucum} = {canonical:g} "
                 f"{canonical_unit} is outside {floor:g}–{ceiling:g} (likely a unit error); not graded",
+                when[1],
             )
             return
         comparator = quantity.get("comparator")
@@ -123,7 +124,9 @@ class ObservationReader:
             if lln is not None and not floor <= lln <= ceiling:
                 lln = None  # outside the plausibility bounds (NaN; usually a unit error) is no LLN (reference §1)
             if lln is None and any(isinstance(rr, dict) and "low" in rr for rr in ranges if isinstance(ranges, list)):
-                self._problems.info(label, "lln-unusable", f"{analyte.label}: reference range low not usable; no LLN")
+                self._problems.info(
+                    label, "lln-unusable", f"{analyte.label}: reference range low not usable; no LLN", when[1]
+                )
         self._keep(
             analyte_name,
             status if isinstance(status, str) else None,
@@ -251,14 +254,14 @@ class ObservationReader:
             when = self._instants[text] = None if parsed is None else (parsed[0], parsed[1], parsed[0].timestamp())
             return when
 
-    def _no_quantity(self, obs: Mapping[str, Any], label: str, analyte: AnalyteDef) -> None:
+    def _no_quantity(self, obs: Mapping[str, Any], label: str, analyte: AnalyteDef, when: date) -> None:
         if "dataAbsentReason" in obs:
-            self._problems.warn(label, "value-absent", f"{analyte.label}: value absent (dataAbsentReason)")
+            self._problems.warn(label, "value-absent", f"{analyte.label}: value absent (dataAbsentReason)", when)
         elif any(k.startswith("value") for k in obs):
             # A text value such as "<0.1" carries no unit: it cannot be normalised, so it is never graded.
-            self._problems.warn(label, "non-numeric", f"{analyte.label}: value is not a Quantity; not graded")
+            self._problems.warn(label, "non-numeric", f"{analyte.label}: value is not a Quantity; not graded", when)
         else:
-            self._problems.warn(label, "no-value", f"{analyte.label}: no value")
+            self._problems.warn(label, "no-value", f"{analyte.label}: no value", when)
 
     def _lln(self, ranges: Any, analyte: AnalyteDef, loinc: str) -> float | None:
         if not isinstance(ranges, list):

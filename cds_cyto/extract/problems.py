@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from cds_cyto.record import DataProblem
 
 __all__ = ["ProblemLog"]
@@ -11,10 +13,10 @@ class ProblemLog:
     def __init__(self) -> None:
         self.items: list[DataProblem] = []
 
-    def warn(self, resource: str, code: str, reason: str) -> None:
+    def warn(self, resource: str, code: str, reason: str, when: date | None = None) -> None:
         """Content that could not be used (a unit, a value, a time): clinicians should know."""
-        self.items.append(DataProblem(resource, code, reason, "warning"))
+        self.items.append(DataProblem(resource, code, reason, "warning", when))
 
-    def info(self, resource: str, code: str, reason: str) -> None:
+    def info(self, resource: str, code: str, reason: str, when: date | None = None) -> None:
         """Excluded by rule (status, superseded, duplicate): recorded, not alarming."""
-        self.items.append(DataProblem(resource, code, reason, "info"))
+        self.items.append(DataProblem(resource, code, reason, "info", when))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from builders import ATC, infusion, med_admin, obs, patient, run
 
+from cds_cyto.profile import load_profile
+
 GCSF = (ATC, "L03AA02")
 
 
@@ -57,3 +59,29 @@ def test_data_quality_card_lists_what_was_not_used() -> None:
     assert "unit-unknown" in card.summary
     assert card.evidence[0].source is not None and card.evidence[0].source.startswith("Observation/")
     assert "gcsf-therapeutic" not in codes(a)  # an ungradable value never triggers treatment advice
+
+
+# The data-quality card covers results dated within `data_quality.lookback_days` (30) before as_of, and undated ones.
+@pytest.mark.parametrize(("problem_day", "fires"), [(39, True), (40, True), (41, True), (9, False), (10, True)])
+def test_data_quality_lookback_boundary(problem_day: int, fires: bool) -> None:
+    a = run(
+        patient(),
+        infusion(),
+        obs("neutrophils", 0.3, "furlongs", day=problem_day),
+        obs("neutrophils", 2.0, "10*9/L", day=40),
+        as_of_day=40,
+    )
+    assert ("data-quality" in codes(a)) is fires  # day 10 is as_of − 30: still in; day 9 is one day out
+    assert "unit-unknown" in [p.code for p in a.data_problems]  # the Assessment keeps every problem
+
+
+def test_an_undated_problem_always_counts_and_the_window_is_site_data() -> None:
+    undated = obs("neutrophils", 0.3, "10*9/L", day=1)
+    undated["effectiveDateTime"] = "sometime"
+    a = run(patient(), infusion(), undated, obs("neutrophils", 2.0, "10*9/L", day=90), as_of_day=90)
+    assert "data-quality" in codes(a)
+    old = obs("neutrophils", 0.3, "furlongs", day=20)
+    late = [patient(), infusion(), old, obs("neutrophils", 2.0, "10*9/L", day=90)]
+    assert "data-quality" not in codes(run(*late, as_of_day=90))
+    wide = load_profile(site={"thresholds": {"data_quality": {"lookback_days": 90}}})
+    assert "data-quality" in codes(run(*late, as_of_day=90, profile=wide))
