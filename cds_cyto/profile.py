@@ -141,6 +141,7 @@ class Profile:
     thresholds: dict[str, Any]
     lln_defaults: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    code_names: dict[str, str] = field(default_factory=dict)  # "system|code" → a name evidence can show
 
     @property
     def ctcae_versions(self) -> tuple[str, ...]:
@@ -291,6 +292,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         thresholds=dict(data["thresholds"]),
         lln_defaults={k: float(v) for k, v in data.get("site", {}).get("lln_defaults", {}).items()},
         versions={name: str(data[name].get("version", "")) for name in _DATA_FILES},
+        code_names={k: str(v) for k, v in data["codes"].get("code_names", {}).items() if "|" in k},
     )
 
 

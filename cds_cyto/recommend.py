@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from cds_cyto.recommendation import CODES, Evidence, Recommendation, fresh
+from cds_cyto.recommendation import CODES, Evidence, Recommendation, code_text, fresh
 from cds_cyto.record import LabResult
 from cds_cyto.risk import antibacterial_prophylaxis, risk_recommendations
 
@@ -36,7 +36,7 @@ def _day(a: Assessment) -> str:
     return f"day +{a.day}" if a.day is not None and a.day >= 0 else f"day {a.day}"
 
 
-def _treatment_cards(a: Assessment, t: dict[str, Any]) -> list[Recommendation]:
+def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) -> list[Recommendation]:
     out: list[Recommendation] = []
     if a.as_of is None or a.day is None or a.day < 0:
         return out
@@ -50,7 +50,9 @@ def _treatment_cards(a: Assessment, t: dict[str, Any]) -> list[Recommendation]:
             if 0 <= (a.as_of - (e.end or e.start)).days <= int(t["gcsf_recent"]["days"])
         ]
         evidence = [_result_evidence("ANC", anc)]
-        evidence += [Evidence("G-CSF given", e.code, e.start.isoformat(), e.source_id) for e in recent]
+        evidence += [
+            Evidence("G-CSF given", code_text(e.code, names), e.start.isoformat(), e.source_id) for e in recent
+        ]
         text = (
             f"ANC {anc.value:g} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
             if not recent
@@ -162,7 +164,7 @@ def _data_quality(a: Assessment, t: Mapping[str, Any]) -> Recommendation | None:
 
 def recommend(a: Assessment, profile: Profile) -> list[Recommendation]:
     t = profile.thresholds
-    out = _treatment_cards(a, t)
+    out = _treatment_cards(a, t, profile.code_names)
     risk_reasons: list[Evidence] = []
     if a.risk is not None and a.as_of is not None:
         latest_anc = a.lineages["neutrophils"].latest

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from cds_cyto.record import LabResult
 
-__all__ = ["CODES", "Evidence", "Recommendation", "Urgency", "fresh"]
+__all__ = ["CODES", "Evidence", "Recommendation", "Urgency", "code_text", "fresh"]
 
 Urgency = Literal["critical", "warning", "info"]
 CODES = (
@@ -22,6 +22,24 @@ CODES = (
     "extended-monitoring",
     "data-quality",
 )
+
+
+# Short names of well-known code systems, for evidence a clinician reads.
+_SYSTEMS = {
+    "http://www.whocc.no/atc": "ATC",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://loinc.org": "LOINC",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+}
+
+
+def code_text(code: str, names: dict[str, str]) -> str:
+    """ "filgrastim (ATC L03AA02)" for "http://www.whocc.no/atc|L03AA02"; the system's URL when it has no short name."""
+    system, _, value = code.rpartition("|")
+    written = f"{_SYSTEMS.get(system, system)} {value}".strip()
+    name = names.get(code)
+    return f"{name} ({written})" if name else written
 
 
 @dataclass(frozen=True, slots=True)

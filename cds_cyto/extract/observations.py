@@ -64,10 +64,12 @@ class ObservationReader:
             return  # not an analyte this service reads
         analyte = self._profile.analytes[analyte_name]
         status = obs.get("status")
-        if status in EXCLUDED_STATUSES:
-            self._problems.info(label, "status-excluded", f"{analyte.label}: status {status} is not used")
-            return
         when = self._instant(_effective(obs))
+        if status in EXCLUDED_STATUSES:
+            self._problems.info(
+                label, "status-excluded", f"{analyte.label}: status {status} is not used", when and when[1]
+            )
+            return
         if when is None:
             self._problems.warn(label, "no-time", f"{analyte.label}: no usable effective date/time")
             return

@@ -4,7 +4,7 @@ after day 21, the day-100 end of extended monitoring, and the data-quality card.
 from __future__ import annotations
 
 import pytest
-from builders import ATC, infusion, med_admin, obs, patient, run
+from builders import ATC, FILGRASTIM, infusion, med_admin, obs, patient, run
 
 from cds_cyto.profile import load_profile
 
@@ -85,3 +85,9 @@ def test_an_undated_problem_always_counts_and_the_window_is_site_data() -> None:
     assert "data-quality" not in codes(run(*late, as_of_day=90))
     wide = load_profile(site={"thresholds": {"data_quality": {"lookback_days": 90}}})
     assert "data-quality" in codes(run(*late, as_of_day=90, profile=wide))
+
+
+def test_g_csf_evidence_names_the_drug() -> None:
+    a = run(patient(), infusion(), med_admin(FILGRASTIM, 6), obs("neutrophils", 0.3, "10*9/L", day=7), as_of_day=7)
+    (card,) = [r for r in a.recommendations if r.code == "gcsf-therapeutic"]
+    assert [e.value for e in card.evidence if e.label == "G-CSF given"] == ["filgrastim (ATC L03AA02)"]
