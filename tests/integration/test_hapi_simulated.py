@@ -3,13 +3,17 @@ evaluates exactly as from its file — so its data problems are the injected one
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import date
 from pathlib import Path
 
 import orjson
 import pytest
 
+from cds_cyto.analytics import rows_from_files
 from cds_cyto.assess import evaluate
+from cds_cyto.cli.analyze import rows_from_fhir
 from cds_cyto.extract import extract_record
 from cds_cyto.profile import default_profile
 from cds_cyto.sources import FhirClient, FhirPatientSource
@@ -44,3 +48,26 @@ async def test_generated_bundles_load_as_transactions_and_evaluate_as_from_file(
             assert warnings(server) == warnings(file)
             for key in ("lineages", "icaht", "t_icaht", "pht_day28", "risk", "recommendations"):
                 assert server[key] == file[key], (pid, key)
+
+
+def _comparable(row: dict[str, object]) -> str:
+    # NaN is "not known" in a row; it never equals itself, so compare the rows as JSON text with NaN written out.
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+async def test_analytics_reads_the_server_as_it_reads_the_files(hapi_url: str) -> None:
+    """`cds-cyto analyze --fhir`: every Patient on the server is read; the rows of the cohort patients equal the
+    rows from their files."""
+    async with FhirClient(hapi_url) as client:
+        for pid in PATIENTS:
+            await client.transaction(orjson.loads((COHORT / f"{pid}.json").read_bytes()))
+    from_server = {
+        row["patient_id"]: row for row in await asyncio.to_thread(lambda: list(rows_from_fhir(hapi_url, AS_OF, "ALL")))
+    }
+    from_files = {
+        row["patient_id"]: row
+        for row in rows_from_files([COHORT / f"{p}.json" for p in PATIENTS], AS_OF, "ALL", jobs=1)
+    }
+    assert set(PATIENTS) <= set(from_server)
+    for pid in PATIENTS:
+        assert _comparable(from_server[pid]) == _comparable(from_files[pid]), pid
