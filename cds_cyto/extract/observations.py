@@ -23,8 +23,8 @@ _COMPARATORS = frozenset({"<", "<=", ">", ">="})
 
 
 # A result before supersession and duplicate handling, as a tuple that sorts by itself (this is the hot path):
-# (POSIX time, -status rank, source id, arrival number, result). Floats compare much faster than aware datetimes
-# with differing tzinfo objects; the arrival number keeps the order total.
+# (POSIX time, -status rank, source id, arrival number in its analyte's list, result). Floats compare much faster
+# than aware datetimes with differing tzinfo objects; the arrival number keeps the order total.
 RawLab = tuple[float, int, str, int, LabResult]
 # The lean route's reading of one (code, unit): factor, offset, plausible floor and ceiling, canonical unit, the
 # UCUM unit the source unit resolved to, and a note on the conversion.
@@ -39,7 +39,6 @@ class ObservationReader:
         self._units = UnitNormaliser(profile)
         self._problems = problems
         self.labs: dict[str, list[RawLab]] = {}
-        self._arrivals = 0
         self._instants: dict[str, tuple[datetime, date, float] | None] = {}  # a panel's results share one time
         self._routes: dict[tuple[str, str | None, str | None, str | None], _Route | Literal[False]] = {}
         self.crs_grades: list[CrsGradeReading] = []
@@ -222,8 +221,7 @@ class ObservationReader:
         raw = self.labs.get(analyte_name)
         if raw is None:
             raw = self.labs[analyte_name] = []
-        self._arrivals += 1
-        raw.append((when[2], -STATUS_RANK.get(status, 1) if status is not None else -1, label, self._arrivals, result))
+        raw.append((when[2], -STATUS_RANK.get(status, 1) if status is not None else -1, label, len(raw), result))
 
     def _route(self, analyte_name: str, matched_code: str, quantity: Quantity) -> _Route | Literal[False]:
         """How values of one analyte, code and unit are read, or False when the unit cannot be normalised."""
@@ -241,8 +239,7 @@ class ObservationReader:
         raw = self.labs.get(analyte_name)
         if raw is None:
             raw = self.labs[analyte_name] = []
-        self._arrivals += 1
-        raw.append((result.time.timestamp(), -rank, result.source_id or "", self._arrivals, result))
+        raw.append((result.time.timestamp(), -rank, result.source_id or "", len(raw), result))
 
     def _instant(self, text: Any) -> tuple[datetime, date, float] | None:
         """`parse_instant` and the POSIX time, remembered per text."""
