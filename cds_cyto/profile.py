@@ -275,6 +275,9 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         plt_late_grade4_days=int(tic["late"]["grade4_days_lt_20"]),
         plt_late_min_results=int(tic["late"]["min_results"]),
     )
+    lookback = data["thresholds"]["data_quality"]["lookback_days"]
+    if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0:
+        raise ProfileError("thresholds.data_quality.lookback_days: a whole number of days, 0 or more")
     extra = p.get("grade3plus_extra", {})
     return Profile(
         analytes=analytes,

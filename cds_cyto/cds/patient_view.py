@@ -130,10 +130,11 @@ class PatientViewService:
                     fhir_code="not-found",
                 ),
             ) from None
-        except PatientNotFound:
+        except PatientNotFound as exc:
+            # the source's own words: a 404 may also be a wrong base URL or a patient hidden from this client
             raise HookFailure(
                 412,
-                operation_outcome("patient-not-found", "the FHIR server has no such patient", fhir_code="not-found"),
+                operation_outcome("patient-not-found", f"no such patient: {exc}", fhir_code="not-found"),
             ) from None
         except SourceError as exc:
             log.info("fetch failed", extra={"error": type(exc).__name__})

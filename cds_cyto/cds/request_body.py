@@ -3,8 +3,9 @@
 A patient-view request is mostly its prefetch, and the prefetch mostly lab results. Each prefetched searchset
 Bundle is rebuilt with the parts the prefetch checks read (`resourceType`, `link`, and per entry `resource` and
 `search.mode`); its Observations come as `LeanObservation`s (`cds_cyto.extract.lean`). Everything else is the plain
-decoded JSON. Bytes that are not JSON raise `orjson.JSONDecodeError`, as `orjson.loads` would, so the service gives
-them the same 400. `tests/cds/test_cds_request_body.py` checks both readings give one answer.
+decoded JSON (read by orjson, so numbers and refusals are the plain reading's). Bytes that are not JSON, or not
+UTF-8, raise `orjson.JSONDecodeError`, as `orjson.loads` would, so the service gives them the same 400.
+`tests/cds/test_cds_request_body.py` checks both readings give one answer.
 """
 
 from __future__ import annotations
@@ -14,23 +15,31 @@ from typing import Any
 import msgspec
 import orjson
 
-from cds_cyto.extract.lean import decode_lean_bundle, lean_items
+from cds_cyto.extract.lean import LEAN_FAILURES, LeanObservation, decode_lean_bundle, lean_items, utf8_bytes
 
 __all__ = ["read_hook_body"]
 
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_ANY = msgspec.json.Decoder()
+
+
+def _plain(raw: msgspec.Raw) -> Any:
+    return orjson.loads(memoryview(raw))  # the plain reading's numbers and refusals
 
 
 def read_hook_body(raw: bytes) -> Any:
+    data = utf8_bytes(raw)
+    if data is None:
+        return orjson.loads(raw)  # not UTF-8: orjson's verdict
     try:
-        envelope = _OBJECT.decode(raw)
+        envelope = _OBJECT.decode(data)
     except msgspec.DecodeError:
         return orjson.loads(raw)  # not a JSON object: the plain reading and its error
+    except RecursionError:
+        return orjson.loads(raw)
     try:
-        return {key: _prefetch(value) if key == "prefetch" else _ANY.decode(value) for key, value in envelope.items()}
-    except msgspec.DecodeError:  # a number msgspec cannot hold: orjson gives the verdict on the whole body
+        return {key: _prefetch(value) if key == "prefetch" else _plain(value) for key, value in envelope.items()}
+    except LEAN_FAILURES:  # nesting deeper than msgspec goes, or a number orjson refuses: orjson judges the whole
         return orjson.loads(raw)
 
 
@@ -38,19 +47,23 @@ def _prefetch(raw: msgspec.Raw) -> Any:
     try:
         values = _OBJECT.decode(raw)
     except msgspec.DecodeError:
-        return _ANY.decode(raw)  # not an object: the service says why
+        return _plain(raw)  # not an object: the service says why
     return {key: _value(value) for key, value in values.items()}
 
 
 def _value(raw: msgspec.Raw) -> Any:
     bundle = decode_lean_bundle(raw)
     if bundle is None or bundle.resourceType != "Bundle" or bundle.entry is None:
-        return _ANY.decode(raw)  # a resource, or a Bundle with an entry the lean decode does not fit
+        return _plain(raw)  # a resource, or a Bundle with an entry the lean decode does not fit
     resources = lean_items(bundle, raw)
     entries: list[dict[str, Any]] = []
     for entry, resource in zip(bundle.entry, resources, strict=True):
         if entry.search is None:
             entries.append({"resource": resource})
+        elif entry.search.mode == "outcome":
+            # the prefetch checks read an outcome entry's resource whatever its type: give it whole
+            whole = resource.as_dict() if isinstance(resource, LeanObservation) else resource
+            entries.append({"resource": whole, "search": {"mode": entry.search.mode}})
         else:
             entries.append({"resource": resource, "search": {"mode": entry.search.mode}})
     rebuilt: dict[str, Any] = {"resourceType": "Bundle", "entry": entries}

@@ -129,18 +129,19 @@ def extract_record_json(body: bytes | bytearray | memoryview | str, profile: Pro
 
 def _version_key(res: dict[str, Any] | LeanObservation) -> tuple[str, int]:
     if isinstance(res, LeanObservation):
-        lean = res.meta
-        return (
-            (lean.lastUpdated or "", int(lean.versionId) if lean.versionId and lean.versionId.isdigit() else 0)
-            if (lean is not None)
-            else ("", 0)
-        )
-    meta = res.get("meta")
-    if not isinstance(meta, dict):
+        meta = res.meta
+        if meta is None:
+            return ("", 0)
+        return (meta.lastUpdated or "", _version_number(meta.versionId))
+    raw_meta = res.get("meta")
+    if not isinstance(raw_meta, dict):
         return ("", 0)
-    updated = meta.get("lastUpdated")
-    version = meta.get("versionId")
-    return (
-        updated if isinstance(updated, str) else "",
-        int(version) if isinstance(version, str) and version.isdigit() else 0,
-    )
+    updated = raw_meta.get("lastUpdated")
+    return (updated if isinstance(updated, str) else "", _version_number(raw_meta.get("versionId")))
+
+
+def _version_number(version: Any) -> int:
+    """A versionId of ASCII digits as a number ("²" is a digit to str.isdigit, and int() would refuse it)."""
+    if isinstance(version, str) and 0 < len(version) < 19 and version.isascii() and version.isdigit():
+        return int(version)
+    return 0

@@ -24,7 +24,7 @@ def iter_resources(data: Json | Iterable[Any]) -> Iterator[tuple[int, Any]]:
         stack = [d if d.__class__ is LeanObservation else _plain(d) for d in data]
     nested = False
     for item in stack:
-        if item.__class__ is dict and item.get("resourceType") == "Bundle":
+        if isinstance(item, dict) and item.get("resourceType") == "Bundle":
             nested = True
             break
     if not nested:

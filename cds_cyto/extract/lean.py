@@ -6,8 +6,10 @@ shape takes that route: whatever does not fit the types (a wrong type, a number 
 dict, and `ObservationReader.read_lean` hands anything unusual back to the dict reader. So both routes give one
 record by construction; `tests/core/test_lean_route.py` checks that they do.
 
-One difference is deliberate: orjson refuses a whole document for one integer beyond the range of a float anywhere
-in it; msgspec reads such a Bundle, and a lab result holding that integer is reported as unreadable, never graded.
+Bytes that are not UTF-8, and nesting deeper than msgspec goes, are left to orjson whole. One difference remains:
+orjson refuses a whole document for one number it cannot hold (beyond the range of a float); inside an Observation
+element the lean decode does not read, such a number goes unseen and the result is read as usual, and inside one it
+hands back, the result is reported unreadable, never graded.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from typing import Any
 import msgspec
 import orjson
 
-__all__ = ["LeanBundle", "LeanObservation", "decode_lean_bundle", "lean_items", "resources_from_json"]
+__all__ = [
+    "LEAN_FAILURES",
+    "LeanBundle",
+    "LeanObservation",
+    "decode_lean_bundle",
+    "lean_items",
+    "resources_from_json",
+    "utf8_bytes",
+]
 
 
 class Coding(msgspec.Struct, gc=False):
@@ -68,8 +78,8 @@ class LeanObservation(msgspec.Struct, gc=False):
     index: Any = msgspec.field(default=None, name="cds-cyto.index")
 
     def as_dict(self) -> Any:
-        """The resource as `orjson.loads` would give it (through msgspec: the Bundle decoded, so it is JSON)."""
-        return _ANY.decode(self.source.raw(self.index))
+        """The resource as `orjson.loads` gives it."""
+        return _dict(self.source.raw(self.index))
 
 
 class Search(msgspec.Struct, gc=False):
@@ -102,7 +112,11 @@ class _RawBundle(msgspec.Struct, gc=False):
 _LEAN = msgspec.json.Decoder(LeanBundle)
 _RAW = msgspec.json.Decoder(_RawBundle)
 _OBSERVATION = msgspec.json.Decoder(LeanObservation)
-_ANY = msgspec.json.Decoder()
+
+
+def _dict(raw: msgspec.Raw) -> Any:
+    """A resource's bytes as the dict route reads them (orjson: the same numbers, the same refusals)."""
+    return orjson.loads(memoryview(raw))
 
 
 class _Source:
@@ -123,26 +137,55 @@ class _Source:
         return self._raws[index]
 
 
+# What may stop the lean route half-way; the whole body then goes to orjson, whose verdict is the dict route's.
+LEAN_FAILURES = (msgspec.DecodeError, orjson.JSONDecodeError, RecursionError, UnicodeError)
+
+
+def utf8_bytes(body: bytes | bytearray | memoryview | str) -> bytes | None:
+    """The body as bytes for msgspec, or None when it is not UTF-8 (msgspec skips the elements it does not read
+    without checking them, orjson refuses the whole document: orjson must judge it)."""
+    if isinstance(body, str):
+        try:
+            return body.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            return None
+    data = body if isinstance(body, bytes) else bytes(body)
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return data
+
+
 def resources_from_json(body: bytes | bytearray | memoryview | str) -> Any:
     """What `extract_record` reads from these JSON bytes: for a Bundle, the list of its entries' resources with the
     Observations as `LeanObservation`s where possible; for any other JSON, `orjson.loads(body)`.
 
     Raises `orjson.JSONDecodeError` for bytes that are not JSON, as `orjson.loads` would.
     """
+    data = utf8_bytes(body)
+    if data is None:
+        return orjson.loads(body)
     try:
-        bundle = _LEAN.decode(body)
+        return _lean_resources(data)
+    except LEAN_FAILURES:  # nesting deeper than msgspec goes, or a number orjson refuses in a resource
+        return orjson.loads(body)
+
+
+def _lean_resources(data: bytes) -> Any:
+    try:
+        bundle = _LEAN.decode(data)
     except msgspec.DecodeError:
-        return _entry_by_entry(body)
+        return _entry_by_entry(data)
     if bundle.resourceType != "Bundle" or bundle.entry is None:
-        return orjson.loads(body)
-    try:
-        return lean_items(bundle, body)
-    except msgspec.DecodeError:  # a number even msgspec cannot hold (in an element the lean decode skipped)
-        return orjson.loads(body)
+        return orjson.loads(data)
+    return lean_items(bundle, data)
 
 
 def decode_lean_bundle(body: Any) -> LeanBundle | None:
-    """The lean reading of a Bundle's bytes, or None when some entry does not fit it (use the dict route)."""
+    """The lean reading of a Bundle's bytes, or None when some entry does not fit it (use the dict route).
+    The bytes must be UTF-8 (`utf8_bytes`); raises RecursionError for very deep nesting."""
     try:
         return _LEAN.decode(body)
     except msgspec.DecodeError:
@@ -152,7 +195,7 @@ def decode_lean_bundle(body: Any) -> LeanBundle | None:
 def lean_items(bundle: LeanBundle, body: Any) -> list[Any]:
     """The entries' resources of a `decode_lean_bundle(body)`: Observations lean, others as dicts.
 
-    Raises `msgspec.DecodeError` for a number no float can hold, in an element the lean decode skipped."""
+    Raises `orjson.JSONDecodeError` for a number orjson refuses, in a resource of another type."""
     source = _Source(body)
     items: list[Any] = []
     for index, entry in enumerate(bundle.entry or ()):
@@ -164,23 +207,20 @@ def lean_items(bundle: LeanBundle, body: Any) -> list[Any]:
             obs.index = index
             items.append(obs)
         else:
-            items.append(_ANY.decode(source.raw(index)))
+            items.append(_dict(source.raw(index)))
     return items
 
 
-def _entry_by_entry(body: Any) -> Any:
+def _entry_by_entry(data: bytes) -> Any:
     """Some entry does not fit the lean shape (or this is no Bundle): each entry is decoded on its own."""
     try:
-        bundle = _RAW.decode(body)
+        bundle = _RAW.decode(data)
     except msgspec.DecodeError:
-        return orjson.loads(body)
+        return orjson.loads(data)
     if bundle.resourceType != "Bundle" or bundle.entry is None:
-        return orjson.loads(body)
-    source = _Source(body, [entry.resource for entry in bundle.entry])
-    try:
-        return [_resource(source, index) for index in range(len(bundle.entry))]
-    except msgspec.DecodeError:  # a number even msgspec cannot hold: orjson's verdict on the whole
-        return orjson.loads(body)
+        return orjson.loads(data)
+    source = _Source(data, [entry.resource for entry in bundle.entry])
+    return [_resource(source, index) for index in range(len(bundle.entry))]
 
 
 def _resource(source: _Source, index: int) -> Any:
@@ -188,9 +228,9 @@ def _resource(source: _Source, index: int) -> Any:
     try:
         obs = _OBSERVATION.decode(raw)
     except msgspec.DecodeError:
-        return _ANY.decode(raw)
+        return _dict(raw)
     if obs.resourceType != "Observation":
-        return _ANY.decode(raw)
+        return _dict(raw)
     obs.source = source
     obs.index = index
     return obs

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from cds_cyto.extract.fhir_json import codings, parse_instant
@@ -23,9 +23,9 @@ _COMPARATORS = frozenset({"<", "<=", ">", ">="})
 
 
 # A result before supersession and duplicate handling, as a tuple that sorts by itself (this is the hot path):
-# (POSIX time, -status rank, source id, arrival number in its analyte's list, result). Floats compare much faster
-# than aware datetimes with differing tzinfo objects; the arrival number keeps the order total.
-RawLab = tuple[float, int, str, int, LabResult]
+# (POSIX time in µs, -status rank, source id, arrival number in its analyte's list, result). Integers compare much
+# faster than aware datetimes with differing tzinfo objects, and exactly; the arrival number keeps the order total.
+RawLab = tuple[int, int, str, int, LabResult]
 # The lean route's reading of one (code, unit): factor, offset, plausible floor and ceiling, canonical unit, the
 # UCUM unit the source unit resolved to, and a note on the conversion.
 _Route = tuple[float, float, float, float, str, str, str | None]
@@ -39,7 +39,7 @@ class ObservationReader:
         self._units = UnitNormaliser(profile)
         self._problems = problems
         self.labs: dict[str, list[RawLab]] = {}
-        self._instants: dict[str, tuple[datetime, date, float] | None] = {}  # a panel's results share one time
+        self._instants: dict[str, tuple[datetime, date, int] | None] = {}  # a panel's results share one time
         self._routes: dict[tuple[str, str | None, str | None, str | None], _Route | Literal[False]] = {}
         self.crs_grades: list[CrsGradeReading] = []
 
@@ -239,18 +239,18 @@ class ObservationReader:
         raw = self.labs.get(analyte_name)
         if raw is None:
             raw = self.labs[analyte_name] = []
-        raw.append((result.time.timestamp(), -rank, result.source_id or "", len(raw), result))
+        raw.append((_posix_us(result.time), -rank, result.source_id or "", len(raw), result))
 
-    def _instant(self, text: Any) -> tuple[datetime, date, float] | None:
+    def _instant(self, text: Any) -> tuple[datetime, date, int] | None:
         """`parse_instant` and the POSIX time, remembered per text."""
         if text.__class__ is not str:
             parsed = parse_instant(text)
-            return None if parsed is None else (parsed[0], parsed[1], parsed[0].timestamp())
+            return None if parsed is None else (parsed[0], parsed[1], _posix_us(parsed[0]))
         try:
             return self._instants[text]
         except KeyError:
             parsed = parse_instant(text)
-            when = self._instants[text] = None if parsed is None else (parsed[0], parsed[1], parsed[0].timestamp())
+            when = self._instants[text] = None if parsed is None else (parsed[0], parsed[1], _posix_us(parsed[0]))
             return when
 
     def _no_quantity(self, obs: Mapping[str, Any], label: str, analyte: AnalyteDef, when: date) -> None:
@@ -294,6 +294,14 @@ class ObservationReader:
             self._problems.warn(label, "crs-grade-unreadable", "CRS grade observation without a date or a 0–5 grade")
             return
         self.crs_grades.append(CrsGradeReading(when[1], grade, label))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _posix_us(instant: datetime) -> int:
+    return (instant - _EPOCH) // _MICROSECOND
 
 
 def _effective(obs: Mapping[str, Any]) -> Any:

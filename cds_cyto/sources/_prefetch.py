@@ -120,7 +120,7 @@ class PrefetchSource:
                 return list(await fallback.query(url))
             except FhirError as exc:
                 if exc.status in (404, 410) and _reads_the_patient(self.templates[key]):
-                    raise PatientNotFound("the FHIR server has no such Patient") from None
+                    raise PatientNotFound(f"the FHIR server answered {exc.status} to the Patient read") from None
                 return _why(exc)
             except SourceError as exc:
                 return _why(exc)

@@ -167,3 +167,44 @@ def test_any_bytes_are_read_alike(raw: bytes) -> None:
     assert (plain == "refused") == (lean == "refused")
     if plain != "refused" and not isinstance(plain, dict):
         assert lean == plain
+
+
+def _raw_answers(handler: PatientViewService, raw: bytes) -> tuple[Any, Any]:
+    plain, lean = _readings(raw)
+    plain_answer = plain if plain == "refused" else _answer(handler, plain)
+    lean_answer = lean if lean == "refused" else _answer(handler, lean)
+    return plain_answer, lean_answer
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"birthDate"', b'"note":"\xff","birthDate"'),  # in the Patient
+        (b'"status":"final"', b'"note":[{"text":"M\xfcller"}],"status":"final"'),  # Latin-1, in a lab result
+        (b'"hookInstance":"', b'"hookInstance":"\xc3'),  # in the envelope
+    ],
+    ids=["patient", "lab result", "envelope"],
+)
+def test_bytes_that_are_not_utf8_get_the_plain_400(handler: PatientViewService, old: bytes, new: bytes) -> None:
+    raw = orjson.dumps(hook_request(prefetch=prefetch_for(cytopenic_patient()))).replace(old, new, 1)
+    assert _raw_answers(handler, raw) == ("refused", "refused")
+
+
+@pytest.mark.parametrize("where", ["lab result", "envelope"])
+def test_nesting_deeper_than_msgspec_goes_gets_the_plain_answer(handler: PatientViewService, where: str) -> None:
+    body = hook_request(prefetch=prefetch_for(cytopenic_patient()))
+    if where == "lab result":
+        body["prefetch"]["observations"]["entry"][0]["resource"]["extension"] = "DEEP"
+    else:
+        body["extension"] = "DEEP"
+    raw = orjson.dumps(body).replace(b'"DEEP"', b"[" * 990 + b"]" * 990)
+    plain, lean = _raw_answers(handler, raw)
+    assert plain != "refused" and lean == plain
+
+
+def test_an_observation_given_as_a_search_outcome_is_read_whole(handler: PatientViewService) -> None:
+    """The prefetch checks read an outcome entry's issues whatever its resource type; lean would hide them."""
+    prefetch = prefetch_for(cytopenic_patient())
+    odd = {**count("pt-1", "platelets", 7, 5.0, n=5), "issue": [{"severity": "error", "diagnostics": "odd"}]}
+    prefetch["observations"]["entry"].append({"resource": odd, "search": {"mode": "outcome"}})
+    _same_answer(handler, hook_request(prefetch=prefetch))

@@ -159,14 +159,48 @@ def test_a_number_beyond_any_float_in_a_skipped_element_is_refused_on_both_route
     )
 
 
-def test_an_integer_beyond_any_float_is_read_as_a_value_on_the_lean_route() -> None:
-    """orjson refuses the whole Bundle; msgspec reads it, and the result is reported unreadable, never graded."""
+@pytest.mark.parametrize("digits", [30, 400])
+def test_big_integers_read_as_orjson_reads_them(digits: int) -> None:
+    """Up to a float's range orjson reads an integer as a float; beyond it, it refuses the Bundle. So does the lean
+    route: the value is read by the dict route's own parser."""
     body = orjson.dumps(bundle(obs("platelets", 12, "10*9/L", id="big"), obs("platelets", 20, "10*9/L", id="ok")))
-    body = body.replace(b'"value":12', b'"value":' + b"9" * 400)
+    body = body.replace(b'"value":12', b'"value":' + b"9" * digits)
     plain, lean = _both(body)
-    assert plain == "refused" and isinstance(lean, PatientRecord)
-    assert [r.value for r in lean.labs["platelets"]] == [20.0]
-    assert [(p.resource, p.code) for p in lean.problems] == [("Observation/big", "unreadable")]
+    assert lean == plain
+    assert (plain == "refused") is (digits == 400)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b'"note":[{"text":"\xff"}],', b'"id":"o\xc3",', b'"note":[{"text":"M\xfcller"}],'],
+    ids=["lone 0xff in a skipped element", "broken sequence in an id", "Latin-1 text"],
+)
+def test_bytes_that_are_not_utf8_are_refused_on_both_routes(bad: bytes) -> None:
+    body = orjson.dumps(bundle(patient("male"), obs("platelets", 12, "10*9/L", id="o")))
+    body = body.replace(b'"status":"final",', b'"status":"final",' + bad.decode("unicode_escape").encode("latin-1"), 1)
+    plain, lean = _both(body)
+    assert plain == lean == "refused"
+
+
+def test_a_lone_surrogate_in_a_str_is_refused_on_both_routes() -> None:
+    """A str holding a lone surrogate, as a caller might pass."""
+    text = orjson.dumps(bundle(obs("platelets", 12, "10*9/L", id="o"))).decode().replace('"o"', '"\ud800"')
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(text)
+    with pytest.raises(orjson.JSONDecodeError):
+        extract_record_json(text)
+
+
+@pytest.mark.parametrize("where", ["Observation", "Patient"])
+def test_nesting_deeper_than_msgspec_goes_reads_as_orjson_reads_it(where: str) -> None:
+    deep = "[" * 990 + "]" * 990
+    resources = [patient("male"), obs("platelets", 12, "10*9/L", id="o")]
+    target = resources[1] if where == "Observation" else resources[0]
+    target["extension"] = "DEEP"
+    body = orjson.dumps(bundle(*resources)).replace(b'"DEEP"', deep.encode())
+    plain, lean = _both(body)
+    assert isinstance(plain, PatientRecord)
+    assert lean == plain
 
 
 def test_a_duplicate_key_reads_as_orjson_reads_it() -> None:

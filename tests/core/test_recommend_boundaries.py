@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from builders import ATC, FILGRASTIM, infusion, med_admin, obs, patient, run
 
-from cds_cyto.profile import load_profile
+from cds_cyto.profile import ProfileError, load_profile
 
 GCSF = (ATC, "L03AA02")
 
@@ -91,3 +91,9 @@ def test_g_csf_evidence_names_the_drug() -> None:
     a = run(patient(), infusion(), med_admin(FILGRASTIM, 6), obs("neutrophils", 0.3, "10*9/L", day=7), as_of_day=7)
     (card,) = [r for r in a.recommendations if r.code == "gcsf-therapeutic"]
     assert [e.value for e in card.evidence if e.label == "G-CSF given"] == ["filgrastim (ATC L03AA02)"]
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "30", True])
+def test_a_data_quality_window_that_is_no_day_count_is_refused(value: object) -> None:
+    with pytest.raises(ProfileError, match="lookback_days"):
+        load_profile(site={"thresholds": {"data_quality": {"lookback_days": value}}})
