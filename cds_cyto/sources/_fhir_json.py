@@ -16,10 +16,11 @@ __all__ = [
     "bundle_resources",
     "dedupe",
     "entry_status",
+    "holds_another_patient",
     "is_fhir_id",
     "next_link",
     "outcome_text",
-    "prefetched_resources",
+    "prefetched_searchset",
     "resource_key",
 ]
 
@@ -100,19 +101,41 @@ def bundle_resources(bundle: Mapping[str, Any]) -> list[Resource]:
     return [resource for entry, resource in _entries(bundle) if not _is_search_outcome(entry)]
 
 
-def prefetched_resources(bundle: Mapping[str, Any]) -> list[Readable]:
-    """`bundle_resources` of a prefetched searchset, whose lab results the hook may have decoded lean."""
-    out: list[Readable] = []
-    for entry in bundle.get("entry") or []:  # a loop per lab result: exact class checks first, they are cheap
+def prefetched_searchset(bundle: Mapping[str, Any]) -> tuple[list[Readable], list[Resource]]:
+    """(`bundle_resources`, `search_outcomes`) of a prefetched searchset in one pass; its lab results may come
+    decoded lean (one loop per lab result: exact class checks first, they are cheap)."""
+    resources: list[Readable] = []
+    outcomes: list[Resource] = []
+    for entry in bundle.get("entry") or []:
         if entry.__class__ is not dict and not isinstance(entry, dict):
             continue
+        resource = entry.get("resource")
         search = entry.get("search")
         if search is not None and isinstance(search, dict) and search.get("mode") == "outcome":
-            continue
-        resource = entry.get("resource")
-        if resource.__class__ is LeanObservation or isinstance(resource, dict):
-            out.append(resource)
-    return out
+            if isinstance(resource, dict):
+                outcomes.append(resource)
+        elif resource.__class__ is LeanObservation or isinstance(resource, dict):
+            resources.append(resource)
+    return resources, outcomes
+
+
+def holds_another_patient(resources: Iterable[Readable], patient_id: str) -> bool:
+    """Whether any resource names a patient other than `patient_id` (`patient_of`; one look per distinct lean
+    subject reference, since a patient's lab results repeat the same one)."""
+    checked: set[str] = set()
+    for resource in resources:
+        if isinstance(resource, LeanObservation):
+            subject = resource.subject
+            reference = subject.reference if subject is not None and resource.patient is None else None
+            if reference is not None and reference in checked:
+                continue
+            if patient_of(resource) not in (None, patient_id):
+                return True
+            if reference is not None:
+                checked.add(reference)
+        elif patient_of(resource) not in (None, patient_id):
+            return True
+    return False
 
 
 def _entries(bundle: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Resource]]:

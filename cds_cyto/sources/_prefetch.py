@@ -19,13 +19,12 @@ from ._fhir_json import (
     Readable,
     dedupe,
     has_error_issue,
+    holds_another_patient,
     is_bundle,
     is_fhir_id,
     next_link,
     outcome_text,
-    patient_of,
-    prefetched_resources,
-    search_outcomes,
+    prefetched_searchset,
 )
 from ._gather import gather_bounded
 from ._protocol import PatientSource, QuerySource
@@ -171,15 +170,15 @@ def _read_value(value: object, template: str, patient_id: str) -> list[Readable]
             return f"expected a Bundle, got {value['resourceType']}"
         if next_link(value) is not None:
             return "only the first page was sent"
-        errors = [o for o in search_outcomes(value) if has_error_issue(o)]
+        resources, outcomes = prefetched_searchset(value)
+        errors = [o for o in outcomes if has_error_issue(o)]
         if errors:
             return "OperationOutcome: " + (outcome_text(errors[0]) or "no details")
-        resources = prefetched_resources(value)
     elif value["resourceType"] != expected:
         return f"expected {expected}, got {value['resourceType']}"
     else:
         resources = [value]
-    if any(patient_of(r) not in (None, patient_id) for r in resources):
+    if holds_another_patient(resources, patient_id):
         return "holds another patient's data"  # never mix patients, whatever the client sent
     return resources
 
