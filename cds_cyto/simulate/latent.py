@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 _NORMAL = NormalDist()
+_NATURAL_RECOVERY_BY = 21.0  # day by which a lineage without planted recovery effects has risen to its recovered level
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ class LineageLatent:
     rise_days: float
     recovered_level: float
     log_hazard: float  # linear predictor of the plateau (recovery) hazard
-    persistence: Persistence | None
+    persistence: Persistence | None  # the hold applied if the patient turns out persistent (see `run_course`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +112,7 @@ class PatientLatent:
     markers: dict[str, MarkerCourse]
     lineages: dict[Lineage, LineageLatent]
     covariates: dict[str, float]
-    persistence_logit: float
-    persistent: bool
+    persistence_u: float  # uniform draw: persistent when below the logistic probability of the observed covariates
     gcsf_user: bool
     gcsf_trigger: float
     rbc_user: bool
@@ -249,10 +249,12 @@ def draw_latent(rng: random.Random, m: DiseaseModel) -> PatientLatent:
         baselines[name] = _baseline(lm, z)
     covariates = _covariates(tumour_burden, crs, markers, baselines)
 
-    persistence_logit = m.persistence.intercept + linear_predictor(m.persistence.effects, covariates)
-    persistent = rng.random() < 1.0 / (1.0 + math.exp(-persistence_logit))
+    # Whether the patient is persistent is decided in `trajectories.run_course`, once the covariates are known as
+    # charted (baseline counts and IL-6 are lab values with noise): the planted logistic model is then the model of
+    # what a site observes. Here only its uniform draw and the lineages a persistence would hold.
+    persistence_u = rng.random()
     chosen = {name: rng.random() < m.persistence.lineage_probabilities[name] for name in LINEAGES}
-    if persistent and not any(chosen.values()):
+    if not any(chosen.values()):
         chosen["neutrophils"] = True
 
     lineages: dict[Lineage, LineageLatent] = {}
@@ -271,14 +273,23 @@ def draw_latent(rng: random.Random, m: DiseaseModel) -> PatientLatent:
         eta = linear_predictor(lm.recovery_effects, covariates)
         plateau = lm.plateau_scale * (rng.expovariate(1.0) * math.exp(-eta)) ** (1.0 / lm.plateau_shape)
         rise = lm.rise_days * math.exp(0.3 * rng.gauss(0.0, 1.0))
+        if not lm.recovery_effects and nadir_day + plateau + rise > _NATURAL_RECOVERY_BY:
+            # No planted recovery model: the natural course is over by day 21, so that a count not recovered at
+            # day 28 is a persistence (the planted logistic model), never a slow natural rise.
+            squeeze = (_NATURAL_RECOVERY_BY - nadir_day) / (plateau + rise)
+            plateau, rise = plateau * squeeze, rise * squeeze
         spread = lm.recovered_log_sd * rng.gauss(0.0, 1.0)
         level = (b * lm.recovered_median if lm.recovered_is_fraction else lm.recovered_median) * math.exp(spread)
+        # A recovered count stays clear of the persistence threshold (3.5 SD of day-to-day and assay variation), so
+        # that only a persistence, never noise around a low recovered level, is what a site sees as a lineage
+        # severe or not recovered at day 28: the planted persistence model is then the model of that outcome.
+        threshold = PROFILES[m.persistence.threshold_profile][name].threshold
+        level = max(level, threshold * math.exp(3.5 * math.hypot(lm.bio_sd, lm.assay_cv)))
         held: Persistence | None = None
         lo_f, hi_f = m.persistence.level_fraction[name]
         lo_d, hi_d = m.persistence.start_day
         u_level, u_start, tail = rng.random(), rng.random(), rng.expovariate(1.0)
-        if persistent and chosen[name]:
-            threshold = PROFILES[m.persistence.threshold_profile][name].threshold
+        if chosen[name]:
             held = Persistence(
                 start_day=lo_d + (hi_d - lo_d) * u_start,
                 end_day=30.0 + m.persistence.extra_days_after_28 * tail,
@@ -299,8 +310,7 @@ def draw_latent(rng: random.Random, m: DiseaseModel) -> PatientLatent:
         markers=markers,
         lineages=lineages,
         covariates=covariates,
-        persistence_logit=persistence_logit,
-        persistent=persistent,
+        persistence_u=persistence_u,
         gcsf_user=gcsf_user,
         gcsf_trigger=iv.gcsf_discretionary_trigger if discretionary else iv.gcsf_trigger,
         rbc_user=rng.random() < iv.rbc_probability,

@@ -557,8 +557,8 @@ NHL_MODEL = DiseaseModel(
             baseline_sd_high=0.55,
             reserve_loading=0.5,
             decline_power=0.9,
-            depth_median=1.3651,
-            depth_log_sd=0.2832,
+            depth_median=1.2024,
+            depth_log_sd=0.1751,
             depth_crs_loading=0.05,
             nadir_day_mean=3.0,
             nadir_day_sd=1.5,
@@ -585,7 +585,7 @@ NHL_MODEL = DiseaseModel(
             depth_median=0.1,
             depth_log_sd=0.4583,
             depth_crs_loading=0.1,
-            nadir_day_mean=4.0,
+            nadir_day_mean=6.0,
             nadir_day_sd=2.0,
             plateau_scale=4.0,
             plateau_shape=1.5,
@@ -653,7 +653,7 @@ NHL_MODEL = DiseaseModel(
         MarkerModel("ddimer", math.log10(0.7), 0.3, 0.45, 0.35, 0.2, 2.0, 4.0, 2, ceiling=80.0),
     ),
     persistence=PersistenceModel(
-        intercept=-3.206,
+        intercept=-2.1744,
         effects=(
             Effect(
                 "baseline_anc_below_2_29",

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from cds_cyto.simulate.catalogue import ANALYTES
-from cds_cyto.simulate.latent import LineageLatent, PatientLatent
+from cds_cyto.simulate.latent import LineageLatent, PatientLatent, Persistence, linear_predictor
 from cds_cyto.simulate.params import LINEAGES, DiseaseModel, Lineage
 from cds_cyto.simulate.schedule import FIRST_DAY, LAST_DAY, Schedule
 
@@ -51,15 +51,38 @@ class Event:
 class Course:
     samples: list[Sample]
     events: list[Event]
+    covariates: dict[str, float]  # the latent covariates, baseline flags replaced by their charted values
+    persistence_logit: float
+    persistent: bool
+    holds: dict[Lineage, Persistence | None]
+
+
+def observed_covariates(latent: PatientLatent, samples: list[Sample], ld_start: int) -> dict[str, float]:
+    """The covariates as a site measures them: the baseline flags from the last charted value before
+    lymphodepletion (clinical-reference §5: LD-10 ... LD-1), not from the latent baseline behind it."""
+    out = dict(latent.covariates)
+
+    def last(analyte: str) -> float | None:
+        found = [s.value for s in samples if s.analyte == analyte and ld_start - 10 <= s.day <= ld_start - 1]
+        return found[-1] if found else None
+
+    for analyte, key, cut, below in (
+        ("neutrophils", "baseline_anc_below_2_29", 2.29, True),
+        ("hemoglobin", "baseline_hb_below_114_5", 114.5, True),
+        ("il6", "baseline_il6_above_21_43", 21.43, False),
+    ):
+        value = last(analyte)
+        if value is not None:
+            out[key] = float(value < cut) if below else float(value > cut)
+    return out
 
 
 def _smooth(u: float) -> float:
     return u * u * (3.0 - 2.0 * u)
 
 
-def _held(lv: float, lat: LineageLatent, day: int) -> float:
+def _held(lv: float, p: Persistence | None, day: int) -> float:
     """Apply a persistent-cytopenia hold (ramped in over 3 days and out over 5) to a log value."""
-    p = lat.persistence
     if p is None:
         return lv
     if p.start_day - 3.0 <= day < p.start_day:
@@ -99,6 +122,12 @@ def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, s
         events.extend(Event(drug, day, _hm(drug)) for day in days)
 
     lins = latent.lineages
+    # Markers first: their charted values are covariates (baseline IL-6) of what happens to the counts.
+    _chart_markers(rng, latent, schedule, samples)
+    covariates = dict(latent.covariates)
+    persistence_logit = math.nan
+    persistent = False
+    holds: dict[Lineage, Persistence | None] = dict.fromkeys(LINEAGES)
     noise = dict.fromkeys(LINEAGES, 0.0)
     lymph_noise = 0.0
     cbc_by_day: dict[int, list[int]] = {}
@@ -116,6 +145,12 @@ def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, s
     powers = {name: model.lineages[name].decline_power for name in LINEAGES}
 
     for day in range(FIRST_DAY, LAST_DAY + 1):
+        if day == 0:  # the baseline is charted; a hold starts on day 7 at the earliest
+            covariates = observed_covariates(latent, samples, t0)
+            persistence_logit = model.persistence.intercept + linear_predictor(model.persistence.effects, covariates)
+            persistent = latent.persistence_u < 1.0 / (1.0 + math.exp(-persistence_logit))
+            if persistent:
+                holds = {name: lins[name].persistence for name in LINEAGES}
         for name in LINEAGES:
             noise[name] = _PHI * noise[name] + 0.8 * model.lineages[name].bio_sd * rng.gauss(0.0, 1.0)
         lymph_noise = _PHI * lymph_noise + 0.8 * 0.12 * rng.gauss(0.0, 1.0)
@@ -123,19 +158,21 @@ def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, s
         log_anc = _shape(lins["neutrophils"], t0, powers["neutrophils"], day, anc_rise)
         if boosted:
             log_anc += math.log(iv.gcsf_boost)
-        log_anc = _held(log_anc, lins["neutrophils"], day) + noise["neutrophils"]
+        log_anc = _held(log_anc, holds["neutrophils"], day) + noise["neutrophils"]
         log_hb = max(
             _LOG_HB_FLOOR,
             _held(
                 _shape(lins["hemoglobin"], t0, powers["hemoglobin"], day, fixed_rise["hemoglobin"]),
-                lins["hemoglobin"],
+                holds["hemoglobin"],
                 day,
             )
             + noise["hemoglobin"],
         )
         log_plt = (
             _held(
-                _shape(lins["platelets"], t0, powers["platelets"], day, fixed_rise["platelets"]), lins["platelets"], day
+                _shape(lins["platelets"], t0, powers["platelets"], day, fixed_rise["platelets"]),
+                holds["platelets"],
+                day,
             )
             + noise["platelets"]
         )
@@ -190,7 +227,6 @@ def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, s
             if clock >= lins["neutrophils"].plateau_days:
                 anc_rise = day + 1.0
 
-    _chart_markers(rng, latent, schedule, samples)
     _chart_temperature(rng, latent, schedule, samples)
     samples.extend(
         Sample("crs_grade", day, minute, float(latent.crs.grade_on(day))) for day, minute in schedule.crs_grade
@@ -205,7 +241,7 @@ def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, s
         events.append(Event("dexamethasone", day, 8 * 60))
     events.sort(key=lambda e: (e.day, e.minute, e.kind))
     samples.sort(key=lambda s: (s.day, s.minute))
-    return Course(samples, events)
+    return Course(samples, events, covariates, persistence_logit, persistent, holds)
 
 
 def _hm(drug: str) -> int:

@@ -1,10 +1,14 @@
 """Acceptance: fitted HRs/ORs against the effects the simulator plants (truth.json `model`), and the report renders.
 
-The generator plants recovery effects on a latent *plateau* hazard (Weibull PH) and PHT / non-recovery effects on a
-latent *persistence* log-odds. What a site observes adds covariate-free time (decline, rise, G-CSF acceleration) and
-covariate-free events (day-28 severe values without persistence), so some observed effects are attenuated toward 1.
-`CI_COVERED` are asserted to contain the planted value; the others only to agree in
-direction; `NOT_RECOVERED` are only reported (numbers in the issue note).
+Day-28 outcomes are planted on what a site observes: persistence is decided from the covariates as charted
+(baseline counts and IL-6 from the last result before lymphodepletion), and a course without persistence is
+recovered and clear of the thresholds by day 28 when no recovery model is planted (B-NHL). Every B-NHL effect is
+asserted inside its fitted 95% CI.
+
+B-ALL recovery effects are still planted on a latent *plateau* hazard (Weibull PH): what a site observes adds
+covariate-free time (decline, rise, G-CSF acceleration, transfusion look-backs) and persistence holds, so some
+observed HRs are attenuated toward 1, and natural episodes running past day 28 add to PHT. `CI_COVERED` are
+asserted to contain the planted value; the others only to agree in direction (numbers in the issue note).
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ from cds_cyto.simulate import CohortSpec, write_cohort
 CI_COVERED = {
     ("sn", "max_lg_ddimer"),
     ("sn", "crs_peak_day"),
+    ("sa", "crs_recovery_day"),
     ("pht_seed000", "crs_onset_day"),
     ("pht_seed000", "crs_recovery_day"),
     ("pht_seed000", "crs_grade_3_4"),
+    ("nonrec28_seed001", "baseline_anc_below_2_29"),
     ("nonrec28_seed001", "baseline_hb_below_114_5"),
+    ("nonrec28_seed001", "baseline_il6_above_21_43"),
 }
-# observed SA duration carries no detectable signal of the per-day CRS-recovery effect at this n (fitted HR ~1.00)
-NOT_RECOVERED = {("sa", "crs_recovery_day")}
 _RECOVERY_KEYS = {"sn": "neutrophils", "sa": "hemoglobin", "st": "platelets"}
 
 
@@ -76,8 +81,6 @@ def _check(planted: dict[tuple[str, str], float], fitted: dict[tuple[str, str], 
     for key, true in planted.items():
         est, lo, hi = fitted[key]
         assert lo <= est <= hi and math.isfinite(lo) and math.isfinite(hi)
-        if key in NOT_RECOVERED:
-            continue
         if key in CI_COVERED:
             assert lo <= true <= hi, f"{key}: planted {true:.3f} outside fitted 95% CI {lo:.3f}-{hi:.3f}"
         else:
