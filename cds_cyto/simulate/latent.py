@@ -30,6 +30,7 @@ __all__ = [
     "PatientLatent",
     "Persistence",
     "draw_latent",
+    "episode_days",
     "linear_predictor",
 ]
 
@@ -98,6 +99,7 @@ class LineageLatent:
     rise_days: float
     recovered_level: float
     log_hazard: float  # linear predictor of the plateau (recovery) hazard
+    recovery_e: float  # the Exp(1) draw behind a planted episode length (`episode_days`), apart from the plateau's
     persistence: Persistence | None  # the hold applied if the patient turns out persistent (see `run_course`)
 
 
@@ -124,6 +126,20 @@ class PatientLatent:
 
 def linear_predictor(effects: tuple[Effect, ...], covariates: dict[str, float]) -> float:
     return sum(e.per_unit * (covariates[e.covariate] - e.centre) for e in effects)
+
+
+def episode_days(lm: LineageModel, e: float, eta: float) -> int:
+    """Planted length (days) of an observed episode, onset to recovery, for the Exp(1) draw `e`.
+
+    Proportional hazards with a baseline of bounded support: L = c * w / (1 + w), w = s0 * (e * exp(-eta) /
+    ln 2) ** (1 / k), s0 = m / (c - m), so S(t | eta) = exp(-H0(t) * exp(eta)) with H0(t) = ln 2 * ((t / (c - t))
+    / s0) ** k: the hazard ratio per unit of a covariate is exp(per_unit) exactly, the median at eta = 0 is m
+    (`plateau_scale`), and no length reaches c (`episode_max_days`). Charted days are whole, so the length is
+    rounded up (grouped times of the same PH model).
+    """
+    c, m, k = lm.episode_max_days, lm.plateau_scale, lm.plateau_shape
+    w = m / (c - m) * math.pow(e * math.exp(-eta) / math.log(2.0), 1.0 / k)
+    return max(1, math.ceil(c * w / (1.0 + w)))
 
 
 def _age(rng: random.Random, m: DiseaseModel) -> int:
@@ -289,13 +305,17 @@ def draw_latent(rng: random.Random, m: DiseaseModel) -> PatientLatent:
         lo_f, hi_f = m.persistence.level_fraction[name]
         lo_d, hi_d = m.persistence.start_day
         u_level, u_start, tail = rng.random(), rng.random(), rng.expovariate(1.0)
+        # The planted episode length has its own draw: were it the plateau's, whether a count near the threshold
+        # dips below it during the plateau (and so has an episode at all) would depend on that length. Drawn only
+        # for such a lineage, so that a disease without one keeps its stream.
+        e = rng.expovariate(1.0) if lm.episode_max_days > 0 else math.nan
         if chosen[name]:
             held = Persistence(
                 start_day=lo_d + (hi_d - lo_d) * u_start,
                 end_day=30.0 + m.persistence.extra_days_after_28 * tail,
                 level=threshold * (lo_f + (hi_f - lo_f) * u_level),
             )
-        lineages[name] = LineageLatent(b, nadir, nadir_day, plateau, rise, level, eta, held)
+        lineages[name] = LineageLatent(b, nadir, nadir_day, plateau, rise, level, eta, e, held)
 
     iv = m.interventions
     gcsf_user = rng.random() < iv.gcsf_probability
