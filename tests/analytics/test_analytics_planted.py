@@ -12,8 +12,9 @@ episode, extends a pre-existing one (not analysed), or, on a lineage with no epi
 planted length. Natural episodes are over before day 28, so PHT is the persistence model alone.
 
 Every effect is asserted inside its fitted 95% CI, jointly per cohort (Bonferroni, see `_check`). At n = 300 the
-per-effect 95% CIs held 76 of 80 B-ALL effects over seeds 11 and 1-7, as nominal; at n = 3000 the fits sit on the
-planted values, up to the small attenuation that whole-day durations bring (ties: IL-10 about 0.56 for 0.533).
+per-effect 95% CIs held 75 of 80 B-ALL effects over seeds 11 and 1-7 (285 of 300 over seeds 20-49), as nominal; at
+n = 3000 the fits sit on the planted values, up to the small attenuation that whole-day durations bring (ties:
+IL-10 about 0.56 for 0.533).
 """
 
 from __future__ import annotations
