@@ -30,10 +30,12 @@ __all__ = [
     "PatientLatent",
     "Persistence",
     "draw_latent",
+    "episode_days",
     "linear_predictor",
 ]
 
 _NORMAL = NormalDist()
+_NATURAL_RECOVERY_BY = 21.0  # day by which a lineage without planted recovery effects has risen to its recovered level
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,8 @@ class LineageLatent:
     rise_days: float
     recovered_level: float
     log_hazard: float  # linear predictor of the plateau (recovery) hazard
-    persistence: Persistence | None
+    recovery_e: float  # the Exp(1) draw behind a planted episode length (`episode_days`), apart from the plateau's
+    persistence: Persistence | None  # the hold applied if the patient turns out persistent (see `run_course`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +114,7 @@ class PatientLatent:
     markers: dict[str, MarkerCourse]
     lineages: dict[Lineage, LineageLatent]
     covariates: dict[str, float]
-    persistence_logit: float
-    persistent: bool
+    persistence_u: float  # uniform draw: persistent when below the logistic probability of the observed covariates
     gcsf_user: bool
     gcsf_trigger: float
     rbc_user: bool
@@ -124,6 +126,20 @@ class PatientLatent:
 
 def linear_predictor(effects: tuple[Effect, ...], covariates: dict[str, float]) -> float:
     return sum(e.per_unit * (covariates[e.covariate] - e.centre) for e in effects)
+
+
+def episode_days(lm: LineageModel, e: float, eta: float) -> int:
+    """Planted length (days) of an observed episode, onset to recovery, for the Exp(1) draw `e`.
+
+    Proportional hazards with a baseline of bounded support: L = c * w / (1 + w), w = s0 * (e * exp(-eta) /
+    ln 2) ** (1 / k), s0 = m / (c - m), so S(t | eta) = exp(-H0(t) * exp(eta)) with H0(t) = ln 2 * ((t / (c - t))
+    / s0) ** k: the hazard ratio per unit of a covariate is exp(per_unit) exactly, the median at eta = 0 is m
+    (`plateau_scale`), and no length reaches c (`episode_max_days`). Charted days are whole, so the length is
+    rounded up (grouped times of the same PH model).
+    """
+    c, m, k = lm.episode_max_days, lm.plateau_scale, lm.plateau_shape
+    w = m / (c - m) * math.pow(e * math.exp(-eta) / math.log(2.0), 1.0 / k)
+    return max(1, math.ceil(c * w / (1.0 + w)))
 
 
 def _age(rng: random.Random, m: DiseaseModel) -> int:
@@ -249,10 +265,12 @@ def draw_latent(rng: random.Random, m: DiseaseModel) -> PatientLatent:
         baselines[name] = _baseline(lm, z)
     covariates = _covariates(tumour_burden, crs, markers, baselines)
 
-    persistence_logit = m.persistence.intercept + linear_predictor(m.persistence.effects, covariates)
-    persistent = rng.random() < 1.0 / (1.0 + math.exp(-persistence_logit))
+    # Whether the patient is persistent is decided in `trajectories.run_course`, once the covariates are known as
+    # charted (baseline counts and IL-6 are lab values with noise): the planted logistic model is then the model of
+    # what a site observes. Here only its uniform draw and the lineages a persistence would hold.
+    persistence_u = rng.random()
     chosen = {name: rng.random() < m.persistence.lineage_probabilities[name] for name in LINEAGES}
-    if persistent and not any(chosen.values()):
+    if not any(chosen.values()):
         chosen["neutrophils"] = True
 
     lineages: dict[Lineage, LineageLatent] = {}
@@ -271,20 +289,33 @@ def draw_latent(rng: random.Random, m: DiseaseModel) -> PatientLatent:
         eta = linear_predictor(lm.recovery_effects, covariates)
         plateau = lm.plateau_scale * (rng.expovariate(1.0) * math.exp(-eta)) ** (1.0 / lm.plateau_shape)
         rise = lm.rise_days * math.exp(0.3 * rng.gauss(0.0, 1.0))
+        if not lm.recovery_effects and nadir_day + plateau + rise > _NATURAL_RECOVERY_BY:
+            # No planted recovery model: the natural course is over by day 21, so that a count not recovered at
+            # day 28 is a persistence (the planted logistic model), never a slow natural rise.
+            squeeze = (_NATURAL_RECOVERY_BY - nadir_day) / (plateau + rise)
+            plateau, rise = plateau * squeeze, rise * squeeze
         spread = lm.recovered_log_sd * rng.gauss(0.0, 1.0)
         level = (b * lm.recovered_median if lm.recovered_is_fraction else lm.recovered_median) * math.exp(spread)
+        # A recovered count stays clear of the persistence threshold (3.5 SD of day-to-day and assay variation), so
+        # that only a persistence, never noise around a low recovered level, is what a site sees as a lineage
+        # severe or not recovered at day 28: the planted persistence model is then the model of that outcome.
+        threshold = PROFILES[m.persistence.threshold_profile][name].threshold
+        level = max(level, threshold * math.exp(3.5 * math.hypot(lm.bio_sd, lm.assay_cv)))
         held: Persistence | None = None
         lo_f, hi_f = m.persistence.level_fraction[name]
         lo_d, hi_d = m.persistence.start_day
         u_level, u_start, tail = rng.random(), rng.random(), rng.expovariate(1.0)
-        if persistent and chosen[name]:
-            threshold = PROFILES[m.persistence.threshold_profile][name].threshold
+        # The planted episode length has its own draw: were it the plateau's, whether a count near the threshold
+        # dips below it during the plateau (and so has an episode at all) would depend on that length. Drawn only
+        # for such a lineage, so that a disease without one keeps its stream.
+        e = rng.expovariate(1.0) if lm.episode_max_days > 0 else math.nan
+        if chosen[name]:
             held = Persistence(
                 start_day=lo_d + (hi_d - lo_d) * u_start,
                 end_day=30.0 + m.persistence.extra_days_after_28 * tail,
                 level=threshold * (lo_f + (hi_f - lo_f) * u_level),
             )
-        lineages[name] = LineageLatent(b, nadir, nadir_day, plateau, rise, level, eta, held)
+        lineages[name] = LineageLatent(b, nadir, nadir_day, plateau, rise, level, eta, e, held)
 
     iv = m.interventions
     gcsf_user = rng.random() < iv.gcsf_probability
@@ -299,8 +330,7 @@ def draw_latent(rng: random.Random, m: DiseaseModel) -> PatientLatent:
         markers=markers,
         lineages=lineages,
         covariates=covariates,
-        persistence_logit=persistence_logit,
-        persistent=persistent,
+        persistence_u=persistence_u,
         gcsf_user=gcsf_user,
         gcsf_trigger=iv.gcsf_discretionary_trigger if discretionary else iv.gcsf_trigger,
         rbc_user=rng.random() < iv.rbc_probability,

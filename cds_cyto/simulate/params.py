@@ -174,6 +174,14 @@ class LineageModel:
     >= 3 cytopenia').
     The plateau (days held near the nadir before the rise) is Weibull with proportional hazards:
     P = plateau_scale * (E * exp(-eta)) ** (1 / plateau_shape), E ~ Exp(1), eta = sum of `recovery_effects`.
+
+    With `episode_max_days` > 0 (a planted recovery model, B-ALL) the plateau only shapes the curve: what is
+    planted is the *observed* episode, first severe day to recovery day by the seed-000 rules. Its length is drawn
+    with proportional hazards on the covariates as charted, from a baseline with median `plateau_scale` (eta = 0),
+    shape `plateau_shape` and support below `episode_max_days` (see `latent.episode_days`), and the charted counts
+    are steered to cross back exactly then. A first episode starts by `last_onset_day`, so with
+    `last_onset_day` + `episode_max_days` <= 25 every natural episode is over (and its recovery run complete)
+    before day 28: a count severe on day 28 is a persistence, the planted logistic model of PHT.
     """
 
     baseline_median: float
@@ -200,6 +208,8 @@ class LineageModel:
     bio_sd: float  # day-to-day biological variation (log scale, AR(1) with phi 0.6)
     assay_cv: float  # measurement variation (log scale)
     recovery_effects: tuple[Effect, ...] = ()
+    episode_max_days: float = 0.0  # > 0: the observed episode length is planted (see above)
+    last_onset_day: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,13 +385,13 @@ ALL_MODEL = DiseaseModel(
     lymphodepletion={"fludarabine": (-4, -3, -2), "cyclophosphamide": (-3, -2)},
     lineages={
         "neutrophils": LineageModel(
-            baseline_median=2.3708,
+            baseline_median=2.3758,
             baseline_scale="log",
             baseline_sd_low=1.0,
             baseline_sd_high=0.6,
             reserve_loading=0.5,  # Table 1: 2.3 [0-9.1]
-            decline_power=0.867,
-            depth_median=2.0696,
+            decline_power=0.7904,
+            depth_median=2.028,
             depth_log_sd=0.45,
             depth_crs_loading=0.2,
             nadir_day_mean=6.0,
@@ -399,20 +409,22 @@ ALL_MODEL = DiseaseModel(
             bio_sd=0.10,
             assay_cv=0.06,
             recovery_effects=_ALL_SN_EFFECTS,
+            episode_max_days=15.0,
+            last_onset_day=10,
         ),
         "hemoglobin": LineageModel(
             baseline_median=99.5,
             baseline_scale="linear",
-            baseline_sd_low=0.3059,
+            baseline_sd_low=0.2969,
             baseline_sd_high=0.2,
             reserve_loading=0.5,  # Table 1: 99.5 [45-159]
             decline_power=1.3,
-            depth_median=0.4663,
+            depth_median=0.4818,
             depth_log_sd=0.45,
             depth_crs_loading=0.15,
             nadir_day_mean=9.0,
             nadir_day_sd=2.0,
-            plateau_scale=8.0,
+            plateau_scale=10.0,
             plateau_shape=1.5,
             rise_days=25.0,
             recovered_median=105.0,
@@ -425,20 +437,22 @@ ALL_MODEL = DiseaseModel(
             bio_sd=0.02,
             assay_cv=0.015,
             recovery_effects=_ALL_SA_EFFECTS,
+            episode_max_days=14.0,
+            last_onset_day=11,
         ),
         "platelets": LineageModel(
             baseline_median=110.2,
             baseline_scale="log",
-            baseline_sd_low=1.5033,
+            baseline_sd_low=1.4159,
             baseline_sd_high=0.6,
             reserve_loading=0.6,  # Table 1: 105.5 [6-412]
             decline_power=1.3,
-            depth_median=1.3283,
+            depth_median=1.562,
             depth_log_sd=0.6,
             depth_crs_loading=0.25,
             nadir_day_mean=10.0,
             nadir_day_sd=2.0,
-            plateau_scale=6.0,
+            plateau_scale=10.0,
             plateau_shape=1.5,
             rise_days=8.0,
             recovered_median=150.0,
@@ -451,6 +465,8 @@ ALL_MODEL = DiseaseModel(
             bio_sd=0.06,
             assay_cv=0.04,
             recovery_effects=_ALL_ST_EFFECTS,
+            episode_max_days=15.0,
+            last_onset_day=10,
         ),
     },
     crs=CrsModel(
@@ -480,7 +496,7 @@ ALL_MODEL = DiseaseModel(
         MarkerModel("ddimer", math.log10(0.8), 0.3, 0.55, 0.4, 0.2, 2.0, 4.0, 2, ceiling=80.0),
     ),
     persistence=PersistenceModel(
-        intercept=-1.9788,
+        intercept=-1.9987,
         effects=(
             Effect(
                 "crs_onset_day",
@@ -514,16 +530,16 @@ ALL_MODEL = DiseaseModel(
         # seed 000 Results 'Treatment, Prognosis': warning lines; 86.84% G-CSF, 50% PRBC, 46.05% platelets.
         gcsf_probability=0.95,
         gcsf_trigger=0.5,
-        gcsf_discretionary_probability=0.93,
+        gcsf_discretionary_probability=0.8933,
         gcsf_discretionary_trigger=1.0,
         gcsf_stop=1.0,
         gcsf_time_acceleration=1.5,
         gcsf_boost=1.8,
-        rbc_probability=0.7012,
+        rbc_probability=0.9831,
         rbc_trigger=60.0,
         rbc_increment_g_per_l=9.0,
         rbc_decay_days=40.0,
-        platelet_probability=0.814,
+        platelet_probability=0.9538,
         platelet_trigger=20.0,
         platelet_increment=25.0,
         platelet_decay_days=3.5,
@@ -557,8 +573,8 @@ NHL_MODEL = DiseaseModel(
             baseline_sd_high=0.55,
             reserve_loading=0.5,
             decline_power=0.9,
-            depth_median=1.3651,
-            depth_log_sd=0.2832,
+            depth_median=1.2024,
+            depth_log_sd=0.1751,
             depth_crs_loading=0.05,
             nadir_day_mean=3.0,
             nadir_day_sd=1.5,
@@ -585,7 +601,7 @@ NHL_MODEL = DiseaseModel(
             depth_median=0.1,
             depth_log_sd=0.4583,
             depth_crs_loading=0.1,
-            nadir_day_mean=4.0,
+            nadir_day_mean=6.0,
             nadir_day_sd=2.0,
             plateau_scale=4.0,
             plateau_shape=1.5,
@@ -653,7 +669,7 @@ NHL_MODEL = DiseaseModel(
         MarkerModel("ddimer", math.log10(0.7), 0.3, 0.45, 0.35, 0.2, 2.0, 4.0, 2, ceiling=80.0),
     ),
     persistence=PersistenceModel(
-        intercept=-3.206,
+        intercept=-2.1744,
         effects=(
             Effect(
                 "baseline_anc_below_2_29",

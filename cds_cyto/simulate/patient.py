@@ -13,7 +13,7 @@ from cds_cyto.simulate.latent import PatientLatent, draw_latent
 from cds_cyto.simulate.mess import MESS_LEVELS, Charted, MessItem, apply_mess
 from cds_cyto.simulate.params import LINEAGES, Disease, DiseaseModel, Lineage, model_for
 from cds_cyto.simulate.schedule import draw_schedule
-from cds_cyto.simulate.trajectories import Event, run_course
+from cds_cyto.simulate.trajectories import Course, Event, run_course
 from cds_cyto.simulate.truth import LabPoint, lineage_truth, not_recovered_day28, pht_day28
 
 __all__ = ["SimulatedPatient", "dense_patient", "simulate_patient"]
@@ -33,6 +33,7 @@ class SimulatedPatient:
     events: list[Event]
     mess: list[MessItem]
     truth: dict[str, Any]
+    course: Course
     truth_only: bool = False  # simulated for its truth alone: nothing was charted
 
     def resources(self) -> list[Resource]:
@@ -98,7 +99,7 @@ def simulate_patient(
         )
         counted = [(c.analyte, c.day, c.minute, c.canonical) for c in charted if c.counts and c.canonical is not None]
     birth = _birth_date(plan.infusion_date, latent.age, patient_rng(spec.seed, plan.index, "birth").randrange(365))
-    patient = SimulatedPatient(plan, latent, birth, ld_start, cut_day, charted, events, items, {}, truth_only)
+    patient = SimulatedPatient(plan, latent, birth, ld_start, cut_day, charted, events, items, {}, course, truth_only)
     patient.truth = _truth(patient, _series(counted))
     return patient
 
@@ -196,7 +197,7 @@ def _truth(p: SimulatedPatient, series: dict[str, list[LabPoint]]) -> dict[str, 
             "seed000": pht_day28(lineage_series, as_of),
             "seed001": not_recovered_day28(by_profile["seed001"], as_of),
         },
-        "latent": _latent_json(latent),
+        "latent": _latent_json(latent, p.course),
         "mess": [m.to_json() for m in p.mess],
     }
 
@@ -209,7 +210,7 @@ def _charted_max_grade(latent: PatientLatent, cut: int | None) -> int:
     return max(grades)
 
 
-def _latent_json(latent: PatientLatent) -> dict[str, Any]:
+def _latent_json(latent: PatientLatent, course: Course) -> dict[str, Any]:
     crs = latent.crs
     return {
         "reserve": round(latent.reserve, 4),
@@ -222,8 +223,8 @@ def _latent_json(latent: PatientLatent) -> dict[str, Any]:
             "recovery_day": crs.recovery_day,
             "daily_grades": list(crs.daily_grades),
         },
-        "covariates": {k: round(v, 4) for k, v in latent.covariates.items()},
-        "persistence": {"logit": round(latent.persistence_logit, 4), "present": latent.persistent},
+        "covariates": {k: round(v, 4) for k, v in course.covariates.items()},
+        "persistence": {"logit": round(course.persistence_logit, 4), "present": course.persistent},
         "lineages": {
             name: {
                 "baseline": round(lat.baseline, 4),
@@ -234,11 +235,11 @@ def _latent_json(latent: PatientLatent) -> dict[str, Any]:
                 "recovered_level": round(lat.recovered_level, 4),
                 "log_hazard": round(lat.log_hazard, 4),
                 "persistence": None
-                if lat.persistence is None
+                if (hold := course.holds[name]) is None
                 else {
-                    "start_day": round(lat.persistence.start_day, 2),
-                    "end_day": round(lat.persistence.end_day, 2),
-                    "level": round(lat.persistence.level, 4),
+                    "start_day": round(hold.start_day, 2),
+                    "end_day": round(hold.end_day, 2),
+                    "level": round(hold.level, 4),
                 },
             }
             for name, lat in latent.lineages.items()

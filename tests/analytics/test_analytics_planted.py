@@ -1,10 +1,20 @@
 """Acceptance: fitted HRs/ORs against the effects the simulator plants (truth.json `model`), and the report renders.
 
-The generator plants recovery effects on a latent *plateau* hazard (Weibull PH) and PHT / non-recovery effects on a
-latent *persistence* log-odds. What a site observes adds covariate-free time (decline, rise, G-CSF acceleration) and
-covariate-free events (day-28 severe values without persistence), so some observed effects are attenuated toward 1.
-`CI_COVERED` are asserted to contain the planted value; the others only to agree in
-direction; `NOT_RECOVERED` are only reported (numbers in the issue note).
+Day-28 outcomes are planted on what a site observes: persistence is decided from the covariates as charted
+(baseline counts and IL-6 from the last result before lymphodepletion), and a course without persistence is
+recovered and clear of the thresholds by day 28 when no recovery model is planted (B-NHL).
+
+B-ALL recovery is planted on the observed episode (first severe day to recovery day by the seed-000 definition): its
+length is proportional-hazards on the covariates as charted (marker peaks from the charted values, the CRS peak as
+read from the coded Condition), the counts are steered to cross back then, and transfusions are not given within
+the 7-day look-back before the planned recovery. A persistence hold never lengthens a first episode: it is a second
+episode, extends a pre-existing one (not analysed), or, on a lineage with no episode, is the first one with its
+planted length. Natural episodes are over before day 28, so PHT is the persistence model alone.
+
+Every effect is asserted inside its fitted 95% CI, jointly per cohort (Bonferroni, see `_check`). At n = 300 the
+per-effect 95% CIs held 75 of 80 B-ALL effects over seeds 11 and 1-7 (285 of 300 over seeds 20-49), as nominal; at
+n = 3000 the fits sit on the planted values, up to the small attenuation that whole-day durations bring (ties:
+IL-10 about 0.56 for 0.533).
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import json
 import math
 import re
 from pathlib import Path
+from statistics import NormalDist
 
 import pandas as pd
 import pytest
@@ -23,16 +34,6 @@ from cds_cyto.analytics.cohort import cohort_table
 from cds_cyto.analytics.models import COX_SPECS, LOGIT_SPECS, cox_multivariable, logistic_multivariable, prepare
 from cds_cyto.simulate import CohortSpec, write_cohort
 
-CI_COVERED = {
-    ("sn", "max_lg_ddimer"),
-    ("sn", "crs_peak_day"),
-    ("pht_seed000", "crs_onset_day"),
-    ("pht_seed000", "crs_recovery_day"),
-    ("pht_seed000", "crs_grade_3_4"),
-    ("nonrec28_seed001", "baseline_hb_below_114_5"),
-}
-# observed SA duration carries no detectable signal of the per-day CRS-recovery effect at this n (fitted HR ~1.00)
-NOT_RECOVERED = {("sa", "crs_recovery_day")}
 _RECOVERY_KEYS = {"sn": "neutrophils", "sa": "hemoglobin", "st": "platelets"}
 
 
@@ -73,15 +74,20 @@ def _fitted(df: pd.DataFrame, disease: str) -> dict[tuple[str, str], tuple[float
 
 
 def _check(planted: dict[tuple[str, str], float], fitted: dict[tuple[str, str], tuple[float, float, float]]) -> None:
+    """Every planted value inside its fitted 95% CI, taken jointly: the m effects of one cohort are asserted together,
+    so each interval is the 95% CI widened to 1 - 0.05/m (Bonferroni), and the test fails with probability <= 5% for
+    a generator that plants exactly (per-effect 95% CIs would fail ~40% of seeds at m = 10 by chance alone)."""
+    z95 = NormalDist().inv_cdf(0.975)
+    z = NormalDist().inv_cdf(1.0 - 0.025 / len(planted))
     for key, true in planted.items():
         est, lo, hi = fitted[key]
         assert lo <= est <= hi and math.isfinite(lo) and math.isfinite(hi)
-        if key in NOT_RECOVERED:
-            continue
-        if key in CI_COVERED:
-            assert lo <= true <= hi, f"{key}: planted {true:.3f} outside fitted 95% CI {lo:.3f}-{hi:.3f}"
-        else:
-            assert (est - 1) * (true - 1) > 0, f"{key}: fitted {est:.3f} disagrees in direction with {true:.3f}"
+        centre, half = math.log(est), (math.log(hi) - math.log(lo)) / 2.0 * z / z95
+        low, high = math.exp(centre - half), math.exp(centre + half)
+        assert low <= true <= high, (
+            f"{key}: planted {true:.3f} outside fitted CI {low:.3f}-{high:.3f} "
+            f"(95% CI {lo:.3f}-{hi:.3f}, joint over {len(planted)})"
+        )
 
 
 def test_planted_effects_all(all_cohort: tuple[list[dict[str, object]], dict[str, object]]) -> None:
