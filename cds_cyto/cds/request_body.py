@@ -1,11 +1,12 @@
 """Reading a hook request's bytes: what `orjson.loads` would give, with the prefetched lab results decoded lean.
 
 A patient-view request is mostly its prefetch, and the prefetch mostly lab results. Each prefetched searchset
-Bundle is rebuilt with the parts the prefetch checks read (`resourceType`, `link`, and per entry `resource` and
-`search.mode`); its Observations come as `LeanObservation`s (`cds_cyto.extract.lean`). Everything else is the plain
-decoded JSON (read by orjson, so numbers and refusals are the plain reading's). Bytes that are not JSON, or not
-UTF-8, raise `orjson.JSONDecodeError`, as `orjson.loads` would, so the service gives them the same 400.
-`tests/cds/test_cds_request_body.py` checks both readings give one answer.
+Bundle becomes a `SortedSearchset`: what the prefetch checks read (`resourceType`, `link`, and the entries'
+resources sorted into search outcomes and the rest); its Observations come as `LeanObservation`s
+(`cds_cyto.extract.lean`). Everything else is the plain decoded JSON (read by orjson, so numbers and refusals are
+the plain reading's). Bytes that are not JSON, or not UTF-8, raise `orjson.JSONDecodeError`, as `orjson.loads`
+would, so the service gives them the same 400. `tests/cds/test_cds_request_body.py` checks both readings give
+one answer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import msgspec
 import orjson
 
 from cds_cyto.extract.lean import LEAN_FAILURES, LeanObservation, decode_lean_bundle, lean_items, utf8_bytes
+from cds_cyto.sources import Readable, SortedSearchset
+from cds_cyto.sources._fhir_json import Resource
 
 __all__ = ["read_hook_body"]
 
@@ -55,18 +58,16 @@ def _value(raw: msgspec.Raw) -> Any:
     bundle = decode_lean_bundle(raw)
     if bundle is None or bundle.resourceType != "Bundle" or bundle.entry is None:
         return _plain(raw)  # a resource, or a Bundle with an entry the lean decode does not fit
-    resources = lean_items(bundle, raw)
-    entries: list[dict[str, Any]] = []
-    for entry, resource in zip(bundle.entry, resources, strict=True):
-        if entry.search is None:
-            entries.append({"resource": resource})
-        elif entry.search.mode == "outcome":
-            # the prefetch checks read an outcome entry's resource whatever its type: give it whole
+    items = lean_items(bundle, raw)
+    # Sorted here as `prefetched_searchset` sorts a plain Bundle: outcome entries (dict resources only, read whole
+    # whatever their type), then the other entries' resources.
+    resources: list[Readable] = []
+    outcomes: list[Resource] = []
+    for entry, resource in zip(bundle.entry, items, strict=True):
+        if entry.search is not None and entry.search.mode == "outcome":
             whole = resource.as_dict() if isinstance(resource, LeanObservation) else resource
-            entries.append({"resource": whole, "search": {"mode": entry.search.mode}})
-        else:
-            entries.append({"resource": resource, "search": {"mode": entry.search.mode}})
-    rebuilt: dict[str, Any] = {"resourceType": "Bundle", "entry": entries}
-    if bundle.link is not None:
-        rebuilt["link"] = bundle.link
-    return rebuilt
+            if isinstance(whole, dict):
+                outcomes.append(whole)
+        elif isinstance(resource, LeanObservation | dict):
+            resources.append(resource)
+    return SortedSearchset(bundle.link, resources, outcomes)

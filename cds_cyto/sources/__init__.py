@@ -21,7 +21,7 @@ from ._errors import (
     SourceError,
     SourceFileError,
 )
-from ._fhir_json import Readable, as_transaction, dedupe, is_fhir_id, outcome_text
+from ._fhir_json import Readable, SortedSearchset, as_transaction, dedupe, is_fhir_id, outcome_text
 from ._fhir_source import PATIENT_SEARCHES, FhirPatientSource
 from ._files import BundleFileSource
 from ._policy import RetryPolicy, Timeouts
@@ -52,6 +52,7 @@ __all__ = [
     "RetryPolicy",
     "SearchParams",
     "SmartBackendAuth",
+    "SortedSearchset",
     "SourceError",
     "SourceFileError",
     "Stats",

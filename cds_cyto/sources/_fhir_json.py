@@ -12,6 +12,7 @@ from cds_cyto.extract.lean import LeanObservation
 __all__ = [
     "Readable",
     "Resource",
+    "SortedSearchset",
     "as_transaction",
     "bundle_resources",
     "dedupe",
@@ -101,9 +102,23 @@ def bundle_resources(bundle: Mapping[str, Any]) -> list[Resource]:
     return [resource for entry, resource in _entries(bundle) if not _is_search_outcome(entry)]
 
 
+class SortedSearchset(dict[str, Any]):
+    """A searchset Bundle whose entries are already sorted into `resources` and `outcomes` (search mode outcome):
+    how the hook's lean reading hands over a prefetched Bundle. As a dict it holds `resourceType` and `link`."""
+
+    def __init__(self, link: Any, resources: list[Readable], outcomes: list[Resource]) -> None:
+        super().__init__(resourceType="Bundle")
+        if link is not None:
+            self["link"] = link
+        self.resources = resources
+        self.outcomes = outcomes
+
+
 def prefetched_searchset(bundle: Mapping[str, Any]) -> tuple[list[Readable], list[Resource]]:
     """(`bundle_resources`, `search_outcomes`) of a prefetched searchset in one pass; its lab results may come
     decoded lean (one loop per lab result: exact class checks first, they are cheap)."""
+    if isinstance(bundle, SortedSearchset):
+        return bundle.resources, bundle.outcomes
     resources: list[Readable] = []
     outcomes: list[Resource] = []
     for entry in bundle.get("entry") or []:

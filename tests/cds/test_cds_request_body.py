@@ -19,6 +19,7 @@ from cds_cyto.cds.patient_view import HookFailure, PatientViewService
 from cds_cyto.cds.request_body import read_hook_body
 from cds_cyto.extract.lean import LeanObservation
 from cds_cyto.settings import Settings
+from cds_cyto.sources import SortedSearchset
 from tests.cds.scenario import count, cytopenic_patient, hook_request, prefetch_for
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -81,8 +82,9 @@ def _same_answer(handler: PatientViewService, body: Any) -> None:
 def test_the_prefetched_lab_results_are_read_lean(handler: PatientViewService) -> None:
     body = hook_request(prefetch=prefetch_for(cytopenic_patient()))
     lean = read_hook_body(orjson.dumps(body))
-    entries = lean["prefetch"]["observations"]["entry"]
-    assert entries and all(isinstance(e["resource"], LeanObservation) for e in entries)
+    observations = lean["prefetch"]["observations"]
+    assert isinstance(observations, SortedSearchset) and not observations.outcomes
+    assert observations.resources and all(isinstance(r, LeanObservation) for r in observations.resources)
     assert lean["prefetch"]["patient"] == body["prefetch"]["patient"]
     answer = _answer(handler, lean)
     assert answer[0] == "cards" and answer[1]["cards"]  # a cytopenic patient on day 7 gets advice
