@@ -86,9 +86,6 @@ def observed_covariates(latent: PatientLatent, samples: list[Sample], ld_start: 
     return out
 
 
-_LOOKBACK = 7  # days a transfusion blocks recovery (clinical-reference §3, seed000 profile)
-
-
 @dataclass(slots=True)
 class _Plan:
     """A lineage's planted observed episodes (B-ALL), as charted by the seed-000 definition (clinical-reference §3).
@@ -104,6 +101,7 @@ class _Plan:
 
     theta: float
     run: int  # results on different days that make a recovery
+    lookback: int  # days a transfusion blocks recovery (the seed000 rule's lookback_days)
     last_onset: int
     days: int
     hold: Persistence | None
@@ -173,7 +171,7 @@ class _Plan:
 
     def may_transfuse(self, day: int) -> bool:
         """No transfusion within the look-back before a planned recovery of the analysed episode."""
-        return not (self.analysed and self.recovery is not None and self.recovery - _LOOKBACK - 1 < day)
+        return not (self.analysed and self.recovery is not None and self.recovery - self.lookback - 1 < day)
 
     def rise_start(self, lat: LineageLatent) -> float | None:
         """When the latent rise should begin so that it crosses theta on the planned recovery day."""
@@ -290,7 +288,9 @@ def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, s
                     continue
                 rule = PROFILES["seed000"][name]
                 length = episode_days(lm, lins[name].recovery_e, linear_predictor(lm.recovery_effects, covariates))
-                plan = _Plan(rule.threshold, rule.consecutive, lm.last_onset_day, length, holds[name])
+                plan = _Plan(
+                    rule.threshold, rule.consecutive, rule.lookback_days, lm.last_onset_day, length, holds[name]
+                )
                 before = [x.value for x in samples if x.analyte == name and x.day < 0]
                 plan.start(bool(before) and before[-1] < rule.threshold, set(cbc_by_day))
                 plans[name] = plan
@@ -412,7 +412,7 @@ def _charted(plan: _Plan | None, analyte: Lineage, day: int, value: float, last_
     if plan is None:
         return _round(analyte, value)
     side = plan.side(day)
-    if side < 0 and not plan.strict(day) and last_tx is not None and day - last_tx <= _LOOKBACK:
+    if side < 0 and not plan.strict(day) and last_tx is not None and day - last_tx <= plan.lookback:
         side = 0  # a transfused count may show the transfusion: recovery is blocked these days anyway
     floor = _HB_EMERGENCY + 0.5 if analyte == "hemoglobin" and side < 0 and not plan.may_transfuse(day) else 0.0
     out = _steer(analyte, value, side, plan.theta, floor)
@@ -425,7 +425,7 @@ def _may_transfuse(plan: _Plan | None, day: int, last_tx: int | None) -> bool:
     """Not within the look-back before a planned recovery; in a hold, at most once per look-back."""
     if plan is None:
         return True
-    repeat = plan.strict(day) and last_tx is not None and day - last_tx <= _LOOKBACK
+    repeat = plan.strict(day) and last_tx is not None and day - last_tx <= plan.lookback
     return plan.may_transfuse(day) and not repeat
 
 
