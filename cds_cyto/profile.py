@@ -306,6 +306,7 @@ _SITE_SECTIONS = {
     "aliases": ("units", "aliases"),
     "events": ("codes", "events"),
     "crs": ("codes", "crs"),
+    "code_names": ("codes", "code_names"),
     "ctcae": ("criteria", "ctcae"),
     "profiles": ("profiles", "profiles"),
     "pht": ("profiles", "pht"),
@@ -355,7 +356,8 @@ def _cite_site_thresholds(defaults: dict[str, Any], site: dict[str, Any]) -> dic
         if not (isinstance(values, dict) and isinstance(base, dict)) or "source" in values:
             continue
         if any(base.get(k) != v for k, v in values.items()):
-            out[name] = {**values, "source": f"site configuration (project default: {base.get('source', 'none')})"}
+            cited = str(base.get("source", "none")).removeprefix("project default: ")  # said once, not twice
+            out[name] = {**values, "source": f"site configuration (project default: {cited})"}
     return out
 
 

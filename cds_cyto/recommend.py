@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cds_cyto.recommendation import CODES, Evidence, Recommendation, code_text, fresh
@@ -137,7 +137,10 @@ def _monitoring(a: Assessment, t: dict[str, Any], risk_reasons: list[Evidence]) 
 
 def _data_quality(a: Assessment, t: Mapping[str, Any]) -> Recommendation | None:
     rule = t["data_quality"]
-    since = None if a.as_of is None else a.as_of - timedelta(days=int(rule["lookback_days"]))
+    days = int(rule["lookback_days"])
+    since = None
+    if a.as_of is not None:  # an as_of in year 1 is junk data, and must not overflow the date arithmetic
+        since = a.as_of - timedelta(days=days) if a.as_of.toordinal() > days else date.min
     warnings = [
         p
         for p in a.data_problems

@@ -97,3 +97,33 @@ def test_g_csf_evidence_names_the_drug() -> None:
 def test_a_data_quality_window_that_is_no_day_count_is_refused(value: object) -> None:
     with pytest.raises(ProfileError, match="lookback_days"):
         load_profile(site={"thresholds": {"data_quality": {"lookback_days": value}}})
+
+
+def test_a_site_names_its_own_g_csf_product() -> None:
+    product = ("http://www.nlm.nih.gov/research/umls/rxnorm", "999001")
+    site = load_profile(
+        site={
+            "events": {"gcsf": {"extra_codes": ["|".join(product)]}},
+            "code_names": {"|".join(product): "filgrastim (site product)"},
+        }
+    )
+    a = run(
+        patient(),
+        infusion(),
+        med_admin(product, 6),
+        obs("neutrophils", 0.3, "10*9/L", day=7),
+        as_of_day=7,
+        profile=site,
+    )
+    (card,) = [r for r in a.recommendations if r.code == "gcsf-therapeutic"]
+    assert [e.value for e in card.evidence if e.label == "G-CSF given"] == ["filgrastim (site product) (RxNorm 999001)"]
+
+
+def test_the_data_quality_window_survives_dates_in_year_one() -> None:
+    """Found by hypothesis: a junk result dated 0001-01-01 made as_of year 1, and the window overflowed."""
+    ancient = obs("neutrophils", 0.3, "furlongs", when="0001-01-02T08:00:00Z")
+    a = run(patient(), infusion(), ancient, obs("neutrophils", 2.0, "10*9/L", when="0001-01-01T08:00:00Z"))
+    assert a.as_of is not None and a.as_of.year == 1
+    assert "data-quality" in codes(a)
+    huge = load_profile(site={"thresholds": {"data_quality": {"lookback_days": 10**9}}})
+    assert "data-quality" in codes(run(patient(), infusion(), ancient, profile=huge))
