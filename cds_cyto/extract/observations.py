@@ -131,20 +131,15 @@ class ObservationReader:
         self._keep(
             analyte_name,
             status if isinstance(status, str) else None,
-            LabResult(
-                analyte_name,
-                canonical,
-                canonical_unit,
-                when[0],
-                when[1],
-                label,
-                float(value),
-                unit if isinstance(unit, str) else conv.ucum,
-                lln,
-                comparator if comparator in _COMPARATORS else None,
-                False,
-                conv.note,
-            ),
+            when,
+            label,
+            canonical,
+            canonical_unit,
+            float(value),
+            unit if isinstance(unit, str) else conv.ucum,
+            lln,
+            comparator,
+            conv.note,
         )
 
     def read_lean(self, obs: LeanObservation, label: str) -> None:
@@ -203,25 +198,19 @@ class ObservationReader:
         if not floor <= canonical <= ceiling:
             self.read(obs.as_dict(), label)
             return
-        comparator = quantity.comparator
-        result = LabResult(
+        self._keep(
             analyte_name,
+            status,
+            when,
+            label,
             canonical,
             canonical_unit,
-            when[0],
-            when[1],
-            label,
             float(value),
             unit if unit is not None else ucum,
             lln,
-            comparator if comparator in _COMPARATORS else None,
-            False,
+            quantity.comparator,
             note,
         )
-        raw = self.labs.get(analyte_name)
-        if raw is None:
-            raw = self.labs[analyte_name] = []
-        raw.append((when[2], -STATUS_RANK.get(status, 1) if status is not None else -1, label, len(raw), result))
 
     def _route(self, analyte_name: str, matched_code: str, quantity: Quantity) -> _Route | Literal[False]:
         """How values of one analyte, code and unit are read, or False when the unit cannot be normalised."""
@@ -234,12 +223,39 @@ class ObservationReader:
         canonical_unit = self._profile.dimensions[analyte.dimension].canonical
         return (conv.factor, conv.offset, floor, ceiling, canonical_unit, conv.ucum, conv.note)
 
-    def _keep(self, analyte_name: str, status: str | None, result: LabResult) -> None:
-        rank = STATUS_RANK.get(status, 1) if status is not None else 1
+    def _keep(
+        self,
+        analyte_name: str,
+        status: str | None,
+        when: tuple[datetime, date, int],
+        label: str,
+        canonical: float,
+        canonical_unit: str,
+        value: float,
+        unit: str,
+        lln: float | None,
+        comparator: Any,
+        note: str | None,
+    ) -> None:
+        """The result both routes read, kept with its sort key until supersession and duplicates are settled."""
+        result = LabResult(
+            analyte_name,
+            canonical,
+            canonical_unit,
+            when[0],
+            when[1],
+            label,
+            value,
+            unit,
+            lln,
+            comparator if comparator in _COMPARATORS else None,
+            False,
+            note,
+        )
         raw = self.labs.get(analyte_name)
         if raw is None:
             raw = self.labs[analyte_name] = []
-        raw.append((_posix_us(result.time), -rank, result.source_id or "", len(raw), result))
+        raw.append((when[2], -STATUS_RANK.get(status, 1) if status is not None else -1, label, len(raw), result))
 
     def _instant(self, text: Any) -> tuple[datetime, date, int] | None:
         """`parse_instant` and the POSIX time, remembered per text."""
