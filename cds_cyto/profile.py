@@ -19,13 +19,16 @@ Site file (TOML), every key optional — values replace the defaults, `extra_cod
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from cds_cyto.record import EventKind
+
+if TYPE_CHECKING:  # the risk package imports this module: a runtime import here would be circular
+    from cds_cyto.risk.site_model import SiteModel
 
 __all__ = [
     "AnalyteDef",
@@ -39,6 +42,7 @@ __all__ = [
     "RecoveryRule",
     "default_profile",
     "load_profile",
+    "with_site_model",
 ]
 
 LINEAGES = ("neutrophils", "hemoglobin", "platelets", "leukocytes", "lymphocytes")
@@ -142,6 +146,7 @@ class Profile:
     lln_defaults: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     code_names: dict[str, str] = field(default_factory=dict)  # "system|code" → a name evidence can show
+    site_model: SiteModel | None = None  # the site's own calibrated model (`load_profile(site_model=...)`)
 
     @property
     def ctcae_versions(self) -> tuple[str, ...]:
@@ -278,6 +283,9 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
     lookback = data["thresholds"]["data_quality"]["lookback_days"]
     if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0:
         raise ProfileError("thresholds.data_quality.lookback_days: a whole number of days, 0 or more")
+    crs_final = data["thresholds"]["site_model"]["no_crs_final_from_day"]
+    if not isinstance(crs_final, int) or isinstance(crs_final, bool) or crs_final < 0:
+        raise ProfileError("thresholds.site_model.no_crs_final_from_day: a whole number of days, 0 or more")
     extra = p.get("grade3plus_extra", {})
     return Profile(
         analytes=analytes,
@@ -318,8 +326,11 @@ _SITE_SECTIONS = {
 }
 
 
-def load_profile(site_file: Path | None = None, site: dict[str, Any] | None = None) -> Profile:
-    """The default data, with a site file (TOML) and/or a site dict merged over it."""
+def load_profile(
+    site_file: Path | None = None, site: dict[str, Any] | None = None, site_model: Path | None = None
+) -> Profile:
+    """The default data, with a site file (TOML) and/or a site dict merged over it, and the site model's artifact
+    (`cds-cyto analyze` writes it) when one is named."""
     data: dict[str, dict[str, Any]] = {name: _read_data(name) for name in _DATA_FILES}
     data["site"] = {}
     overrides: dict[str, Any] = {}
@@ -340,11 +351,24 @@ def load_profile(site_file: Path | None = None, site: dict[str, Any] | None = No
         else:
             data[file_name][section] = _merge(data[file_name].get(section, {}), value)
     try:
-        return _build(data)
+        profile = _build(data)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ProfileError):
             raise
         raise ProfileError(f"profile data: {exc!r}") from exc
+    return profile if site_model is None else with_site_model(profile, site_model)
+
+
+def with_site_model(profile: Profile, path: Path) -> Profile:
+    """`profile` with the site model read from `path`; its file hash is recorded in `versions`."""
+    from cds_cyto.risk.site_model import SiteModelError, load_model
+
+    try:
+        model = load_model(path)
+    except SiteModelError as exc:
+        raise ProfileError(f"site model {exc}") from exc
+    versions = {**profile.versions, "site_model": f"{model.created} sha256:{(model.sha256 or '')[:12]}"}
+    return replace(profile, site_model=model, versions=versions)
 
 
 def _cite_site_thresholds(defaults: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:

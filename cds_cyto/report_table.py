@@ -68,6 +68,14 @@ def assessment_table(a: Assessment) -> str:
         f"Prolonged toxicity day 28: seed 000 {_flag(a.pht_day28['seed000'])}, "
         f"seed 001 not recovered {_flag(a.pht_day28['seed001'])}"
     )
+    score = None if a.risk is None else a.risk.site_score
+    if score is not None:
+        if score.probability is None:
+            lines.append(f"Site model ({score.model.outcome}): not scored — " + "; ".join(score.reasons))
+        else:
+            lines.append(
+                f"Site model ({score.model.outcome}): {score.probability * 100:.0f}% — {score.validation_text()}"
+            )
     warnings = [p for p in a.data_problems if p.severity == "warning"]
     if warnings:
         lines += ["", f"Data problems ({len(warnings)} not used):"]

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=lambda: f"sqlite:///{_REPO / 'var' / 'cds-cyto.sqlite'}")
     cors_origins: list[str] = Field(default_factory=list)
     site_file: Path | None = None
+    site_model: Path | None = Field(
+        default=None, description="a site model artifact (`cds-cyto analyze` writes site_model.json) to score on cards"
+    )
     hooks_dir: Path = Field(default_factory=lambda: repo_path("hooks"))
     demo_dir: Path = Field(default_factory=lambda: repo_path("fixtures", "cohort"))
     host: str = "127.0.0.1"

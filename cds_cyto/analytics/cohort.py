@@ -135,6 +135,9 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         row["baseline_il6"] = _f(None if il6 is None else il6.value)
         marrow = marrow_baseline(rec, risk.data, risk.as_of)
         row["tumour_burden_pct"] = _f(None if marrow is None else marrow.value)
+        # the site model is fitted on the risk engine's own inputs (NaN: not known or not final)
+        for name, given in risk.site_inputs.items():
+            row[f"input_{name}"] = _f(given.value)
     events = {e.kind for e in rec.events}
     row["any_gcsf"] = float("gcsf" in events)
     row["any_rbc"] = float("rbc_transfusion" in events)

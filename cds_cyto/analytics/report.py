@@ -16,6 +16,7 @@ import pandas as pd
 
 from cds_cyto.analytics import correlation, incidence, models, plots, site_model, survival
 from cds_cyto.analytics.cohort import MARKERS, PatientRow, cohort_table, daily_table
+from cds_cyto.profile import default_profile
 
 __all__ = ["SECTIONS", "AnalysisResult", "analyze_rows"]
 
@@ -114,10 +115,19 @@ def analyze_rows(
             ["baseline_neutrophils", "baseline_hemoglobin", "baseline_platelets", "crs_grade", "crs_recovery_day"],
         )
     )
+    key = site_model.OUTCOME_DEFINITIONS[outcome][1]
     res.model = _safe(
         "site model",
         res,
-        lambda: site_model.fit_site_model(df, outcome, feats, created=created, bootstrap=bootstrap),
+        lambda: site_model.fit_site_model(
+            site_model.input_frame(df, outcome, feats),
+            outcome,
+            feats,
+            created=created,
+            bootstrap=bootstrap,
+            outcome_day=int(default_profile().pht[key]),
+            population=disease,
+        ),
     )
     if res.model is not None:
         site_model.save_model(res.model, out / "site_model.json")

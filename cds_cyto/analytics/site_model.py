@@ -1,10 +1,10 @@
 """A site-calibrated logistic model, fitted on the site's own cohort, validated, exported as a versioned JSON artifact.
 
-The artifact (format `cds-cyto/site-model`, version 1) holds: outcome and its definition, the features with their
-definitions (column, transform, unit), coefficients (intercept first), validation metrics (cross-validated AUC with
-a bootstrap 95% CI, calibration slope and intercept, a calibration table), the training n and events, a SHA-256 hash
-of the training data, and the creation date. `load_model(path)` gives a `SiteModel`; `predict(features)` a probability.
-It is never shown without its validation figures (`SiteModel.validation`).
+The artifact's format and its reader live with the risk engine that scores it (`cds_cyto.risk.site_model`); this
+module fits and writes it. The features are the risk engine's site inputs (`cds_cyto.risk.site_score.site_inputs`,
+in the analysis rows as `input_<name>`), so the model is fitted on exactly what it is later scored with.
+`fit_site_model` gives a `SiteModel` with cross-validated AUC (bootstrap 95% CI), calibration slope and intercept, a
+calibration table, the training n and events, the training range of each feature and a SHA-256 of the data.
 """
 
 from __future__ import annotations
@@ -13,113 +13,55 @@ import hashlib
 import json
 import math
 import warnings
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
 from cds_cyto.analytics.models import roc_auc
+from cds_cyto.risk.site_model import (
+    ARTIFACT_FORMAT,
+    ARTIFACT_VERSION,
+    FEATURE_DEFINITIONS,
+    LOG_FEATURES,
+    OUTCOME_DEFINITIONS,
+    SiteModel,
+    SiteModelError,
+    load_model,
+    transform,
+)
 
 __all__ = [
     "ARTIFACT_FORMAT",
     "ARTIFACT_VERSION",
     "FEATURE_DEFINITIONS",
+    "INPUT_PREFIX",
+    "OUTCOME_DEFINITIONS",
     "SiteModel",
     "SiteModelError",
     "fit_site_model",
+    "input_frame",
     "load_model",
     "save_model",
 ]
 
-ARTIFACT_FORMAT = "cds-cyto/site-model"
-ARTIFACT_VERSION = 1
-
-FEATURE_DEFINITIONS: dict[str, str] = {
-    "baseline_neutrophils": "ANC before lymphodepletion (CAR-HEMATOTOX window), x10^9/L",
-    "baseline_hemoglobin": "Hb before lymphodepletion (CAR-HEMATOTOX window), g/L",
-    "baseline_platelets": "platelets before lymphodepletion (CAR-HEMATOTOX window), x10^9/L",
-    "baseline_il6": "IL-6 before lymphodepletion, pg/mL",
-    "baseline_ferritin": "ferritin before lymphodepletion, ng/mL",
-    "hematotox_score": "CAR-HEMATOTOX score (0-7)",
-    "crs_grade": "maximum ASTCT CRS grade (0 = none)",
-    "crs_onset_day": "day of CRS onset (0 without CRS)",
-    "crs_recovery_day": "day of CRS abatement (0 without CRS)",
-    "toci_or_steroid": "tocilizumab or corticosteroid given (1/0)",
-    "max_lg_ferritin": "log10 of peak ferritin from day 0",
-    "max_lg_il6": "log10 of peak IL-6 from day 0",
-}
-OUTCOME_DEFINITIONS: dict[str, str] = {
-    "nonrec28_seed001": "not recovered at day 28 (seed 001: any lineage grade >= 3 without recovery by day 28)",
-    "pht_seed000": "prolonged hematological toxicity (seed 000: SN, SA or ST on day 28)",
-}
-_LOG_FEATURES = {
-    "baseline_neutrophils",
-    "baseline_hemoglobin",
-    "baseline_platelets",
-    "baseline_il6",
-    "baseline_ferritin",
-}
+INPUT_PREFIX = "input_"
 
 
-class SiteModelError(ValueError):
-    """An artifact that cannot be read or a feature vector that cannot be scored."""
+def input_frame(df: pd.DataFrame, outcome: str, features: list[str]) -> pd.DataFrame:
+    """The analysis table's site inputs (`input_<name>`) and the outcome, under the model's feature names."""
+    cols = {f"{INPUT_PREFIX}{f}": f for f in features}
+    return df[[*cols, outcome]].rename(columns=cols)
 
 
-def _transform(name: str, value: float) -> float:
-    return math.log(max(value, 1e-3)) if name in _LOG_FEATURES else value
-
-
-@dataclass(frozen=True, slots=True)
-class SiteModel:
-    outcome: str
-    features: tuple[str, ...]
-    intercept: float
-    coefficients: dict[str, float]
-    transforms: dict[str, str]
-    validation: dict[str, Any]
-    training: dict[str, Any]
-    created: str
-    version: int = ARTIFACT_VERSION
-    feature_definitions: dict[str, str] = field(default_factory=dict)
-
-    def predict(self, features: dict[str, float]) -> float:
-        """Probability of the outcome. Every feature is required; a missing one is an error, never a silent 0."""
-        missing = [f for f in self.features if f not in features or features[f] is None]
-        if missing:
-            raise SiteModelError(f"missing features: {', '.join(missing)}")
-        eta = self.intercept
-        for f in self.features:
-            v = float(features[f])
-            eta += self.coefficients[f] * (math.log(max(v, 1e-3)) if self.transforms[f] == "ln" else v)
-        return 1.0 / (1.0 + math.exp(-eta))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": ARTIFACT_FORMAT,
-            "version": self.version,
-            "created": self.created,
-            "outcome": {"name": self.outcome, "definition": OUTCOME_DEFINITIONS.get(self.outcome, self.outcome)},
-            "features": [
-                {
-                    "name": f,
-                    "definition": self.feature_definitions.get(f, FEATURE_DEFINITIONS.get(f, f)),
-                    "transform": self.transforms[f],
-                    "coefficient": self.coefficients[f],
-                }
-                for f in self.features
-            ],
-            "intercept": self.intercept,
-            "training": self.training,
-            "validation": self.validation,
-        }
+def _kind(feature: str) -> str:
+    return "ln" if feature in LOG_FEATURES else "identity"
 
 
 def _design(df: pd.DataFrame, features: list[str]) -> np.ndarray:
-    cols = [df[f].astype(float).map(lambda v, f=f: _transform(f, v)).to_numpy() for f in features]
+    cols = [df[f].astype(float).map(lambda v, f=f: transform(_kind(f), v)).to_numpy() for f in features]
     return np.column_stack([np.ones(len(df)), *cols])
 
 
@@ -166,14 +108,26 @@ def fit_site_model(
     bootstrap: int = 500,
     seed: int = 20261122,
     created: date | None = None,
+    outcome_day: int = 28,
+    population: str = "all",
 ) -> SiteModel:
-    """Logistic regression on complete cases; k-fold cross-validated predictions for AUC and calibration."""
+    """Logistic regression on complete cases; k-fold cross-validated predictions for AUC and calibration.
+
+    `df` holds the features under their own names (`input_frame` makes it from an analysis table) and the outcome.
+    """
+    if outcome not in OUTCOME_DEFINITIONS:
+        raise SiteModelError(f"unknown outcome {outcome!r}")
+    unknown = [f for f in features if f not in FEATURE_DEFINITIONS]
+    if unknown:
+        raise SiteModelError(f"unknown features: {', '.join(unknown)}")
     d = df[[*features, outcome]].dropna()
     if len(d) < 20 or d[outcome].nunique() < 2:
         raise SiteModelError(f"too few complete cases to fit a model of {outcome} (n={len(d)})")
     y = d[outcome].to_numpy(dtype=float)
     x = _design(d, features)
     beta = _fit(x, y)
+    if not np.all(np.isfinite(beta)):
+        raise SiteModelError(f"the model of {outcome} did not converge (separation?)")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(d))
     oof = np.empty(len(d))
@@ -188,19 +142,24 @@ def fit_site_model(
         a = roc_auc(y[i], oof[i])
         if not math.isnan(a):
             boots.append(a)
+    if math.isnan(auc) or not boots:
+        raise SiteModelError(f"the model of {outcome} could not be validated (no AUC)")
     slope, citl, table = _calibration(y, oof, bins=5 if len(d) < 500 else 10)
     apparent = roc_auc(y, _sigmoid(x @ beta))
     digest = hashlib.sha256(pd.util.hash_pandas_object(d, index=False).to_numpy().tobytes()).hexdigest()
     return SiteModel(
         outcome=outcome,
+        outcome_day=outcome_day,
+        population=population,
         features=tuple(features),
         intercept=float(beta[0]),
         coefficients={f: float(b) for f, b in zip(features, beta[1:], strict=True)},
-        transforms={f: ("ln" if f in _LOG_FEATURES else "identity") for f in features},
+        transforms={f: _kind(f) for f in features},
+        ranges={f: (float(d[f].min()), float(d[f].max())) for f in features},
         validation={
             "method": f"{folds}-fold cross-validation (out-of-fold predictions); AUC CI: {bootstrap} bootstraps",
             "auc_cv": auc,
-            "auc_cv_ci95": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))] if boots else None,
+            "auc_cv_ci95": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
             "auc_apparent": apparent,
             "calibration_slope": slope,
             "calibration_intercept": citl,
@@ -208,36 +167,9 @@ def fit_site_model(
         },
         training={"n": len(d), "events": int(y.sum()), "data_sha256": digest, "seed": seed},
         created=(created or date.today()).isoformat(),
-        feature_definitions={f: FEATURE_DEFINITIONS.get(f, f) for f in features},
+        feature_definitions={f: FEATURE_DEFINITIONS[f] for f in features},
     )
 
 
 def save_model(model: SiteModel, path: Path) -> None:
     path.write_text(json.dumps(model.to_json(), indent=2) + "\n", encoding="utf-8")
-
-
-def load_model(path: str | Path) -> SiteModel:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SiteModelError(f"{path}: cannot read the model ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
-        raise SiteModelError(f"{path}: not a {ARTIFACT_FORMAT} artifact")
-    if doc.get("version") != ARTIFACT_VERSION:
-        raise SiteModelError(f"{path}: artifact version {doc.get('version')} is not supported")
-    try:
-        feats = doc["features"]
-        return SiteModel(
-            outcome=str(doc["outcome"]["name"]),
-            features=tuple(str(f["name"]) for f in feats),
-            intercept=float(doc["intercept"]),
-            coefficients={str(f["name"]): float(f["coefficient"]) for f in feats},
-            transforms={str(f["name"]): str(f["transform"]) for f in feats},
-            validation=dict(doc["validation"]),
-            training=dict(doc["training"]),
-            created=str(doc["created"]),
-            version=int(doc["version"]),
-            feature_definitions={str(f["name"]): str(f["definition"]) for f in feats},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SiteModelError(f"{path}: malformed model artifact ({exc})") from exc

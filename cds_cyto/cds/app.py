@@ -56,7 +56,11 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        profile = load_profile(settings.site_file) if settings.site_file else default_profile()
+        profile = (
+            load_profile(settings.site_file, site_model=settings.site_model)
+            if settings.site_file or settings.site_model
+            else default_profile()
+        )
         services = load_services(settings.hooks_dir, default_observation_codes(profile))
         store = Store(settings.database_url)
         store.create_schema()

@@ -11,6 +11,8 @@ from typing import Any
 from cds_cyto.assess import Assessment
 from cds_cyto.cds.drafts import draft_for
 from cds_cyto.recommend import Recommendation
+from cds_cyto.risk.site_score import LABEL as SITE_LABEL
+from cds_cyto.risk.site_score import SiteScore
 
 __all__ = ["TOPIC_SYSTEM", "render_cards"]
 
@@ -110,6 +112,30 @@ def _risk_lines(rec: Recommendation, a: Assessment) -> list[str]:
                 ci = f" (95% CI {f['ci'][0]}–{f['ci'][1]})" if f.get("ci") else ""
                 effect = f"{e['measure']} {e['estimate']}{ci}"
                 out.append(f"- {f['factor']}: {f['value']} — {effect} for {f['outcome']}; {f['source']}")
+        out += _site_model_lines(a.risk.site_score)
+    return out
+
+
+def _percent(p: float) -> str:
+    return "< 1%" if p < 0.005 else "> 99%" if p > 0.995 else f"{p * 100:.0f}%"
+
+
+def _site_model_lines(score: SiteScore | None) -> list[str]:
+    """The site model's probability, never without its validation figures; or why it is not scored today."""
+    if score is None:
+        return []
+    m = score.model
+    if score.probability is None:
+        return ["", f"**{SITE_LABEL}** for {m.outcome_definition}: not scored today — " + "; ".join(score.reasons)]
+    inputs = ", ".join(f"{i.name} {i.value:g}" for i in score.inputs if i.value is not None)
+    out = [
+        "",
+        f"**{SITE_LABEL}**: probability of {m.outcome_definition}: **{_percent(score.probability)}**",
+        "",
+        f"- validation: {score.validation_text()}",
+        f"- inputs: {inputs}",
+    ]
+    out += [f"- caution: {c}" for c in score.cautions]
     return out
 
 

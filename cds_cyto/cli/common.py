@@ -28,12 +28,18 @@ def add_site_argument(p: Any) -> None:
         default=os.environ.get("CDS_CYTO_SITE_FILE") or None,
         help="site file (TOML) with thresholds and code lists; default $CDS_CYTO_SITE_FILE",
     )
+    p.add_argument(
+        "--site-model",
+        type=Path,
+        default=os.environ.get("CDS_CYTO_SITE_MODEL") or None,
+        help="site model artifact (cds-cyto analyze writes site_model.json); default $CDS_CYTO_SITE_MODEL",
+    )
 
 
-def load_site_profile(site: Path | None) -> Profile:
-    if site is None:
+def load_site_profile(site: Path | None, site_model: Path | None = None) -> Profile:
+    if site is None and site_model is None:
         return default_profile()
     try:
-        return load_profile(Path(site))
+        return load_profile(None if site is None else Path(site), site_model=site_model)
     except ProfileError as exc:
         raise CliError(str(exc)) from exc

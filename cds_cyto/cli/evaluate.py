@@ -81,7 +81,7 @@ def _from_fhir(args: argparse.Namespace, profile: Profile) -> list[Assessment]:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_site_profile(args.site)
+    profile = load_site_profile(args.site, args.site_model)
     if args.fhir:
         assessments = _from_fhir(args, profile)
         many = False

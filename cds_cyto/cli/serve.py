@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from cds_cyto.cds.app import create_app
     from cds_cyto.logs import configure_logging
+    from cds_cyto.profile import ProfileError
     from cds_cyto.settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -47,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
             "configuration: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from None
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ProfileError as exc:  # a bad site file or site model stops the start, said in one line
+        raise CliError(f"configuration: {exc}") from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
 

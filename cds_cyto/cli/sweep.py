@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging("INFO" if args.verbose else "WARNING")
-    profile = load_site_profile(args.site)
+    profile = load_site_profile(args.site, args.site_model)
     try:
         ids = read_ids_file(args.ids) if args.ids else None
     except CohortError as exc:

@@ -1,7 +1,9 @@
 """`assess_risk(record, as_of, profile, disease)` → `RiskAssessment`: the pure risk engine's one entry point.
 
 No I/O beyond reading the packaged risk.toml once, no clock: `as_of` is an argument and nothing dated after it is
-seen. The output shows published scores and associations with their citations — never a probability.
+seen. The output shows published scores and associations with their citations. The one probability it can hold
+comes from the site's own model (`profile.site_model`, fitted by `cds-cyto analyze`), always with that model's
+validation figures; the published factors never become one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cds_cyto.risk.crs import CrsFeatures, crs_features
 from cds_cyto.risk.factors import FactorContext, FactorResult, ModelSummary, published_factors, relative_summaries
 from cds_cyto.risk.hematotox import Hematotox, car_hematotox
 from cds_cyto.risk.markers import MarkerPeak, marker_peaks
+from cds_cyto.risk.site_score import ModelInput, SiteScore, score_site_model, site_inputs
 
 __all__ = ["RiskAssessment", "assess_risk"]
 
@@ -36,6 +39,8 @@ class RiskAssessment:
     factors: tuple[FactorResult, ...]
     summaries: tuple[ModelSummary, ...]
     data: RiskData = field(repr=False)
+    site_inputs: dict[str, ModelInput] = field(default_factory=dict, repr=False)
+    site_score: SiteScore | None = None  # only with a site model configured
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +53,7 @@ class RiskAssessment:
                 "note": self.data.summary_note,
                 "models": {s.model: s.to_json() for s in self.summaries},
             },
+            "site_model": None if self.site_score is None else self.site_score.to_json(),
         }
 
 
@@ -62,9 +68,8 @@ def assess_risk(
 
     `disease` ("ALL" / "B-ALL" / "NHL" / "B-NHL" / "LBCL" / "MM" or None) selects the CAR-HEMATOTOX caveat and the
     published factors of that population (None: all factors). `risk_overrides` is merged over risk.toml.
-    `profile` is accepted for symmetry with `evaluate` (the risk numbers live in risk.toml).
+    `profile` gives the site model, if any, and its scoring rule (thresholds.toml [site_model]).
     """
-    del profile  # not needed yet: every number used here is in risk.toml
     data = load_risk_data(risk_overrides)
     dz = normalise_disease(disease, data)
     day0 = record.infusion_date
@@ -80,9 +85,12 @@ def assess_risk(
         marrow=marrow_baseline(record, data, as_of),
     )
     factors = published_factors(ctx, data, dz)
+    day = None if day0 is None else (as_of - day0).days
+    inputs = site_inputs(hematotox, ctx.baseline["il6"], crs, markers, day, profile.thresholds["site_model"])
+    model = profile.site_model
     return RiskAssessment(
         as_of=as_of,
-        day=None if day0 is None else (as_of - day0).days,
+        day=day,
         disease=dz,
         hematotox=hematotox,
         crs=crs,
@@ -90,4 +98,6 @@ def assess_risk(
         factors=tuple(factors),
         summaries=tuple(relative_summaries(factors, data)),
         data=data,
+        site_inputs=inputs,
+        site_score=None if model is None else score_site_model(model, inputs, day, dz),
     )

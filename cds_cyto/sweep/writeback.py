@@ -66,9 +66,30 @@ def risk_assessment(
         for a in alerts
         if a.state != "resolved" and a.urgency in _QUALITATIVE
     ]
+    site = _site_prediction(assessment)
+    if site is not None:
+        predictions.append(site)
     if predictions:
         resource["prediction"] = predictions
     return resource
+
+
+def _site_prediction(assessment: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The site model's probability, when it scored this patient, with its validation figures as the rationale."""
+    site = (assessment.get("risk") or {}).get("site_model") or {}
+    if site.get("status") != "scored" or site.get("probability") is None:
+        return None
+    v, t = site["validation"], site["training"]
+    lo, hi = v["auc_cv_ci95"]
+    return {
+        "outcome": {"text": site["outcome"]["definition"]},
+        "probabilityDecimal": site["probability"],
+        "rationale": (
+            f"{site['label']}: cross-validated AUC {v['auc_cv']:.2f} (95% CI {lo:.2f}-{hi:.2f}), calibration slope "
+            f"{v['calibration_slope']:.2f}, intercept {v['calibration_intercept']:.2f}; fitted on {t['n']} patients "
+            f"({t['events']} events), model of {t['created']}"
+        ),
+    }
 
 
 def flag(patient_id: str, alert: AlertView) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 
 from cds_cyto.analytics import SiteModelError, fit_site_model, load_model, save_model
+from cds_cyto.analytics.cohort import bundle_files, cohort_table, rows_from_files
+from cds_cyto.analytics.site_model import input_frame
+from cds_cyto.assess import evaluate
 from cds_cyto.cli import main
+from cds_cyto.extract import extract_record
+from cds_cyto.profile import load_profile
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cohort"
 
@@ -38,7 +43,7 @@ def test_fit_save_load_predict(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     save_model(model, path)
     doc = json.loads(path.read_text())
-    assert doc["format"] == "cds-cyto/site-model" and doc["version"] == 1 and doc["created"] == "2026-11-22"
+    assert doc["format"] == "cds-cyto/site-model" and doc["version"] == 2 and doc["created"] == "2026-11-22"
     assert doc["training"]["n"] == 400 and len(doc["training"]["data_sha256"]) == 64
     assert {f["name"] for f in doc["features"]} == {"baseline_neutrophils", "crs_grade"}
     loaded = load_model(path)
@@ -52,6 +57,44 @@ def test_fit_save_load_predict(tmp_path: Path) -> None:
     assert loaded.validation == json.loads(json.dumps(model.validation))
     with pytest.raises(SiteModelError, match="missing features: crs_grade"):
         loaded.predict({"baseline_neutrophils": 1.0})
+
+
+def test_training_ranges_population_and_day(tmp_path: Path) -> None:
+    df = _frame()
+    model = fit_site_model(df, "nonrec28_seed001", ["baseline_neutrophils"], population="nhl", bootstrap=20)
+    assert model.ranges["baseline_neutrophils"] == (df["baseline_neutrophils"].min(), df["baseline_neutrophils"].max())
+    assert model.population == "nhl" and model.outcome_day == 28
+    with pytest.raises(SiteModelError, match="unknown features"):
+        fit_site_model(df.assign(age=1.0), "nonrec28_seed001", ["age"])
+
+
+def test_the_engine_scores_what_the_analytics_fitted(tmp_path: Path) -> None:
+    """Fitted on the rows' `input_*` columns — the risk engine's own inputs — and read back by the engine."""
+    rows = list(rows_from_files(bundle_files(FIXTURES), None, "ALL", 1))
+    df = cohort_table(rows)
+    feats = ["baseline_neutrophils", "crs_grade"]
+    frame = input_frame(df, "pht_seed000", feats)
+    # no CRS is an input of 0, not a missing one: those patients are in the training set
+    assert (frame["crs_grade"] == 0).sum() >= 3
+    model = fit_site_model(frame, "pht_seed000", feats, bootstrap=50)
+    assert model.training["n"] == len(frame.dropna())
+    path = tmp_path / "site_model.json"
+    save_model(model, path)
+    profile = load_profile(site_model=path)
+    scored = 0
+    for f in bundle_files(FIXTURES):
+        record = extract_record(json.loads(f.read_bytes()), profile)
+        if record.infusion_date is None:
+            continue
+        a = evaluate(record, record.infusion_date + timedelta(days=20), profile, "ALL")
+        assert a.risk is not None and a.risk.site_score is not None
+        s = a.risk.site_score
+        if s.scored:
+            scored += 1
+            assert s.probability == pytest.approx(model.predict({i.name: i.value for i in s.inputs}))
+        else:
+            assert s.reasons
+    assert scored >= 10
 
 
 def test_load_refuses_other_files(tmp_path: Path) -> None:

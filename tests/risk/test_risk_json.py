@@ -44,7 +44,8 @@ def _full(disease: str | None = "ALL", as_of_day: int = 14) -> RiskAssessment:
 
 def test_exact_shape() -> None:
     out = _full().to_json()
-    assert list(out) == ["hematotox", "crs", "markers", "published_factors", "relative_summary"]
+    assert list(out) == ["hematotox", "crs", "markers", "published_factors", "relative_summary", "site_model"]
+    assert out["site_model"] is None  # no site model configured
     assert list(out["hematotox"]) == [
         "score",
         "high_risk",

@@ -157,6 +157,29 @@ def test_write_back_resources_validate_and_update_by_identifier() -> None:
     assert {e["request"]["method"] for e in bundle["entry"]} == {"PUT"}
 
 
+def test_write_back_carries_the_site_models_probability_with_its_validation() -> None:
+    site = {
+        "label": "Site-calibrated model",
+        "status": "scored",
+        "probability": 0.2345,
+        "outcome": {"definition": "prolonged hematological toxicity"},
+        "validation": {
+            "auc_cv": 0.74,
+            "auc_cv_ci95": [0.68, 0.8],
+            "calibration_slope": 0.91,
+            "calibration_intercept": -0.04,
+        },
+        "training": {"n": 300, "events": 80, "created": "2026-12-01"},
+    }
+    ra = risk_assessment("p1", {"as_of": "2031-01-02", "risk": {"site_model": site}}, {}, [])
+    (pred,) = ra["prediction"]
+    assert pred["probabilityDecimal"] == 0.2345
+    assert "AUC 0.74 (95% CI 0.68-0.80), calibration slope 0.91" in pred["rationale"]
+    write_back_bundle([ra])  # validates against the FHIR models
+    not_scored = {**site, "status": "not-scored", "probability": None}
+    assert "prediction" not in risk_assessment("p1", {"risk": {"site_model": not_scored}}, {}, [])
+
+
 def test_an_invalid_resource_is_never_sent() -> None:
     bad = flag("p1", _alert("platelet-transfusion", "new")) | {"period": {"start": "yesterday"}}
     with pytest.raises(WriteBackError, match="Flag does not validate"):

@@ -1,0 +1,219 @@
+"""The site model's artifact: a logistic model fitted on the site's own cohort (`cds-cyto analyze`), read back here.
+
+Format `cds-cyto/site-model`, version 2 (JSON): the outcome with its definition and day, the population it was
+fitted on, the features (definition, transform, coefficient, the range seen in training), the intercept, the
+training n / events / data hash, and the validation figures (cross-validated AUC with its bootstrap 95% CI,
+calibration slope and intercept). An artifact without those validation figures is refused: a probability is never
+shown without them (clinical-reference §7: calibrated probabilities only from a site model, with its own
+validation metrics).
+
+Standard library only, so the service loads a model without importing the analytics stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ARTIFACT_FORMAT",
+    "ARTIFACT_VERSION",
+    "FEATURE_DEFINITIONS",
+    "OUTCOME_DEFINITIONS",
+    "SiteModel",
+    "SiteModelError",
+    "load_model",
+    "parse_model",
+]
+
+ARTIFACT_FORMAT = "cds-cyto/site-model"
+ARTIFACT_VERSION = 2  # 2: training ranges, population and the outcome's day (1 had none of them)
+
+FEATURE_DEFINITIONS: dict[str, str] = {
+    "baseline_neutrophils": "ANC before lymphodepletion (CAR-HEMATOTOX window), x10^9/L",
+    "baseline_hemoglobin": "Hb before lymphodepletion (CAR-HEMATOTOX window), g/L",
+    "baseline_platelets": "platelets before lymphodepletion (CAR-HEMATOTOX window), x10^9/L",
+    "baseline_il6": "IL-6 before lymphodepletion (CAR-HEMATOTOX window), pg/mL",
+    "baseline_ferritin": "ferritin before lymphodepletion (CAR-HEMATOTOX window), ng/mL",
+    "hematotox_score": "CAR-HEMATOTOX score (0-7), complete",
+    "crs_grade": "maximum ASTCT CRS grade (0 = no CRS), once final",
+    "crs_onset_day": "day of CRS onset (0 without CRS), once final",
+    "crs_recovery_day": "day of CRS abatement (0 without CRS), once final",
+    "toci_or_steroid": "tocilizumab or corticosteroid given from day 0 (1/0), once CRS is final",
+    "max_lg_ferritin": "log10 of peak ferritin from day 0, once CRS is final",
+    "max_lg_il6": "log10 of peak IL-6 from day 0, once CRS is final",
+}
+# outcome → its definition and the profile key of the day it is decided on (profiles.toml [pht])
+OUTCOME_DEFINITIONS: dict[str, tuple[str, str]] = {
+    "nonrec28_seed001": (
+        "not recovered at day 28 (seed 001: any lineage grade >= 3 without recovery by day 28)",
+        "seed001_day",
+    ),
+    "pht_seed000": ("prolonged hematological toxicity (seed 000: SN, SA or ST on day 28)", "day"),
+}
+LOG_FEATURES = frozenset(
+    {"baseline_neutrophils", "baseline_hemoglobin", "baseline_platelets", "baseline_il6", "baseline_ferritin"}
+)
+_TRANSFORMS = ("ln", "identity")
+_VALIDATION_KEYS = ("auc_cv", "auc_cv_ci95", "calibration_slope", "calibration_intercept", "method")
+
+
+class SiteModelError(ValueError):
+    """An artifact that cannot be read or a feature vector that cannot be scored."""
+
+
+def transform(kind: str, value: float) -> float:
+    # ln of a count at the floor of 0.001: a baseline of 0 is a real (severe) value, not a missing one
+    return math.log(max(value, 1e-3)) if kind == "ln" else value
+
+
+@dataclass(frozen=True, slots=True)
+class SiteModel:
+    outcome: str
+    outcome_day: int
+    population: str  # the `--disease` filter of the cohort it was fitted on: "all" or "nhl"
+    features: tuple[str, ...]
+    intercept: float
+    coefficients: dict[str, float]
+    transforms: dict[str, str]
+    ranges: dict[str, tuple[float, float]]  # the values seen in training (no extrapolation beyond them)
+    validation: dict[str, Any]
+    training: dict[str, Any]
+    created: str
+    version: int = ARTIFACT_VERSION
+    feature_definitions: dict[str, str] = field(default_factory=dict)
+    sha256: str | None = None  # of the artifact file, when read from one
+
+    @property
+    def outcome_definition(self) -> str:
+        return OUTCOME_DEFINITIONS.get(self.outcome, (self.outcome, ""))[0]
+
+    def predict(self, features: Mapping[str, float | None]) -> float:
+        """Probability of the outcome. Every feature is required; a missing one is an error, never a silent 0."""
+        missing = [f for f in self.features if features.get(f) is None]
+        if missing:
+            raise SiteModelError(f"missing features: {', '.join(missing)}")
+        eta = self.intercept
+        for f in self.features:
+            eta += self.coefficients[f] * transform(self.transforms[f], float(features[f] or 0.0))
+        # written so that a large |eta| saturates at 0 or 1 instead of overflowing exp
+        if eta >= 0:
+            return 1.0 / (1.0 + math.exp(-eta))
+        e = math.exp(eta)
+        return e / (1.0 + e)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": ARTIFACT_FORMAT,
+            "version": self.version,
+            "created": self.created,
+            "outcome": {"name": self.outcome, "definition": self.outcome_definition, "day": self.outcome_day},
+            "population": self.population,
+            "features": [
+                {
+                    "name": f,
+                    "definition": self.feature_definitions.get(f, FEATURE_DEFINITIONS.get(f, f)),
+                    "transform": self.transforms[f],
+                    "coefficient": self.coefficients[f],
+                    "training_range": list(self.ranges[f]),
+                }
+                for f in self.features
+            ],
+            "intercept": self.intercept,
+            "training": self.training,
+            "validation": self.validation,
+        }
+
+
+def _finite(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SiteModelError(f"{where}: not a finite number ({value!r})")
+    return float(value)
+
+
+def _validation(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise SiteModelError("validation: missing")
+    absent = [k for k in _VALIDATION_KEYS if doc.get(k) is None]
+    if absent:
+        raise SiteModelError(f"validation figures missing ({', '.join(absent)}): a model is never shown without them")
+    ci = doc["auc_cv_ci95"]
+    if not (isinstance(ci, list) and len(ci) == 2):
+        raise SiteModelError("validation.auc_cv_ci95: not a [low, high] pair")
+    for key in ("auc_cv", "calibration_slope", "calibration_intercept"):
+        _finite(doc[key], f"validation.{key}")
+    lo, hi = (_finite(v, "validation.auc_cv_ci95") for v in ci)
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise SiteModelError(f"validation.auc_cv_ci95: not an interval within 0-1 ({ci!r})")
+    return dict(doc)
+
+
+def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
+    """A `SiteModel` from an artifact's JSON; `SiteModelError` says what is wrong with it."""
+    if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
+        raise SiteModelError(f"not a {ARTIFACT_FORMAT} artifact")
+    if doc.get("version") != ARTIFACT_VERSION:
+        raise SiteModelError(
+            f"artifact version {doc.get('version')!r} is not supported (this release reads version "
+            f"{ARTIFACT_VERSION}: re-run `cds-cyto analyze` to write one)"
+        )
+    try:
+        outcome = str(doc["outcome"]["name"])
+        if outcome not in OUTCOME_DEFINITIONS:
+            raise SiteModelError(f"outcome {outcome!r} is not one this release can place in time")
+        feats = doc["features"]
+        if not isinstance(feats, list) or not feats:
+            raise SiteModelError("features: none")
+        names = tuple(str(f["name"]) for f in feats)
+        unknown = [n for n in names if n not in FEATURE_DEFINITIONS]
+        if unknown or len(set(names)) != len(names):
+            raise SiteModelError(f"features: unknown or repeated ({', '.join(unknown) or 'repeated'})")
+        transforms = {str(f["name"]): str(f["transform"]) for f in feats}
+        if any(t not in _TRANSFORMS for t in transforms.values()):
+            raise SiteModelError(f"features: a transform other than {' / '.join(_TRANSFORMS)}")
+        ranges: dict[str, tuple[float, float]] = {}
+        for f in feats:
+            lo, hi = (_finite(v, f"features.{f['name']}.training_range") for v in f["training_range"])
+            if lo > hi:
+                raise SiteModelError(f"features.{f['name']}.training_range: low above high")
+            ranges[str(f["name"])] = (lo, hi)
+        training = dict(doc["training"])
+        for key in ("n", "events"):
+            _finite(training.get(key), f"training.{key}")
+        return SiteModel(
+            outcome=outcome,
+            outcome_day=int(_finite(doc["outcome"]["day"], "outcome.day")),
+            population=str(doc["population"]),
+            features=names,
+            intercept=_finite(doc["intercept"], "intercept"),
+            coefficients={str(f["name"]): _finite(f["coefficient"], f"features.{f['name']}") for f in feats},
+            transforms=transforms,
+            ranges=ranges,
+            validation=_validation(doc.get("validation")),
+            training=training,
+            created=str(doc["created"]),
+            version=ARTIFACT_VERSION,
+            feature_definitions={str(f["name"]): str(f["definition"]) for f in feats},
+            sha256=sha256,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, SiteModelError):
+            raise
+        raise SiteModelError(f"malformed model artifact ({type(exc).__name__}: {exc})") from exc
+
+
+def load_model(path: str | Path) -> SiteModel:
+    try:
+        raw = Path(path).read_bytes()
+        doc = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        raise SiteModelError(f"{path}: cannot read the model ({exc})") from exc
+    try:
+        return parse_model(doc, hashlib.sha256(raw).hexdigest())
+    except SiteModelError as exc:
+        raise SiteModelError(f"{path}: {exc}") from exc

@@ -1,0 +1,421 @@
+"""The site model on cards (issue 8, What 6): which patients are scorable, the probability it gives, the refusals
+of malformed artifacts, and the validation figures that always stand beside a probability."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from risk_fhir import (
+    FLUDARABINE,
+    TOCILIZUMAB,
+    Json,
+    baseline_labs,
+    crs_condition,
+    crs_grade,
+    day_date,
+    infusion,
+    med,
+    obs,
+    record_of,
+)
+
+from cds_cyto.assess import evaluate
+from cds_cyto.cds.cards import render_cards
+from cds_cyto.profile import Profile, ProfileError, default_profile, load_profile
+from cds_cyto.risk import assess_risk
+from cds_cyto.risk.site_model import SiteModel, SiteModelError, load_model, parse_model
+from cds_cyto.risk.site_score import SiteScore
+
+LD = -5
+BASE = baseline_labs(LD - 1, plt=150.0, anc=1.5, hb=100.0)
+# ln(ANC), ln(Hb), ln(PLT), CRS grade, CRS recovery day
+COEF = {
+    "baseline_neutrophils": -0.8,
+    "baseline_hemoglobin": -0.5,
+    "baseline_platelets": -0.3,
+    "crs_grade": 0.9,
+    "crs_recovery_day": 0.12,
+}
+INTERCEPT = 2.0
+RANGES = {
+    "baseline_neutrophils": (0.1, 8.0),
+    "baseline_hemoglobin": (60.0, 170.0),
+    "baseline_platelets": (10.0, 400.0),
+    "crs_grade": (0.0, 4.0),
+    "crs_recovery_day": (0.0, 30.0),
+}
+
+
+def model_doc(
+    coefficients: dict[str, float] | None = None,
+    *,
+    outcome: str = "pht_seed000",
+    population: str = "all",
+    ranges: dict[str, tuple[float, float]] | None = None,
+    validation: dict[str, Any] | None = None,
+    events: int = 80,
+) -> Json:
+    coefficients = COEF if coefficients is None else coefficients
+    ranges = {**RANGES, **(ranges or {})}
+    log = {"baseline_neutrophils", "baseline_hemoglobin", "baseline_platelets", "baseline_il6", "baseline_ferritin"}
+    return {
+        "format": "cds-cyto/site-model",
+        "version": 2,
+        "created": "2026-12-01",
+        "outcome": {"name": outcome, "definition": "x", "day": 28},
+        "population": population,
+        "features": [
+            {
+                "name": name,
+                "definition": name,
+                "transform": "ln" if name in log else "identity",
+                "coefficient": c,
+                "training_range": list(ranges.get(name, (0.0, 1e9))),
+            }
+            for name, c in coefficients.items()
+        ],
+        "intercept": INTERCEPT,
+        "training": {"n": 300, "events": events, "data_sha256": "0" * 64, "seed": 1},
+        "validation": {
+            "method": "5-fold cross-validation",
+            "auc_cv": 0.74,
+            "auc_cv_ci95": [0.68, 0.80],
+            "calibration_slope": 0.91,
+            "calibration_intercept": -0.04,
+            **(validation or {}),
+        },
+    }
+
+
+def profile_with(doc: Json | None = None, **site: Any) -> Profile:
+    profile = load_profile(site=site or None)
+    from dataclasses import replace
+
+    return replace(profile, site_model=parse_model(doc or model_doc()))
+
+
+def expected(anc: float, hb: float, plt: float, grade: float, recovery: float) -> float:
+    eta = (
+        INTERCEPT
+        + COEF["baseline_neutrophils"] * math.log(anc)
+        + COEF["baseline_hemoglobin"] * math.log(hb)
+        + COEF["baseline_platelets"] * math.log(plt)
+        + COEF["crs_grade"] * grade
+        + COEF["crs_recovery_day"] * recovery
+    )
+    return 1 / (1 + math.exp(-eta))
+
+
+def score(
+    *resources: Json | list[Json], day: int, profile: Profile | None = None, disease: str | None = None
+) -> SiteScore:
+    record = record_of(infusion(), med(FLUDARABINE, LD), *resources)
+    risk = assess_risk(record, day_date(day), profile or profile_with(), disease)
+    assert risk.site_score is not None
+    return risk.site_score
+
+
+def temps(*days: int, value: float = 37.0) -> list[Json]:
+    return [obs("temperature", value, d) for d in days]
+
+
+# ---- when a patient is scorable ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resources", "day", "scored", "why"),
+    [
+        # recorded CRS: final once it has abated, on or before the evaluation day
+        ([crs_condition(2, 2)], 10, False, "CRS ongoing since day +2"),
+        ([crs_condition(2, 2, 6)], 10, True, None),
+        ([crs_condition(2, 2, 6)], 6, True, None),
+        ([crs_condition(2, 2, 6)], 5, False, "CRS ongoing since day +2"),  # abatement not yet known on day 5
+        ([crs_condition(2, 2, 6), crs_condition(3, 7)], 10, False, "CRS ongoing"),  # a second, open episode
+        ([crs_condition(None, 2, 6)], 10, False, "without a grade"),  # D89.839
+        ([crs_condition(2, None, 6)], 10, False, "without an onset date"),
+        # daily ASTCT grades
+        ([crs_grade(1, 1), crs_grade(2, 2), crs_grade(0, 5)], 6, True, None),
+        ([crs_grade(1, 1), crs_grade(2, 2)], 6, False, "CRS ongoing since day +1"),
+        # no CRS: final from day +14 (thresholds site_model.no_crs_final_from_day)
+        ([temps(1, 3)], 13, False, "from day +14"),
+        ([temps(1, 3)], 14, True, None),
+        ([[crs_grade(0, 1), crs_grade(0, 2)]], 13, False, "from day +14"),
+        ([[crs_grade(0, 1), crs_grade(0, 2)]], 14, True, None),
+        ([], 20, False, "whether CRS occurred is unknown"),  # no CRS record, no temperatures
+        ([temps(3, value=38.4)], 20, False, "fever from day +3"),
+        # the day window: from day 0 to the day before the outcome's day (28)
+        ([crs_condition(1, 1, 3)], 27, True, None),
+        ([crs_condition(1, 1, 3)], 28, False, "the outcome (day +28) is now observed"),
+        ([crs_condition(1, 1, 3)], 40, False, "now observed"),
+    ],
+)
+def test_scorable_only_on_final_inputs(resources: list[Any], day: int, scored: bool, why: str | None) -> None:
+    s = score(BASE, *resources, day=day)
+    assert s.scored is scored, s.reasons
+    if why is None:
+        assert s.reasons == ()
+    else:
+        assert any(why in r for r in s.reasons), s.reasons
+
+
+def test_no_crs_day_is_site_configurable() -> None:
+    site = {"thresholds": {"site_model": {"no_crs_final_from_day": 7}}}
+    assert not score(BASE, temps(1), day=6, profile=profile_with(**site)).scored
+    s = score(BASE, temps(1), day=7, profile=profile_with(**site))
+    assert s.scored
+    assert score(BASE, temps(1), day=6).reasons[0].endswith("CRS rarely begins after the second week)")
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "14", True])
+def test_no_crs_day_must_be_whole_days(bad: Any) -> None:
+    with pytest.raises(ProfileError, match="no_crs_final_from_day"):
+        load_profile(site={"thresholds": {"site_model": {"no_crs_final_from_day": bad}}})
+
+
+def test_before_infusion_and_without_infusion() -> None:
+    baseline_only = profile_with(model_doc({"baseline_neutrophils": -0.8}))
+    assert score(BASE, day=0, profile=baseline_only).scored
+    s = score(BASE, day=-1, profile=baseline_only)
+    assert not s.scored and "scored from day 0" in s.reasons[0]
+    risk = assess_risk(record_of(*BASE), day_date(3), baseline_only)
+    assert risk.site_score is not None and "no CAR-T infusion" in risk.site_score.reasons[0]
+
+
+def test_probability_is_the_models_arithmetic() -> None:
+    s = score(BASE, crs_condition(2, 2, 6), day=10)
+    assert s.probability == pytest.approx(expected(1.5, 100.0, 150.0, 2, 6))
+    no_crs = score(BASE, temps(1, 2), day=14)
+    assert no_crs.probability == pytest.approx(expected(1.5, 100.0, 150.0, 0, 0))
+    values = {i.name: i.value for i in no_crs.inputs}
+    assert values["crs_grade"] == 0 and values["crs_recovery_day"] == 0
+
+
+@pytest.mark.parametrize(
+    ("plt", "scored"), [(10.0, True), (9.99, False), (400.0, True), (400.01, False), (150.0, True)]
+)
+def test_training_range_boundaries(plt: float, scored: bool) -> None:
+    s = score(baseline_labs(LD - 1, plt=plt, anc=1.5, hb=100.0), crs_condition(1, 1, 3), day=10)
+    assert s.scored is scored
+    if not scored:
+        assert "outside the range the model was fitted on (10–400)" in s.reasons[0]
+
+
+def test_missing_baseline_says_which() -> None:
+    s = score(baseline_labs(LD - 1, plt=150.0, anc=None, hb=100.0), crs_condition(1, 1, 3), day=10)
+    assert not s.scored
+    assert s.reasons == ("baseline_neutrophils: no neutrophils in the baseline window",)
+
+
+def test_one_reason_for_all_crs_inputs() -> None:
+    s = score(BASE, crs_condition(2, 2), day=10)
+    assert len(s.reasons) == 1 and s.reasons[0].startswith("crs_grade, crs_recovery_day: CRS ongoing")
+
+
+@pytest.mark.parametrize(
+    ("population", "disease", "scored"),
+    [
+        ("nhl", "NHL", True),
+        ("nhl", None, True),  # the population is on the card
+        ("nhl", "ALL", False),
+        ("all", "ALL", True),
+        ("all", "NHL", True),
+    ],
+)
+def test_population(population: str, disease: str | None, scored: bool) -> None:
+    p = profile_with(model_doc(population=population))
+    assert score(BASE, crs_condition(1, 1, 3), day=10, profile=p, disease=disease).scored is scored
+
+
+def test_cautions() -> None:
+    weak = profile_with(model_doc(validation={"auc_cv_ci95": [0.5, 0.7]}, events=30))
+    s = score(BASE, crs_condition(1, 1, 3), day=10, profile=weak)
+    assert any("not shown to be better than chance" in c for c in s.cautions)
+    assert any("6.0 events per feature" in c for c in s.cautions)
+    assert score(BASE, crs_condition(1, 1, 3), day=10).cautions == ()
+
+
+def test_marker_and_treatment_inputs() -> None:
+    p = profile_with(model_doc({"max_lg_ferritin": 0.5, "toci_or_steroid": 0.7}, ranges={"max_lg_ferritin": (0, 6)}))
+    rs = [BASE, crs_condition(2, 2, 6), med(TOCILIZUMAB, 3), obs("ferritin", 1000.0, 4)]
+    s = score(*rs, day=10, profile=p)
+    assert {i.name: i.value for i in s.inputs} == {"max_lg_ferritin": pytest.approx(3.0), "toci_or_steroid": 1.0}
+    assert not score(BASE, crs_condition(2, 2, 6), day=10, profile=p).scored  # no ferritin after day 0
+
+
+# ---- the artifact --------------------------------------------------------------------------------------------------
+
+
+def _without(doc: Json, *path: str) -> Json:
+    d = json.loads(json.dumps(doc))
+    node = d
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return d
+
+
+@pytest.mark.parametrize(
+    ("doc", "match"),
+    [
+        (_without(model_doc(), "validation", "auc_cv"), "validation figures missing"),
+        (_without(model_doc(), "validation", "auc_cv_ci95"), "validation figures missing"),
+        (_without(model_doc(), "validation", "calibration_slope"), "validation figures missing"),
+        (_without(model_doc(), "validation", "calibration_intercept"), "validation figures missing"),
+        (_without(model_doc(), "validation"), "validation"),
+        (model_doc(validation={"auc_cv_ci95": [0.8, 0.7]}), "auc_cv_ci95"),
+        (model_doc(validation={"auc_cv_ci95": [0.5, 1.2]}), "auc_cv_ci95"),
+        (model_doc(validation={"auc_cv": float("nan")}), "finite"),
+        ({**model_doc(), "version": 1}, "re-run `cds-cyto analyze`"),
+        ({**model_doc(), "format": "x"}, "not a cds-cyto/site-model"),
+        (model_doc({"age": 1.0}), "unknown"),
+        (model_doc(outcome="death"), "outcome"),
+        (model_doc({"crs_grade": float("inf")}), "finite"),
+        (model_doc(ranges={"crs_grade": (4.0, 0.0)}), "low above high"),
+        ({**model_doc(), "features": []}, "features"),
+        (_without(model_doc(), "population"), "malformed"),
+        ([], "not a cds-cyto/site-model"),
+    ],
+)
+def test_artifact_refusals(doc: Any, match: str) -> None:
+    with pytest.raises(SiteModelError, match=match):
+        parse_model(doc)
+
+
+def test_bad_transform_is_refused() -> None:
+    doc = model_doc()
+    doc["features"][0]["transform"] = "sqrt"
+    with pytest.raises(SiteModelError, match="transform"):
+        parse_model(doc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=12,
+    ),
+    st.sampled_from(["features", "validation", "training", "outcome", "intercept", "population", "created"]),
+)
+def test_any_damage_is_a_site_model_error(junk: Any, key: str) -> None:
+    doc = model_doc()
+    doc[key] = junk
+    try:
+        m = parse_model(doc)
+    except SiteModelError:
+        return
+    assert isinstance(m, SiteModel)
+
+
+def test_load_model_records_the_file_hash(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(model_doc()))
+    import hashlib
+
+    assert load_model(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    p = load_profile(site_model=path)
+    assert p.versions["site_model"].startswith("2026-12-01 sha256:")
+    with pytest.raises(ProfileError, match="cannot read"):
+        load_profile(site_model=tmp_path / "absent.json")
+    path.write_text("{not json")
+    with pytest.raises(ProfileError, match="cannot read"):
+        load_profile(site_model=path)
+
+
+def test_predict_saturates_instead_of_overflowing() -> None:
+    m = parse_model(model_doc({"crs_grade": 1000.0}))
+    assert m.predict({"crs_grade": 4.0}) == 1.0
+    m = parse_model(model_doc({"crs_grade": -1000.0}))
+    assert m.predict({"crs_grade": 4.0}) == 0.0
+
+
+# ---- on the card and in the Assessment JSON ------------------------------------------------------------------------
+
+
+def _monitoring_patient(day: int, *crs: Json) -> Any:
+    # CRS grade 3 makes the extended-monitoring card fire
+    return record_of(infusion(), med(FLUDARABINE, LD), BASE, *crs, obs("neutrophils", 2.0, day))
+
+
+def test_card_shows_probability_with_validation() -> None:
+    a = evaluate(_monitoring_patient(10, crs_condition(3, 2, 6)), day_date(10), profile_with())
+    card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
+    p = expected(1.5, 100.0, 150.0, 3, 6)
+    assert f"**{round(p * 100)}%**" in card["detail"]
+    for text in (
+        "Site-calibrated model",
+        "cross-validated AUC 0.74 (95% CI 0.68–0.80)",
+        "calibration slope 0.91",
+        "calibration intercept -0.04",
+        "fitted on 300 patients (80 events",
+        "model of 2026-12-01",
+    ):
+        assert text in card["detail"]
+    site = a.to_json()["risk"]["site_model"]
+    assert site["status"] == "scored" and site["probability"] == pytest.approx(p, abs=1e-4)
+    assert site["validation"]["auc_cv_ci95"] == [0.68, 0.8] and site["training"]["n"] == 300
+    assert site["inputs"]["crs_recovery_day"]["value"] == 6
+
+
+def test_card_says_why_not_scored() -> None:
+    a = evaluate(_monitoring_patient(10, crs_condition(3, 2)), day_date(10), profile_with())
+    card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
+    assert "not scored today — crs_grade, crs_recovery_day: CRS ongoing since day +2" in card["detail"]
+    assert "%**" not in card["detail"]
+    site = a.to_json()["risk"]["site_model"]
+    assert site["status"] == "not-scored" and site["probability"] is None and site["not_scored_because"]
+
+
+def test_no_model_no_block() -> None:
+    a = evaluate(_monitoring_patient(10, crs_condition(3, 2, 6)), day_date(10), default_profile())
+    assert a.to_json()["risk"]["site_model"] is None
+    assert all("Site-calibrated" not in c["detail"] for c in render_cards(a, "http://x"))
+
+
+# ---- the doors: service start-up and the CLI -----------------------------------------------------------------------
+
+
+def test_service_refuses_to_start_on_a_bad_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cds_cyto.cds.app import create_app
+    from cds_cyto.cli import main
+    from cds_cyto.settings import Settings
+
+    bad = tmp_path / "site_model.json"
+    bad.write_text(json.dumps(_without(model_doc(), "validation", "calibration_slope")))
+    db = f"sqlite:///{tmp_path / 's.sqlite'}"
+    with pytest.raises(ProfileError, match="validation figures missing"):
+        create_app(Settings(auth="disabled", database_url=db, site_model=bad))
+    monkeypatch.setenv("CDS_CYTO_SITE_MODEL", str(bad))
+    monkeypatch.setenv("CDS_CYTO_DATABASE_URL", db)
+    assert main(["serve", "--demo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cds-cyto: configuration: site model") and "calibration_slope" in err
+    assert "\n" not in err and "Traceback" not in err
+
+
+def test_cli_evaluate_with_a_site_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cds_cyto.cli import main
+
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(model_doc({"baseline_neutrophils": -0.8})))
+    bundle_file = tmp_path / "p.json"
+    from risk_fhir import bundle
+
+    bundle_file.write_text(json.dumps(bundle(infusion(), med(FLUDARABINE, LD), BASE, obs("neutrophils", 2.0, 5))))
+    assert main(["evaluate", str(bundle_file), "--format", "json", "--site-model", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    site = out["risk"]["site_model"]
+    assert site["status"] == "scored"
+    assert site["probability"] == pytest.approx(1 / (1 + math.exp(-(INTERCEPT - 0.8 * math.log(1.5)))), abs=1e-4)
+    assert out["profile_versions"]["site_model"].startswith("2026-12-01 sha256:")
+    assert main(["evaluate", str(bundle_file), "--site-model", str(path)]) == 0
+    assert "Site model (pht_seed000): " in capsys.readouterr().out
+    assert main(["evaluate", str(bundle_file), "--site-model", str(tmp_path / "nope.json")]) == 2
