@@ -73,9 +73,8 @@ def assessment_table(a: Assessment) -> str:
         if score.probability is None:
             lines.append(f"Site model ({score.model.outcome}): not scored — " + "; ".join(score.reasons))
         else:
-            lines.append(
-                f"Site model ({score.model.outcome}): {score.probability * 100:.0f}% — {score.validation_text()}"
-            )
+            lines.append(f"Site model ({score.model.outcome}): {score.probability_text()} — {score.validation_text()}")
+            lines += [f"  caution: {c}" for c in score.cautions]
     warnings = [p for p in a.data_problems if p.severity == "warning"]
     if warnings:
         lines += ["", f"Data problems ({len(warnings)} not used):"]

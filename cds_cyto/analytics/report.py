@@ -212,12 +212,16 @@ def render_html(res: AnalysisResult) -> str:
         m, v = res.model, res.model.validation
         ci = v["auc_cv_ci95"]
         parts.append(
-            f"<p>Logistic model of <b>{html.escape(m.outcome)}</b>, fitted on this cohort (n={m.training['n']}, "
-            f"events={m.training['events']}); artifact <code>site_model.json</code> (format "
-            f"{site_model.ARTIFACT_FORMAT} v{m.version}). Validation: {html.escape(v['method'])}; "
-            f"AUC {v['auc_cv']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}); calibration slope "
-            f"{v['calibration_slope']:.3f}, intercept {v['calibration_intercept']:.3f}. No individual probability "
-            "is shown here; any use of the model carries these figures.</p>"
+            f"<p>Logistic model of <b>{html.escape(m.outcome_definition)}</b>, fitted on this cohort of "
+            f"{m.population_name} patients (n={m.training['n']}, events={m.training['events']}); artifact "
+            f"<code>site_model.json</code> (format {site_model.ARTIFACT_FORMAT} v{m.version}). Validation: "
+            f"{html.escape(v['method'])}; AUC {v['auc_cv']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}); calibration "
+            f"slope {v['calibration_slope']:.3f}, intercept {v['calibration_intercept']:.3f}.</p>"
+            "<p>To show its probability on cards, start the service with <code>CDS_CYTO_SITE_MODEL</code> naming "
+            "this file (or pass <code>--site-model</code> to <code>evaluate</code> and <code>sweep</code>). A patient "
+            f"is scored from day 0 to day +{m.outcome_day - 1}, only when every input is known and final (recorded "
+            "CRS once it has abated; no CRS from thresholds <code>site_model.no_crs_final_from_day</code>) and "
+            "within the training range below; every probability carries these validation figures.</p>"
         )
         epv = m.training["events"] / max(1, len(m.features))
         if epv < 10:
@@ -227,7 +231,15 @@ def render_html(res: AnalysisResult) -> str:
             )
         coefs = pd.DataFrame(
             [{"feature": "intercept", "transform": "", "coefficient": m.intercept}]
-            + [{"feature": f, "transform": m.transforms[f], "coefficient": m.coefficients[f]} for f in m.features]
+            + [
+                {
+                    "feature": f,
+                    "transform": m.transforms[f],
+                    "coefficient": m.coefficients[f],
+                    "training range": f"{m.ranges[f][0]:g} to {m.ranges[f][1]:g}",
+                }
+                for f in m.features
+            ]
         )
         parts.append(_table(coefs) + "<h3>Calibration table (out-of-fold)</h3>" + _table(t["site_model_calibration"]))
     else:

@@ -116,10 +116,6 @@ def _risk_lines(rec: Recommendation, a: Assessment) -> list[str]:
     return out
 
 
-def _percent(p: float) -> str:
-    return "< 1%" if p < 0.005 else "> 99%" if p > 0.995 else f"{p * 100:.0f}%"
-
-
 def _site_model_lines(score: SiteScore | None) -> list[str]:
     """The site model's probability, never without its validation figures; or why it is not scored today."""
     if score is None:
@@ -130,7 +126,7 @@ def _site_model_lines(score: SiteScore | None) -> list[str]:
     inputs = ", ".join(f"{i.name} {i.value:g}" for i in score.inputs if i.value is not None)
     out = [
         "",
-        f"**{SITE_LABEL}**: probability of {m.outcome_definition}: **{_percent(score.probability)}**",
+        f"**{SITE_LABEL}**: probability of {m.outcome_definition}: **{score.probability_text()}**",
         "",
         f"- validation: {score.validation_text()}",
         f"- inputs: {inputs}",

@@ -25,6 +25,7 @@ __all__ = [
     "ARTIFACT_VERSION",
     "FEATURE_DEFINITIONS",
     "OUTCOME_DEFINITIONS",
+    "POPULATIONS",
     "SiteModel",
     "SiteModelError",
     "load_model",
@@ -56,6 +57,8 @@ OUTCOME_DEFINITIONS: dict[str, tuple[str, str]] = {
     ),
     "pht_seed000": ("prolonged hematological toxicity (seed 000: SN, SA or ST on day 28)", "day"),
 }
+# the `cds-cyto analyze --disease` value a model was fitted with → (normalised disease, what a reader calls it)
+POPULATIONS: dict[str, tuple[str, str]] = {"all": ("ALL", "B-ALL"), "nhl": ("NHL", "B-NHL")}
 LOG_FEATURES = frozenset(
     {"baseline_neutrophils", "baseline_hemoglobin", "baseline_platelets", "baseline_il6", "baseline_ferritin"}
 )
@@ -76,7 +79,7 @@ def transform(kind: str, value: float) -> float:
 class SiteModel:
     outcome: str
     outcome_day: int
-    population: str  # the `--disease` filter of the cohort it was fitted on: "all" or "nhl"
+    population: str  # the `--disease` of the cohort it was fitted on (POPULATIONS): "all" = B-ALL, "nhl" = B-NHL
     features: tuple[str, ...]
     intercept: float
     coefficients: dict[str, float]
@@ -88,6 +91,15 @@ class SiteModel:
     version: int = ARTIFACT_VERSION
     feature_definitions: dict[str, str] = field(default_factory=dict)
     sha256: str | None = None  # of the artifact file, when read from one
+
+    @property
+    def disease(self) -> str:
+        """The normalised disease of the training cohort ("ALL", "NHL")."""
+        return POPULATIONS[self.population][0]
+
+    @property
+    def population_name(self) -> str:
+        return POPULATIONS[self.population][1]
 
     @property
     def outcome_definition(self) -> str:
@@ -182,13 +194,16 @@ def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
             if lo > hi:
                 raise SiteModelError(f"features.{f['name']}.training_range: low above high")
             ranges[str(f["name"])] = (lo, hi)
+        population = str(doc["population"])
+        if population not in POPULATIONS:
+            raise SiteModelError(f"population {population!r}: not one of {', '.join(POPULATIONS)}")
         training = dict(doc["training"])
         for key in ("n", "events"):
             _finite(training.get(key), f"training.{key}")
         return SiteModel(
             outcome=outcome,
             outcome_day=int(_finite(doc["outcome"]["day"], "outcome.day")),
-            population=str(doc["population"]),
+            population=population,
             features=names,
             intercept=_finite(doc["intercept"], "intercept"),
             coefficients={str(f["name"]): _finite(f["coefficient"], f"features.{f['name']}") for f in feats},

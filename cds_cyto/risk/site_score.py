@@ -138,13 +138,19 @@ class SiteScore:
     def scored(self) -> bool:
         return self.probability is not None
 
+    def probability_text(self) -> str:
+        p = self.probability
+        if p is None:
+            return "not scored"
+        return "< 1%" if p < 0.005 else "> 99%" if p > 0.995 else f"{p * 100:.0f}%"
+
     def validation_text(self) -> str:
         v, t = self.model.validation, self.model.training
         lo, hi = v["auc_cv_ci95"]
         return (
             f"cross-validated AUC {v['auc_cv']:.2f} (95% CI {lo:.2f}–{hi:.2f}), calibration slope "
             f"{v['calibration_slope']:.2f}, calibration intercept {v['calibration_intercept']:.2f}; "
-            f"fitted on {int(t['n'])} patients ({int(t['events'])} events, population {self.model.population}), "
+            f"fitted on {int(t['n'])} {self.model.population_name} patients of this site ({int(t['events'])} events), "
             f"model of {self.model.created}"
         )
 
@@ -165,7 +171,7 @@ class SiteScore:
             "training": {
                 "n": m.training["n"],
                 "events": m.training["events"],
-                "population": m.population,
+                "population": m.population_name,
                 "created": m.created,
             },
             "artifact": {"version": m.version, "sha256": m.sha256},
@@ -175,8 +181,10 @@ class SiteScore:
         }
 
 
-def _cautions(model: SiteModel) -> tuple[str, ...]:
+def _cautions(model: SiteModel, disease: str | None) -> tuple[str, ...]:
     out = []
+    if disease is None:
+        out.append(f"the patient's disease is not recorded here: the model applies to {model.population_name} only")
     lo = float(model.validation["auc_cv_ci95"][0])
     if lo <= 0.5:
         out.append("the AUC's 95% CI reaches 0.5: discrimination is not shown to be better than chance")
@@ -198,8 +206,8 @@ def score_site_model(
         reasons.append(f"{_day(day)}: the model is scored from day 0")
     elif day >= model.outcome_day:
         reasons.append(f"{_day(day)}: the outcome (day +{model.outcome_day}) is now observed, not predicted")
-    if model.population == "nhl" and disease is not None and disease != "NHL":
-        reasons.append(f"the model was fitted on B-NHL patients; this patient's disease is {disease}")
+    if disease is not None and disease != model.disease:
+        reasons.append(f"the model was fitted on {model.population_name} patients; this patient's disease is {disease}")
     missing: dict[str, list[str]] = {}  # one reason (CRS ongoing) can hold back several inputs: said once
     for i in used:
         if i.value is None:
@@ -210,4 +218,4 @@ def score_site_model(
             reasons.append(f"{i.name} {i.value:g} is outside the range the model was fitted on ({lo:g}–{hi:g})")
     reasons += [f"{', '.join(names)}: {why}" for why, names in missing.items()]
     probability = None if reasons else model.predict({i.name: i.value for i in used})
-    return SiteScore(model, probability, tuple(reasons), used, _cautions(model))
+    return SiteScore(model, probability, tuple(reasons), used, _cautions(model, disease))

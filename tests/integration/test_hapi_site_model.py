@@ -106,7 +106,8 @@ def test_probability_on_the_card_from_the_fhir_server(service: TestClient, hapi_
         fetched
     )
     assert "cross-validated AUC 0.71 (95% CI 0.65–0.77), calibration slope 0.94" in fetched
-    assert "fitted on 412 patients (103 events, population all)" in fetched
+    assert "fitted on 412 B-ALL patients of this site (103 events)" in fetched
+    assert "caution: the patient's disease is not recorded here: the model applies to B-ALL only" in fetched
     assert fetched == _monitoring_card(service, hook_request(pid, prefetch=prefetch_for(resources)))
 
 

@@ -221,15 +221,22 @@ def test_one_reason_for_all_crs_inputs() -> None:
     ("population", "disease", "scored"),
     [
         ("nhl", "NHL", True),
-        ("nhl", None, True),  # the population is on the card
+        ("nhl", None, True),  # the hook does not know the disease: the population is on the card, with a caution
         ("nhl", "ALL", False),
-        ("all", "ALL", True),
-        ("all", "NHL", True),
+        ("all", "ALL", True),  # "all" is B-ALL (`cds-cyto analyze --disease all`), not "every disease"
+        ("all", "NHL", False),
+        ("all", "MM", False),
     ],
 )
 def test_population(population: str, disease: str | None, scored: bool) -> None:
     p = profile_with(model_doc(population=population))
-    assert score(BASE, crs_condition(1, 1, 3), day=10, profile=p, disease=disease).scored is scored
+    s = score(BASE, crs_condition(1, 1, 3), day=10, profile=p, disease=disease)
+    assert s.scored is scored
+    name = {"all": "B-ALL", "nhl": "B-NHL"}[population]
+    if not scored:
+        assert s.reasons == (f"the model was fitted on {name} patients; this patient's disease is {disease}",)
+    unknown = f"the patient's disease is not recorded here: the model applies to {name} only"
+    assert (unknown in s.cautions) is (disease is None)
 
 
 def test_cautions() -> None:
@@ -237,7 +244,7 @@ def test_cautions() -> None:
     s = score(BASE, crs_condition(1, 1, 3), day=10, profile=weak)
     assert any("not shown to be better than chance" in c for c in s.cautions)
     assert any("6.0 events per feature" in c for c in s.cautions)
-    assert score(BASE, crs_condition(1, 1, 3), day=10).cautions == ()
+    assert score(BASE, crs_condition(1, 1, 3), day=10, disease="ALL").cautions == ()
 
 
 def test_marker_and_treatment_inputs() -> None:
@@ -279,6 +286,7 @@ def _without(doc: Json, *path: str) -> Json:
         (model_doc(ranges={"crs_grade": (4.0, 0.0)}), "low above high"),
         ({**model_doc(), "features": []}, "features"),
         (_without(model_doc(), "population"), "malformed"),
+        (model_doc(population="everyone"), "population"),
         ([], "not a cds-cyto/site-model"),
     ],
 )
@@ -353,7 +361,7 @@ def test_card_shows_probability_with_validation() -> None:
         "cross-validated AUC 0.74 (95% CI 0.68–0.80)",
         "calibration slope 0.91",
         "calibration intercept -0.04",
-        "fitted on 300 patients (80 events",
+        "fitted on 300 B-ALL patients of this site (80 events)",
         "model of 2026-12-01",
     ):
         assert text in card["detail"]
