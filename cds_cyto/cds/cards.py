@@ -123,7 +123,7 @@ def _site_model_lines(score: SiteScore | None) -> list[str]:
     m = score.model
     if score.probability is None:
         return ["", f"**{SITE_LABEL}** for {m.outcome_definition}: not scored today — " + "; ".join(score.reasons)]
-    inputs = ", ".join(f"{i.name} {i.value:g}" for i in score.inputs if i.value is not None)
+    inputs = ", ".join(i.text() for i in score.inputs)
     out = [
         "",
         f"**{SITE_LABEL}**: probability of {m.outcome_definition}: **{score.probability_text()}**",

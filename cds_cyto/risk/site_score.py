@@ -37,6 +37,15 @@ class ModelInput:
     when: str | None = None
     source: str | None = None
 
+    def text(self) -> str:
+        """ "baseline ANC 2.06 ×10⁹/L" — for a card."""
+        label, unit = _SHOWN.get(self.name, (self.name, ""))
+        if self.value is None:
+            return f"{label}: unknown"
+        if self.name == "toci_or_steroid":
+            return f"{label}: {'yes' if self.value else 'no'}"
+        return f"{label} {round(self.value, 3):g}{unit}"
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value}
         if self.missing:
@@ -46,6 +55,23 @@ class ModelInput:
         if self.source:
             out["source"] = self.source
         return out
+
+
+# how a card names an input: (label, unit)
+_SHOWN: dict[str, tuple[str, str]] = {
+    "baseline_neutrophils": ("baseline ANC", " ×10⁹/L"),
+    "baseline_hemoglobin": ("baseline Hb", " g/L"),
+    "baseline_platelets": ("baseline PLT", " ×10⁹/L"),
+    "baseline_il6": ("baseline IL-6", " pg/mL"),
+    "baseline_ferritin": ("baseline ferritin", " ng/mL"),
+    "hematotox_score": ("CAR-HEMATOTOX", "/7"),
+    "crs_grade": ("maximum CRS grade", ""),
+    "crs_onset_day": ("CRS onset day", ""),
+    "crs_recovery_day": ("CRS recovery day", ""),
+    "toci_or_steroid": ("tocilizumab or steroids", ""),
+    "max_lg_ferritin": ("max lg ferritin", ""),
+    "max_lg_il6": ("max lg IL-6", ""),
+}
 
 
 def _day(day: int) -> str:
