@@ -283,9 +283,12 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
     lookback = data["thresholds"]["data_quality"]["lookback_days"]
     if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0:
         raise ProfileError("thresholds.data_quality.lookback_days: a whole number of days, 0 or more")
-    crs_final = data["thresholds"]["site_model"]["no_crs_final_from_day"]
+    site_rule = data["thresholds"]["site_model"]
+    crs_final = site_rule["crs_final_from_day"]
     if not isinstance(crs_final, int) or isinstance(crs_final, bool) or crs_final < 0:
-        raise ProfileError("thresholds.site_model.no_crs_final_from_day: a whole number of days, 0 or more")
+        raise ProfileError("thresholds.site_model.crs_final_from_day: a whole number of days, 0 or more")
+    if not isinstance(site_rule["unknown_disease_in_population"], bool):
+        raise ProfileError("thresholds.site_model.unknown_disease_in_population: true or false")
     extra = p.get("grade3plus_extra", {})
     return Profile(
         analytes=analytes,

@@ -219,9 +219,10 @@ def render_html(res: AnalysisResult) -> str:
             f"slope {v['calibration_slope']:.3f}, intercept {v['calibration_intercept']:.3f}.</p>"
             "<p>To show its probability on cards, start the service with <code>CDS_CYTO_SITE_MODEL</code> naming "
             "this file (or pass <code>--site-model</code> to <code>evaluate</code> and <code>sweep</code>). A patient "
-            f"is scored from day 0 to day +{m.outcome_day - 1}, only when every input is known and final (recorded "
-            "CRS once it has abated; no CRS from thresholds <code>site_model.no_crs_final_from_day</code>) and "
-            "within the training range below; every probability carries these validation figures.</p>"
+            f"is scored from day 0 to day +{m.outcome_day - 1}, only when every input is known and final (CRS inputs "
+            "from thresholds <code>site_model.crs_final_from_day</code>, once every CRS episode has abated), "
+            "within the training range below, and of this population; every probability carries these validation "
+            "figures.</p>"
         )
         epv = m.training["events"] / max(1, len(m.features))
         if epv < 10:

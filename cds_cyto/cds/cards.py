@@ -123,13 +123,13 @@ def _site_model_lines(score: SiteScore | None) -> list[str]:
     m = score.model
     if score.probability is None:
         return ["", f"**{SITE_LABEL}** for {m.outcome_definition}: not scored today — " + "; ".join(score.reasons)]
-    inputs = ", ".join(i.text() for i in score.inputs)
+    inputs = ", ".join(dict.fromkeys(i.text() for i in score.inputs))
     out = [
         "",
         f"**{SITE_LABEL}**: probability of {m.outcome_definition}: **{score.probability_text()}**",
         "",
         f"- validation: {score.validation_text()}",
-        f"- inputs: {inputs}",
+        f"- rests on these inputs only, not on today's counts: {inputs}",
     ]
     out += [f"- caution: {c}" for c in score.cautions]
     return out

@@ -57,6 +57,18 @@ class RiskAssessment:
         }
 
 
+def _fever_day(record: PatientRecord, as_of: date, data: RiskData) -> int | None:
+    """The first day from day 0 with a temperature at or above the CRS fever threshold (even when daily CRS grades
+    of 0 are charted: those then miss a fever)."""
+    day0 = record.infusion_date
+    if day0 is None:
+        return None
+    for t in record.series("temperature"):
+        if day0 <= t.local_date <= as_of and t.value >= data.fever_at_least:
+            return (t.local_date - day0).days
+    return None
+
+
 def assess_risk(
     record: PatientRecord,
     as_of: date,
@@ -86,7 +98,8 @@ def assess_risk(
     )
     factors = published_factors(ctx, data, dz)
     day = None if day0 is None else (as_of - day0).days
-    inputs = site_inputs(hematotox, ctx.baseline["il6"], crs, markers, day, profile.thresholds["site_model"])
+    rule = profile.thresholds["site_model"]
+    inputs = site_inputs(hematotox, ctx.baseline["il6"], crs, markers, day, _fever_day(record, as_of, data), rule)
     model = profile.site_model
     return RiskAssessment(
         as_of=as_of,
@@ -99,5 +112,5 @@ def assess_risk(
         summaries=tuple(relative_summaries(factors, data)),
         data=data,
         site_inputs=inputs,
-        site_score=None if model is None else score_site_model(model, inputs, day, dz),
+        site_score=None if model is None else score_site_model(model, inputs, day, dz, rule),
     )

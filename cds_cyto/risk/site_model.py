@@ -62,7 +62,6 @@ POPULATIONS: dict[str, tuple[str, str]] = {"all": ("ALL", "B-ALL"), "nhl": ("NHL
 LOG_FEATURES = frozenset(
     {"baseline_neutrophils", "baseline_hemoglobin", "baseline_platelets", "baseline_il6", "baseline_ferritin"}
 )
-_TRANSFORMS = ("ln", "identity")
 _VALIDATION_KEYS = ("auc_cv", "auc_cv_ci95", "calibration_slope", "calibration_intercept", "method")
 
 
@@ -113,6 +112,8 @@ class SiteModel:
         eta = self.intercept
         for f in self.features:
             eta += self.coefficients[f] * transform(self.transforms[f], float(features[f] or 0.0))
+        if not math.isfinite(eta):
+            raise SiteModelError("the model gives no finite linear predictor for these inputs")
         # written so that a large |eta| saturates at 0 or 1 instead of overflowing exp
         if eta >= 0:
             return 1.0 / (1.0 + math.exp(-eta))
@@ -143,9 +144,15 @@ class SiteModel:
 
 
 def _finite(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SiteModelError(f"{where}: not a finite number ({value!r})")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SiteModelError(f"{where}: not a number ({str(value)[:40]!r})")
+    try:
+        out = float(value)  # a JSON integer beyond float range overflows here
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out):
+        raise SiteModelError(f"{where}: not a finite number")
+    return out
 
 
 def _validation(doc: Any) -> dict[str, Any]:
@@ -157,11 +164,14 @@ def _validation(doc: Any) -> dict[str, Any]:
     ci = doc["auc_cv_ci95"]
     if not (isinstance(ci, list) and len(ci) == 2):
         raise SiteModelError("validation.auc_cv_ci95: not a [low, high] pair")
-    for key in ("auc_cv", "calibration_slope", "calibration_intercept"):
+    for key in ("calibration_slope", "calibration_intercept"):
         _finite(doc[key], f"validation.{key}")
+    auc = _finite(doc["auc_cv"], "validation.auc_cv")
     lo, hi = (_finite(v, "validation.auc_cv_ci95") for v in ci)
     if not 0.0 <= lo <= hi <= 1.0:
-        raise SiteModelError(f"validation.auc_cv_ci95: not an interval within 0-1 ({ci!r})")
+        raise SiteModelError(f"validation.auc_cv_ci95: not an interval within 0-1 ({lo!r}, {hi!r})")
+    if not 0.0 <= auc <= 1.0:
+        raise SiteModelError("validation.auc_cv: not within 0-1")
     return dict(doc)
 
 
@@ -186,10 +196,14 @@ def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
         if unknown or len(set(names)) != len(names):
             raise SiteModelError(f"features: unknown or repeated ({', '.join(unknown) or 'repeated'})")
         transforms = {str(f["name"]): str(f["transform"]) for f in feats}
-        if any(t not in _TRANSFORMS for t in transforms.values()):
-            raise SiteModelError(f"features: a transform other than {' / '.join(_TRANSFORMS)}")
+        # the transform is part of the feature's definition: an artifact cannot change what training did
+        wrong = [n for n, t in transforms.items() if t != ("ln" if n in LOG_FEATURES else "identity")]
+        if wrong:
+            raise SiteModelError(f"features: a transform other than the one each is fitted with ({', '.join(wrong)})")
         ranges: dict[str, tuple[float, float]] = {}
         for f in feats:
+            if not isinstance(f["training_range"], list) or len(f["training_range"]) != 2:
+                raise SiteModelError(f"features.{f['name']}.training_range: not a [low, high] pair")
             lo, hi = (_finite(v, f"features.{f['name']}.training_range") for v in f["training_range"])
             if lo > hi:
                 raise SiteModelError(f"features.{f['name']}.training_range: low above high")
@@ -198,11 +212,15 @@ def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
         if population not in POPULATIONS:
             raise SiteModelError(f"population {population!r}: not one of {', '.join(POPULATIONS)}")
         training = dict(doc["training"])
-        for key in ("n", "events"):
-            _finite(training.get(key), f"training.{key}")
+        n, events = (_finite(training.get(key), f"training.{key}") for key in ("n", "events"))
+        if not 0 <= events <= n or n < 1:
+            raise SiteModelError("training: n and events are not counts with 0 <= events <= n")
+        outcome_day = _finite(doc["outcome"]["day"], "outcome.day")
+        if outcome_day != int(outcome_day) or outcome_day < 1:
+            raise SiteModelError("outcome.day: not a whole day after infusion")
         return SiteModel(
             outcome=outcome,
-            outcome_day=int(_finite(doc["outcome"]["day"], "outcome.day")),
+            outcome_day=int(outcome_day),
             population=population,
             features=names,
             intercept=_finite(doc["intercept"], "intercept"),
@@ -226,7 +244,7 @@ def load_model(path: str | Path) -> SiteModel:
     try:
         raw = Path(path).read_bytes()
         doc = json.loads(raw)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise SiteModelError(f"{path}: cannot read the model ({exc})") from exc
     try:
         return parse_model(doc, hashlib.sha256(raw).hexdigest())

@@ -21,7 +21,7 @@ from cds_cyto.record import LabResult
 from cds_cyto.risk.crs import CrsFeatures
 from cds_cyto.risk.hematotox import Hematotox
 from cds_cyto.risk.markers import MarkerPeak
-from cds_cyto.risk.site_model import SiteModel
+from cds_cyto.risk.site_model import SiteModel, SiteModelError
 
 __all__ = ["LABEL", "ModelInput", "SiteScore", "score_site_model", "site_inputs"]
 
@@ -36,9 +36,12 @@ class ModelInput:
     missing: str | None = None  # why there is no value (yet)
     when: str | None = None
     source: str | None = None
+    shown: str | None = None  # what a card says instead of the number ("no CRS" rather than "recovery day 0")
 
     def text(self) -> str:
         """ "baseline ANC 2.06 ×10⁹/L" — for a card."""
+        if self.shown:
+            return self.shown
         label, unit = _SHOWN.get(self.name, (self.name, ""))
         if self.value is None:
             return f"{label}: unknown"
@@ -78,25 +81,36 @@ def _day(day: int) -> str:
     return f"day +{day}" if day >= 0 else f"day {day}"
 
 
-def _crs_not_final(crs: CrsFeatures, day: int | None, rule: Mapping[str, Any]) -> str | None:
-    """None when the CRS picture can no longer change the inputs; else why it still can."""
-    from_day = int(rule["no_crs_final_from_day"])
-    if crs.source in ("condition", "observation") and crs.max_grade != 0:
+def _crs_not_final(crs: CrsFeatures, day: int | None, fever_day: int | None, rule: Mapping[str, Any]) -> str | None:
+    """None when the CRS picture can no longer change the inputs; else why it still can.
+
+    Final means: the CRS record is complete (every episode dated, graded and abated, or no CRS at all with no fever
+    and no CRS treatment), and the day has reached thresholds site_model.crs_final_from_day — before it a first or
+    a second episode may still begin, and training took its inputs after it.
+    """
+    from_day = int(rule["crs_final_from_day"])
+    recorded = crs.source in ("condition", "observation") and crs.max_grade != 0
+    if recorded:
+        if crs.undated_conditions:
+            return "a CRS Condition without an onset date: the CRS timeline is incomplete"
         if crs.max_grade is None:
             return "CRS recorded without a grade: the maximum grade is unknown"
         if crs.onset_day is None:
             return "CRS recorded without an onset date"
         if crs.recovery_day is None:
             return f"CRS ongoing since {_day(crs.onset_day)}: its grade, timing and treatment are not final"
-        return None
-    if crs.source == "fever-derived":
+    elif crs.source == "fever-derived":
         return f"fever from {_day(crs.onset_day or 0)} without a CRS record: the CRS grade is unknown"
-    if crs.max_grade is None:
+    elif crs.max_grade is None:
         return "no CRS record and no temperatures: whether CRS occurred is unknown"
+    elif fever_day is not None:
+        return f"fever on {_day(fever_day)} while no CRS grade above 0 is recorded: the CRS record is incomplete"
+    elif crs.tocilizumab or crs.corticosteroid:
+        return "tocilizumab or a corticosteroid given while no CRS is recorded: the CRS record is incomplete"
     if day is None or day < from_day:
         return (
-            f"no CRS recorded so far; 'no CRS' counts as final from {_day(from_day)} "
-            f"(thresholds site_model.no_crs_final_from_day; {rule['source']})"
+            f"the CRS inputs count as final from {_day(from_day)}: another episode may still begin "
+            f"(thresholds site_model.crs_final_from_day; {rule['source']})"
         )
     return None
 
@@ -113,9 +127,12 @@ def site_inputs(
     crs: CrsFeatures,
     markers: Mapping[str, MarkerPeak],
     day: int | None,
+    fever_day: int | None,
     rule: Mapping[str, Any],
 ) -> dict[str, ModelInput]:
-    """Every feature a site model may use (`FEATURE_DEFINITIONS`), as it stands on the evaluation day."""
+    """Every feature a site model may use (`FEATURE_DEFINITIONS`), as it stands on the evaluation day.
+
+    `fever_day`: the first day from day 0 with a temperature at or above the CRS fever threshold (None: none)."""
     out: dict[str, ModelInput] = {}
     by_analyte = {c.analyte: c for c in hematotox.components}
     for analyte in ("neutrophils", "hemoglobin", "platelets", "ferritin"):
@@ -127,7 +144,7 @@ def site_inputs(
         if hematotox.complete and hematotox.score is not None
         else ModelInput("hematotox_score", None, f"CAR-HEMATOTOX incomplete ({', '.join(hematotox.missing)} missing)")
     )
-    pending = _crs_not_final(crs, day, rule)
+    pending = _crs_not_final(crs, day, fever_day, rule)
     if pending is not None:
         out.update({name: ModelInput(name, None, pending) for name in _CRS_INPUTS})
         return out
@@ -135,9 +152,13 @@ def site_inputs(
     when = crs.date_of(crs.recovery_day if had_crs else day)
     where = crs.source_ids[0] if crs.source_ids else None
     stamp = {"when": None if when is None else when.isoformat(), "source": where}
-    out["crs_grade"] = ModelInput("crs_grade", float(crs.max_grade or 0), **stamp)
-    out["crs_onset_day"] = ModelInput("crs_onset_day", float(crs.onset_day or 0) if had_crs else 0.0, **stamp)
-    out["crs_recovery_day"] = ModelInput("crs_recovery_day", float(crs.recovery_day or 0) if had_crs else 0.0, **stamp)
+    if had_crs:
+        out["crs_grade"] = ModelInput("crs_grade", float(crs.max_grade or 0), **stamp)
+        out["crs_onset_day"] = ModelInput("crs_onset_day", float(crs.onset_day or 0), **stamp)
+        out["crs_recovery_day"] = ModelInput("crs_recovery_day", float(crs.recovery_day or 0), **stamp)
+    else:  # no CRS is a value of 0 for all three (FEATURE_DEFINITIONS), which a card must not show as "day 0"
+        for name in ("crs_grade", "crs_onset_day", "crs_recovery_day"):
+            out[name] = ModelInput(name, 0.0, **stamp, shown=f"no CRS by {_day(day or 0)}")
     out["toci_or_steroid"] = ModelInput("toci_or_steroid", float(crs.tocilizumab or crs.corticosteroid))
     for marker in ("ferritin", "il6"):
         peak = markers.get(marker)
@@ -210,7 +231,10 @@ class SiteScore:
 def _cautions(model: SiteModel, disease: str | None) -> tuple[str, ...]:
     out = []
     if disease is None:
-        out.append(f"the patient's disease is not recorded here: the model applies to {model.population_name} only")
+        out.append(
+            f"the patient's disease is not recorded here: scored because the site declares every patient it serves "
+            f"{model.population_name} (thresholds site_model.unknown_disease_in_population)"
+        )
     lo = float(model.validation["auc_cv_ci95"][0])
     if lo <= 0.5:
         out.append("the AUC's 95% CI reaches 0.5: discrimination is not shown to be better than chance")
@@ -221,9 +245,16 @@ def _cautions(model: SiteModel, disease: str | None) -> tuple[str, ...]:
 
 
 def score_site_model(
-    model: SiteModel, inputs: Mapping[str, ModelInput], day: int | None, disease: str | None
+    model: SiteModel,
+    inputs: Mapping[str, ModelInput],
+    day: int | None,
+    disease: str | None,
+    rule: Mapping[str, Any],
 ) -> SiteScore:
-    """The calibrated probability on `day` (days after infusion), or the reasons there is none."""
+    """The calibrated probability on `day` (days after infusion), or the reasons there is none.
+
+    A patient whose disease is not known (the hook reads no diagnosis) is scored only when the site says every
+    patient it serves belongs to the model's population (thresholds site_model.unknown_disease_in_population)."""
     used = tuple(inputs[f] for f in model.features)
     reasons: list[str] = []
     if day is None:
@@ -234,6 +265,11 @@ def score_site_model(
         reasons.append(f"{_day(day)}: the outcome (day +{model.outcome_day}) is now observed, not predicted")
     if disease is not None and disease != model.disease:
         reasons.append(f"the model was fitted on {model.population_name} patients; this patient's disease is {disease}")
+    elif disease is None and not rule["unknown_disease_in_population"]:
+        reasons.append(
+            f"the patient's disease is not known here and the model applies to {model.population_name} only "
+            "(thresholds site_model.unknown_disease_in_population)"
+        )
     missing: dict[str, list[str]] = {}  # one reason (CRS ongoing) can hold back several inputs: said once
     for i in used:
         if i.value is None:
@@ -243,5 +279,10 @@ def score_site_model(
         if not lo <= i.value <= hi:
             reasons.append(f"{i.name} {i.value:g} is outside the range the model was fitted on ({lo:g}–{hi:g})")
     reasons += [f"{', '.join(names)}: {why}" for why, names in missing.items()]
-    probability = None if reasons else model.predict({i.name: i.value for i in used})
+    probability = None
+    if not reasons:
+        try:
+            probability = model.predict({i.name: i.value for i in used})
+        except SiteModelError as exc:  # e.g. coefficients so extreme that the linear predictor is not a number
+            reasons.append(str(exc))
     return SiteScore(model, probability, tuple(reasons), used, _cautions(model, disease))

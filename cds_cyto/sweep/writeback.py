@@ -87,7 +87,8 @@ def _site_prediction(assessment: Mapping[str, Any]) -> dict[str, Any] | None:
         "rationale": (
             f"{site['label']}: cross-validated AUC {v['auc_cv']:.2f} (95% CI {lo:.2f}-{hi:.2f}), calibration slope "
             f"{v['calibration_slope']:.2f}, intercept {v['calibration_intercept']:.2f}; fitted on {t['n']} patients "
-            f"({t['events']} events), model of {t['created']}"
+            f"({t['events']} events, {t.get('population', 'population not stated')}), model of {t['created']}"
+            + "".join(f"; caution: {c}" for c in site.get("cautions") or ())
         ),
     }
 

@@ -60,6 +60,12 @@ def _artifact(path: Path) -> Path:
     return path
 
 
+def _site_file(path: Path) -> Path:
+    # the hook reads no diagnosis: this site declares that its patients are the model's population (B-ALL)
+    path.write_text("[thresholds.site_model]\nunknown_disease_in_population = true\n")
+    return path
+
+
 def _crs(pid: str, grade: int, onset: int, abatement: int | None) -> dict[str, Any]:
     res: dict[str, Any] = {
         "resourceType": "Condition",
@@ -79,8 +85,9 @@ def service(tmp_path: Path) -> Iterator[TestClient]:
         auth="disabled",
         database_url=f"sqlite:///{tmp_path / 'store.sqlite'}",
         demo_dir=tmp_path / "no-demo",
-        as_of=AS_OF,
+        as_of=AS_OF + timedelta(days=7),  # day +14: CRS inputs count as final from then
         site_model=_artifact(tmp_path / "site_model.json"),
+        site_file=_site_file(tmp_path / "site.toml"),
     )
     with TestClient(create_app(settings)) as client:
         yield client
@@ -96,8 +103,8 @@ def _monitoring_card(service: TestClient, body: dict[str, Any]) -> str:
 
 def test_probability_on_the_card_from_the_fhir_server(service: TestClient, hapi_url: str) -> None:
     pid = unique_id("site")
-    # baseline ANC 2.5 and PLT 140 on day −3; CRS grade 3 from day +1, abated day +5; evaluated on day +7
-    resources = [*cytopenic_patient(pid), _crs(pid, 3, 1, 5)]
+    # baseline ANC 2.5 and PLT 140 on day −3; CRS grade 3 from day +1, abated day +5; evaluated on day +14
+    resources = [*cytopenic_patient(pid, day=14), _crs(pid, 3, 1, 5)]
     load_resources(hapi_url, resources)
     fetched = _monitoring_card(service, hook_request(pid, fhirServer=hapi_url))
     eta = INTERCEPT - 0.7 * math.log(2.5) - 0.4 * math.log(140.0) + 0.8 * 3 + 0.1 * 5
@@ -107,13 +114,13 @@ def test_probability_on_the_card_from_the_fhir_server(service: TestClient, hapi_
     )
     assert "cross-validated AUC 0.71 (95% CI 0.65–0.77), calibration slope 0.94" in fetched
     assert "fitted on 412 B-ALL patients of this site (103 events)" in fetched
-    assert "caution: the patient's disease is not recorded here: the model applies to B-ALL only" in fetched
+    assert "caution: the patient's disease is not recorded here: scored because the site declares" in fetched
     assert fetched == _monitoring_card(service, hook_request(pid, prefetch=prefetch_for(resources)))
 
 
 def test_ongoing_crs_is_not_scored(service: TestClient, hapi_url: str) -> None:
     pid = unique_id("site")
-    load_resources(hapi_url, [*cytopenic_patient(pid), _crs(pid, 3, 2, None)])
+    load_resources(hapi_url, [*cytopenic_patient(pid, day=14), _crs(pid, 3, 2, None)])
     detail = _monitoring_card(service, hook_request(pid, fhirServer=hapi_url))
     assert "not scored today — crs_grade, crs_recovery_day: CRS ongoing since day +2" in detail
     assert "%**" not in detail

@@ -94,7 +94,9 @@ def model_doc(
 
 
 def profile_with(doc: Json | None = None, **site: Any) -> Profile:
-    profile = load_profile(site=site or None)
+    """A profile with the model; the site declares its patients in the model's population unless `site` says."""
+    site = site or {"thresholds": {"site_model": {"unknown_disease_in_population": True}}}
+    profile = load_profile(site=site)
     from dataclasses import replace
 
     return replace(profile, site_model=parse_model(doc or model_doc()))
@@ -131,22 +133,27 @@ def temps(*days: int, value: float = 37.0) -> list[Json]:
 @pytest.mark.parametrize(
     ("resources", "day", "scored", "why"),
     [
-        # recorded CRS: final once it has abated, on or before the evaluation day
-        ([crs_condition(2, 2)], 10, False, "CRS ongoing since day +2"),
-        ([crs_condition(2, 2, 6)], 10, True, None),
-        ([crs_condition(2, 2, 6)], 6, True, None),
-        ([crs_condition(2, 2, 6)], 5, False, "CRS ongoing since day +2"),  # abatement not yet known on day 5
-        ([crs_condition(2, 2, 6), crs_condition(3, 7)], 10, False, "CRS ongoing"),  # a second, open episode
-        ([crs_condition(None, 2, 6)], 10, False, "without a grade"),  # D89.839
-        ([crs_condition(2, None, 6)], 10, False, "without an onset date"),
+        # recorded CRS: final once every episode has abated, on or before the evaluation day, from day +14
+        ([crs_condition(2, 2)], 15, False, "CRS ongoing since day +2"),
+        ([crs_condition(2, 2, 6)], 15, True, None),
+        ([crs_condition(2, 2, 6)], 14, True, None),
+        ([crs_condition(2, 2, 6)], 13, False, "final from day +14: another episode may still begin"),
+        ([crs_condition(2, 2, 16)], 15, False, "CRS ongoing since day +2"),  # abatement not yet known on day 15
+        ([crs_condition(2, 2, 6), crs_condition(3, 8)], 15, False, "CRS ongoing"),  # a second, open episode
+        ([crs_condition(1, 2, 4), crs_condition(3, None)], 15, False, "without an onset date"),  # undated episode
+        ([crs_condition(None, 2, 6)], 15, False, "without a grade"),  # D89.839
+        ([crs_condition(2, None, 6)], 15, False, "without an onset date"),
         # daily ASTCT grades
-        ([crs_grade(1, 1), crs_grade(2, 2), crs_grade(0, 5)], 6, True, None),
-        ([crs_grade(1, 1), crs_grade(2, 2)], 6, False, "CRS ongoing since day +1"),
-        # no CRS: final from day +14 (thresholds site_model.no_crs_final_from_day)
-        ([temps(1, 3)], 13, False, "from day +14"),
+        ([crs_grade(1, 1), crs_grade(2, 2), crs_grade(0, 5)], 14, True, None),
+        ([crs_grade(1, 1), crs_grade(2, 2), crs_grade(0, 5)], 6, False, "another episode may still begin"),
+        ([crs_grade(1, 1), crs_grade(2, 2)], 15, False, "CRS ongoing since day +1"),
+        # no CRS: final from day +14, and only without fever or CRS treatment
+        ([temps(1, 3)], 13, False, "final from day +14"),
         ([temps(1, 3)], 14, True, None),
-        ([[crs_grade(0, 1), crs_grade(0, 2)]], 13, False, "from day +14"),
+        ([[crs_grade(0, 1), crs_grade(0, 2)]], 13, False, "final from day +14"),
         ([[crs_grade(0, 1), crs_grade(0, 2)]], 14, True, None),
+        ([[crs_grade(0, 1)], temps(5, value=39.5)], 14, False, "fever on day +5 while no CRS grade above 0"),
+        ([temps(1), med(TOCILIZUMAB, 3)], 14, False, "tocilizumab or a corticosteroid given while no CRS"),
         ([], 20, False, "whether CRS occurred is unknown"),  # no CRS record, no temperatures
         ([temps(3, value=38.4)], 20, False, "fever from day +3"),
         # the day window: from day 0 to the day before the outcome's day (28)
@@ -165,17 +172,17 @@ def test_scorable_only_on_final_inputs(resources: list[Any], day: int, scored: b
 
 
 def test_no_crs_day_is_site_configurable() -> None:
-    site = {"thresholds": {"site_model": {"no_crs_final_from_day": 7}}}
-    assert not score(BASE, temps(1), day=6, profile=profile_with(**site)).scored
-    s = score(BASE, temps(1), day=7, profile=profile_with(**site))
+    site = {"thresholds": {"site_model": {"crs_final_from_day": 7}}}
+    assert not score(BASE, temps(1), day=6, profile=profile_with(**site), disease="ALL").scored
+    s = score(BASE, temps(1), day=7, profile=profile_with(**site), disease="ALL")
     assert s.scored
-    assert score(BASE, temps(1), day=6).reasons[0].endswith("CRS rarely begins after the second week)")
+    assert "CRS rarely begins after the second week" in score(BASE, temps(1), day=6).reasons[0]
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "14", True])
 def test_no_crs_day_must_be_whole_days(bad: Any) -> None:
-    with pytest.raises(ProfileError, match="no_crs_final_from_day"):
-        load_profile(site={"thresholds": {"site_model": {"no_crs_final_from_day": bad}}})
+    with pytest.raises(ProfileError, match="crs_final_from_day"):
+        load_profile(site={"thresholds": {"site_model": {"crs_final_from_day": bad}}})
 
 
 def test_before_infusion_and_without_infusion() -> None:
@@ -188,7 +195,7 @@ def test_before_infusion_and_without_infusion() -> None:
 
 
 def test_probability_is_the_models_arithmetic() -> None:
-    s = score(BASE, crs_condition(2, 2, 6), day=10)
+    s = score(BASE, crs_condition(2, 2, 6), day=15)
     assert s.probability == pytest.approx(expected(1.5, 100.0, 150.0, 2, 6))
     no_crs = score(BASE, temps(1, 2), day=14)
     assert no_crs.probability == pytest.approx(expected(1.5, 100.0, 150.0, 0, 0))
@@ -200,20 +207,20 @@ def test_probability_is_the_models_arithmetic() -> None:
     ("plt", "scored"), [(10.0, True), (9.99, False), (400.0, True), (400.01, False), (150.0, True)]
 )
 def test_training_range_boundaries(plt: float, scored: bool) -> None:
-    s = score(baseline_labs(LD - 1, plt=plt, anc=1.5, hb=100.0), crs_condition(1, 1, 3), day=10)
+    s = score(baseline_labs(LD - 1, plt=plt, anc=1.5, hb=100.0), crs_condition(1, 1, 3), day=15)
     assert s.scored is scored
     if not scored:
         assert "outside the range the model was fitted on (10–400)" in s.reasons[0]
 
 
 def test_missing_baseline_says_which() -> None:
-    s = score(baseline_labs(LD - 1, plt=150.0, anc=None, hb=100.0), crs_condition(1, 1, 3), day=10)
+    s = score(baseline_labs(LD - 1, plt=150.0, anc=None, hb=100.0), crs_condition(1, 1, 3), day=15)
     assert not s.scored
     assert s.reasons == ("baseline_neutrophils: no neutrophils in the baseline window",)
 
 
 def test_one_reason_for_all_crs_inputs() -> None:
-    s = score(BASE, crs_condition(2, 2), day=10)
+    s = score(BASE, crs_condition(2, 2), day=15)
     assert len(s.reasons) == 1 and s.reasons[0].startswith("crs_grade, crs_recovery_day: CRS ongoing")
 
 
@@ -230,29 +237,46 @@ def test_one_reason_for_all_crs_inputs() -> None:
 )
 def test_population(population: str, disease: str | None, scored: bool) -> None:
     p = profile_with(model_doc(population=population))
-    s = score(BASE, crs_condition(1, 1, 3), day=10, profile=p, disease=disease)
+    s = score(BASE, crs_condition(1, 1, 3), day=15, profile=p, disease=disease)
     assert s.scored is scored
     name = {"all": "B-ALL", "nhl": "B-NHL"}[population]
     if not scored:
         assert s.reasons == (f"the model was fitted on {name} patients; this patient's disease is {disease}",)
-    unknown = f"the patient's disease is not recorded here: the model applies to {name} only"
+    unknown = (
+        f"the patient's disease is not recorded here: scored because the site declares every patient it serves "
+        f"{name} (thresholds site_model.unknown_disease_in_population)"
+    )
     assert (unknown in s.cautions) is (disease is None)
+
+
+def test_unknown_disease_is_not_scored_unless_the_site_says_so() -> None:
+    p = profile_with(thresholds={"site_model": {"unknown_disease_in_population": False}})
+    assert default_profile().thresholds["site_model"]["unknown_disease_in_population"] is False
+    s = score(BASE, crs_condition(1, 1, 3), day=15, profile=p)
+    assert not s.scored
+    assert s.reasons == (
+        "the patient's disease is not known here and the model applies to B-ALL only "
+        "(thresholds site_model.unknown_disease_in_population)",
+    )
+    assert score(BASE, crs_condition(1, 1, 3), day=15, profile=p, disease="ALL").scored
+    with pytest.raises(ProfileError, match="unknown_disease_in_population"):
+        load_profile(site={"thresholds": {"site_model": {"unknown_disease_in_population": "yes"}}})
 
 
 def test_cautions() -> None:
     weak = profile_with(model_doc(validation={"auc_cv_ci95": [0.5, 0.7]}, events=30))
-    s = score(BASE, crs_condition(1, 1, 3), day=10, profile=weak)
+    s = score(BASE, crs_condition(1, 1, 3), day=15, profile=weak)
     assert any("not shown to be better than chance" in c for c in s.cautions)
     assert any("6.0 events per feature" in c for c in s.cautions)
-    assert score(BASE, crs_condition(1, 1, 3), day=10, disease="ALL").cautions == ()
+    assert score(BASE, crs_condition(1, 1, 3), day=15, disease="ALL").cautions == ()
 
 
 def test_marker_and_treatment_inputs() -> None:
     p = profile_with(model_doc({"max_lg_ferritin": 0.5, "toci_or_steroid": 0.7}, ranges={"max_lg_ferritin": (0, 6)}))
     rs = [BASE, crs_condition(2, 2, 6), med(TOCILIZUMAB, 3), obs("ferritin", 1000.0, 4)]
-    s = score(*rs, day=10, profile=p)
+    s = score(*rs, day=15, profile=p)
     assert {i.name: i.value for i in s.inputs} == {"max_lg_ferritin": pytest.approx(3.0), "toci_or_steroid": 1.0}
-    assert not score(BASE, crs_condition(2, 2, 6), day=10, profile=p).scored  # no ferritin after day 0
+    assert not score(BASE, crs_condition(2, 2, 6), day=15, profile=p).scored  # no ferritin after day 0
 
 
 # ---- the artifact --------------------------------------------------------------------------------------------------
@@ -288,6 +312,11 @@ def _without(doc: Json, *path: str) -> Json:
         (_without(model_doc(), "population"), "malformed"),
         (model_doc(population="everyone"), "population"),
         ([], "not a cds-cyto/site-model"),
+        (model_doc({"crs_grade": 10**400}), "not a finite number"),  # a JSON integer beyond float range
+        (model_doc(validation={"auc_cv": 1.5}), "auc_cv"),
+        (model_doc(events=301), "0 <= events <= n"),
+        ({**model_doc(), "outcome": {"name": "pht_seed000", "day": 27.5}}, "outcome.day"),
+        ({**model_doc(), "outcome": {"name": "pht_seed000", "day": 0}}, "outcome.day"),
     ],
 )
 def test_artifact_refusals(doc: Any, match: str) -> None:
@@ -295,11 +324,25 @@ def test_artifact_refusals(doc: Any, match: str) -> None:
         parse_model(doc)
 
 
-def test_bad_transform_is_refused() -> None:
+@pytest.mark.parametrize(("index", "transform"), [(0, "sqrt"), (0, "identity"), (3, "ln")])
+def test_a_transform_other_than_trainings_is_refused(index: int, transform: str) -> None:
     doc = model_doc()
-    doc["features"][0]["transform"] = "sqrt"
+    doc["features"][index]["transform"] = transform  # 0: baseline ANC (ln), 3: CRS grade (identity)
     with pytest.raises(SiteModelError, match="transform"):
         parse_model(doc)
+
+
+def test_deep_nesting_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text("[" * 200_000)
+    with pytest.raises(SiteModelError, match="cannot read"):
+        load_model(path)
+
+
+def test_a_non_finite_linear_predictor_is_not_scored() -> None:
+    p = profile_with(model_doc({"crs_grade": 1e308, "crs_recovery_day": -1e308}))
+    s = score(BASE, crs_condition(2, 2, 6), day=15, profile=p)
+    assert s.probability is None and "no finite linear predictor" in s.reasons[0]
 
 
 @settings(max_examples=300, deadline=None)
@@ -352,7 +395,7 @@ def _monitoring_patient(day: int, *crs: Json) -> Any:
 
 
 def test_card_shows_probability_with_validation() -> None:
-    a = evaluate(_monitoring_patient(10, crs_condition(3, 2, 6)), day_date(10), profile_with())
+    a = evaluate(_monitoring_patient(15, crs_condition(3, 2, 6)), day_date(15), profile_with())
     card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
     p = expected(1.5, 100.0, 150.0, 3, 6)
     assert f"**{round(p * 100)}%**" in card["detail"]
@@ -372,7 +415,7 @@ def test_card_shows_probability_with_validation() -> None:
 
 
 def test_card_says_why_not_scored() -> None:
-    a = evaluate(_monitoring_patient(10, crs_condition(3, 2)), day_date(10), profile_with())
+    a = evaluate(_monitoring_patient(15, crs_condition(3, 2)), day_date(15), profile_with())
     card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
     assert "not scored today — crs_grade, crs_recovery_day: CRS ongoing since day +2" in card["detail"]
     assert "%**" not in card["detail"]
@@ -380,8 +423,18 @@ def test_card_says_why_not_scored() -> None:
     assert site["status"] == "not-scored" and site["probability"] is None and site["not_scored_because"]
 
 
+def test_card_shows_no_crs_as_such_and_what_the_model_rests_on() -> None:
+    record = record_of(infusion(), med(FLUDARABINE, LD), BASE, temps(1, 2), obs("neutrophils", 0.3, 22))
+    a = evaluate(record, day_date(22), profile_with())  # severe neutropenia after day 21: extended monitoring
+    card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
+    assert (
+        "- rests on these inputs only, not on today's counts: baseline ANC 1.5 ×10⁹/L, baseline Hb 100 g/L, "
+        "baseline PLT 150 ×10⁹/L, no CRS by day +22\n"
+    ) in card["detail"]
+
+
 def test_no_model_no_block() -> None:
-    a = evaluate(_monitoring_patient(10, crs_condition(3, 2, 6)), day_date(10), default_profile())
+    a = evaluate(_monitoring_patient(15, crs_condition(3, 2, 6)), day_date(15), default_profile())
     assert a.to_json()["risk"]["site_model"] is None
     assert all("Site-calibrated" not in c["detail"] for c in render_cards(a, "http://x"))
 
@@ -418,12 +471,32 @@ def test_cli_evaluate_with_a_site_model(tmp_path: Path, capsys: pytest.CaptureFi
     from risk_fhir import bundle
 
     bundle_file.write_text(json.dumps(bundle(infusion(), med(FLUDARABINE, LD), BASE, obs("neutrophils", 2.0, 5))))
-    assert main(["evaluate", str(bundle_file), "--format", "json", "--site-model", str(path)]) == 0
+    argv = ["evaluate", str(bundle_file), "--disease", "ALL", "--site-model", str(path)]
+    assert main([*argv, "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     site = out["risk"]["site_model"]
     assert site["status"] == "scored"
     assert site["probability"] == pytest.approx(1 / (1 + math.exp(-(INTERCEPT - 0.8 * math.log(1.5)))), abs=1e-4)
     assert out["profile_versions"]["site_model"].startswith("2026-12-01 sha256:")
-    assert main(["evaluate", str(bundle_file), "--site-model", str(path)]) == 0
+    assert main(argv) == 0
     assert "Site model (pht_seed000): " in capsys.readouterr().out
     assert main(["evaluate", str(bundle_file), "--site-model", str(tmp_path / "nope.json")]) == 2
+
+
+def test_training_inputs_are_those_of_the_last_scorable_day() -> None:
+    """A steroid on day +30 and a ferritin peak on day +35 are after the last day a model may score (+27): the
+    analysis row keeps them for the seeds' analyses, but the site model's inputs must not see them."""
+    from risk_fhir import DEXAMETHASONE
+
+    from cds_cyto.analytics.cohort import assessment_row
+
+    record = record_of(
+        infusion(), med(FLUDARABINE, LD), BASE, crs_condition(2, 2, 6), obs("ferritin", 500.0, 3),
+        med(DEXAMETHASONE, 30), obs("ferritin", 50000.0, 35), obs("neutrophils", 2.0, 40),
+    )  # fmt: skip
+    row = assessment_row(evaluate(record, day_date(40), default_profile(), "ALL"))
+    assert row["toci_or_steroid"] == 1.0 and row["input_toci_or_steroid"] == 0.0
+    assert row["max_lg_ferritin"] == pytest.approx(math.log10(50000)) and row["input_max_lg_ferritin"] == (
+        pytest.approx(math.log10(500))
+    )
+    assert row["input_crs_recovery_day"] == 6.0
