@@ -41,8 +41,8 @@ def assessment_hash(assessment: Mapping[str, Any]) -> str:
 
 
 def grade_summary(assessment: Mapping[str, Any]) -> dict[str, Any]:
-    """The grades a worklist shows and compares: ICAHT and T-ICAHT, and the newest CTCAE version's grade per
-    lineage."""
+    """The grades a worklist shows and compares: ICAHT and T-ICAHT, the newest CTCAE version's grade per lineage,
+    and the site model's probability when one is configured."""
     out: dict[str, Any] = {}
     for name, key in (("icaht", "ICAHT"), ("t_icaht", "T-ICAHT")):
         block = assessment.get(name) or {}
@@ -54,6 +54,12 @@ def grade_summary(assessment: Mapping[str, Any]) -> dict[str, Any]:
         if ctcae:
             version = list(ctcae)[-1]
             out[f"{lineage} CTCAE {version}"] = ctcae[version]
+    # with a site model: its probability in whole percent (None: not scored), so the worklist shows when a patient
+    # becomes scorable and what the model says; a site without one sees no such key
+    site = (assessment.get("risk") or {}).get("site_model")
+    if site:
+        p = site.get("probability")
+        out[f"site model {site['outcome']['name']}"] = None if p is None else f"{round(p * 100)}%"
     return out
 
 

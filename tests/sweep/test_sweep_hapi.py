@@ -4,14 +4,17 @@ write-back, and one sweeper at a time."""
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import threading
 import time
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
-from cds_cyto.profile import default_profile
+from cds_cyto.profile import default_profile, load_profile
 from cds_cyto.sources import FhirClient
 from cds_cyto.store import Store
 from cds_cyto.store.alerts import alerts_of
@@ -147,3 +150,59 @@ async def test_logs_name_no_patient(hapi_url: str, store: Store, caplog: pytest.
     for record in ours:
         text = record.getMessage() + " " + " ".join(str(v) for v in record.__dict__.values())
         assert "swl-" not in text, record.name
+
+
+async def test_a_site_model_reaches_the_worklist_and_the_written_back_risk_assessment(
+    hapi_url: str, store: Store, tmp_path: Path
+) -> None:
+    as_of = date(2044, 3, 1)
+    day0 = as_of - timedelta(days=10)
+    await load(hapi_url, course("ssm-1", day0, [-3, 2, 6], anc=1.5))  # baseline ANC 1.5 on day −3
+    model = {
+        "format": "cds-cyto/site-model",
+        "version": 2,
+        "created": "2026-12-01",
+        "outcome": {"name": "pht_seed000", "definition": "PHT", "day": 28},
+        "population": "all",
+        "features": [
+            {
+                "name": "baseline_neutrophils",
+                "definition": "ANC",
+                "transform": "ln",
+                "coefficient": -1.0,
+                "training_range": [0.1, 10.0],
+            }
+        ],
+        "intercept": 0.5,
+        "training": {"n": 200, "events": 50},
+        "validation": {
+            "method": "5-fold cross-validation",
+            "auc_cv": 0.7,
+            "auc_cv_ci95": [0.62, 0.78],
+            "calibration_slope": 0.95,
+            "calibration_intercept": 0.01,
+        },
+    }
+    path = tmp_path / "site_model.json"
+    path.write_text(json.dumps(model))
+    site = {"thresholds": {"site_model": {"unknown_disease_in_population": True}}}
+    profile = load_profile(site=site, site_model=path)
+    config = SweepConfig(
+        fhir_base_url=hapi_url,
+        as_of=as_of,
+        overlap_seconds=0.0,
+        cohort=CohortQuery(patient_ids=("ssm-1",)),
+        write_back=True,
+    )
+    report = await run_sweep(config, store, profile)
+    assert report.status == "completed" and report.write_back_failed == 0
+    p = 1 / (1 + math.exp(-(0.5 - math.log(1.5))))
+    state = load_patient(store.engine, "ssm-1")
+    assert state is not None and state.assessment is not None
+    assert state.assessment["risk"]["site_model"]["probability"] == pytest.approx(p, abs=1e-4)
+    async with FhirClient(hapi_url) as client:
+        (risk,) = await client.search("RiskAssessment", {"identifier": f"{RISK_SYSTEM}|ssm-1"})
+    (prediction,) = [x for x in risk["prediction"] if "probabilityDecimal" in x]
+    assert prediction["probabilityDecimal"] == pytest.approx(p, abs=1e-4)
+    assert "cross-validated AUC 0.70 (95% CI 0.62-0.78), calibration slope 0.95" in prediction["rationale"]
+    assert "caution: the patient's disease is not recorded here" in prediction["rationale"]

@@ -118,6 +118,10 @@ def test_grade_summary_and_changes() -> None:
     }
     assert grade_changes(None, grades) == {}
     assert grade_changes(grades, {**grades, "ICAHT early": "III"}) == {"ICAHT early": ["II", "III"]}
+    site = {"outcome": {"name": "pht_seed000"}, "probability": None}
+    before = grade_summary({**assessment, "risk": {"site_model": site}})
+    after = grade_summary({**assessment, "risk": {"site_model": {**site, "probability": 0.2349}}})
+    assert grade_changes(before, after) == {"site model pht_seed000": [None, "23%"]}
 
 
 def test_profile_hash_is_stable_and_sees_thresholds() -> None:
