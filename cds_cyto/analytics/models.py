@@ -150,14 +150,20 @@ def _logit(df: pd.DataFrame, outcome: str, covariates: list[str]) -> tuple[pd.Da
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = sm.Logit(d[outcome].astype(float), x).fit(disp=0, maxiter=200)
-    ci = np.exp(fit.conf_int())
+    with np.errstate(over="ignore"):  # quasi-separation: an infinite bound is the truthful answer, said below
+        ci = np.exp(fit.conf_int())
+        odds = np.exp(fit.params.to_numpy())
+    lower, upper = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
+    # a bound at 0 or infinity, or an odds ratio beyond 1e6 either way, means (quasi-)separation in this sample
+    separated = ~np.isfinite(upper) | (lower <= 0) | (np.abs(fit.params.to_numpy()) > math.log(1e6))
     table = pd.DataFrame(
         {
             "covariate": list(fit.params.index),
-            "OR": np.exp(fit.params.to_numpy()),
-            "lower": ci.iloc[:, 0].to_numpy(),
-            "upper": ci.iloc[:, 1].to_numpy(),
+            "OR": odds,
+            "lower": lower,
+            "upper": upper,
             "p": fit.pvalues.to_numpy(),
+            "note": np.where(separated, "quasi-separation: the CI is unbounded; too few events to estimate", ""),
         }
     )
     return table[table["covariate"] != "const"].reset_index(drop=True), len(d)
@@ -180,7 +186,7 @@ def logistic_univariable(df: pd.DataFrame, outcome: str, candidates: list[str] |
         except Exception:  # perfect separation or a singular design: not screened
             continue
         rows.append({**t.iloc[0].to_dict(), "n": n})
-    return pd.DataFrame(rows, columns=["covariate", "OR", "lower", "upper", "p", "n"])
+    return pd.DataFrame(rows, columns=["covariate", "OR", "lower", "upper", "p", "note", "n"])
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
