@@ -284,9 +284,10 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
     if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0:
         raise ProfileError("thresholds.data_quality.lookback_days: a whole number of days, 0 or more")
     site_rule = data["thresholds"]["site_model"]
-    crs_final = site_rule["crs_final_from_day"]
-    if not isinstance(crs_final, int) or isinstance(crs_final, bool) or crs_final < 0:
-        raise ProfileError("thresholds.site_model.crs_final_from_day: a whole number of days, 0 or more")
+    for key in ("landmark_day", "no_crs_reading_from_day"):
+        value = site_rule[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 365:
+            raise ProfileError(f"thresholds.site_model.{key}: a whole number of days, 0 to 365")
     if not isinstance(site_rule["unknown_disease_in_population"], bool):
         raise ProfileError("thresholds.site_model.unknown_disease_in_population: true or false")
     extra = p.get("grade3plus_extra", {})
@@ -347,6 +348,8 @@ def load_profile(
     for key, given in overrides.items():
         if key not in _SITE_SECTIONS:
             raise ProfileError(f"site file: unknown section [{key}]")
+        if not isinstance(given, dict):
+            raise ProfileError(f"site file: [{key}] is not a table")
         file_name, section = _SITE_SECTIONS[key]
         value = _cite_site_thresholds(data["thresholds"], given) if key == "thresholds" else given
         if section is None:

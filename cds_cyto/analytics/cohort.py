@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from cds_cyto.assess import Assessment, evaluate
 from cds_cyto.extract import extract_record
 from cds_cyto.extract.lean import resources_from_json
 from cds_cyto.profile import Profile, default_profile
-from cds_cyto.risk import assess_risk
 
 __all__ = [
     "DAILY_DAYS",
@@ -136,15 +135,9 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         row["baseline_il6"] = _f(None if il6 is None else il6.value)
         marrow = marrow_baseline(rec, risk.data, risk.as_of)
         row["tumour_burden_pct"] = _f(None if marrow is None else marrow.value)
-        # the site model is fitted on the risk engine's own inputs (NaN: not known or not final) as they stood on the
-        # last day it may score (the day before the outcome's day): later data (steroids, peaks, a late episode)
-        # must not leak into a model that is scored before them
-        at = risk
-        if day0 is not None:
-            last = day0 + timedelta(days=min(int(profile.pht["day"]), int(profile.pht["seed001_day"])) - 1)
-            if risk.as_of > last:
-                at = assess_risk(rec, last, profile, risk.disease)
-        for name, given in at.site_inputs.items():
+        # the site model is fitted on the risk engine's own inputs (NaN: not known or not final), which read the
+        # CRS-derived ones on the landmark day: later data cannot leak into a model scored from that day
+        for name, given in risk.site_inputs.items():
             row[f"input_{name}"] = _f(given.value)
     events = {e.kind for e in rec.events}
     row["any_gcsf"] = float("gcsf" in events)

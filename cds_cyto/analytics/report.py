@@ -126,6 +126,8 @@ def analyze_rows(
             created=created,
             bootstrap=bootstrap,
             outcome_day=int(default_profile().pht[key]),
+            # the rows' inputs were read on this landmark (the profile's rule: no site model is loaded in analyze)
+            landmark_day=int(default_profile().thresholds["site_model"]["landmark_day"]),
             population=disease,
         ),
     )
@@ -219,8 +221,8 @@ def render_html(res: AnalysisResult) -> str:
             f"slope {v['calibration_slope']:.3f}, intercept {v['calibration_intercept']:.3f}.</p>"
             "<p>To show its probability on cards, start the service with <code>CDS_CYTO_SITE_MODEL</code> naming "
             "this file (or pass <code>--site-model</code> to <code>evaluate</code> and <code>sweep</code>). A patient "
-            f"is scored from day 0 to day +{m.outcome_day - 1}, only when every input is known and final (CRS inputs "
-            "from thresholds <code>site_model.crs_final_from_day</code>, once every CRS episode has abated), "
+            f"is scored from its day +{m.landmark_day} landmark to day +{m.outcome_day - 1}, with its CRS inputs read "
+            "on the landmark, only when every input is known and final (a complete CRS record by the landmark), "
             "within the training range below, and of this population; every probability carries these validation "
             "figures.</p>"
         )

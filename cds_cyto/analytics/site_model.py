@@ -109,6 +109,7 @@ def fit_site_model(
     seed: int = 20261122,
     created: date | None = None,
     outcome_day: int = 28,
+    landmark_day: int = 14,
     population: str = "all",
 ) -> SiteModel:
     """Logistic regression on complete cases; k-fold cross-validated predictions for AUC and calibration.
@@ -150,6 +151,7 @@ def fit_site_model(
     return SiteModel(
         outcome=outcome,
         outcome_day=outcome_day,
+        landmark_day=landmark_day,
         population=population,
         features=tuple(features),
         intercept=float(beta[0]),

@@ -21,7 +21,7 @@ from cds_cyto.risk.crs import CrsFeatures, crs_features
 from cds_cyto.risk.factors import FactorContext, FactorResult, ModelSummary, published_factors, relative_summaries
 from cds_cyto.risk.hematotox import Hematotox, car_hematotox
 from cds_cyto.risk.markers import MarkerPeak, marker_peaks
-from cds_cyto.risk.site_score import ModelInput, SiteScore, score_site_model, site_inputs
+from cds_cyto.risk.site_score import ModelInput, SiteScore, landmark_inputs, score_site_model
 
 __all__ = ["RiskAssessment", "assess_risk"]
 
@@ -57,18 +57,6 @@ class RiskAssessment:
         }
 
 
-def _fever_day(record: PatientRecord, as_of: date, data: RiskData) -> int | None:
-    """The first day from day 0 with a temperature at or above the CRS fever threshold (even when daily CRS grades
-    of 0 are charted: those then miss a fever)."""
-    day0 = record.infusion_date
-    if day0 is None:
-        return None
-    for t in record.series("temperature"):
-        if day0 <= t.local_date <= as_of and t.value >= data.fever_at_least:
-            return (t.local_date - day0).days
-    return None
-
-
 def assess_risk(
     record: PatientRecord,
     as_of: date,
@@ -99,8 +87,9 @@ def assess_risk(
     factors = published_factors(ctx, data, dz)
     day = None if day0 is None else (as_of - day0).days
     rule = profile.thresholds["site_model"]
-    inputs = site_inputs(hematotox, ctx.baseline["il6"], crs, markers, day, _fever_day(record, as_of, data), rule)
     model = profile.site_model
+    landmark = model.landmark_day if model is not None else int(rule["landmark_day"])
+    inputs = landmark_inputs(record, as_of, hematotox, ctx.baseline["il6"], data, landmark, rule)
     return RiskAssessment(
         as_of=as_of,
         day=day,

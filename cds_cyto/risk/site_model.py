@@ -1,11 +1,11 @@
 """The site model's artifact: a logistic model fitted on the site's own cohort (`cds-cyto analyze`), read back here.
 
-Format `cds-cyto/site-model`, version 2 (JSON): the outcome with its definition and day, the population it was
-fitted on, the features (definition, transform, coefficient, the range seen in training), the intercept, the
-training n / events / data hash, and the validation figures (cross-validated AUC with its bootstrap 95% CI,
-calibration slope and intercept). An artifact without those validation figures is refused: a probability is never
-shown without them (clinical-reference §7: calibrated probabilities only from a site model, with its own
-validation metrics).
+Format `cds-cyto/site-model`, version 2 (JSON): the outcome with its definition and day, the landmark day its
+CRS-derived inputs are read on, the population it was fitted on, the features (definition, transform, coefficient,
+the range seen in training), the intercept, the training n / events / data hash, and the validation figures
+(cross-validated AUC with its bootstrap 95% CI, calibration slope and intercept). An artifact without those
+validation figures is refused: a probability is never shown without them (clinical-reference §7: calibrated
+probabilities only from a site model, with its own validation metrics).
 
 Standard library only, so the service loads a model without importing the analytics stack.
 """
@@ -78,6 +78,7 @@ def transform(kind: str, value: float) -> float:
 class SiteModel:
     outcome: str
     outcome_day: int
+    landmark_day: int  # the CRS-derived inputs are read on this day after infusion, in training and in scoring
     population: str  # the `--disease` of the cohort it was fitted on (POPULATIONS): "all" = B-ALL, "nhl" = B-NHL
     features: tuple[str, ...]
     intercept: float
@@ -126,6 +127,7 @@ class SiteModel:
             "version": self.version,
             "created": self.created,
             "outcome": {"name": self.outcome, "definition": self.outcome_definition, "day": self.outcome_day},
+            "landmark_day": self.landmark_day,
             "population": self.population,
             "features": [
                 {
@@ -155,7 +157,21 @@ def _finite(value: Any, where: str) -> float:
     return out
 
 
+def _count(value: Any, where: str) -> int:
+    v = _finite(value, where)
+    if v != int(v) or not 0 <= v < 2**53:
+        raise SiteModelError(f"{where}: not a whole count")
+    return int(v)
+
+
+def _text(value: Any, where: str, limit: int = 200) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise SiteModelError(f"{where}: not a text of at most {limit} characters")
+    return value
+
+
 def _validation(doc: Any) -> dict[str, Any]:
+    """Only the known figures, each checked, are kept: what the artifact holds is shown on cards and written back."""
     if not isinstance(doc, dict):
         raise SiteModelError("validation: missing")
     absent = [k for k in _VALIDATION_KEYS if doc.get(k) is None]
@@ -164,15 +180,28 @@ def _validation(doc: Any) -> dict[str, Any]:
     ci = doc["auc_cv_ci95"]
     if not (isinstance(ci, list) and len(ci) == 2):
         raise SiteModelError("validation.auc_cv_ci95: not a [low, high] pair")
+    out: dict[str, Any] = {"method": _text(doc["method"], "validation.method")}
     for key in ("calibration_slope", "calibration_intercept"):
-        _finite(doc[key], f"validation.{key}")
+        out[key] = _finite(doc[key], f"validation.{key}")
+        if abs(out[key]) > 1e3:
+            raise SiteModelError(f"validation.{key}: not a plausible figure")
     auc = _finite(doc["auc_cv"], "validation.auc_cv")
     lo, hi = (_finite(v, "validation.auc_cv_ci95") for v in ci)
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise SiteModelError(f"validation.auc_cv_ci95: not an interval within 0-1 ({lo!r}, {hi!r})")
-    if not 0.0 <= auc <= 1.0:
-        raise SiteModelError("validation.auc_cv: not within 0-1")
-    return dict(doc)
+    if not 0.0 <= lo <= auc <= hi <= 1.0:
+        raise SiteModelError("validation: the AUC and its 95% CI are not an interval within 0-1 around the AUC")
+    out |= {"auc_cv": auc, "auc_cv_ci95": [lo, hi]}
+    if doc.get("auc_apparent") is not None:
+        out["auc_apparent"] = _finite(doc["auc_apparent"], "validation.auc_apparent")
+    table = doc.get("calibration_table")
+    if table is not None:
+        if not isinstance(table, list) or len(table) > 100:
+            raise SiteModelError("validation.calibration_table: not a list of bins")
+        keys = ("bin", "n", "mean_predicted", "observed")
+        where = "validation.calibration_table"
+        out["calibration_table"] = [
+            {k: _finite(row.get(k) if isinstance(row, dict) else None, f"{where}.{k}") for k in keys} for row in table
+        ]
+    return out
 
 
 def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
@@ -185,17 +214,17 @@ def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
             f"{ARTIFACT_VERSION}: re-run `cds-cyto analyze` to write one)"
         )
     try:
-        outcome = str(doc["outcome"]["name"])
+        outcome = _text(doc["outcome"]["name"], "outcome.name", 40)
         if outcome not in OUTCOME_DEFINITIONS:
             raise SiteModelError(f"outcome {outcome!r} is not one this release can place in time")
         feats = doc["features"]
         if not isinstance(feats, list) or not feats:
             raise SiteModelError("features: none")
-        names = tuple(str(f["name"]) for f in feats)
+        names = tuple(_text(f["name"], "features.name", 40) for f in feats)
         unknown = [n for n in names if n not in FEATURE_DEFINITIONS]
         if unknown or len(set(names)) != len(names):
             raise SiteModelError(f"features: unknown or repeated ({', '.join(unknown) or 'repeated'})")
-        transforms = {str(f["name"]): str(f["transform"]) for f in feats}
+        transforms = {str(f["name"]): _text(f["transform"], "features.transform", 20) for f in feats}
         # the transform is part of the feature's definition: an artifact cannot change what training did
         wrong = [n for n, t in transforms.items() if t != ("ln" if n in LOG_FEATURES else "identity")]
         if wrong:
@@ -208,19 +237,30 @@ def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
             if lo > hi:
                 raise SiteModelError(f"features.{f['name']}.training_range: low above high")
             ranges[str(f["name"])] = (lo, hi)
-        population = str(doc["population"])
+        population = _text(doc["population"], "population", 20)
         if population not in POPULATIONS:
             raise SiteModelError(f"population {population!r}: not one of {', '.join(POPULATIONS)}")
-        training = dict(doc["training"])
-        n, events = (_finite(training.get(key), f"training.{key}") for key in ("n", "events"))
+        raw_training = doc["training"]
+        if not isinstance(raw_training, dict):
+            raise SiteModelError("training: missing")
+        n, events = (_count(raw_training.get(key), f"training.{key}") for key in ("n", "events"))
         if not 0 <= events <= n or n < 1:
             raise SiteModelError("training: n and events are not counts with 0 <= events <= n")
+        training: dict[str, Any] = {"n": n, "events": events}
+        if raw_training.get("data_sha256") is not None:
+            training["data_sha256"] = _text(raw_training["data_sha256"], "training.data_sha256", 128)
+        if raw_training.get("seed") is not None:
+            training["seed"] = _count(raw_training["seed"], "training.seed")
         outcome_day = _finite(doc["outcome"]["day"], "outcome.day")
         if outcome_day != int(outcome_day) or outcome_day < 1:
             raise SiteModelError("outcome.day: not a whole day after infusion")
+        landmark = _finite(doc["landmark_day"], "landmark_day")
+        if landmark != int(landmark) or not 0 <= landmark < outcome_day:
+            raise SiteModelError("landmark_day: not a whole day from 0 to before the outcome's day")
         return SiteModel(
             outcome=outcome,
             outcome_day=int(outcome_day),
+            landmark_day=int(landmark),
             population=population,
             features=names,
             intercept=_finite(doc["intercept"], "intercept"),
@@ -229,12 +269,13 @@ def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
             ranges=ranges,
             validation=_validation(doc.get("validation")),
             training=training,
-            created=str(doc["created"]),
+            created=_text(doc["created"], "created", 40),
             version=ARTIFACT_VERSION,
-            feature_definitions={str(f["name"]): str(f["definition"]) for f in feats},
+            # the definitions are this release's, by name: an artifact's own text could say anything
+            feature_definitions={n: FEATURE_DEFINITIONS[n] for n in names},
             sha256=sha256,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
         if isinstance(exc, SiteModelError):
             raise
         raise SiteModelError(f"malformed model artifact ({type(exc).__name__}: {exc})") from exc

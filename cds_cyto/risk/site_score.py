@@ -1,29 +1,46 @@
 """The site model's inputs for one patient, whether they are final yet, and the calibrated probability they give.
 
-`site_inputs` turns the risk picture into the model's features, each with its value or the reason it has none
-*yet*. The analytics fit the model on exactly these inputs (taken at the end of follow-up), so what is scored is
-what was fitted. `score_site_model` gives a probability only when every input is known, final and within the range
-seen in training, the patient is between day 0 and the outcome's day, and the model's population fits; otherwise it
-says why not. A probability is always shown with the model's validation figures (`SiteScore.to_json`).
+The model is a landmark model. Its CRS-derived inputs (grade, onset, recovery, tocilizumab/steroids, marker peaks)
+are taken on the landmark day (thresholds site_model.landmark_day, stored in the artifact): training reads every
+patient as they stood on that day, and a patient is scored from that day on with the same inputs, read from the
+record up to that day only. So what is scored is exactly what was fitted, and a later peak or a steroid on day +20
+can neither leak into training nor make an early score differ from the model's.
 
-CRS-derived inputs are final only once CRS is over: scoring a patient as "grade 2, recovered day 0" while CRS is
-still running would understate exactly the patients at risk. "No CRS" is final from a site-configurable day
-(thresholds.toml [site_model]).
+The inputs must also be final on the landmark: a CRS record that is complete (every episode dated, graded and
+abated by then, with no fever, CRS treatment or daily grade after its recovery that no episode covers), or "no CRS"
+with temperatures or grades charted into the second week and no fever or CRS treatment. Otherwise the patient is not
+scored, and the card says why. Scoring a patient as "grade 2, recovered" while CRS is still running would understate
+exactly the patients at risk.
+
+`score_site_model` gives a probability only when every input is known and final, within the range seen in training,
+on a day from the landmark to the day before the outcome's day, and for the model's population. A probability is
+always shown with the model's validation figures (`SiteScore.to_json`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
-from cds_cyto.record import LabResult
-from cds_cyto.risk.crs import CrsFeatures
+from cds_cyto.record import LabResult, PatientRecord
+from cds_cyto.risk.config import RiskData
+from cds_cyto.risk.crs import CrsFeatures, crs_features
 from cds_cyto.risk.hematotox import Hematotox
-from cds_cyto.risk.markers import MarkerPeak
+from cds_cyto.risk.markers import MarkerPeak, marker_peaks
 from cds_cyto.risk.site_model import SiteModel, SiteModelError
 
-__all__ = ["LABEL", "ModelInput", "SiteScore", "score_site_model", "site_inputs"]
+__all__ = [
+    "LABEL",
+    "CrsSigns",
+    "ModelInput",
+    "SiteScore",
+    "crs_signs",
+    "landmark_inputs",
+    "score_site_model",
+    "site_inputs",
+]
 
 LABEL = "Site-calibrated model (fitted on this site's own patients; not a published score)"
 _CRS_INPUTS = ("crs_grade", "crs_onset_day", "crs_recovery_day", "toci_or_steroid", "max_lg_ferritin", "max_lg_il6")
@@ -81,16 +98,40 @@ def _day(day: int) -> str:
     return f"day +{day}" if day >= 0 else f"day {day}"
 
 
-def _crs_not_final(crs: CrsFeatures, day: int | None, fever_day: int | None, rule: Mapping[str, Any]) -> str | None:
-    """None when the CRS picture can no longer change the inputs; else why it still can.
+@dataclass(frozen=True, slots=True)
+class CrsSigns:
+    """What else the record says about CRS from day 0 to the landmark, to check a CRS record is complete."""
 
-    Final means: the CRS record is complete (every episode dated, graded and abated, or no CRS at all with no fever
-    and no CRS treatment), and the day has reached thresholds site_model.crs_final_from_day — before it a first or
-    a second episode may still begin, and training took its inputs after it.
-    """
-    from_day = int(rule["crs_final_from_day"])
-    recorded = crs.source in ("condition", "observation") and crs.max_grade != 0
-    if recorded:
+    fever_days: tuple[int, ...]  # days with a temperature at or above the CRS fever threshold
+    treatment_days: tuple[int, ...]  # days tocilizumab or a corticosteroid was started
+    graded_days: tuple[tuple[int, int], ...]  # (day, grade) of daily ASTCT grades
+    last_reading_day: int | None  # the last day with a temperature or a daily grade
+
+
+def crs_signs(record: PatientRecord, upto: date, data: RiskData) -> CrsSigns:
+    day0 = record.infusion_date
+    if day0 is None:
+        return CrsSigns((), (), (), None)
+
+    def rel(d: date) -> int:
+        return (d - day0).days
+
+    temps = [t for t in record.series("temperature") if day0 <= t.local_date <= upto]
+    grades = [g for g in record.crs_grades if day0 <= g.day_date <= upto]
+    treated = [e for k in ("tocilizumab", "corticosteroid") for e in record.events_of(k) if day0 <= e.start <= upto]
+    readings = [rel(t.local_date) for t in temps] + [rel(g.day_date) for g in grades]
+    return CrsSigns(
+        tuple(sorted({rel(t.local_date) for t in temps if t.value >= data.fever_at_least})),
+        tuple(sorted({rel(e.start) for e in treated})),
+        tuple(sorted((rel(g.day_date), g.grade) for g in grades)),
+        max(readings) if readings else None,
+    )
+
+
+def _crs_not_final(crs: CrsFeatures, signs: CrsSigns, landmark: int, rule: Mapping[str, Any]) -> str | None:
+    """None when the CRS picture on the landmark is complete; else why it is not. `crs` is read up to the landmark."""
+    at = f"by the {_day(landmark)} landmark"
+    if crs.source in ("condition", "observation") and crs.max_grade != 0:
         if crs.undated_conditions:
             return "a CRS Condition without an onset date: the CRS timeline is incomplete"
         if crs.max_grade is None:
@@ -98,19 +139,34 @@ def _crs_not_final(crs: CrsFeatures, day: int | None, fever_day: int | None, rul
         if crs.onset_day is None:
             return "CRS recorded without an onset date"
         if crs.recovery_day is None:
-            return f"CRS ongoing since {_day(crs.onset_day)}: its grade, timing and treatment are not final"
-    elif crs.source == "fever-derived":
+            return f"CRS from {_day(crs.onset_day)} had not abated {at}: its grade, timing and treatment are not final"
+        end = crs.recovery_day
+        fever = [d for d in signs.fever_days if d > end]
+        if fever:
+            return f"fever on {_day(fever[0])} after CRS had abated on {_day(end)}: the CRS record is incomplete"
+        treated = [d for d in signs.treatment_days if d > end]
+        if treated:
+            return (
+                f"tocilizumab or a corticosteroid on {_day(treated[0])} after CRS had abated: the record is incomplete"
+            )
+        graded = [(d, g) for d, g in signs.graded_days if g >= 1 and (d > end or g > crs.max_grade)]
+        if graded:
+            d, g = graded[0]
+            return f"a daily CRS grade {g} on {_day(d)} that the CRS Conditions do not cover: the record is incomplete"
+        return None
+    if crs.source == "fever-derived":
         return f"fever from {_day(crs.onset_day or 0)} without a CRS record: the CRS grade is unknown"
-    elif crs.max_grade is None:
+    if crs.max_grade is None:
         return "no CRS record and no temperatures: whether CRS occurred is unknown"
-    elif fever_day is not None:
-        return f"fever on {_day(fever_day)} while no CRS grade above 0 is recorded: the CRS record is incomplete"
-    elif crs.tocilizumab or crs.corticosteroid:
+    if signs.fever_days:
+        return f"fever on {_day(signs.fever_days[0])} while no CRS grade above 0 is recorded: the record is incomplete"
+    if signs.treatment_days:
         return "tocilizumab or a corticosteroid given while no CRS is recorded: the CRS record is incomplete"
-    if day is None or day < from_day:
+    from_day = int(rule["no_crs_reading_from_day"])
+    if signs.last_reading_day is None or signs.last_reading_day < from_day:
         return (
-            f"the CRS inputs count as final from {_day(from_day)}: another episode may still begin "
-            f"(thresholds site_model.crs_final_from_day; {rule['source']})"
+            f"no temperature or CRS grade charted from {_day(from_day)} to the landmark: 'no CRS' is not established "
+            f"(thresholds site_model.no_crs_reading_from_day)"
         )
     return None
 
@@ -126,13 +182,12 @@ def site_inputs(
     baseline_il6: LabResult | None,
     crs: CrsFeatures,
     markers: Mapping[str, MarkerPeak],
-    day: int | None,
-    fever_day: int | None,
+    signs: CrsSigns,
+    landmark: int,
     rule: Mapping[str, Any],
 ) -> dict[str, ModelInput]:
-    """Every feature a site model may use (`FEATURE_DEFINITIONS`), as it stands on the evaluation day.
-
-    `fever_day`: the first day from day 0 with a temperature at or above the CRS fever threshold (None: none)."""
+    """Every feature a site model may use (`FEATURE_DEFINITIONS`); `crs`, `markers` and `signs` are read from day 0
+    to the landmark day."""
     out: dict[str, ModelInput] = {}
     by_analyte = {c.analyte: c for c in hematotox.components}
     for analyte in ("neutrophils", "hemoglobin", "platelets", "ferritin"):
@@ -144,12 +199,12 @@ def site_inputs(
         if hematotox.complete and hematotox.score is not None
         else ModelInput("hematotox_score", None, f"CAR-HEMATOTOX incomplete ({', '.join(hematotox.missing)} missing)")
     )
-    pending = _crs_not_final(crs, day, fever_day, rule)
+    pending = _crs_not_final(crs, signs, landmark, rule)
     if pending is not None:
         out.update({name: ModelInput(name, None, pending) for name in _CRS_INPUTS})
         return out
     had_crs = bool(crs.max_grade)
-    when = crs.date_of(crs.recovery_day if had_crs else day)
+    when = crs.date_of(crs.recovery_day if had_crs else landmark)
     where = crs.source_ids[0] if crs.source_ids else None
     stamp = {"when": None if when is None else when.isoformat(), "source": where}
     if had_crs:
@@ -158,19 +213,43 @@ def site_inputs(
         out["crs_recovery_day"] = ModelInput("crs_recovery_day", float(crs.recovery_day or 0), **stamp)
     else:  # no CRS is a value of 0 for all three (FEATURE_DEFINITIONS), which a card must not show as "day 0"
         for name in ("crs_grade", "crs_onset_day", "crs_recovery_day"):
-            out[name] = ModelInput(name, 0.0, **stamp, shown=f"no CRS by {_day(day or 0)}")
+            out[name] = ModelInput(name, 0.0, **stamp, shown=f"no CRS by {_day(landmark)}")
     out["toci_or_steroid"] = ModelInput("toci_or_steroid", float(crs.tocilizumab or crs.corticosteroid))
     for marker in ("ferritin", "il6"):
         peak = markers.get(marker)
         name = f"max_lg_{marker}"
         if peak is None or peak.max_lg is None:
-            out[name] = ModelInput(name, None, f"no {marker} result above 0 from day 0")
+            out[name] = ModelInput(name, None, f"no {marker} result above 0 from day 0 to the landmark")
         else:
             r = peak.result
             out[name] = ModelInput(
                 name, peak.max_lg, None, None if r is None else r.time.isoformat(), None if r is None else r.source_id
             )
     return out
+
+
+def landmark_inputs(
+    record: PatientRecord,
+    as_of: date,
+    hematotox: Hematotox,
+    baseline_il6: LabResult | None,
+    data: RiskData,
+    landmark: int,
+    rule: Mapping[str, Any],
+) -> dict[str, ModelInput]:
+    """The inputs as the record stood on the landmark day (from it on), or, before it, as it stands on `as_of` —
+    then the CRS inputs are not yet known."""
+    day0 = record.infusion_date
+    if day0 is None or (as_of - day0).days < landmark:
+        why = f"the CRS inputs are read on the {_day(landmark)} landmark (thresholds site_model.landmark_day)"
+        out = site_inputs(hematotox, baseline_il6, CrsFeatures("none", None, None, None, None, False, False),
+                          {}, CrsSigns((), (), (), None), landmark, rule)  # fmt: skip
+        out.update({name: ModelInput(name, None, why) for name in _CRS_INPUTS})
+        return out
+    on = day0 + timedelta(days=landmark)
+    crs = crs_features(record, on, data)
+    markers = marker_peaks(record, on, ("ferritin", "il6"))
+    return site_inputs(hematotox, baseline_il6, crs, markers, crs_signs(record, on, data), landmark, rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +323,11 @@ def _cautions(model: SiteModel, disease: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _first_day(model: SiteModel) -> int:
+    """A model with a CRS-derived input is scored from its landmark; one on baseline inputs only, from day 0."""
+    return model.landmark_day if set(model.features) & set(_CRS_INPUTS) else 0
+
+
 def score_site_model(
     model: SiteModel,
     inputs: Mapping[str, ModelInput],
@@ -258,9 +342,9 @@ def score_site_model(
     used = tuple(inputs[f] for f in model.features)
     reasons: list[str] = []
     if day is None:
-        reasons.append("no CAR-T infusion recorded: the model is scored from day 0")
-    elif day < 0:
-        reasons.append(f"{_day(day)}: the model is scored from day 0")
+        reasons.append("no CAR-T infusion recorded: days after infusion are unknown")
+    elif day < _first_day(model):
+        reasons.append(f"{_day(day)}: the model is scored from its {_day(model.landmark_day)} landmark")
     elif day >= model.outcome_day:
         reasons.append(f"{_day(day)}: the outcome (day +{model.outcome_day}) is now observed, not predicted")
     if disease is not None and disease != model.disease:

@@ -35,6 +35,7 @@ def _artifact(path: Path) -> Path:
         "version": 2,
         "created": "2026-12-01",
         "outcome": {"name": "pht_seed000", "definition": "PHT", "day": 28},
+        "landmark_day": 14,
         "population": "all",
         "features": [
             {
@@ -122,5 +123,5 @@ def test_ongoing_crs_is_not_scored(service: TestClient, hapi_url: str) -> None:
     pid = unique_id("site")
     load_resources(hapi_url, [*cytopenic_patient(pid, day=14), _crs(pid, 3, 2, None)])
     detail = _monitoring_card(service, hook_request(pid, fhirServer=hapi_url))
-    assert "not scored today — crs_grade, crs_recovery_day: CRS ongoing since day +2" in detail
+    assert "not scored today — crs_grade, crs_recovery_day: CRS from day +2 had not abated by the day +14" in detail
     assert "%**" not in detail

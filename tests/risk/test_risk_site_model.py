@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from risk_fhir import (
+    DEXAMETHASONE,
     FLUDARABINE,
     TOCILIZUMAB,
     Json,
@@ -60,6 +61,7 @@ def model_doc(
     ranges: dict[str, tuple[float, float]] | None = None,
     validation: dict[str, Any] | None = None,
     events: int = 80,
+    landmark_day: int = 14,
 ) -> Json:
     coefficients = COEF if coefficients is None else coefficients
     ranges = {**RANGES, **(ranges or {})}
@@ -69,6 +71,7 @@ def model_doc(
         "version": 2,
         "created": "2026-12-01",
         "outcome": {"name": outcome, "definition": "x", "day": 28},
+        "landmark_day": landmark_day,
         "population": population,
         "features": [
             {
@@ -133,30 +136,40 @@ def temps(*days: int, value: float = 37.0) -> list[Json]:
 @pytest.mark.parametrize(
     ("resources", "day", "scored", "why"),
     [
-        # recorded CRS: final once every episode has abated, on or before the evaluation day, from day +14
-        ([crs_condition(2, 2)], 15, False, "CRS ongoing since day +2"),
+        # recorded CRS: read on the day +14 landmark; complete when every episode has abated by then
+        ([crs_condition(2, 2)], 15, False, "CRS from day +2 had not abated by the day +14 landmark"),
         ([crs_condition(2, 2, 6)], 15, True, None),
         ([crs_condition(2, 2, 6)], 14, True, None),
-        ([crs_condition(2, 2, 6)], 13, False, "final from day +14: another episode may still begin"),
-        ([crs_condition(2, 2, 16)], 15, False, "CRS ongoing since day +2"),  # abatement not yet known on day 15
-        ([crs_condition(2, 2, 6), crs_condition(3, 8)], 15, False, "CRS ongoing"),  # a second, open episode
+        ([crs_condition(2, 2, 6)], 13, False, "scored from its day +14 landmark"),
+        ([crs_condition(2, 2, 16)], 20, False, "had not abated by the day +14 landmark"),  # abated after it: never
+        ([crs_condition(2, 2, 6), crs_condition(3, 8)], 15, False, "CRS from day +2 had not abated"),  # second, open
+        ([crs_condition(2, 2, 6), crs_condition(3, 16)], 20, True, None),  # an episode after the landmark: not read
         ([crs_condition(1, 2, 4), crs_condition(3, None)], 15, False, "without an onset date"),  # undated episode
         ([crs_condition(None, 2, 6)], 15, False, "without a grade"),  # D89.839
         ([crs_condition(2, None, 6)], 15, False, "without an onset date"),
+        # an abated episode, then a sign of CRS that no episode covers
+        ([crs_condition(1, 1, 3), temps(10, value=39.5)], 15, False, "fever on day +10 after CRS had abated"),
+        ([crs_condition(1, 1, 3), med(TOCILIZUMAB, 10)], 15, False, "tocilizumab or a corticosteroid on day +10"),
+        ([crs_condition(1, 1, 3), crs_grade(3, 12)], 15, False, "a daily CRS grade 3 on day +12"),
+        ([crs_condition(1, 1, 3), crs_grade(1, 2)], 15, True, None),  # within the episode, at its grade
+        ([crs_condition(1, 1, 3), temps(2, value=38.5)], 15, True, None),  # the episode's own fever
         # daily ASTCT grades
         ([crs_grade(1, 1), crs_grade(2, 2), crs_grade(0, 5)], 14, True, None),
-        ([crs_grade(1, 1), crs_grade(2, 2), crs_grade(0, 5)], 6, False, "another episode may still begin"),
-        ([crs_grade(1, 1), crs_grade(2, 2)], 15, False, "CRS ongoing since day +1"),
-        # no CRS: final from day +14, and only without fever or CRS treatment
-        ([temps(1, 3)], 13, False, "final from day +14"),
-        ([temps(1, 3)], 14, True, None),
-        ([[crs_grade(0, 1), crs_grade(0, 2)]], 13, False, "final from day +14"),
-        ([[crs_grade(0, 1), crs_grade(0, 2)]], 14, True, None),
-        ([[crs_grade(0, 1)], temps(5, value=39.5)], 14, False, "fever on day +5 while no CRS grade above 0"),
-        ([temps(1), med(TOCILIZUMAB, 3)], 14, False, "tocilizumab or a corticosteroid given while no CRS"),
+        ([crs_grade(1, 1), crs_grade(2, 2)], 15, False, "had not abated by the day +14 landmark"),
+        ([crs_grade(2, 1), crs_grade(0, 2), temps(10, value=39.5)], 15, False, "fever on day +10 after CRS"),
+        # no CRS: temperatures or grades charted into the second week (from day +7), no fever, no CRS treatment
+        ([temps(1, 8)], 13, False, "scored from its day +14 landmark"),
+        ([temps(1, 8)], 14, True, None),
+        ([temps(1, 7)], 14, True, None),
+        ([temps(1, 6)], 14, False, "no temperature or CRS grade charted from day +7"),
+        ([temps(0)], 20, False, "'no CRS' is not established"),
+        ([[crs_grade(0, 1), crs_grade(0, 9)]], 14, True, None),
+        ([[crs_grade(0, 1)], temps(5, value=39.5), temps(9)], 14, False, "fever on day +5 while no CRS grade"),
+        ([temps(1, 9), med(TOCILIZUMAB, 3)], 14, False, "tocilizumab or a corticosteroid given while no CRS"),
+        ([temps(1, 9), temps(16, value=39.0)], 20, True, None),  # a fever after the landmark is not read
         ([], 20, False, "whether CRS occurred is unknown"),  # no CRS record, no temperatures
         ([temps(3, value=38.4)], 20, False, "fever from day +3"),
-        # the day window: from day 0 to the day before the outcome's day (28)
+        # the day window: from the landmark to the day before the outcome's day (28)
         ([crs_condition(1, 1, 3)], 27, True, None),
         ([crs_condition(1, 1, 3)], 28, False, "the outcome (day +28) is now observed"),
         ([crs_condition(1, 1, 3)], 40, False, "now observed"),
@@ -171,33 +184,41 @@ def test_scorable_only_on_final_inputs(resources: list[Any], day: int, scored: b
         assert any(why in r for r in s.reasons), s.reasons
 
 
-def test_no_crs_day_is_site_configurable() -> None:
-    site = {"thresholds": {"site_model": {"crs_final_from_day": 7}}}
-    assert not score(BASE, temps(1), day=6, profile=profile_with(**site), disease="ALL").scored
-    s = score(BASE, temps(1), day=7, profile=profile_with(**site), disease="ALL")
-    assert s.scored
-    assert "CRS rarely begins after the second week" in score(BASE, temps(1), day=6).reasons[0]
+def test_the_landmark_is_the_models_and_its_inputs_do_not_move_after_it() -> None:
+    early = profile_with(model_doc(landmark_day=7))
+    assert not score(BASE, temps(1, 7), day=6, profile=early, disease="ALL").scored
+    assert score(BASE, temps(1, 7), day=7, profile=early, disease="ALL").scored
+    # a steroid on day +18 and a ferritin peak on day +20 are after the landmark: the day-20 score is the day-14 one
+    p = profile_with(model_doc({"toci_or_steroid": 0.7, "max_lg_ferritin": 0.5}, ranges={"max_lg_ferritin": (0, 6)}))
+    before = [BASE, crs_condition(2, 2, 6), obs("ferritin", 800.0, 5)]
+    later = [*before, med(DEXAMETHASONE, 18), obs("ferritin", 20000.0, 20)]
+    on14 = score(*before, day=14, profile=p)
+    on20 = score(*later, day=20, profile=p)
+    assert on14.scored and on14.probability == on20.probability
+    assert {i.name: i.value for i in on20.inputs}["toci_or_steroid"] == 0.0
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "14", True])
-def test_no_crs_day_must_be_whole_days(bad: Any) -> None:
-    with pytest.raises(ProfileError, match="crs_final_from_day"):
-        load_profile(site={"thresholds": {"site_model": {"crs_final_from_day": bad}}})
+@pytest.mark.parametrize("key", ["landmark_day", "no_crs_reading_from_day"])
+@pytest.mark.parametrize("bad", [-1, 1.5, "14", True, 400])
+def test_site_model_days_must_be_whole_days(key: str, bad: Any) -> None:
+    with pytest.raises(ProfileError, match=key):
+        load_profile(site={"thresholds": {"site_model": {key: bad}}})
 
 
 def test_before_infusion_and_without_infusion() -> None:
     baseline_only = profile_with(model_doc({"baseline_neutrophils": -0.8}))
-    assert score(BASE, day=0, profile=baseline_only).scored
+    assert score(BASE, day=0, profile=baseline_only).scored  # no CRS input: scored from day 0
     s = score(BASE, day=-1, profile=baseline_only)
-    assert not s.scored and "scored from day 0" in s.reasons[0]
+    assert not s.scored and "scored from its day +14 landmark" in s.reasons[0]
     risk = assess_risk(record_of(*BASE), day_date(3), baseline_only)
     assert risk.site_score is not None and "no CAR-T infusion" in risk.site_score.reasons[0]
+    assert not score(BASE, crs_condition(1, 1, 3), day=13).scored  # a CRS input: scored from the landmark
 
 
 def test_probability_is_the_models_arithmetic() -> None:
     s = score(BASE, crs_condition(2, 2, 6), day=15)
     assert s.probability == pytest.approx(expected(1.5, 100.0, 150.0, 2, 6))
-    no_crs = score(BASE, temps(1, 2), day=14)
+    no_crs = score(BASE, temps(1, 8), day=14)
     assert no_crs.probability == pytest.approx(expected(1.5, 100.0, 150.0, 0, 0))
     values = {i.name: i.value for i in no_crs.inputs}
     assert values["crs_grade"] == 0 and values["crs_recovery_day"] == 0
@@ -221,7 +242,7 @@ def test_missing_baseline_says_which() -> None:
 
 def test_one_reason_for_all_crs_inputs() -> None:
     s = score(BASE, crs_condition(2, 2), day=15)
-    assert len(s.reasons) == 1 and s.reasons[0].startswith("crs_grade, crs_recovery_day: CRS ongoing")
+    assert len(s.reasons) == 1 and s.reasons[0].startswith("crs_grade, crs_recovery_day: CRS from day +2 had not")
 
 
 @pytest.mark.parametrize(
@@ -264,7 +285,7 @@ def test_unknown_disease_is_not_scored_unless_the_site_says_so() -> None:
 
 
 def test_cautions() -> None:
-    weak = profile_with(model_doc(validation={"auc_cv_ci95": [0.5, 0.7]}, events=30))
+    weak = profile_with(model_doc(validation={"auc_cv_ci95": [0.5, 0.8]}, events=30))
     s = score(BASE, crs_condition(1, 1, 3), day=15, profile=weak)
     assert any("not shown to be better than chance" in c for c in s.cautions)
     assert any("6.0 events per feature" in c for c in s.cautions)
@@ -299,8 +320,8 @@ def _without(doc: Json, *path: str) -> Json:
         (_without(model_doc(), "validation", "calibration_slope"), "validation figures missing"),
         (_without(model_doc(), "validation", "calibration_intercept"), "validation figures missing"),
         (_without(model_doc(), "validation"), "validation"),
-        (model_doc(validation={"auc_cv_ci95": [0.8, 0.7]}), "auc_cv_ci95"),
-        (model_doc(validation={"auc_cv_ci95": [0.5, 1.2]}), "auc_cv_ci95"),
+        (model_doc(validation={"auc_cv_ci95": [0.8, 0.7]}), "around the AUC"),
+        (model_doc(validation={"auc_cv_ci95": [0.5, 1.2]}), "within 0-1"),
         (model_doc(validation={"auc_cv": float("nan")}), "finite"),
         ({**model_doc(), "version": 1}, "re-run `cds-cyto analyze`"),
         ({**model_doc(), "format": "x"}, "not a cds-cyto/site-model"),
@@ -313,8 +334,16 @@ def _without(doc: Json, *path: str) -> Json:
         (model_doc(population="everyone"), "population"),
         ([], "not a cds-cyto/site-model"),
         (model_doc({"crs_grade": 10**400}), "not a finite number"),  # a JSON integer beyond float range
-        (model_doc(validation={"auc_cv": 1.5}), "auc_cv"),
+        (model_doc(validation={"auc_cv": 1.5}), "within 0-1"),
         (model_doc(events=301), "0 <= events <= n"),
+        (_without(model_doc(), "landmark_day"), "malformed"),
+        (model_doc(landmark_day=28), "landmark_day"),
+        (model_doc(validation={"auc_cv": 0.9}), "around the AUC"),  # outside its own CI
+        (model_doc(validation={"method": "x" * 1000}), "validation.method"),
+        (model_doc(validation={"calibration_slope": 2**70}), "plausible"),
+        ({**model_doc(), "training": {"n": 300, "events": 80, "seed": 2**70}}, "training.seed"),
+        ({**model_doc(), "training": {"n": 300.5, "events": 80}}, "training.n"),
+        ({**model_doc(), "created": ["2026"]}, "created"),
         ({**model_doc(), "outcome": {"name": "pht_seed000", "day": 27.5}}, "outcome.day"),
         ({**model_doc(), "outcome": {"name": "pht_seed000", "day": 0}}, "outcome.day"),
     ],
@@ -417,19 +446,21 @@ def test_card_shows_probability_with_validation() -> None:
 def test_card_says_why_not_scored() -> None:
     a = evaluate(_monitoring_patient(15, crs_condition(3, 2)), day_date(15), profile_with())
     card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
-    assert "not scored today — crs_grade, crs_recovery_day: CRS ongoing since day +2" in card["detail"]
+    assert (
+        "not scored today — crs_grade, crs_recovery_day: CRS from day +2 had not abated by the day +14 landmark"
+    ) in card["detail"]
     assert "%**" not in card["detail"]
     site = a.to_json()["risk"]["site_model"]
     assert site["status"] == "not-scored" and site["probability"] is None and site["not_scored_because"]
 
 
 def test_card_shows_no_crs_as_such_and_what_the_model_rests_on() -> None:
-    record = record_of(infusion(), med(FLUDARABINE, LD), BASE, temps(1, 2), obs("neutrophils", 0.3, 22))
+    record = record_of(infusion(), med(FLUDARABINE, LD), BASE, temps(1, 8), obs("neutrophils", 0.3, 22))
     a = evaluate(record, day_date(22), profile_with())  # severe neutropenia after day 21: extended monitoring
     card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
     assert (
         "- rests on these inputs only, not on today's counts: baseline ANC 1.5 ×10⁹/L, baseline Hb 100 g/L, "
-        "baseline PLT 150 ×10⁹/L, no CRS by day +22\n"
+        "baseline PLT 150 ×10⁹/L, no CRS by day +14\n"
     ) in card["detail"]
 
 
@@ -483,10 +514,9 @@ def test_cli_evaluate_with_a_site_model(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["evaluate", str(bundle_file), "--site-model", str(tmp_path / "nope.json")]) == 2
 
 
-def test_training_inputs_are_those_of_the_last_scorable_day() -> None:
-    """A steroid on day +30 and a ferritin peak on day +35 are after the last day a model may score (+27): the
-    analysis row keeps them for the seeds' analyses, but the site model's inputs must not see them."""
-    from risk_fhir import DEXAMETHASONE
+def test_training_inputs_are_read_on_the_landmark() -> None:
+    """A steroid on day +30 and a ferritin peak on day +35 are after the landmark (+14): the analysis row keeps them
+    for the seeds' analyses, but the site model's inputs must not see them."""
 
     from cds_cyto.analytics.cohort import assessment_row
 

@@ -163,6 +163,7 @@ async def test_a_site_model_reaches_the_worklist_and_the_written_back_risk_asses
         "version": 2,
         "created": "2026-12-01",
         "outcome": {"name": "pht_seed000", "definition": "PHT", "day": 28},
+        "landmark_day": 14,
         "population": "all",
         "features": [
             {
