@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 from cds_cyto.assess import Assessment, evaluate
 from cds_cyto.extract import extract_record
 from cds_cyto.extract.lean import resources_from_json
-from cds_cyto.profile import Profile, default_profile
+from cds_cyto.profile import Profile, default_profile, load_profile
 
 __all__ = [
     "DAILY_DAYS",
@@ -159,9 +160,14 @@ def row_from_resources(
     return assessment_row(a, profile)
 
 
-def _row_from_file(args: tuple[Path, date | None, str | None]) -> PatientRow:
-    path, as_of, disease = args
-    return row_from_resources(resources_from_json(path.read_bytes()), as_of, disease)
+@lru_cache(maxsize=4)
+def _site_profile(site: Path | None) -> Profile:
+    return default_profile() if site is None else load_profile(site)
+
+
+def _row_from_file(args: tuple[Path, date | None, str | None, Path | None]) -> PatientRow:
+    path, as_of, disease, site = args
+    return row_from_resources(resources_from_json(path.read_bytes()), as_of, disease, _site_profile(site))
 
 
 def bundle_files(directory: Path) -> list[Path]:
@@ -170,11 +176,12 @@ def bundle_files(directory: Path) -> list[Path]:
 
 
 def rows_from_files(
-    files: Sequence[Path], as_of: date | None, disease: str | None, jobs: int | None = None
+    files: Sequence[Path], as_of: date | None, disease: str | None, jobs: int | None = None, site: Path | None = None
 ) -> Iterator[PatientRow]:
-    """Rows in file order; with jobs > 1 a process pool reads, extracts and assesses (one bundle per task)."""
+    """Rows in file order; with jobs > 1 a process pool reads, extracts and assesses (one bundle per task).
+    `site`: a site file whose profile assesses every patient (each worker reads it once)."""
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    tasks = [(f, as_of, disease) for f in files]
+    tasks = [(f, as_of, disease, site) for f in files]
     if jobs <= 1 or len(files) < 8:
         for t in tasks:
             yield _row_from_file(t)

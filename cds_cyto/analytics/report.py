@@ -16,7 +16,7 @@ import pandas as pd
 
 from cds_cyto.analytics import correlation, incidence, models, plots, site_model, survival
 from cds_cyto.analytics.cohort import MARKERS, PatientRow, cohort_table, daily_table
-from cds_cyto.profile import default_profile
+from cds_cyto.profile import Profile, default_profile
 
 __all__ = ["SECTIONS", "AnalysisResult", "analyze_rows"]
 
@@ -50,8 +50,16 @@ def _safe(name: str, result: AnalysisResult, fn: Any) -> Any:
 
 
 def analyze_rows(
-    rows: Iterable[PatientRow], out: Path, disease: str = "all", created: date | None = None, bootstrap: int = 500
+    rows: Iterable[PatientRow],
+    out: Path,
+    disease: str = "all",
+    created: date | None = None,
+    bootstrap: int = 500,
+    profile: Profile | None = None,
 ) -> AnalysisResult:
+    """The report of `rows`; `profile` is the one the rows were assessed with (its site-model rule goes into the
+    artifact, so scoring reads the inputs as training did)."""
+    profile = profile or default_profile()
     rows = list(rows)
     out.mkdir(parents=True, exist_ok=True)
     df = models.prepare(cohort_table(rows))
@@ -125,9 +133,10 @@ def analyze_rows(
             feats,
             created=created,
             bootstrap=bootstrap,
-            outcome_day=int(default_profile().pht[key]),
-            # the rows' inputs were read on this landmark (the profile's rule: no site model is loaded in analyze)
-            landmark_day=int(default_profile().thresholds["site_model"]["landmark_day"]),
+            outcome_day=int(profile.pht[key]),
+            # the rows' inputs were read with this rule: the model keeps it, and is scored with it
+            landmark_day=int(profile.thresholds["site_model"]["landmark_day"]),
+            no_crs_reading_from_day=int(profile.thresholds["site_model"]["no_crs_reading_from_day"]),
             population=disease,
         ),
     )

@@ -110,6 +110,7 @@ def fit_site_model(
     created: date | None = None,
     outcome_day: int = 28,
     landmark_day: int = 14,
+    no_crs_reading_from_day: int = 7,
     population: str = "all",
 ) -> SiteModel:
     """Logistic regression on complete cases; k-fold cross-validated predictions for AUC and calibration.
@@ -152,6 +153,7 @@ def fit_site_model(
         outcome=outcome,
         outcome_day=outcome_day,
         landmark_day=landmark_day,
+        no_crs_reading_from_day=no_crs_reading_from_day,
         population=population,
         features=tuple(features),
         intercept=float(beta[0]),

@@ -122,14 +122,15 @@ def _site_model_lines(score: SiteScore | None) -> list[str]:
         return []
     m = score.model
     if score.probability is None:
-        return ["", f"**{SITE_LABEL}** for {m.outcome_definition}: not scored today — " + "; ".join(score.reasons)]
+        return ["", f"**{SITE_LABEL}** for {m.outcome_definition}: not scored — " + "; ".join(score.reasons)]
     inputs = ", ".join(dict.fromkeys(i.text() for i in score.inputs))
     out = [
         "",
         f"**{SITE_LABEL}**: probability of {m.outcome_definition}: **{score.probability_text()}**",
         "",
         f"- validation: {score.validation_text()}",
-        f"- rests on these inputs only, not on today's counts: {inputs}",
+        f"- rests on these inputs only — CRS as recorded by its day +{m.landmark_day} landmark, not today's counts: "
+        f"{inputs}",
     ]
     out += [f"- caution: {c}" for c in score.cautions]
     return out

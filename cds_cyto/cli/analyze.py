@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -12,7 +13,8 @@ from typing import Any
 from tqdm import tqdm
 
 from cds_cyto.cli import CliError
-from cds_cyto.cli.common import parse_day
+from cds_cyto.cli.common import load_site_profile, parse_day
+from cds_cyto.profile import Profile
 
 __all__ = ["register", "rows_from_fhir"]
 
@@ -26,15 +28,23 @@ def register(sub: Any) -> None:
     p.add_argument("--disease", choices=("all", "nhl"), default="all", help="B-ALL (seed 000) or B-NHL (seed 001)")
     p.add_argument("--as-of", type=parse_day, help="assess every patient as of this date (default: latest result)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument(
+        "--site",
+        type=Path,
+        default=os.environ.get("CDS_CYTO_SITE_FILE") or None,
+        help="site file (TOML): codes, thresholds and the site model's landmark rule; default $CDS_CYTO_SITE_FILE",
+    )
     p.set_defaults(func=run)
 
 
-def rows_from_fhir(base_url: str, as_of: date | None, disease: str) -> Iterator[dict[str, Any]]:
+def rows_from_fhir(
+    base_url: str, as_of: date | None, disease: str, profile: Profile | None = None
+) -> Iterator[dict[str, Any]]:
     from cds_cyto.analytics.cohort import row_from_resources
     from cds_cyto.profile import default_profile
     from cds_cyto.sources import FhirClient, FhirPatientSource, SourceError, default_observation_codes
 
-    profile = default_profile()
+    profile = profile or default_profile()
 
     async def ids() -> list[str]:
         async with FhirClient(base_url) as client:
@@ -58,17 +68,20 @@ def run(args: argparse.Namespace) -> int:
     from cds_cyto.analytics import analyze_rows, bundle_files, rows_from_files
 
     disease = "NHL" if args.disease == "nhl" else "ALL"
+    profile = load_site_profile(args.site)
     if args.bundles is not None:
         if not args.bundles.is_dir():
             raise CliError(f"{args.bundles}: not a directory")
         files = bundle_files(args.bundles)
         if not files:
             raise CliError(f"{args.bundles}: no patient Bundles (*.json)")
-        rows = list(tqdm(rows_from_files(files, args.as_of, disease, args.jobs), total=len(files), unit="pt"))
+        rows = list(
+            tqdm(rows_from_files(files, args.as_of, disease, args.jobs, args.site), total=len(files), unit="pt")
+        )
     else:
-        rows = list(rows_from_fhir(args.fhir, args.as_of, disease))
+        rows = list(rows_from_fhir(args.fhir, args.as_of, disease, profile))
     if len(rows) < 5:
         raise CliError(f"{len(rows)} patients: too few to analyse")
-    result = analyze_rows(rows, args.out, args.disease)
+    result = analyze_rows(rows, args.out, args.disease, profile=profile)
     print(f"{len(rows)} patients → {result.html_path}")
     return 0

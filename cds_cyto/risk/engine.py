@@ -88,7 +88,9 @@ def assess_risk(
     day = None if day0 is None else (as_of - day0).days
     rule = profile.thresholds["site_model"]
     model = profile.site_model
-    landmark = model.landmark_day if model is not None else int(rule["landmark_day"])
+    if model is not None:  # a fitted model is scored with the rule its training inputs were read with
+        rule = {**rule, "landmark_day": model.landmark_day, "no_crs_reading_from_day": model.no_crs_reading_from_day}
+    landmark = int(rule["landmark_day"])
     inputs = landmark_inputs(record, as_of, hematotox, ctx.baseline["il6"], data, landmark, rule)
     return RiskAssessment(
         as_of=as_of,

@@ -79,6 +79,7 @@ class SiteModel:
     outcome: str
     outcome_day: int
     landmark_day: int  # the CRS-derived inputs are read on this day after infusion, in training and in scoring
+    no_crs_reading_from_day: int  # "no CRS" needs a temperature or daily grade charted from this day (as in training)
     population: str  # the `--disease` of the cohort it was fitted on (POPULATIONS): "all" = B-ALL, "nhl" = B-NHL
     features: tuple[str, ...]
     intercept: float
@@ -128,6 +129,7 @@ class SiteModel:
             "created": self.created,
             "outcome": {"name": self.outcome, "definition": self.outcome_definition, "day": self.outcome_day},
             "landmark_day": self.landmark_day,
+            "no_crs_reading_from_day": self.no_crs_reading_from_day,
             "population": self.population,
             "features": [
                 {
@@ -257,10 +259,12 @@ def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
         landmark = _finite(doc["landmark_day"], "landmark_day")
         if landmark != int(landmark) or not 0 <= landmark < outcome_day:
             raise SiteModelError("landmark_day: not a whole day from 0 to before the outcome's day")
+        reading = _count(doc["no_crs_reading_from_day"], "no_crs_reading_from_day")
         return SiteModel(
             outcome=outcome,
             outcome_day=int(outcome_day),
             landmark_day=int(landmark),
+            no_crs_reading_from_day=reading,
             population=population,
             features=names,
             intercept=_finite(doc["intercept"], "intercept"),

@@ -67,7 +67,7 @@ class ModelInput:
         return f"{label} {round(self.value, 3):g}{unit}"
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": self.value}
+        out: dict[str, Any] = {"value": self.value, "shown": self.text()}
         if self.missing:
             out["missing"] = self.missing
         if self.when:
@@ -106,6 +106,7 @@ class CrsSigns:
     treatment_days: tuple[int, ...]  # days tocilizumab or a corticosteroid was started
     graded_days: tuple[tuple[int, int], ...]  # (day, grade) of daily ASTCT grades
     last_reading_day: int | None  # the last day with a temperature or a daily grade
+    episodes: tuple[tuple[int, int | None], ...] = ()  # dated CRS Conditions: (onset day, abatement day or None)
 
 
 def crs_signs(record: PatientRecord, upto: date, data: RiskData) -> CrsSigns:
@@ -120,11 +121,17 @@ def crs_signs(record: PatientRecord, upto: date, data: RiskData) -> CrsSigns:
     grades = [g for g in record.crs_grades if day0 <= g.day_date <= upto]
     treated = [e for k in ("tocilizumab", "corticosteroid") for e in record.events_of(k) if day0 <= e.start <= upto]
     readings = [rel(t.local_date) for t in temps] + [rel(g.day_date) for g in grades]
+    episodes = [
+        (rel(e.onset), None if e.abatement is None or e.abatement > upto else rel(e.abatement))
+        for e in record.crs_episodes
+        if e.onset is not None and day0 <= e.onset <= upto
+    ]
     return CrsSigns(
         tuple(sorted({rel(t.local_date) for t in temps if t.value >= data.fever_at_least})),
         tuple(sorted({rel(e.start) for e in treated})),
         tuple(sorted((rel(g.day_date), g.grade) for g in grades)),
         max(readings) if readings else None,
+        tuple(sorted(episodes, key=lambda e: e[0])),
     )
 
 
@@ -139,20 +146,33 @@ def _crs_not_final(crs: CrsFeatures, signs: CrsSigns, landmark: int, rule: Mappi
         if crs.onset_day is None:
             return "CRS recorded without an onset date"
         if crs.recovery_day is None:
-            return f"CRS from {_day(crs.onset_day)} had not abated {at}: its grade, timing and treatment are not final"
-        end = crs.recovery_day
-        fever = [d for d in signs.fever_days if d > end]
+            return f"CRS from {_day(crs.onset_day)} had not abated {at}: the model does not apply to this patient"
+        start, end, top = crs.onset_day, crs.recovery_day, crs.max_grade
+        by_condition = crs.source == "condition"
+
+        def inside(d: int) -> bool:
+            # within a coded episode's course (Conditions), or within onset-to-recovery (daily grades)
+            if by_condition:
+                return any(o <= d <= (d if a is None else a) for o, a in signs.episodes)
+            return start <= d <= end
+
+        fever = [d for d in signs.fever_days if not inside(d)]
         if fever:
-            return f"fever on {_day(fever[0])} after CRS had abated on {_day(end)}: the CRS record is incomplete"
-        treated = [d for d in signs.treatment_days if d > end]
+            return f"fever on {_day(fever[0])}, outside the recorded CRS: the CRS record is incomplete"
+        treated = [d for d in signs.treatment_days if not inside(d)]
         if treated:
             return (
-                f"tocilizumab or a corticosteroid on {_day(treated[0])} after CRS had abated: the record is incomplete"
+                f"tocilizumab or a corticosteroid on {_day(treated[0])}, outside the recorded CRS: "
+                "the CRS record is incomplete"
             )
-        graded = [(d, g) for d, g in signs.graded_days if g >= 1 and (d > end or g > crs.max_grade)]
-        if graded:
-            d, g = graded[0]
-            return f"a daily CRS grade {g} on {_day(d)} that the CRS Conditions do not cover: the record is incomplete"
+        if by_condition:  # a daily grade must fall within a Condition's course, at most the highest coded grade
+            graded = [(d, g) for d, g in signs.graded_days if g >= 1 and not (g <= top and inside(d))]
+            if graded:
+                d, g = graded[0]
+                return (
+                    f"a daily CRS grade {g} on {_day(d)} that the CRS Conditions do not cover: "
+                    "the CRS record is incomplete"
+                )
         return None
     if crs.source == "fever-derived":
         return f"fever from {_day(crs.onset_day or 0)} without a CRS record: the CRS grade is unknown"
@@ -166,7 +186,7 @@ def _crs_not_final(crs: CrsFeatures, signs: CrsSigns, landmark: int, rule: Mappi
     if signs.last_reading_day is None or signs.last_reading_day < from_day:
         return (
             f"no temperature or CRS grade charted from {_day(from_day)} to the landmark: 'no CRS' is not established "
-            f"(thresholds site_model.no_crs_reading_from_day)"
+            "(site_model.no_crs_reading_from_day)"
         )
     return None
 
@@ -203,27 +223,46 @@ def site_inputs(
     if pending is not None:
         out.update({name: ModelInput(name, None, pending) for name in _CRS_INPUTS})
         return out
-    had_crs = bool(crs.max_grade)
-    when = crs.date_of(crs.recovery_day if had_crs else landmark)
+    # every CRS input says it is read on the landmark: a later episode is not in it, and a card must not suggest it is
+    by = f"by {_day(landmark)}"
     where = crs.source_ids[0] if crs.source_ids else None
-    stamp = {"when": None if when is None else when.isoformat(), "source": where}
-    if had_crs:
-        out["crs_grade"] = ModelInput("crs_grade", float(crs.max_grade or 0), **stamp)
-        out["crs_onset_day"] = ModelInput("crs_onset_day", float(crs.onset_day or 0), **stamp)
-        out["crs_recovery_day"] = ModelInput("crs_recovery_day", float(crs.recovery_day or 0), **stamp)
+
+    def dated(day: int | None) -> str | None:
+        d = crs.date_of(day)
+        return None if d is None else d.isoformat()
+
+    if crs.max_grade:
+        onset, recovery = crs.onset_day or 0, crs.recovery_day or 0
+        out["crs_grade"] = ModelInput(
+            "crs_grade", float(crs.max_grade), None, dated(onset), where, f"maximum CRS grade {crs.max_grade} {by}"
+        )
+        out["crs_onset_day"] = ModelInput(
+            "crs_onset_day", float(onset), None, dated(onset), where, f"CRS onset {_day(onset)}"
+        )
+        out["crs_recovery_day"] = ModelInput(
+            "crs_recovery_day", float(recovery), None, dated(recovery), where, f"CRS recovery {_day(recovery)}"
+        )
     else:  # no CRS is a value of 0 for all three (FEATURE_DEFINITIONS), which a card must not show as "day 0"
         for name in ("crs_grade", "crs_onset_day", "crs_recovery_day"):
-            out[name] = ModelInput(name, 0.0, **stamp, shown=f"no CRS by {_day(landmark)}")
-    out["toci_or_steroid"] = ModelInput("toci_or_steroid", float(crs.tocilizumab or crs.corticosteroid))
-    for marker in ("ferritin", "il6"):
+            out[name] = ModelInput(name, 0.0, None, dated(landmark), None, f"no CRS {by}")
+    given = crs.tocilizumab or crs.corticosteroid
+    out["toci_or_steroid"] = ModelInput(
+        "toci_or_steroid", float(given), shown=f"tocilizumab or steroids {by}: {'yes' if given else 'no'}"
+    )
+    for marker, label in (("ferritin", "ferritin"), ("il6", "IL-6")):
         peak = markers.get(marker)
         name = f"max_lg_{marker}"
-        if peak is None or peak.max_lg is None:
-            out[name] = ModelInput(name, None, f"no {marker} result above 0 from day 0 to the landmark")
+        if peak is None or peak.max_lg is None or peak.max is None:
+            out[name] = ModelInput(name, None, f"no {label} result above 0 from day 0 to the landmark")
         else:
             r = peak.result
             out[name] = ModelInput(
-                name, peak.max_lg, None, None if r is None else r.time.isoformat(), None if r is None else r.source_id
+                name,
+                peak.max_lg,
+                None,
+                None if r is None else r.time.isoformat(),
+                None if r is None else r.source_id,
+                f"peak {label} {peak.max:g} from day 0 {by} (lg {peak.max_lg:.2f})",
             )
     return out
 
@@ -241,7 +280,7 @@ def landmark_inputs(
     then the CRS inputs are not yet known."""
     day0 = record.infusion_date
     if day0 is None or (as_of - day0).days < landmark:
-        why = f"the CRS inputs are read on the {_day(landmark)} landmark (thresholds site_model.landmark_day)"
+        why = f"the CRS inputs are read on the {_day(landmark)} landmark (site_model.landmark_day)"
         out = site_inputs(hematotox, baseline_il6, CrsFeatures("none", None, None, None, None, False, False),
                           {}, CrsSigns((), (), (), None), landmark, rule)  # fmt: skip
         out.update({name: ModelInput(name, None, why) for name in _CRS_INPUTS})
@@ -287,6 +326,7 @@ class SiteScore:
             "status": "scored" if self.scored else "not-scored",
             "probability": None if self.probability is None else round(self.probability, 4),
             "outcome": {"name": m.outcome, "definition": m.outcome_definition, "day": m.outcome_day},
+            "landmark_day": m.landmark_day,
             "validation": {
                 "auc_cv": v["auc_cv"],
                 "auc_cv_ci95": list(v["auc_cv_ci95"]),

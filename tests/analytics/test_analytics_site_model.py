@@ -97,6 +97,18 @@ def test_the_engine_scores_what_the_analytics_fitted(tmp_path: Path) -> None:
     assert scored >= 10
 
 
+def test_analyze_with_a_site_file_keeps_its_rule_in_the_artifact(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text("[thresholds.site_model]\nlandmark_day = 10\nno_crs_reading_from_day = 5\n")
+    out = tmp_path / "out"
+    assert main(["analyze", "--bundles", str(FIXTURES), "--out", str(out), "--jobs", "2", "--site", str(site)]) == 0
+    doc = json.loads((out / "site_model.json").read_text())
+    assert (doc["landmark_day"], doc["no_crs_reading_from_day"]) == (10, 5)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("thresholds = 3\n")
+    assert main(["analyze", "--bundles", str(FIXTURES), "--out", str(out), "--site", str(bad)]) == 2
+
+
 def test_load_refuses_other_files(tmp_path: Path) -> None:
     bad = tmp_path / "x.json"
     bad.write_text('{"format": "something-else"}')

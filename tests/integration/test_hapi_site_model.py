@@ -36,6 +36,7 @@ def _artifact(path: Path) -> Path:
         "created": "2026-12-01",
         "outcome": {"name": "pht_seed000", "definition": "PHT", "day": 28},
         "landmark_day": 14,
+        "no_crs_reading_from_day": 7,
         "population": "all",
         "features": [
             {
@@ -123,5 +124,5 @@ def test_ongoing_crs_is_not_scored(service: TestClient, hapi_url: str) -> None:
     pid = unique_id("site")
     load_resources(hapi_url, [*cytopenic_patient(pid, day=14), _crs(pid, 3, 2, None)])
     detail = _monitoring_card(service, hook_request(pid, fhirServer=hapi_url))
-    assert "not scored today — crs_grade, crs_recovery_day: CRS from day +2 had not abated by the day +14" in detail
+    assert "not scored — crs_grade, crs_recovery_day: CRS from day +2 had not abated by the day +14" in detail
     assert "%**" not in detail

@@ -72,6 +72,7 @@ def model_doc(
         "created": "2026-12-01",
         "outcome": {"name": outcome, "definition": "x", "day": 28},
         "landmark_day": landmark_day,
+        "no_crs_reading_from_day": 7,
         "population": population,
         "features": [
             {
@@ -148,15 +149,22 @@ def temps(*days: int, value: float = 37.0) -> list[Json]:
         ([crs_condition(None, 2, 6)], 15, False, "without a grade"),  # D89.839
         ([crs_condition(2, None, 6)], 15, False, "without an onset date"),
         # an abated episode, then a sign of CRS that no episode covers
-        ([crs_condition(1, 1, 3), temps(10, value=39.5)], 15, False, "fever on day +10 after CRS had abated"),
+        ([crs_condition(1, 1, 3), temps(10, value=39.5)], 15, False, "fever on day +10, outside the recorded CRS"),
         ([crs_condition(1, 1, 3), med(TOCILIZUMAB, 10)], 15, False, "tocilizumab or a corticosteroid on day +10"),
+        # ... or before it: the recorded onset would be too late
+        ([crs_condition(2, 5, 8), crs_grade(2, 2)], 15, False, "a daily CRS grade 2 on day +2"),
+        ([crs_condition(2, 5, 8), temps(2, value=39.5)], 15, False, "fever on day +2, outside the recorded CRS"),
+        ([crs_condition(2, 5, 8), med(TOCILIZUMAB, 3)], 15, False, "tocilizumab or a corticosteroid on day +3"),
+        ([crs_condition(1, 1, 3), crs_condition(1, 10, 12), crs_grade(1, 6)], 15, False, "grade 1 on day +6"),  # gap
+        ([crs_condition(1, 1, 3), crs_condition(1, 10, 12), crs_grade(1, 11)], 15, True, None),
+        ([crs_condition(1, 1, 3), crs_condition(1, 10, 12), temps(6, value=38.6)], 15, False, "fever on day +6"),
         ([crs_condition(1, 1, 3), crs_grade(3, 12)], 15, False, "a daily CRS grade 3 on day +12"),
         ([crs_condition(1, 1, 3), crs_grade(1, 2)], 15, True, None),  # within the episode, at its grade
         ([crs_condition(1, 1, 3), temps(2, value=38.5)], 15, True, None),  # the episode's own fever
         # daily ASTCT grades
         ([crs_grade(1, 1), crs_grade(2, 2), crs_grade(0, 5)], 14, True, None),
         ([crs_grade(1, 1), crs_grade(2, 2)], 15, False, "had not abated by the day +14 landmark"),
-        ([crs_grade(2, 1), crs_grade(0, 2), temps(10, value=39.5)], 15, False, "fever on day +10 after CRS"),
+        ([crs_grade(2, 1), crs_grade(0, 2), temps(10, value=39.5)], 15, False, "fever on day +10, outside"),
         # no CRS: temperatures or grades charted into the second week (from day +7), no fever, no CRS treatment
         ([temps(1, 8)], 13, False, "scored from its day +14 landmark"),
         ([temps(1, 8)], 14, True, None),
@@ -196,6 +204,16 @@ def test_the_landmark_is_the_models_and_its_inputs_do_not_move_after_it() -> Non
     on20 = score(*later, day=20, profile=p)
     assert on14.scored and on14.probability == on20.probability
     assert {i.name: i.value for i in on20.inputs}["toci_or_steroid"] == 0.0
+
+
+def test_a_fitted_model_is_scored_with_its_own_rule_not_the_sites() -> None:
+    """The site moving its landmark (for the next `analyze`) must not change how an already fitted model reads."""
+    site = {"thresholds": {"site_model": {"landmark_day": 10, "no_crs_reading_from_day": 0}}}
+    p = profile_with(**site)  # the model says 14 and 7
+    s = score(BASE, crs_condition(1, 1, 3), day=11, profile=p, disease="ALL")
+    assert not s.scored and "scored from its day +14 landmark" in s.reasons[0]
+    s = score(BASE, temps(0), day=20, profile=p, disease="ALL")
+    assert not s.scored and "no temperature or CRS grade charted from day +7" in s.reasons[0]
 
 
 @pytest.mark.parametrize("key", ["landmark_day", "no_crs_reading_from_day"])
@@ -337,6 +355,7 @@ def _without(doc: Json, *path: str) -> Json:
         (model_doc(validation={"auc_cv": 1.5}), "within 0-1"),
         (model_doc(events=301), "0 <= events <= n"),
         (_without(model_doc(), "landmark_day"), "malformed"),
+        (_without(model_doc(), "no_crs_reading_from_day"), "malformed"),
         (model_doc(landmark_day=28), "landmark_day"),
         (model_doc(validation={"auc_cv": 0.9}), "around the AUC"),  # outside its own CI
         (model_doc(validation={"method": "x" * 1000}), "validation.method"),
@@ -440,14 +459,22 @@ def test_card_shows_probability_with_validation() -> None:
     site = a.to_json()["risk"]["site_model"]
     assert site["status"] == "scored" and site["probability"] == pytest.approx(p, abs=1e-4)
     assert site["validation"]["auc_cv_ci95"] == [0.68, 0.8] and site["training"]["n"] == 300
-    assert site["inputs"]["crs_recovery_day"]["value"] == 6
+    assert site["inputs"]["crs_recovery_day"] == {
+        "value": 6.0,
+        "shown": "CRS recovery day +6",
+        "when": day_date(6).isoformat(),
+        "source": site["inputs"]["crs_grade"]["source"],
+    }
+    assert site["inputs"]["crs_grade"]["shown"] == "maximum CRS grade 3 by day +14" and site["landmark_day"] == 14
+    assert "maximum CRS grade 3 by day +14, CRS recovery day +6" in card["detail"]
 
 
 def test_card_says_why_not_scored() -> None:
     a = evaluate(_monitoring_patient(15, crs_condition(3, 2)), day_date(15), profile_with())
     card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
     assert (
-        "not scored today — crs_grade, crs_recovery_day: CRS from day +2 had not abated by the day +14 landmark"
+        "not scored — crs_grade, crs_recovery_day: CRS from day +2 had not abated by the day +14 landmark: "
+        "the model does not apply to this patient"
     ) in card["detail"]
     assert "%**" not in card["detail"]
     site = a.to_json()["risk"]["site_model"]
@@ -459,8 +486,8 @@ def test_card_shows_no_crs_as_such_and_what_the_model_rests_on() -> None:
     a = evaluate(record, day_date(22), profile_with())  # severe neutropenia after day 21: extended monitoring
     card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
     assert (
-        "- rests on these inputs only, not on today's counts: baseline ANC 1.5 ×10⁹/L, baseline Hb 100 g/L, "
-        "baseline PLT 150 ×10⁹/L, no CRS by day +14\n"
+        "- rests on these inputs only — CRS as recorded by its day +14 landmark, not today's counts: baseline ANC "
+        "1.5 ×10⁹/L, baseline Hb 100 g/L, baseline PLT 150 ×10⁹/L, no CRS by day +14\n"
     ) in card["detail"]
 
 

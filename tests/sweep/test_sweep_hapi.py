@@ -164,6 +164,7 @@ async def test_a_site_model_reaches_the_worklist_and_the_written_back_risk_asses
         "created": "2026-12-01",
         "outcome": {"name": "pht_seed000", "definition": "PHT", "day": 28},
         "landmark_day": 14,
+        "no_crs_reading_from_day": 7,
         "population": "all",
         "features": [
             {
