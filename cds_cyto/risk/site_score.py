@@ -7,8 +7,8 @@ record up to that day only. So what is scored is exactly what was fitted, and a 
 can neither leak into training nor make an early score differ from the model's.
 
 The inputs must also be final on the landmark: a CRS record that is complete (every episode dated, graded and
-abated by then, with no fever, CRS treatment or daily grade after its recovery that no episode covers), or "no CRS"
-with temperatures or grades charted into the second week and no fever or CRS treatment. Otherwise the patient is not
+abated by then, with no fever, CRS treatment or daily grade outside the recorded episodes), or "no CRS" with
+temperatures or grades charted into the second week and no fever or CRS treatment. Otherwise the patient is not
 scored, and the card says why. Scoring a patient as "grade 2, recovered" while CRS is still running would understate
 exactly the patients at risk.
 
@@ -347,9 +347,9 @@ class SiteScore:
         }
 
 
-def _cautions(model: SiteModel, disease: str | None) -> tuple[str, ...]:
+def _cautions(model: SiteModel, disease: str | None, rule: Mapping[str, Any]) -> tuple[str, ...]:
     out = []
-    if disease is None:
+    if disease is None and rule["unknown_disease_in_population"]:
         out.append(
             f"the patient's disease is not recorded here: scored because the site declares every patient it serves "
             f"{model.population_name} (thresholds site_model.unknown_disease_in_population)"
@@ -384,7 +384,12 @@ def score_site_model(
     if day is None:
         reasons.append("no CAR-T infusion recorded: days after infusion are unknown")
     elif day < _first_day(model):
-        reasons.append(f"{_day(day)}: the model is scored from its {_day(model.landmark_day)} landmark")
+        first = _first_day(model)
+        reasons.append(
+            f"{_day(day)}: the model is scored from its {_day(first)} landmark"
+            if first
+            else f"{_day(day)}: the model is scored from day 0"
+        )
     elif day >= model.outcome_day:
         reasons.append(f"{_day(day)}: the outcome (day +{model.outcome_day}) is now observed, not predicted")
     if disease is not None and disease != model.disease:
@@ -409,4 +414,4 @@ def score_site_model(
             probability = model.predict({i.name: i.value for i in used})
         except SiteModelError as exc:  # e.g. coefficients so extreme that the linear predictor is not a number
             reasons.append(str(exc))
-    return SiteScore(model, probability, tuple(reasons), used, _cautions(model, disease))
+    return SiteScore(model, probability, tuple(reasons), used, _cautions(model, disease, rule))

@@ -227,7 +227,7 @@ def test_before_infusion_and_without_infusion() -> None:
     baseline_only = profile_with(model_doc({"baseline_neutrophils": -0.8}))
     assert score(BASE, day=0, profile=baseline_only).scored  # no CRS input: scored from day 0
     s = score(BASE, day=-1, profile=baseline_only)
-    assert not s.scored and "scored from its day +14 landmark" in s.reasons[0]
+    assert not s.scored and s.reasons[0] == "day -1: the model is scored from day 0"
     risk = assess_risk(record_of(*BASE), day_date(3), baseline_only)
     assert risk.site_score is not None and "no CAR-T infusion" in risk.site_score.reasons[0]
     assert not score(BASE, crs_condition(1, 1, 3), day=13).scored  # a CRS input: scored from the landmark
@@ -297,6 +297,7 @@ def test_unknown_disease_is_not_scored_unless_the_site_says_so() -> None:
         "the patient's disease is not known here and the model applies to B-ALL only "
         "(thresholds site_model.unknown_disease_in_population)",
     )
+    assert s.cautions == (), "no 'scored because the site declares' caution on a patient it refused"
     assert score(BASE, crs_condition(1, 1, 3), day=15, profile=p, disease="ALL").scored
     with pytest.raises(ProfileError, match="unknown_disease_in_population"):
         load_profile(site={"thresholds": {"site_model": {"unknown_disease_in_population": "yes"}}})
