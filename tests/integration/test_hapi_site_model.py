@@ -19,6 +19,7 @@ from cds_cyto.cds.app import create_app
 from cds_cyto.settings import Settings
 from tests.cds.scenario import DAY0, cytopenic_patient, hook_request, prefetch_for
 from tests.integration.helpers import AS_OF, load_resources, unique_id
+from tests.support.site_model import artifact_doc
 
 pytestmark = pytest.mark.hapi
 
@@ -29,35 +30,9 @@ INTERCEPT = 1.5
 
 
 def _artifact(path: Path) -> Path:
-    log = {"baseline_neutrophils", "baseline_platelets"}
-    doc = {
-        "format": "cds-cyto/site-model",
-        "version": 2,
-        "created": "2026-12-01",
-        "outcome": {"name": "pht_seed000", "definition": "PHT", "day": 28},
-        "landmark_day": 14,
-        "no_crs_reading_from_day": 7,
-        "population": "all",
-        "features": [
-            {
-                "name": name,
-                "definition": name,
-                "transform": "ln" if name in log else "identity",
-                "coefficient": c,
-                "training_range": [0.0, 500.0],
-            }
-            for name, c in COEF.items()
-        ],
-        "intercept": INTERCEPT,
-        "training": {"n": 412, "events": 103, "data_sha256": "0" * 64, "seed": 1},
-        "validation": {
-            "method": "5-fold cross-validation",
-            "auc_cv": 0.71,
-            "auc_cv_ci95": [0.65, 0.77],
-            "calibration_slope": 0.94,
-            "calibration_intercept": 0.02,
-        },
-    }
+    ranges = dict.fromkeys(COEF, (0.0, 500.0))
+    validation = {"auc_cv": 0.71, "auc_cv_ci95": [0.65, 0.77], "calibration_slope": 0.94, "calibration_intercept": 0.02}
+    doc = artifact_doc(COEF, intercept=INTERCEPT, ranges=ranges, validation=validation, n=412, events=103)
     path.write_text(json.dumps(doc))
     return path
 

@@ -32,6 +32,7 @@ from cds_cyto.profile import Profile, ProfileError, default_profile, load_profil
 from cds_cyto.risk import assess_risk
 from cds_cyto.risk.site_model import SiteModel, SiteModelError, load_model, parse_model
 from cds_cyto.risk.site_score import SiteScore
+from tests.support.site_model import artifact_doc
 
 LD = -5
 BASE = baseline_labs(LD - 1, plt=150.0, anc=1.5, hb=100.0)
@@ -56,45 +57,12 @@ RANGES = {
 def model_doc(
     coefficients: dict[str, float] | None = None,
     *,
-    outcome: str = "pht_seed000",
-    population: str = "all",
     ranges: dict[str, tuple[float, float]] | None = None,
-    validation: dict[str, Any] | None = None,
-    events: int = 80,
-    landmark_day: int = 14,
+    **given: Any,
 ) -> Json:
+    """The test model (COEF, INTERCEPT, RANGES) unless told otherwise."""
     coefficients = COEF if coefficients is None else coefficients
-    ranges = {**RANGES, **(ranges or {})}
-    log = {"baseline_neutrophils", "baseline_hemoglobin", "baseline_platelets", "baseline_il6", "baseline_ferritin"}
-    return {
-        "format": "cds-cyto/site-model",
-        "version": 2,
-        "created": "2026-12-01",
-        "outcome": {"name": outcome, "definition": "x", "day": 28},
-        "landmark_day": landmark_day,
-        "no_crs_reading_from_day": 7,
-        "population": population,
-        "features": [
-            {
-                "name": name,
-                "definition": name,
-                "transform": "ln" if name in log else "identity",
-                "coefficient": c,
-                "training_range": list(ranges.get(name, (0.0, 1e9))),
-            }
-            for name, c in coefficients.items()
-        ],
-        "intercept": INTERCEPT,
-        "training": {"n": 300, "events": events, "data_sha256": "0" * 64, "seed": 1},
-        "validation": {
-            "method": "5-fold cross-validation",
-            "auc_cv": 0.74,
-            "auc_cv_ci95": [0.68, 0.80],
-            "calibration_slope": 0.91,
-            "calibration_intercept": -0.04,
-            **(validation or {}),
-        },
-    }
+    return artifact_doc(coefficients, intercept=INTERCEPT, ranges={**RANGES, **(ranges or {})}, **given)
 
 
 def profile_with(doc: Json | None = None, **site: Any) -> Profile:

@@ -21,6 +21,7 @@ from cds_cyto.store.alerts import alerts_of
 from cds_cyto.store.patients import load_patient
 from cds_cyto.sweep import CohortQuery, SweepConfig, build_worklist, run_sweep
 from cds_cyto.sweep.writeback import ALERT_SYSTEM, RISK_SYSTEM
+from tests.support.site_model import artifact_doc
 from tests.sweep.builders import count, course, load
 from tests.sweep.conftest import sweep
 
@@ -158,33 +159,15 @@ async def test_a_site_model_reaches_the_worklist_and_the_written_back_risk_asses
     as_of = date(2044, 3, 1)
     day0 = as_of - timedelta(days=10)
     await load(hapi_url, course("ssm-1", day0, [-3, 2, 6], anc=1.5))  # baseline ANC 1.5 on day −3
-    model = {
-        "format": "cds-cyto/site-model",
-        "version": 2,
-        "created": "2026-12-01",
-        "outcome": {"name": "pht_seed000", "definition": "PHT", "day": 28},
-        "landmark_day": 14,
-        "no_crs_reading_from_day": 7,
-        "population": "all",
-        "features": [
-            {
-                "name": "baseline_neutrophils",
-                "definition": "ANC",
-                "transform": "ln",
-                "coefficient": -1.0,
-                "training_range": [0.1, 10.0],
-            }
-        ],
-        "intercept": 0.5,
-        "training": {"n": 200, "events": 50},
-        "validation": {
-            "method": "5-fold cross-validation",
-            "auc_cv": 0.7,
-            "auc_cv_ci95": [0.62, 0.78],
-            "calibration_slope": 0.95,
-            "calibration_intercept": 0.01,
-        },
-    }
+    validation = {"auc_cv": 0.7, "auc_cv_ci95": [0.62, 0.78], "calibration_slope": 0.95, "calibration_intercept": 0.01}
+    model = artifact_doc(
+        {"baseline_neutrophils": -1.0},
+        intercept=0.5,
+        ranges={"baseline_neutrophils": (0.1, 10.0)},
+        validation=validation,
+        n=200,
+        events=50,
+    )
     path = tmp_path / "site_model.json"
     path.write_text(json.dumps(model))
     site = {"thresholds": {"site_model": {"unknown_disease_in_population": True}}}
