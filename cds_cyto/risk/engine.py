@@ -8,9 +8,10 @@ validation figures; the published factors never become one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 from cds_cyto.profile import Profile
@@ -39,8 +40,14 @@ class RiskAssessment:
     factors: tuple[FactorResult, ...]
     summaries: tuple[ModelSummary, ...]
     data: RiskData = field(repr=False)
-    site_inputs: dict[str, ModelInput] = field(default_factory=dict, repr=False)
+    # the site model's inputs, read only when asked for (scoring, or the analytics' training rows): the hook
+    # without a site model does not pay for a second pass over the CRS record
+    site_inputs_of: Callable[[], dict[str, ModelInput]] = field(default=dict, repr=False, compare=False)
     site_score: SiteScore | None = None  # only with a site model configured
+
+    @property
+    def site_inputs(self) -> dict[str, ModelInput]:
+        return self.site_inputs_of()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,7 +98,12 @@ def assess_risk(
     if model is not None:  # a fitted model is scored with the rule its training inputs were read with
         rule = {**rule, "landmark_day": model.landmark_day, "no_crs_reading_from_day": model.no_crs_reading_from_day}
     landmark = int(rule["landmark_day"])
-    inputs = landmark_inputs(record, as_of, hematotox, ctx.baseline["il6"], data, landmark, rule)
+    inputs = partial(landmark_inputs, record, as_of, hematotox, ctx.baseline["il6"], data, landmark, rule)
+    score = None
+    if model is not None:
+        read = inputs()
+        score = score_site_model(model, read, day, dz, rule)
+        inputs = partial(dict, read)
     return RiskAssessment(
         as_of=as_of,
         day=day,
@@ -102,6 +114,6 @@ def assess_risk(
         factors=tuple(factors),
         summaries=tuple(relative_summaries(factors, data)),
         data=data,
-        site_inputs=inputs,
-        site_score=None if model is None else score_site_model(model, inputs, day, dz, rule),
+        site_inputs_of=inputs,
+        site_score=score,
     )
