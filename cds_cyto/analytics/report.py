@@ -235,12 +235,9 @@ def render_html(res: AnalysisResult) -> str:
             "within the training range below, and of this population; every probability carries these validation "
             "figures.</p>"
         )
-        epv = m.training["events"] / max(1, len(m.features))
-        if epv < 10:
-            parts.append(
-                f"<p><b>Caution:</b> {epv:.1f} events per feature (fewer than 10): the model is likely over-fitted; "
-                "read the cross-validated figures, not the apparent fit.</p>"
-            )
+        caution = site_model.over_fitting_caution(m.training["events"], len(m.features))
+        if caution:
+            parts.append(f"<p><b>Caution:</b> {caution}; read the cross-validated figures, not the apparent fit.</p>")
         coefs = pd.DataFrame(
             [{"feature": "intercept", "transform": "", "coefficient": m.intercept}]
             + [

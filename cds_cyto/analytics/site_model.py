@@ -25,12 +25,13 @@ from cds_cyto.risk.site_model import (
     ARTIFACT_FORMAT,
     ARTIFACT_VERSION,
     FEATURE_DEFINITIONS,
-    LOG_FEATURES,
     OUTCOME_DEFINITIONS,
     SiteModel,
     SiteModelError,
     load_model,
+    over_fitting_caution,
     transform,
+    transform_of,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "fit_site_model",
     "input_frame",
     "load_model",
+    "over_fitting_caution",
     "save_model",
 ]
 
@@ -56,12 +58,8 @@ def input_frame(df: pd.DataFrame, outcome: str, features: list[str]) -> pd.DataF
     return df[[*cols, outcome]].rename(columns=cols)
 
 
-def _kind(feature: str) -> str:
-    return "ln" if feature in LOG_FEATURES else "identity"
-
-
 def _design(df: pd.DataFrame, features: list[str]) -> np.ndarray:
-    cols = [df[f].astype(float).map(lambda v, f=f: transform(_kind(f), v)).to_numpy() for f in features]
+    cols = [df[f].astype(float).map(lambda v, f=f: transform(transform_of(f), v)).to_numpy() for f in features]
     return np.column_stack([np.ones(len(df)), *cols])
 
 
@@ -158,7 +156,7 @@ def fit_site_model(
         features=tuple(features),
         intercept=float(beta[0]),
         coefficients={f: float(b) for f, b in zip(features, beta[1:], strict=True)},
-        transforms={f: _kind(f) for f in features},
+        transforms={f: transform_of(f) for f in features},
         ranges={f: (float(d[f].min()), float(d[f].max())) for f in features},
         validation={
             "method": f"{folds}-fold cross-validation (out-of-fold predictions); AUC CI: {bootstrap} bootstraps",

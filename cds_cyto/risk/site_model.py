@@ -29,11 +29,13 @@ __all__ = [
     "SiteModel",
     "SiteModelError",
     "load_model",
+    "over_fitting_caution",
     "parse_model",
+    "transform_of",
 ]
 
 ARTIFACT_FORMAT = "cds-cyto/site-model"
-ARTIFACT_VERSION = 2  # 2: training ranges, population and the outcome's day (1 had none of them)
+ARTIFACT_VERSION = 2  # 2: training ranges, population, the outcome's day and the landmark rule (1 had none of them)
 
 FEATURE_DEFINITIONS: dict[str, str] = {
     "baseline_neutrophils": "ANC before lymphodepletion (CAR-HEMATOTOX window), x10^9/L",
@@ -42,12 +44,12 @@ FEATURE_DEFINITIONS: dict[str, str] = {
     "baseline_il6": "IL-6 before lymphodepletion (CAR-HEMATOTOX window), pg/mL",
     "baseline_ferritin": "ferritin before lymphodepletion (CAR-HEMATOTOX window), ng/mL",
     "hematotox_score": "CAR-HEMATOTOX score (0-7), complete",
-    "crs_grade": "maximum ASTCT CRS grade (0 = no CRS), once final",
-    "crs_onset_day": "day of CRS onset (0 without CRS), once final",
-    "crs_recovery_day": "day of CRS abatement (0 without CRS), once final",
-    "toci_or_steroid": "tocilizumab or corticosteroid given from day 0 (1/0), once CRS is final",
-    "max_lg_ferritin": "log10 of peak ferritin from day 0, once CRS is final",
-    "max_lg_il6": "log10 of peak IL-6 from day 0, once CRS is final",
+    "crs_grade": "maximum ASTCT CRS grade (0 = no CRS), as recorded by the landmark day",
+    "crs_onset_day": "day of CRS onset (0 without CRS), as recorded by the landmark day",
+    "crs_recovery_day": "day of CRS abatement (0 without CRS), as recorded by the landmark day",
+    "toci_or_steroid": "tocilizumab or corticosteroid given from day 0 to the landmark day (1/0)",
+    "max_lg_ferritin": "log10 of peak ferritin from day 0 to the landmark day",
+    "max_lg_il6": "log10 of peak IL-6 from day 0 to the landmark day",
 }
 # outcome → its definition and the profile key of the day it is decided on (profiles.toml [pht])
 OUTCOME_DEFINITIONS: dict[str, tuple[str, str]] = {
@@ -67,6 +69,17 @@ _VALIDATION_KEYS = ("auc_cv", "auc_cv_ci95", "calibration_slope", "calibration_i
 
 class SiteModelError(ValueError):
     """An artifact that cannot be read or a feature vector that cannot be scored."""
+
+
+def transform_of(feature: str) -> str:
+    """The transform a feature is fitted and scored with: ln for a baseline concentration or count."""
+    return "ln" if feature in LOG_FEATURES else "identity"
+
+
+def over_fitting_caution(events: float, features: int) -> str | None:
+    """The usual rule of thumb (at least 10 events per feature): said wherever the model's figures are shown."""
+    epv = events / max(1, features)
+    return f"{epv:.1f} events per feature (fewer than 10): the model is likely over-fitted" if epv < 10 else None
 
 
 def transform(kind: str, value: float) -> float:
@@ -228,7 +241,7 @@ def parse_model(doc: Any, sha256: str | None = None) -> SiteModel:
             raise SiteModelError(f"features: unknown or repeated ({', '.join(unknown) or 'repeated'})")
         transforms = {str(f["name"]): _text(f["transform"], "features.transform", 20) for f in feats}
         # the transform is part of the feature's definition: an artifact cannot change what training did
-        wrong = [n for n, t in transforms.items() if t != ("ln" if n in LOG_FEATURES else "identity")]
+        wrong = [n for n, t in transforms.items() if t != transform_of(n)]
         if wrong:
             raise SiteModelError(f"features: a transform other than the one each is fitted with ({', '.join(wrong)})")
         ranges: dict[str, tuple[float, float]] = {}

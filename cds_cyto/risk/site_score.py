@@ -29,7 +29,7 @@ from cds_cyto.risk.config import RiskData
 from cds_cyto.risk.crs import CrsFeatures, crs_features
 from cds_cyto.risk.hematotox import Hematotox
 from cds_cyto.risk.markers import MarkerPeak, marker_peaks
-from cds_cyto.risk.site_model import SiteModel, SiteModelError
+from cds_cyto.risk.site_model import SiteModel, SiteModelError, over_fitting_caution
 
 __all__ = [
     "LABEL",
@@ -62,8 +62,6 @@ class ModelInput:
         label, unit = _SHOWN.get(self.name, (self.name, ""))
         if self.value is None:
             return f"{label}: unknown"
-        if self.name == "toci_or_steroid":
-            return f"{label}: {'yes' if self.value else 'no'}"
         return f"{label} {round(self.value, 3):g}{unit}"
 
     def to_json(self) -> dict[str, Any]:
@@ -208,6 +206,16 @@ def site_inputs(
 ) -> dict[str, ModelInput]:
     """Every feature a site model may use (`FEATURE_DEFINITIONS`); `crs`, `markers` and `signs` are read from day 0
     to the landmark day."""
+    pending = _crs_not_final(crs, signs, landmark, rule)
+    crs_part = (
+        _crs_inputs(crs, markers, landmark)
+        if pending is None
+        else {name: ModelInput(name, None, pending) for name in _CRS_INPUTS}
+    )
+    return _baseline_inputs(hematotox, baseline_il6) | crs_part
+
+
+def _baseline_inputs(hematotox: Hematotox, baseline_il6: LabResult | None) -> dict[str, ModelInput]:
     out: dict[str, ModelInput] = {}
     by_analyte = {c.analyte: c for c in hematotox.components}
     for analyte in ("neutrophils", "hemoglobin", "platelets", "ferritin"):
@@ -219,10 +227,11 @@ def site_inputs(
         if hematotox.complete and hematotox.score is not None
         else ModelInput("hematotox_score", None, f"CAR-HEMATOTOX incomplete ({', '.join(hematotox.missing)} missing)")
     )
-    pending = _crs_not_final(crs, signs, landmark, rule)
-    if pending is not None:
-        out.update({name: ModelInput(name, None, pending) for name in _CRS_INPUTS})
-        return out
+    return out
+
+
+def _crs_inputs(crs: CrsFeatures, markers: Mapping[str, MarkerPeak], landmark: int) -> dict[str, ModelInput]:
+    out: dict[str, ModelInput] = {}
     # every CRS input says it is read on the landmark: a later episode is not in it, and a card must not suggest it is
     by = f"by {_day(landmark)}"
     where = crs.source_ids[0] if crs.source_ids else None
@@ -281,10 +290,7 @@ def landmark_inputs(
     day0 = record.infusion_date
     if day0 is None or (as_of - day0).days < landmark:
         why = f"the CRS inputs are read on the {_day(landmark)} landmark (site_model.landmark_day)"
-        out = site_inputs(hematotox, baseline_il6, CrsFeatures("none", None, None, None, None, False, False),
-                          {}, CrsSigns((), (), (), None), landmark, rule)  # fmt: skip
-        out.update({name: ModelInput(name, None, why) for name in _CRS_INPUTS})
-        return out
+        return _baseline_inputs(hematotox, baseline_il6) | {name: ModelInput(name, None, why) for name in _CRS_INPUTS}
     on = day0 + timedelta(days=landmark)
     crs = crs_features(record, on, data)
     markers = marker_peaks(record, on, ("ferritin", "il6"))
@@ -357,9 +363,9 @@ def _cautions(model: SiteModel, disease: str | None, rule: Mapping[str, Any]) ->
     lo = float(model.validation["auc_cv_ci95"][0])
     if lo <= 0.5:
         out.append("the AUC's 95% CI reaches 0.5: discrimination is not shown to be better than chance")
-    epv = float(model.training["events"]) / len(model.features)
-    if epv < 10:
-        out.append(f"{epv:.1f} events per feature (fewer than 10): the model is likely over-fitted")
+    over_fitted = over_fitting_caution(model.training["events"], len(model.features))
+    if over_fitted:
+        out.append(over_fitted)
     return tuple(out)
 
 
