@@ -27,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -444,3 +445,16 @@ async def test_unknown_kid_flood_refreshes_each_configured_url_at_most_every_30_
         assert await v.refuses(sandbox_token(ehr_keys.attacker_ec, clock, kid="nope-late")) == "unknown-kid"
     assert len(v.requested) == 6
     assert ehr.hits[ATTACKER_PATH] == 0
+
+
+def test_readme_issuer_examples_parse() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    after = readme.split("`CDS_CYTO_TRUSTED_ISSUERS`, one issuer per EHR family", 1)[1]
+    example = after.split("```json", 1)[1].split("```", 1)[0]
+    issuers = parse_trusted_issuers(example)
+    assert list(issuers) == [
+        SANDBOX_ISS,
+        "https://ehr.hospital.example.org/interconnect-fhir-oauth/api/FHIR/R4",
+        CERNER_ISS,
+    ]
+    assert issuers[SANDBOX_ISS].jwks_url == SANDBOX_JKU  # the URL the sandbox's own jku names
