@@ -66,8 +66,8 @@ _REGISTRIES: Final = {alg: _registry(alg) for alg in ALGORITHMS}
 class AuthError(Exception):
     """The request is not from a trusted CDS client. `code` is a stable machine string for logs and metrics.
 
-    Codes: missing-token, bad-scheme, malformed, bad-header, bad-alg, missing-kid, unknown-issuer, bad-jku (not a
-    string; a `jku` that is merely not allowlisted is ignored, not refused),
+    Codes: missing-token, bad-scheme, malformed, bad-header, bad-alg, missing-kid, unknown-issuer, bad-jku (not an
+    http(s) URL string; a well-formed `jku` that is merely not configured is ignored, not refused),
     jwks-unavailable, unknown-kid, bad-key, bad-signature, bad-audience, missing-claim, bad-claim, expired,
     future-iat, not-yet-valid, missing-jti, tenant-mismatch, replayed, replay-cache-full.
     """
@@ -351,12 +351,17 @@ def _check_header(header: dict[str, Any]) -> tuple[str, str]:
         raise AuthError("bad-header")
     if "crit" in header:
         raise AuthError("bad-header")  # we implement no JWS extensions (e.g. unencoded payloads)
-    if "jku" in header and not isinstance(header["jku"], str):
-        raise AuthError("bad-jku")
+    if "jku" in header and not _is_http_url(header["jku"]):
+        raise AuthError("bad-jku")  # malformed: refused. A well-formed jku that is not configured is ignored.
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise AuthError("missing-kid")
     return alg, kid
+
+
+def _is_http_url(value: object) -> bool:
+    # The same test joserfc applies to `jku` later; made here so a malformed one has its own code.
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
 
 
 def _key_urls(config: IssuerConfig, jku: str | None) -> list[str]:

@@ -401,9 +401,14 @@ def url_tricks(server: JwksServer) -> list[str]:
         real.replace(".json", "%2Ejson"),
         server.url("/.well-known/../attacker/jwks.json"),
         f"http://localhost:{port}{SANDBOX_PATH}",
+        f"http://LocalHost:{port}{SANDBOX_PATH}",
         f"http://127.0.0.1:{port}@localhost:{port}{ATTACKER_PATH}",
         f"http://127.0.0.1:{port}{SANDBOX_PATH}@localhost:{port}{ATTACKER_PATH}",
         server.url(ATTACKER_PATH + "?" + real),
+        real + "\u0000",
+        real.replace("jwks", "jwk\u0455"),  # Cyrillic dze for "s"
+        real.replace("127.0.0.1", "127.1"),
+        real.replace("127.0.0.1", "2130706433"),
     ]
 
 
