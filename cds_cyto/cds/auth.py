@@ -66,7 +66,8 @@ _REGISTRIES: Final = {alg: _registry(alg) for alg in ALGORITHMS}
 class AuthError(Exception):
     """The request is not from a trusted CDS client. `code` is a stable machine string for logs and metrics.
 
-    Codes: missing-token, bad-scheme, malformed, bad-header, bad-alg, missing-kid, unknown-issuer, bad-jku,
+    Codes: missing-token, bad-scheme, malformed, bad-header, bad-alg, missing-kid, unknown-issuer, bad-jku (not an
+    http(s) URL string; a well-formed `jku` that is merely not configured is ignored, not refused),
     jwks-unavailable, unknown-kid, bad-key, bad-signature, bad-audience, missing-claim, bad-claim, expired,
     future-iat, not-yet-valid, missing-jti, tenant-mismatch, replayed, replay-cache-full.
     """
@@ -78,7 +79,8 @@ class AuthError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class IssuerConfig:
-    """How to verify one trusted issuer: keys by `jwks_url` or inline `keys`, plus optional `jku` and `tenant`."""
+    """How to verify one trusted issuer. Its keys are the inline `keys` (pinned) and the sets published at
+    `jwks_url` and at the `jku` allowlist URLs; `tenant`, if set, must match the token's claim."""
 
     issuer: str
     jwks_url: str | None = None
@@ -244,29 +246,36 @@ class ClientAuthenticator:
         return self._check_claims(claims, config, audience)
 
     async def _find_key(self, config: IssuerConfig, header: dict[str, Any], alg: str, kid: str) -> Key:
-        jku = header.get("jku")
-        if jku is not None:
-            if jku not in config.jku:
-                raise AuthError("bad-jku")  # a token must not choose where its own keys come from
-            url: str = jku
-        elif config.jwks_url is not None:
-            url = config.jwks_url
-        elif config.keys:
-            key = _pick_key(config.keys, kid, alg)
-            if key is None:
-                raise AuthError("unknown-kid")
+        """The key `kid` names among the keys the site configured for this issuer; the token never adds a source.
+
+        Pinned (inline) keys first, with no network; then the configured URLs, the token's `jku` first when it is
+        one of them. Any other `jku` is ignored: never fetched, never a reason to accept or to refuse.
+        """
+        key = _pick_key(config.keys, kid, alg)
+        if key is not None:
             return key
-        else:
-            raise AuthError("bad-jku")  # this issuer publishes keys only through an allowlisted jku
-        try:
-            key = _pick_key(await self._jwks.keys(url), kid, alg)
-            if key is None:  # key rotation: refetch once (rate limited by the cache)
-                key = _pick_key(await self._jwks.keys(url, refresh=True), kid, alg)
-        except JWKSUnavailable:
-            raise AuthError("jwks-unavailable") from None  # the cache has logged why
-        if key is None:
+        urls = _key_urls(config, header.get("jku"))
+        if not urls:
             raise AuthError("unknown-kid")
-        return key
+        key, unavailable = await self._pick_from_urls(urls, kid, alg, refresh=False)
+        if key is None:  # key rotation: refetch once (rate limited per URL by the cache)
+            key, unavailable = await self._pick_from_urls(urls, kid, alg, refresh=True)
+        if key is not None:
+            return key
+        raise AuthError("jwks-unavailable" if unavailable else "unknown-kid")  # the cache has logged why
+
+    async def _pick_from_urls(self, urls: list[str], kid: str, alg: str, *, refresh: bool) -> tuple[Key | None, bool]:
+        """The first key with `kid` in these URLs' sets, and whether any set could not be had."""
+        unavailable = False
+        for url in urls:
+            try:
+                key = _pick_key(await self._jwks.keys(url, refresh=refresh), kid, alg)
+            except JWKSUnavailable:
+                unavailable = True
+                continue
+            if key is not None:
+                return key, unavailable
+        return None, unavailable
 
     def _check_claims(self, claims: dict[str, Any], config: IssuerConfig, audience: str) -> VerifiedClient:
         now = self._clock()
@@ -342,12 +351,31 @@ def _check_header(header: dict[str, Any]) -> tuple[str, str]:
         raise AuthError("bad-header")
     if "crit" in header:
         raise AuthError("bad-header")  # we implement no JWS extensions (e.g. unencoded payloads)
-    if "jku" in header and not isinstance(header["jku"], str):
-        raise AuthError("bad-jku")
+    if "jku" in header and not _is_http_url(header["jku"]):
+        raise AuthError("bad-jku")  # malformed: refused. A well-formed jku that is not configured is ignored.
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise AuthError("missing-kid")
     return alg, kid
+
+
+def _is_http_url(value: object) -> bool:
+    # The same test joserfc applies to `jku` later; made here so a malformed one has its own code.
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _key_urls(config: IssuerConfig, jku: str | None) -> list[str]:
+    """The issuer's configured JWK Set URLs (`jwks_url`, then the `jku` allowlist), the token's `jku` first if listed.
+
+    Exact string match: a near miss (case, trailing slash, userinfo) is simply not on the list, and since only
+    configured strings are ever fetched, no spelling of a URL can make us fetch another one.
+    """
+    configured = ([config.jwks_url] if config.jwks_url is not None else []) + sorted(config.jku - {config.jwks_url})
+    if jku in configured:
+        return [jku, *(u for u in configured if u != jku)]
+    if jku is not None:
+        _log.debug("token jku %s is not configured for issuer %s: ignored", _printable(jku), _printable(config.issuer))
+    return configured
 
 
 def _pick_key(keys: tuple[Key, ...] | list[Key], kid: str, alg: str) -> Key | None:

@@ -136,10 +136,15 @@ def bearer(jwt: str) -> str:
 # --- a real JWKS server ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Redirect:
+    location: str
+
+
 @dataclass
 class JwksServer:
     base: str
-    # path -> JSON document, raw bytes, HTTP status (int) or seconds to hang before answering (float)
+    # path -> JSON document, raw bytes, HTTP status (int), seconds to hang before answering (float) or a Redirect
     routes: dict[str, object] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
 
@@ -158,6 +163,12 @@ def auth_jwks_http() -> Iterator[JwksServer]:
             if isinstance(found, float):  # a server that hangs
                 time.sleep(found)
                 found = 504
+            if isinstance(found, Redirect):
+                self.send_response(302)
+                self.send_header("Location", found.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if isinstance(found, int):
                 self.send_response(found)
                 self.send_header("Content-Length", "0")
@@ -404,22 +415,23 @@ async def test_jku_only_issuer(auth_server: JwksServer, auth_keys: Keys, auth_cl
     )
     async with authenticator(config, auth_clock) as auth:
         await auth.authenticate(bearer(jwt), AUD)
-        assert await rejected(auth, bearer(token(auth_keys.ec384, auth_clock))) == "bad-jku"  # no jku, no keys
+        # Without a jku the allowlisted sets are still the issuer's configured keys (this used to be "bad-jku").
+        await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock)), AUD)
+    assert auth_server.hits["/jku"] == 1
 
 
 @pytest.mark.parametrize("jku_path", ["/evil", "/jku/", "/jku?x=1"])
-async def test_jku_not_allowlisted_is_rejected_without_fetching(
+async def test_jku_not_allowlisted_is_ignored_and_never_fetched(
     auth_server: JwksServer, auth_keys: Keys, auth_clock: Clock, jku_path: str
 ) -> None:
+    # The attacker's set publishes its own key under our kid; the token points at it. The configured keys decide.
     auth_server.routes["/evil"] = jwks(jwk(auth_keys.impostor, "k-ec384"))
-    jwt = sign(
-        {"alg": "ES384", "typ": "JWT", "kid": "k-ec384", "jku": auth_server.url(jku_path)},
-        claims_at(auth_clock),
-        auth_keys.impostor,
-    )
+    header = {"alg": "ES384", "typ": "JWT", "kid": "k-ec384", "jku": auth_server.url(jku_path)}
     async with authenticator(by_url(auth_server, jku=[auth_server.url("/jku")]), auth_clock) as auth:
-        assert await rejected(auth, bearer(jwt)) == "bad-jku"
-    assert sum(auth_server.hits.values()) == 0
+        assert await rejected(auth, bearer(sign(header, claims_at(auth_clock), auth_keys.impostor))) == "bad-signature"
+        await auth.authenticate(bearer(sign(header, claims_at(auth_clock), auth_keys.ec384)), AUD)  # was "bad-jku"
+    assert auth_server.hits[jku_path] == 0 and auth_server.hits["/evil"] == 0
+    assert auth_server.hits["/jwks"] == 1
 
 
 # --- claims ---------------------------------------------------------------------------------------------------
@@ -604,6 +616,9 @@ def test_joserfc_layer_alone_refuses_other_algorithms(auth_keys: Keys, auth_cloc
         ({"alg": "ES384", "typ": "jwt", "kid": "k-ec384"}, "bad-header"),
         ({"alg": "ES384", "kid": "k-ec384", "crit": ["b64"], "b64": False}, "bad-header"),
         ({"alg": "ES384", "kid": "k-ec384", "jku": ["https://x"]}, "bad-jku"),
+        ({"alg": "ES384", "kid": "k-ec384", "jku": "/.well-known/jwks.json"}, "bad-jku"),
+        ({"alg": "ES384", "kid": "k-ec384", "jku": "HTTPS://ehr.example.org/jwks"}, "bad-jku"),
+        ({"alg": "ES384", "kid": "k-ec384", "jku": ""}, "bad-jku"),
         ({"alg": ["ES384"], "kid": "k-ec384"}, "bad-alg"),
         ({"kid": "k-ec384"}, "bad-alg"),
     ],

@@ -19,6 +19,9 @@ from joserfc.jwk import ECKey
 from cds_cyto.cds.app import create_app
 from cds_cyto.settings import Settings
 from tests.cds.scenario import cytopenic_patient, hook_request, prefetch_for
+from tests.cds.test_auth import JwksServer, auth_jwks_http
+
+__all__ = ["auth_jwks_http"]  # the real local JWKS server fixture, shared with test_auth.py
 
 ISS = "https://ehr.example.org"
 BASE = "https://cds.example.org"
@@ -100,3 +103,52 @@ def test_replayed_token_is_refused(secured: TestClient) -> None:
 
 def test_health_needs_no_token(secured: TestClient) -> None:
     assert secured.get("/healthz").status_code == 200
+
+
+# --- issue 20: the CDS Hooks sandbox's token as the sandbox builds it (ES384, typ, kid, jku; no sub, no nbf) -------
+
+SANDBOX_ISS = "https://sandbox.cds-hooks.org"
+SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"
+SANDBOX_KEY = ECKey.generate_key("P-384", parameters={"kid": SANDBOX_KID, "use": "sig", "alg": "ES384"}, private=True)
+
+
+def sandbox_token(path: str, jku: str, key: ECKey = SANDBOX_KEY) -> str:
+    now = round(time.time())
+    claims = {"iss": SANDBOX_ISS, "aud": BASE + path, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    header = {"alg": "ES384", "typ": "JWT", "kid": SANDBOX_KID, "jku": jku}
+    return jwt.encode(header, claims, key, algorithms=["ES384"])
+
+
+def sandbox_client(tmp_path: Path, issuer: dict[str, Any]) -> TestClient:
+    settings = Settings(
+        auth="required",
+        public_base_url=BASE,
+        trusted_issuers=json.dumps({SANDBOX_ISS: issuer}),
+        database_url=f"sqlite:///{tmp_path / 's.sqlite'}",
+        demo_dir=tmp_path / "none",
+        as_of="2026-03-08",
+    )
+    return TestClient(create_app(settings))
+
+
+@pytest.mark.parametrize("configured", ["jwks", "jwks_url", "jku"])
+def test_sandbox_token_opens_discovery_whichever_way_its_keys_are_configured(
+    tmp_path: Path, auth_jwks_http: JwksServer, configured: str
+) -> None:
+    auth_jwks_http.routes.clear()
+    auth_jwks_http.hits.clear()
+    auth_jwks_http.routes["/.well-known/jwks.json"] = {"keys": [SANDBOX_KEY.as_dict(private=False)]}
+    url = auth_jwks_http.url("/.well-known/jwks.json")
+    issuer: dict[str, Any] = {
+        "jwks": {"jwks": {"keys": [SANDBOX_KEY.as_dict(private=False)]}},  # the token's jku is then ignored
+        "jwks_url": {"jwks_url": url},  # the very URL the token's jku names
+        "jku": {"jku": [url]},
+    }[configured]
+    attacker = ECKey.generate_key("P-384", parameters={"kid": SANDBOX_KID}, private=True)
+    auth_jwks_http.routes["/attacker"] = {"keys": [attacker.as_dict(private=False)]}
+    with sandbox_client(tmp_path, issuer) as c:
+        ok = c.get("/cds-services", headers=bearer(sandbox_token("/cds-services", url)))
+        forged = sandbox_token("/cds-services", auth_jwks_http.url("/attacker"), attacker)
+        refused = c.get("/cds-services", headers=bearer(forged))
+    assert (ok.status_code, refused.status_code) == (200, 401)
+    assert auth_jwks_http.hits["/attacker"] == 0
