@@ -4,7 +4,7 @@ Conditions and the Patient."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from cds_cyto.extract.fhir_json import codings, parse_instant, period_start
@@ -76,14 +76,17 @@ class EventReader:
         if status in _NOT_DONE:
             self._problems.info(label, "status-excluded", f"{rtype} with status {status} is not used")
             return
-        start = parse_instant(period_start(res, time_name))
+        raw_start = period_start(res, time_name)
+        start = parse_instant(raw_start)
         if start is None:
             self._problems.warn(label, "no-time", f"{rtype}: no usable date; the event is not used")
             return
         period = res.get(f"{time_name}Period")
         end = parse_instant(period.get("end")) if isinstance(period, Mapping) else None
         for kind, code in kinds:
-            self.events.append(TherapyEvent(kind, start[1], end[1] if end else None, label, code))
+            self.events.append(
+                TherapyEvent(kind, start[1], end[1] if end else None, label, code, _time_of(raw_start, start))
+            )
 
     def read_condition(self, cond: Mapping[str, Any], label: str) -> None:
         grade: int | None = None
@@ -107,3 +110,8 @@ class EventReader:
         if onset is None:
             self._problems.warn(label, "no-time", "CRS Condition without an onset date; timing unknown")
         self.crs.append(CrsEpisode(grade, onset[1] if onset else None, abatement[1] if abatement else None, label))
+
+
+def _time_of(text: Any, parsed: tuple[datetime, date]) -> datetime | None:
+    """The instant, when the source wrote a time ("2024-03-01" alone has none: parse_instant gives it midnight)."""
+    return parsed[0] if isinstance(text, str) and len(text) > 10 else None
