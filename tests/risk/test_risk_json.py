@@ -64,6 +64,7 @@ def test_exact_shape() -> None:
         "peak_day",
         "recovery_day",
         "source",
+        "sources",
         "tocilizumab",
         "corticosteroid",
     }
