@@ -16,6 +16,7 @@ __all__ = [
     "CrsGradeReading",
     "DataProblem",
     "Demographics",
+    "Diagnosis",
     "EventKind",
     "LabResult",
     "PatientRecord",
@@ -95,6 +96,17 @@ class DataProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """The patient's disease from the problem list (codes.toml [disease]): the family the rules apply ("ALL", "NHL",
+    "MM"), the group(s) its Conditions name ("DLBCL"), and the first Condition that says so."""
+
+    disease: str
+    groups: tuple[str, ...]
+    code: str  # "system|code" that matched
+    source_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Demographics:
     sex: Sex | None = None
     birth_date: date | None = None
@@ -110,6 +122,7 @@ class PatientRecord:
     crs_episodes: list[CrsEpisode] = field(default_factory=list)
     crs_grades: list[CrsGradeReading] = field(default_factory=list)
     problems: list[DataProblem] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None  # None: no (or conflicting) disease Condition
 
     def series(self, analyte: str) -> list[LabResult]:
         return self.labs.get(analyte, [])
