@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from risk_fhir import FLUDARABINE, ICD10CM, SNOMED, Json, baseline_labs, bundle, day_date, infusion, med, record_of
 
 from cds_cyto.assess import evaluate
@@ -189,3 +191,29 @@ def test_help_text_is_the_same_vocabulary() -> None:
 def test_a_command_refuses_a_disease_it_cannot_use() -> None:
     out = _cli("simulate", "--disease", "mm")
     assert out.returncode == 2 and "this command takes ALL, NHL" in out.stderr, out.stderr
+
+
+# ---- the prefix match, as a property ------------------------------------------------------------------------------
+
+PREFIXES = {"C91.0": "ALL", "C83.3": "NHL", "C85.2": "NHL", "C82": "NHL", "C83.1": "NHL", "C90.0": "MM"}
+
+
+@given(
+    prefix=st.sampled_from(sorted(PREFIXES)),
+    tail=st.text(alphabet="0123456789ABXZ", max_size=3),
+    dotted=st.booleans(),
+    lower=st.booleans(),
+)
+def test_every_code_under_a_prefix_is_its_family(prefix: str, tail: str, dotted: bool, lower: bool) -> None:
+    code = prefix + tail if dotted or "." not in prefix else prefix.replace(".", "") + tail
+    if lower:
+        code = code.lower()
+    group = default_profile().disease.group_of(f"{ICD10CM}|{code}")
+    assert group is not None and group.family == PREFIXES[prefix]
+
+
+@given(code=st.text(alphabet="CD0123456789.", min_size=1, max_size=7))
+def test_no_code_outside_the_prefixes_is_a_disease(code: str) -> None:
+    plain = code.replace(".", "").upper()
+    inside = any(plain.startswith(p.replace(".", "")) for p in PREFIXES)
+    assert (default_profile().disease.group_of(f"{ICD10CM}|{code}") is not None) is inside
