@@ -150,7 +150,9 @@ def evaluate(
 ) -> Assessment:
     """Assess `record` as it stood at the end of `as_of` (default: the date of its latest result).
 
-    `disease` ("ALL", "NHL", "MM", …) selects which published risk factors apply and the CAR-HEMATOTOX caveats.
+    The patient's disease is the record's (its Conditions); `disease` (any spelling of risk.toml disease_aliases)
+    stands in only when the record has none, before the site's setting (risk/disease.py). It selects which
+    published risk factors apply, the CAR-HEMATOTOX caveats and whether the site model applies.
     """
     profile = profile or default_profile()
     day0 = record.infusion_date
@@ -204,5 +206,7 @@ def evaluate(
     )
     if as_of is not None:
         assessment.risk = assess_risk(record, as_of, profile, disease)
+        if assessment.risk.disease_choice.problem is not None:
+            assessment.data_problems.append(assessment.risk.disease_choice.problem)
     assessment.recommendations = recommend(assessment, profile)
     return assessment

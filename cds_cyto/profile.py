@@ -126,6 +126,36 @@ class IcahtRules:
     plt_late_min_results: int
 
 
+@dataclass(frozen=True, slots=True)
+class DiseaseGroup:
+    """A disease as its Conditions code it (codes.toml [disease.groups]) and the family the rules apply."""
+
+    name: str
+    label: str
+    family: str
+    icd10cm_prefixes: tuple[str, ...]  # dots removed, upper case
+    codes: frozenset[str]  # "system|code", exact
+
+    def matches(self, code: str, icd10cm_system: str) -> bool:
+        system, _, value = code.rpartition("|")
+        if system == icd10cm_system:
+            plain = value.replace(".", "").upper()
+            if any(plain.startswith(p) for p in self.icd10cm_prefixes):
+                return True
+        return code in self.codes
+
+
+@dataclass(frozen=True, slots=True)
+class DiseaseCodes:
+    groups: tuple[DiseaseGroup, ...]
+    icd10cm_system: str
+    default: str | None  # the site's setting (normalised family) when the problem list is not available
+    source: str
+
+    def group_of(self, code: str) -> DiseaseGroup | None:
+        return next((g for g in self.groups if g.matches(code, self.icd10cm_system)), None)
+
+
 @dataclass(frozen=True)
 class Profile:
     """Everything the core needs to know that is clinical: codes, units, criteria, definitions, thresholds."""
@@ -137,6 +167,7 @@ class Profile:
     event_codes: dict[str, tuple[EventKind, frozenset[str]]]  # "system|code" → (kind, resource types)
     crs_condition_grades: dict[str, int | None]
     crs_grade_observation_codes: frozenset[str]
+    disease: DiseaseCodes
     ctcae: dict[str, dict[str, CtcaeTerm]]  # version → lineage → term
     definitions: dict[str, DefinitionProfile]
     grade3plus_extra: dict[str, float]
@@ -214,6 +245,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
     for kind, raw in data["codes"]["events"].items():
         for code in raw.get("codes", []):
             event_codes[code] = (cast(EventKind, kind), frozenset(raw.get("resources", [])))
+    disease = _disease_codes(data["codes"]["disease"])
     crs = data["codes"]["crs"]
     crs_grades: dict[str, int | None] = {k: int(v) for k, v in crs["condition_grades"].items()}
     for code in crs.get("condition_unspecified", []):
@@ -299,6 +331,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         event_codes=event_codes,
         crs_condition_grades=crs_grades,
         crs_grade_observation_codes=frozenset(crs.get("grade_observation_codes", [])),
+        disease=disease,
         ctcae=ctcae,
         definitions=definitions,
         grade3plus_extra={k: float(v) for k, v in extra.items() if k in LINEAGES},
@@ -311,6 +344,34 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
     )
 
 
+def _disease_codes(raw: dict[str, Any]) -> DiseaseCodes:
+    from cds_cyto.risk.config import RiskDataError, load_risk_data, normalise_disease  # risk imports this module
+
+    def family(value: Any, where: str) -> str:
+        try:
+            return str(normalise_disease(str(value), load_risk_data()))
+        except RiskDataError as exc:
+            raise ProfileError(f"{where}: {exc}") from exc
+
+    groups = tuple(
+        DiseaseGroup(
+            name=str(name),
+            label=str(g.get("label", name)),
+            family=family(g["family"], f"codes.disease.groups.{name}.family"),
+            icd10cm_prefixes=tuple(str(p).replace(".", "").upper() for p in g.get("icd10cm_prefixes", [])),
+            codes=frozenset(str(c) for c in g.get("codes", [])),
+        )
+        for name, g in raw.get("groups", {}).items()
+    )
+    default = raw.get("default")
+    return DiseaseCodes(
+        groups=groups,
+        icd10cm_system=str(raw["icd10cm_system"]),
+        default=None if default in (None, "") else family(default, "disease.default"),
+        source=str(raw.get("source", "")),
+    )
+
+
 # Where each top-level key of a site file is merged.
 _SITE_SECTIONS = {
     "analytes": ("analytes", "analytes"),
@@ -319,6 +380,7 @@ _SITE_SECTIONS = {
     "events": ("codes", "events"),
     "crs": ("codes", "crs"),
     "code_names": ("codes", "code_names"),
+    "disease": ("codes", "disease"),
     "ctcae": ("criteria", "ctcae"),
     "profiles": ("profiles", "profiles"),
     "pht": ("profiles", "pht"),

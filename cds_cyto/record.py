@@ -8,7 +8,7 @@ record — it is a `DataProblem` instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "CrsGradeReading",
     "DataProblem",
     "Demographics",
+    "Diagnosis",
     "EventKind",
     "LabResult",
     "PatientRecord",
@@ -57,10 +58,11 @@ class LabResult:
 @dataclass(frozen=True, slots=True)
 class TherapyEvent:
     kind: EventKind
-    start: date
+    start: date  # the calendar date as written
     end: date | None
     source_id: str | None
     code: str  # "system|code" that matched
+    start_time: datetime | None = None  # the aware instant, when the source gives a time (None: a date only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,17 @@ class DataProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """The patient's disease from the problem list (codes.toml [disease]): the family the rules apply ("ALL", "NHL",
+    "MM"), the group(s) its Conditions name ("DLBCL"), and the first Condition that says so."""
+
+    disease: str
+    groups: tuple[str, ...]
+    code: str  # "system|code" that matched
+    source_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Demographics:
     sex: Sex | None = None
     birth_date: date | None = None
@@ -109,6 +122,7 @@ class PatientRecord:
     crs_episodes: list[CrsEpisode] = field(default_factory=list)
     crs_grades: list[CrsGradeReading] = field(default_factory=list)
     problems: list[DataProblem] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None  # None: no (or conflicting) disease Condition
 
     def series(self, analyte: str) -> list[LabResult]:
         return self.labs.get(analyte, [])
@@ -122,9 +136,31 @@ class PatientRecord:
         starts = [e.start for e in self.events if e.kind == "car_t_infusion"]
         return min(starts) if starts else None
 
-    @property
-    def lymphodepletion_start(self) -> date | None:
-        """First fludarabine/cyclophosphamide administration before (or on) day 0."""
+    def lymphodepletion_doses(self, within_days: int) -> list[TherapyEvent]:
+        """The fludarabine/cyclophosphamide doses of the lymphodepletion: those dated in the `within_days` days
+        before the infusion (day −within_days … day −1; clinical-reference §9: earlier doses are bridging or prior
+        therapy). With no infusion recorded yet (a patient assessed during lymphodepletion), the doses in the
+        `within_days` days ending on the latest dose (project reading: the infusion follows the last dose)."""
+        doses = self.events_of("lymphodepletion")
+        if not doses:
+            return []
         day0 = self.infusion_date
-        starts = [e.start for e in self.events if e.kind == "lymphodepletion" and (day0 is None or e.start <= day0)]
+        if day0 is not None:
+            first, last = day0 - timedelta(days=within_days), day0 - timedelta(days=1)
+        else:
+            last = max(e.start for e in doses)
+            first = last - timedelta(days=within_days - 1)
+        return [e for e in doses if first <= e.start <= last]
+
+    def lymphodepletion_start(self, within_days: int) -> date | None:
+        """The date of the first lymphodepletion dose (see `lymphodepletion_doses`)."""
+        starts = [e.start for e in self.lymphodepletion_doses(within_days)]
         return min(starts) if starts else None
+
+    def lymphodepletion_first_dose_time(self, within_days: int) -> datetime | None:
+        """The instant of the first lymphodepletion dose; None when a dose on that day has a date only."""
+        start = self.lymphodepletion_start(within_days)
+        times = [e.start_time for e in self.lymphodepletion_doses(within_days) if e.start == start]
+        if not times or any(t is None for t in times):
+            return None
+        return min(t for t in times if t is not None)

@@ -13,7 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from cds_cyto.cli import CliError
-from cds_cyto.cli.common import load_site_profile, parse_day
+from cds_cyto.cli.common import add_disease_argument, load_site_profile, parse_day
 from cds_cyto.profile import Profile
 
 __all__ = ["register", "rows_from_fhir"]
@@ -25,7 +25,13 @@ def register(sub: Any) -> None:
     src.add_argument("--bundles", type=Path, metavar="DIR", help="a directory of patient Bundles")
     src.add_argument("--fhir", metavar="URL", help="a FHIR server (every Patient on it)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the report and tables go")
-    p.add_argument("--disease", choices=("all", "nhl"), default="all", help="B-ALL (seed 000) or B-NHL (seed 001)")
+    add_disease_argument(
+        p,
+        ("ALL", "NHL"),
+        "the cohort's population — B-ALL (seed 000) or B-NHL (seed 001) — and the disease of a patient whose "
+        "Conditions do not state one",
+        "ALL",
+    )
     p.add_argument("--as-of", type=parse_day, help="assess every patient as of this date (default: latest result)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument(
@@ -66,8 +72,10 @@ def rows_from_fhir(
 
 def run(args: argparse.Namespace) -> int:
     from cds_cyto.analytics import analyze_rows, bundle_files, rows_from_files
+    from cds_cyto.risk.site_model import POPULATIONS
 
-    disease = "NHL" if args.disease == "nhl" else "ALL"
+    disease = args.disease
+    population = next(key for key, (normalised, _) in POPULATIONS.items() if normalised == disease)
     profile = load_site_profile(args.site)
     if args.bundles is not None:
         if not args.bundles.is_dir():
@@ -82,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
         rows = list(rows_from_fhir(args.fhir, args.as_of, disease, profile))
     if len(rows) < 5:
         raise CliError(f"{len(rows)} patients: too few to analyse")
-    result = analyze_rows(rows, args.out, args.disease, profile=profile)
+    result = analyze_rows(rows, args.out, population, profile=profile)
     print(f"{len(rows)} patients → {result.html_path}")
     return 0

@@ -12,7 +12,7 @@ import orjson
 
 from cds_cyto.assess import Assessment, evaluate
 from cds_cyto.cli import CliError
-from cds_cyto.cli.common import add_site_argument, load_site_profile, parse_day
+from cds_cyto.cli.common import add_disease_argument, add_site_argument, load_site_profile, parse_day
 from cds_cyto.extract import extract_record
 from cds_cyto.extract.lean import resources_from_json
 from cds_cyto.profile import Profile
@@ -35,10 +35,10 @@ def register(sub: Any) -> None:
         help="assess as of this date (YYYY-MM-DD); default: latest result",
     )
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument(
-        "--disease",
-        choices=("ALL", "NHL", "MM"),
-        help="the patient's disease: selects the published factors that apply and the CAR-HEMATOTOX caveats",
+    add_disease_argument(
+        p,
+        ("ALL", "NHL", "MM"),
+        "the disease of a patient whose Conditions do not state one (a recorded diagnosis is never overridden)",
     )
     p.add_argument("--fhir", metavar="URL", help="read the patient from this FHIR server instead of a file")
     p.add_argument("--patient", metavar="ID", help="the patient id on the FHIR server (with --fhir)")

@@ -11,15 +11,17 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from cds_cyto.cli import CliError
+from cds_cyto.cli.common import add_disease_argument
 from cds_cyto.simulate import (
     DEFAULT_ANCHOR,
     MESS_LEVELS,
     CohortSpec,
+    DiseaseChoice,
     OutputFormat,
     calibration_report,
     write_cohort,
@@ -38,6 +40,11 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
+def _simulated(disease: str) -> DiseaseChoice:
+    """The simulator's name of a --disease value ("ALL" → "all", "mixed" stays)."""
+    return cast(DiseaseChoice, disease.lower())
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -48,11 +55,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--n", type=int, default=None, help="patients (cohort: default 40; report: 1000 per disease)")
-    parser.add_argument(
-        "--disease",
-        choices=("all", "nhl", "mixed"),
-        default="mixed",
-        help="all = B-ALL (seed 000), nhl = B-NHL (seed 001), mixed = alternating",
+    add_disease_argument(
+        parser,
+        ("ALL", "NHL"),
+        "the cohort: B-ALL (seed 000), B-NHL (seed 001) or mixed (alternating)",
+        "mixed",
+        "mixed",
     )
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--out", type=Path, help="output directory (created; earlier cohort files replaced)")
@@ -107,7 +115,7 @@ def _report(args: argparse.Namespace) -> int:
     fmt = args.format or "text"
     if fmt not in _REPORT_FORMATS:
         raise CliError(f"--format {fmt} is for a cohort; the report is text or json")
-    report = calibration_report(n=args.n or 1000, seed=args.seed, disease=args.disease, jobs=args.jobs)
+    report = calibration_report(n=args.n or 1000, seed=args.seed, disease=_simulated(args.disease), jobs=args.jobs)
     if fmt == "json":
         sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -129,7 +137,7 @@ def _cohort(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out} exists and is not a directory")
     spec = CohortSpec(
         n=args.n or 40,
-        disease=args.disease,
+        disease=_simulated(args.disease),
         seed=args.seed,
         anchor=args.anchor,
         data_cut=args.data_cut,

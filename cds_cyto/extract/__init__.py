@@ -117,6 +117,7 @@ def extract_record(
         events=sorted(events.events, key=lambda e: (e.start, e.kind)),
         crs_episodes=sorted(events.crs, key=lambda c: (c.onset is None, c.onset)),
         crs_grades=sorted(observations.crs_grades, key=lambda g: g.day_date),
+        diagnosis=events.diagnosis(),  # before `problems`: a conflict is one of them
         problems=problems.items,
     )
 

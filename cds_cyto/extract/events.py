@@ -1,16 +1,16 @@
-"""Therapy events (§9), CRS Conditions (§6) and demographics, from Procedures, medication resources,
-Conditions and the Patient."""
+"""Therapy events (§9), CRS Conditions (§6), the disease (§9) and demographics, from Procedures, medication
+resources, Conditions and the Patient."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from cds_cyto.extract.fhir_json import codings, parse_instant, period_start
 from cds_cyto.extract.problems import ProblemLog
 from cds_cyto.profile import Profile
-from cds_cyto.record import CrsEpisode, Demographics, EventKind, TherapyEvent
+from cds_cyto.record import CrsEpisode, Demographics, Diagnosis, EventKind, TherapyEvent
 
 __all__ = ["MEDICATION_TYPES", "EventReader"]
 
@@ -24,10 +24,12 @@ class EventReader:
     def __init__(self, profile: Profile, problems: ProblemLog) -> None:
         self._codes = profile.event_codes
         self._crs = profile.crs_condition_grades
+        self._disease = profile.disease
         self._problems = problems
         self.medications: dict[str, list[str]] = {}  # Medication id → its codings
         self.events: list[TherapyEvent] = []
         self.crs: list[CrsEpisode] = []
+        self.diagnoses: list[tuple[str, str, str, str]] = []  # (group, family, code, Condition label)
         self.demographics: Demographics | None = None
         self.patient_id: str | None = None
 
@@ -76,28 +78,37 @@ class EventReader:
         if status in _NOT_DONE:
             self._problems.info(label, "status-excluded", f"{rtype} with status {status} is not used")
             return
-        start = parse_instant(period_start(res, time_name))
+        raw_start = period_start(res, time_name)
+        start = parse_instant(raw_start)
         if start is None:
             self._problems.warn(label, "no-time", f"{rtype}: no usable date; the event is not used")
             return
         period = res.get(f"{time_name}Period")
         end = parse_instant(period.get("end")) if isinstance(period, Mapping) else None
         for kind, code in kinds:
-            self.events.append(TherapyEvent(kind, start[1], end[1] if end else None, label, code))
+            self.events.append(
+                TherapyEvent(kind, start[1], end[1] if end else None, label, code, _time_of(raw_start, start))
+            )
 
     def read_condition(self, cond: Mapping[str, Any], label: str) -> None:
+        codes = list(codings(cond.get("code")))
+        if not self._read_crs(cond, label, codes):
+            self._read_diagnosis(cond, label, codes)
+
+    def _read_crs(self, cond: Mapping[str, Any], label: str, codes: list[str]) -> bool:
+        """True when the Condition is a CRS code (used or, when refuted, noted)."""
         grade: int | None = None
         matched = False
-        for code in codings(cond.get("code")):
+        for code in codes:
             if code in self._crs:
                 matched = True
                 grade = self._crs[code]
                 break
         if not matched:
-            return
-        if any(c.rpartition("|")[2] in _CONDITION_EXCLUDED for c in codings(cond.get("verificationStatus"))):
+            return False
+        if _excluded(cond):
             self._problems.info(label, "status-excluded", "CRS Condition refuted or entered in error")
-            return
+            return True
         onset = parse_instant(period_start(cond, "onset"))
         abatement_raw = cond.get("abatementDateTime")
         period = cond.get("abatementPeriod")
@@ -107,3 +118,42 @@ class EventReader:
         if onset is None:
             self._problems.warn(label, "no-time", "CRS Condition without an onset date; timing unknown")
         self.crs.append(CrsEpisode(grade, onset[1] if onset else None, abatement[1] if abatement else None, label))
+        return True
+
+    def _read_diagnosis(self, cond: Mapping[str, Any], label: str, codes: list[str]) -> None:
+        """A disease Condition of codes.toml [disease] (clinical-reference §9)."""
+        for code in codes:
+            group = self._disease.group_of(code)
+            if group is None:
+                continue
+            if _excluded(cond):
+                self._problems.info(label, "status-excluded", f"{group.label} Condition refuted or entered in error")
+                return
+            self.diagnoses.append((group.name, group.family, code, label))
+            return
+
+    def diagnosis(self) -> Diagnosis | None:
+        """The patient's disease from the Conditions read; several families are a data problem and no disease."""
+        if not self.diagnoses:
+            return None
+        families = sorted({family for _, family, _, _ in self.diagnoses})
+        if len(families) > 1:
+            named = "; ".join(f"{label} ({name})" for name, _, _, label in self.diagnoses)
+            self._problems.warn(
+                "Patient",
+                "disease-conflict",
+                f"Conditions name different diseases ({', '.join(families)}): {named}; the disease is left unknown",
+            )
+            return None
+        groups = tuple(dict.fromkeys(name for name, _, _, _ in self.diagnoses))
+        _, family, code, label = self.diagnoses[0]
+        return Diagnosis(family, groups, code, label)
+
+
+def _excluded(cond: Mapping[str, Any]) -> bool:
+    return any(c.rpartition("|")[2] in _CONDITION_EXCLUDED for c in codings(cond.get("verificationStatus")))
+
+
+def _time_of(text: Any, parsed: tuple[datetime, date]) -> datetime | None:
+    """The instant, when the source wrote a time ("2024-03-01" alone has none: parse_instant gives it midnight)."""
+    return parsed[0] if isinstance(text, str) and len(text) > 10 else None

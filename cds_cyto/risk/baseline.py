@@ -1,7 +1,9 @@
 """Which result stands for "baseline, before lymphodepletion" (clinical-reference.md §5; risk.toml [baseline]).
 
-- Lymphodepletion (LD) start known: the most recent result dated LD−10 … LD−1 (the LD day itself excluded by
-  default: the record holds only the date of the first dose, so a same-day result may follow it).
+- Lymphodepletion (LD) start known: the most recent result dated LD−10 … LD. On the LD day a result counts when it
+  was drawn before the first dose (lymphodepletion does not change counts within hours); when the dose or the
+  result has a date only, a same-day result counts. LD start is the first fludarabine/cyclophosphamide dose in the
+  14 days (risk.toml) before the infusion: an earlier bridging dose never moves the window.
 - LD start unknown: the most recent result dated day −14 … −3 relative to the infusion (both ends included).
 - Neither date known: no window, no baseline.
 Only results dated on or before `as_of` are seen (the engine never looks into the future).
@@ -10,7 +12,7 @@ Only results dated on or before `as_of` are seen (the engine never looks into th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from cds_cyto.record import LabResult, PatientRecord
@@ -25,16 +27,32 @@ class BaselineWindow:
     last: date  # inclusive
     anchor: Literal["lymphodepletion", "infusion"]
     source: str
+    before: datetime | None = None  # on the `last` day, only results drawn before this instant (the first LD dose)
 
     def to_json(self) -> dict[str, str]:
-        return {"first": self.first.isoformat(), "last": self.last.isoformat(), "anchor": self.anchor}
+        out = {"first": self.first.isoformat(), "last": self.last.isoformat(), "anchor": self.anchor}
+        if self.before is not None:
+            out["last_day_before"] = self.before.isoformat()
+        return out
+
+    def holds(self, r: LabResult) -> bool:
+        if not self.first <= r.local_date <= self.last:
+            return False
+        return r.local_date < self.last or self.before is None or _date_only(r) or r.time < self.before
+
+
+def _date_only(r: LabResult) -> bool:
+    # extraction gives a date-only effective[x] midnight UTC on its date (a result charted at exactly 00:00Z reads
+    # the same: it then counts, as a same-day result with a date only does)
+    return r.time.tzinfo is UTC and r.time.time() == time(0) and r.time.date() == r.local_date
 
 
 def baseline_window(record: PatientRecord, data: RiskData) -> BaselineWindow | None:
-    ld = record.lymphodepletion_start
+    ld = record.lymphodepletion_start(data.ld_within_days)
     if ld is not None:
-        last = ld if data.include_ld_day else ld - timedelta(days=1)
-        return BaselineWindow(ld - timedelta(days=data.ld_lookback_days), last, "lymphodepletion", data.ld_source)
+        first_dose = record.lymphodepletion_first_dose_time(data.ld_within_days)
+        first = ld - timedelta(days=data.ld_lookback_days)
+        return BaselineWindow(first, ld, "lymphodepletion", data.ld_source, first_dose)
     day0 = record.infusion_date
     if day0 is not None:
         return BaselineWindow(
@@ -46,10 +64,10 @@ def baseline_window(record: PatientRecord, data: RiskData) -> BaselineWindow | N
     return None
 
 
-def _latest_between(series: list[LabResult], first: date, last: date, as_of: date) -> LabResult | None:
+def _latest_within(series: list[LabResult], window: BaselineWindow, as_of: date) -> LabResult | None:
     found: LabResult | None = None
     for r in series:  # sorted by time: the last match is the most recent
-        if first <= r.local_date <= last and r.local_date <= as_of:
+        if r.local_date <= as_of and window.holds(r):
             found = r
     return found
 
@@ -59,13 +77,21 @@ def baseline_result(
 ) -> LabResult | None:
     if window is None:
         return None
-    return _latest_between(record.series(analyte), window.first, window.last, as_of)
+    return _latest_within(record.series(analyte), window, as_of)
 
 
 def marrow_baseline(record: PatientRecord, data: RiskData, as_of: date) -> LabResult | None:
-    """The most recent marrow-blast result before LD (before day 0 when LD is unknown), within the look-back."""
-    anchor = record.lymphodepletion_start or record.infusion_date
-    if anchor is None:
+    """The most recent marrow-blast result before LD (the same-day rule as the blood counts), or before day 0 when
+    LD is unknown, within the look-back."""
+    ld = record.lymphodepletion_start(data.ld_within_days)
+    if ld is not None:
+        before = record.lymphodepletion_first_dose_time(data.ld_within_days)
+        window = BaselineWindow(ld - timedelta(days=data.marrow_lookback_days), ld, "lymphodepletion", "", before)
+    elif record.infusion_date is not None:
+        day0 = record.infusion_date
+        window = BaselineWindow(
+            day0 - timedelta(days=data.marrow_lookback_days), day0 - timedelta(days=1), "infusion", ""
+        )
+    else:
         return None
-    first = anchor - timedelta(days=data.marrow_lookback_days)
-    return _latest_between(record.series("marrow_blasts"), first, anchor - timedelta(days=1), as_of)
+    return _latest_within(record.series("marrow_blasts"), window, as_of)

@@ -126,8 +126,9 @@ class RiskData:
     version: str
     # baseline
     ld_lookback_days: int
-    include_ld_day: bool
     ld_source: str
+    ld_within_days: int  # the lymphodepletion = the doses in this many days before the infusion
+    ld_within_source: str
     fallback_first_day: int
     fallback_last_day: int
     fallback_source: str
@@ -188,6 +189,12 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
         else:
             out[key] = value
     return out
+
+
+def _positive_days(raw: Any, where: str) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
+        raise RiskDataError(f"{where}: a whole number of days, 1 or more, not {raw!r}")
+    return raw
 
 
 def _op(raw: Any, where: str) -> Op:
@@ -269,8 +276,9 @@ def _build(d: Mapping[str, Any]) -> RiskData:
     return RiskData(
         version=str(d.get("version", "")),
         ld_lookback_days=int(b["ld_lookback_days"]),
-        include_ld_day=bool(b["include_ld_day"]),
         ld_source=str(b["ld_source"]),
+        ld_within_days=_positive_days(b["ld_within_days_before_infusion"], "baseline.ld_within_days_before_infusion"),
+        ld_within_source=str(b["ld_within_source"]),
         fallback_first_day=int(b["fallback_first_day"]),
         fallback_last_day=int(b["fallback_last_day"]),
         fallback_source=str(b["fallback_source"]),

@@ -17,8 +17,9 @@ from typing import Any
 from cds_cyto.profile import Profile
 from cds_cyto.record import PatientRecord
 from cds_cyto.risk.baseline import baseline_result, marrow_baseline
-from cds_cyto.risk.config import RiskData, load_risk_data, normalise_disease
+from cds_cyto.risk.config import RiskData, load_risk_data
 from cds_cyto.risk.crs import CrsFeatures, crs_features
+from cds_cyto.risk.disease import DiseaseChoice, choose_disease
 from cds_cyto.risk.factors import FactorContext, FactorResult, ModelSummary, published_factors, relative_summaries
 from cds_cyto.risk.hematotox import Hematotox, car_hematotox
 from cds_cyto.risk.markers import MarkerPeak, marker_peaks
@@ -40,6 +41,7 @@ class RiskAssessment:
     factors: tuple[FactorResult, ...]
     summaries: tuple[ModelSummary, ...]
     data: RiskData = field(repr=False)
+    disease_choice: DiseaseChoice = field(default=DiseaseChoice(None, "unknown"))  # where `disease` came from
     # the site model's inputs, read only when asked for (scoring, or the analytics' training rows): the hook
     # without a site model does not pay for a second pass over the CRS record
     site_inputs_of: Callable[[], dict[str, ModelInput]] = field(default=dict, repr=False, compare=False)
@@ -51,6 +53,7 @@ class RiskAssessment:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "disease": self.disease_choice.to_json(),
             "hematotox": self.hematotox.to_json(),
             "crs": self.crs.to_json(),
             "markers": {name: peak.to_json() for name, peak in self.markers.items()},
@@ -73,12 +76,14 @@ def assess_risk(
 ) -> RiskAssessment:
     """The risk picture of `record` as it stood at the end of `as_of`.
 
-    `disease` ("ALL" / "B-ALL" / "NHL" / "B-NHL" / "LBCL" / "MM" or None) selects the CAR-HEMATOTOX caveat and the
-    published factors of that population (None: all factors). `risk_overrides` is merged over risk.toml.
+    The disease (the record's diagnosis, else `disease` — any spelling of risk.toml disease_aliases —, else the
+    site's setting; see risk/disease.py) selects the CAR-HEMATOTOX caveat, the published factors of that population
+    (unknown: all factors) and whether the site model applies. `risk_overrides` is merged over risk.toml.
     `profile` gives the site model, if any, and its scoring rule (thresholds.toml [site_model]).
     """
     data = load_risk_data(risk_overrides)
-    dz = normalise_disease(disease, data)
+    choice = choose_disease(record, profile, disease, data)
+    dz = choice.disease
     day0 = record.infusion_date
     hematotox = car_hematotox(record, as_of, data, dz)
     crs = crs_features(record, as_of, data)
@@ -114,6 +119,7 @@ def assess_risk(
         factors=tuple(factors),
         summaries=tuple(relative_summaries(factors, data)),
         data=data,
+        disease_choice=choice,
         site_inputs_of=inputs,
         site_score=score,
     )

@@ -145,8 +145,12 @@ def _monitoring_reasons(
         reasons.append(
             Evidence(
                 f"CRS grade ≥ {cut} (thresholds extended_monitoring.crs_grade_at_least; {data.severe_source})",
-                f"maximum grade {crs.max_grade} ({crs.source}"
-                + (f", peak {_day(crs.peak_day)})" if crs.peak_day is not None else ")"),
+                f"maximum grade {crs.max_grade} ({crs.sources.get('max_grade', crs.source)}"
+                + (
+                    f", peak {_day(crs.peak_day)} ({crs.sources.get('peak', crs.source)}))"
+                    if crs.peak_day is not None
+                    else ")"
+                ),
                 None if peak is None else peak.isoformat(),
                 where,
             )
@@ -157,7 +161,7 @@ def _monitoring_reasons(
         reasons.append(
             Evidence(
                 f"late CRS onset: after day +{data.late_onset_after_day} ({data.late_onset_source})",
-                f"CRS onset {_day(crs.onset_day)} ({crs.source})",
+                f"CRS onset {_day(crs.onset_day)} ({crs.sources.get('onset', crs.source)})",
                 None if onset is None else onset.isoformat(),
                 where,
             )

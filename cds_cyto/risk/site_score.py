@@ -143,16 +143,29 @@ def _crs_not_final(crs: CrsFeatures, signs: CrsSigns, landmark: int, rule: Mappi
             return "CRS recorded without a grade: the maximum grade is unknown"
         if crs.onset_day is None:
             return "CRS recorded without an onset date"
+        by_condition = crs.source == "condition"
+
+        def in_episode(d: int) -> bool:
+            return any(o <= d <= (d if a is None else a) for o, a in signs.episodes)
+
+        if by_condition:  # a daily grade must fall within a Condition's course, at most the highest coded grade
+            top = crs.condition_max_grade  # None: an unspecified Condition, graded by the daily grades
+            graded = [
+                (d, g) for d, g in signs.graded_days if g >= 1 and not ((top is None or g <= top) and in_episode(d))
+            ]
+            if graded:
+                d, g = graded[0]
+                return (
+                    f"a daily CRS grade {g} on {_day(d)} that the CRS Conditions do not cover: "
+                    "the CRS record is incomplete"
+                )
         if crs.recovery_day is None:
             return f"CRS from {_day(crs.onset_day)} had not abated {at}: the model does not apply to this patient"
-        start, end, top = crs.onset_day, crs.recovery_day, crs.max_grade
-        by_condition = crs.source == "condition"
+        start, end = crs.onset_day, crs.recovery_day
 
         def inside(d: int) -> bool:
             # within a coded episode's course (Conditions), or within onset-to-recovery (daily grades)
-            if by_condition:
-                return any(o <= d <= (d if a is None else a) for o, a in signs.episodes)
-            return start <= d <= end
+            return in_episode(d) if by_condition else start <= d <= end
 
         fever = [d for d in signs.fever_days if not inside(d)]
         if fever:
@@ -163,14 +176,6 @@ def _crs_not_final(crs: CrsFeatures, signs: CrsSigns, landmark: int, rule: Mappi
                 f"tocilizumab or a corticosteroid on {_day(treated[0])}, outside the recorded CRS: "
                 "the CRS record is incomplete"
             )
-        if by_condition:  # a daily grade must fall within a Condition's course, at most the highest coded grade
-            graded = [(d, g) for d, g in signs.graded_days if g >= 1 and not (g <= top and inside(d))]
-            if graded:
-                d, g = graded[0]
-                return (
-                    f"a daily CRS grade {g} on {_day(d)} that the CRS Conditions do not cover: "
-                    "the CRS record is incomplete"
-                )
         return None
     if crs.source == "fever-derived":
         return f"fever from {_day(crs.onset_day or 0)} without a CRS record: the CRS grade is unknown"

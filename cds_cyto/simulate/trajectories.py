@@ -57,13 +57,17 @@ class Course:
     holds: dict[Lineage, Persistence | None]
 
 
-def observed_covariates(latent: PatientLatent, samples: list[Sample], ld_start: int) -> dict[str, float]:
+def observed_covariates(
+    latent: PatientLatent, samples: list[Sample], ld_start: int, first_dose_minute: int
+) -> dict[str, float]:
     """The covariates as a site measures them: the baseline flags from the last charted value before
-    lymphodepletion (clinical-reference §5: LD-10 ... LD-1), not from the latent baseline behind it, and the
+    lymphodepletion (clinical-reference §5: LD-10 ... LD, on the LD day only before the first dose), not from the
+    latent baseline behind it, and the
     marker peaks (max lg) from the highest value charted from day 0 (clinical-reference §6), not the latent peak."""
     out = dict(latent.covariates)
-    # CRS is charted as one coded Condition at the maximum grade, dated from onset (fhir.crs_condition): read with
-    # the Condition first (clinical-reference §6; cds_cyto/risk/crs.py), its peak is that onset, not the daily peak.
+    # The planted CRS-peak covariate is the onset day: the engine used to read the peak from the Condition alone.
+    # It now merges the daily grades (clinical-reference §6; cds_cyto/risk/crs.py) and reads the daily peak; this
+    # override is kept so the committed cohort stays as it is (removing it changes every B-ALL outcome with CRS).
     if latent.crs.onset_day is not None:
         out["crs_peak_day"] = float(latent.crs.onset_day)
     for analyte in ("ddimer", "il10", "ferritin"):
@@ -72,7 +76,12 @@ def observed_covariates(latent: PatientLatent, samples: list[Sample], ld_start: 
             out[f"max_lg_{analyte}"] = math.log10(peak)
 
     def last(analyte: str) -> float | None:
-        found = [s.value for s in samples if s.analyte == analyte and ld_start - 10 <= s.day <= ld_start - 1]
+        found = [
+            s.value
+            for s in samples
+            if s.analyte == analyte
+            and (ld_start - 10 <= s.day < ld_start or (s.day == ld_start and s.minute < first_dose_minute))
+        ]
         return found[-1] if found else None
 
     for analyte, key, cut, below in (
@@ -243,6 +252,7 @@ def _round(analyte: str, value: float) -> float:
 
 def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, schedule: Schedule) -> Course:
     t0 = min(min(days) for days in model.lymphodepletion.values())
+    first_dose = min(_hm(drug) for drug, days in model.lymphodepletion.items() if t0 in days)
     iv = model.interventions
     samples: list[Sample] = []
     events: list[Event] = [Event("car_t_infusion", 0, INFUSION_MINUTE)]
@@ -277,7 +287,7 @@ def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, s
     last_tx: dict[Lineage, int] = {}
     for day in range(FIRST_DAY, LAST_DAY + 1):
         if day == 0:  # the baseline is charted; a hold starts on day 7 at the earliest
-            covariates = observed_covariates(latent, samples, t0)
+            covariates = observed_covariates(latent, samples, t0, first_dose)
             persistence_logit = model.persistence.intercept + linear_predictor(model.persistence.effects, covariates)
             persistent = latent.persistence_u < 1.0 / (1.0 + math.exp(-persistence_logit))
             if persistent:

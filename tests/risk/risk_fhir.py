@@ -60,6 +60,7 @@ UNIT = {
 
 CAR_T = (SNOMED, "1156961008")
 FLUDARABINE = (RXNORM, "24698")
+CYCLOPHOSPHAMIDE = (RXNORM, "3002")
 FILGRASTIM = (ATC, "L03AA02")
 TOCILIZUMAB = (ATC, "L04AC07")
 DEXAMETHASONE = (RXNORM, "3264")
@@ -133,14 +134,15 @@ def infusion(day: int = 0) -> Json:
     }
 
 
-def med(coding: tuple[str, str], day: int) -> Json:
+def med(coding: tuple[str, str], day: int, *, time: str | None = "09:00:00") -> Json:
+    """A MedicationAdministration on `day` at `time` (None: the date only)."""
     return {
         "resourceType": "MedicationAdministration",
         "id": _id("med"),
         "status": "completed",
         "medicationCodeableConcept": {"coding": [{"system": coding[0], "code": coding[1]}]},
         "subject": {"reference": "Patient/p1"},
-        "effectiveDateTime": at(day, "09:00:00"),
+        "effectiveDateTime": at(day, time) if time is not None else day_date(day).isoformat(),
     }
 
 

@@ -75,9 +75,82 @@ def test_undated_condition_counts_for_the_grade_only() -> None:
     assert (c.max_grade, c.onset_day, c.peak_day, c.undated_conditions) == (3, 2, None, 1)
 
 
-def test_condition_takes_precedence_over_observations() -> None:
-    c = _crs(crs_condition(2, 3, 9), crs_grade(1, 2), crs_grade(3, 4), crs_grade(0, 6))
-    assert (c.source, c.max_grade, c.onset_day) == ("condition", 2, 3)
+# ---- Conditions and daily grades merged into one timeline (§6) ------------------------------------------------
+
+
+def test_condition_only_says_so_per_feature() -> None:
+    c = _crs(crs_condition(2, 3, 9))
+    assert c.sources == {"max_grade": "condition", "onset": "condition", "peak": "condition", "recovery": "condition"}
+    assert c.conflicts == ()
+
+
+def test_grades_only_say_so_per_feature() -> None:
+    c = _crs(crs_grade(1, 2), crs_grade(2, 4), crs_grade(0, 6))
+    assert (c.source, c.max_grade, c.onset_day, c.peak_day, c.recovery_day) == ("observation", 2, 2, 4, 6)
+    assert set(c.sources.values()) == {"observation"} and len(c.sources) == 4
+
+
+def test_both_the_peak_comes_from_the_daily_course() -> None:
+    # the reported problem: a grade-3 Condition from day 2, abated day 9, and daily grades 1, 2, 3, 3, 1: the peak is
+    # day 4 (first day at grade 3), not the Condition's onset
+    c = _crs(
+        crs_condition(3, 2, 9),
+        crs_grade(1, 2),
+        crs_grade(2, 3),
+        crs_grade(3, 4),
+        crs_grade(3, 5),
+        crs_grade(1, 7),
+    )
+    assert (c.source, c.max_grade, c.onset_day, c.peak_day, c.recovery_day) == ("condition", 3, 2, 4, 9)
+    assert c.sources == {
+        "max_grade": "observation",
+        "onset": "condition",
+        "peak": "observation",
+        "recovery": "condition",
+    }
+    assert c.conflicts == () and not c.ongoing
+    assert c.to_json()["sources"]["peak"] == "observation"
+
+
+def test_both_onset_is_the_earliest_of_the_two() -> None:
+    c = _crs(crs_condition(2, 3, 9), crs_grade(1, 2), crs_grade(2, 4))
+    assert (c.onset_day, c.sources["onset"]) == (2, "observation")
+
+
+def test_conflicting_grades_take_the_higher_and_say_so() -> None:
+    # daily grades reach 3 while the Condition codes 2: max 3, peak from the daily grades
+    up = _crs(crs_condition(2, 3, 9), crs_grade(1, 2), crs_grade(3, 4), crs_grade(0, 6))
+    assert (up.max_grade, up.peak_day, up.onset_day, up.condition_max_grade) == (3, 4, 2, 2)
+    assert up.conflicts and "grade 2" in up.conflicts[0] and "reach 3" in up.conflicts[0]
+    # the Condition codes 3 while daily grades top at 2: a coded grade 3 is not lowered; the peak is its onset
+    down = _crs(crs_condition(3, 5, 9), crs_grade(1, 4), crs_grade(2, 6))
+    assert (down.max_grade, down.peak_day, down.sources["peak"], down.sources["max_grade"]) == (
+        3,
+        5,
+        "condition",
+        "condition",
+    )
+    assert down.conflicts
+
+
+def test_grades_after_the_abatement_move_recovery_to_the_daily_grades() -> None:
+    c = _crs(crs_condition(2, 3, 6), crs_grade(2, 3), crs_grade(1, 7), crs_grade(0, 9))
+    assert (c.recovery_day, c.sources["recovery"]) == (9, "observation")
+    assert any("after the Conditions' abatement" in x for x in c.conflicts)
+    open_grades = _crs(crs_condition(2, 3, 6), crs_grade(2, 3), crs_grade(1, 7))
+    assert open_grades.recovery_day is None and open_grades.ongoing and "recovery" not in open_grades.sources
+
+
+def test_an_open_episode_is_ongoing_whatever_the_daily_grades_say() -> None:
+    c = _crs(crs_condition(2, 3), crs_grade(2, 3), crs_grade(0, 6))
+    assert c.recovery_day is None and c.ongoing
+    assert any("has not abated" in x for x in c.conflicts)
+
+
+def test_an_unspecified_condition_is_graded_by_the_daily_grades() -> None:
+    c = _crs(crs_condition(None, 3, 8), crs_grade(1, 3), crs_grade(2, 4))
+    assert (c.max_grade, c.peak_day, c.recovery_day, c.condition_max_grade) == (2, 4, 8, None)
+    assert c.conflicts == ()
 
 
 # ---- daily grade Observations ------------------------------------------------------------------------------------
@@ -169,6 +242,7 @@ def test_crs_json_shape() -> None:
         "peak_day": 3,
         "recovery_day": 9,
         "source": "condition",
+        "sources": {"max_grade": "condition", "onset": "condition", "peak": "condition", "recovery": "condition"},
         "tocilizumab": True,
         "corticosteroid": False,
     }

@@ -71,9 +71,18 @@ def test_tumour_burden_against_the_cohort_median(blasts: float, present: bool) -
     assert (f.value, f.present) == (blasts, present)
 
 
-@pytest.mark.parametrize(("day", "used"), [(LD - 31, False), (LD - 30, True), (LD - 1, True), (LD, False)])
-def test_marrow_look_back(day: int, used: bool) -> None:
-    f = _factor(_risk(obs("marrow_blasts", 50.0, day)), "s000-sn-tumour-burden")
+@pytest.mark.parametrize(
+    ("day", "time", "used"),
+    [
+        (LD - 31, "08:00:00", False),
+        (LD - 30, "08:00:00", True),
+        (LD - 1, "08:00:00", True),
+        (LD, "08:00:00", True),  # the LD day before the 09:00 first dose: before lymphodepletion (§5's same-day rule)
+        (LD, "10:00:00", False),  # after the first dose
+    ],
+)
+def test_marrow_look_back(day: int, time: str, used: bool) -> None:
+    f = _factor(_risk(obs("marrow_blasts", 50.0, day, time=time)), "s000-sn-tumour-burden")
     assert (f.value == 50.0) is used
 
 

@@ -137,7 +137,7 @@ def test_nothing_known_gives_no_score() -> None:
         (LD - 11, False),  # 11 days before LD: outside
         (LD - 10, True),  # first day of the 10-day window
         (LD - 1, True),  # the day before LD
-        (LD, False),  # the LD day itself: "before lymphodepletion starts" — excluded
+        (LD, True),  # the LD day, drawn 08:00 before the 09:00 first dose (clinical-reference §5)
         (LD + 1, False),  # after LD started
     ],
 )

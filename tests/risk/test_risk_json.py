@@ -44,7 +44,16 @@ def _full(disease: str | None = "ALL", as_of_day: int = 14) -> RiskAssessment:
 
 def test_exact_shape() -> None:
     out = _full().to_json()
-    assert list(out) == ["hematotox", "crs", "markers", "published_factors", "relative_summary", "site_model"]
+    assert list(out) == [
+        "disease",
+        "hematotox",
+        "crs",
+        "markers",
+        "published_factors",
+        "relative_summary",
+        "site_model",
+    ]
+    assert out["disease"] == {"value": "ALL", "source": "given", "evidence": "stated by the caller (ALL)"}
     assert out["site_model"] is None  # no site model configured
     assert list(out["hematotox"]) == [
         "score",
@@ -64,6 +73,7 @@ def test_exact_shape() -> None:
         "peak_day",
         "recovery_day",
         "source",
+        "sources",
         "tocilizumab",
         "corticosteroid",
     }

@@ -526,3 +526,20 @@ def test_training_inputs_are_read_on_the_landmark() -> None:
         pytest.approx(math.log10(500))
     )
     assert row["input_crs_recovery_day"] == 6.0
+
+
+def test_the_hook_sees_the_recorded_disease() -> None:
+    # no disease argument (the hook, the sweep): the record's B-NHL Condition keeps a B-ALL model from scoring it,
+    # and a B-ALL Condition lets it score without the site's "every patient is B-ALL" declaration
+    nhl = {
+        "resourceType": "Condition",
+        "id": "dx",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C83.30"}]},
+    }
+    s = score(BASE, crs_condition(1, 1, 3), nhl, day=15)
+    assert not s.scored and s.reasons == ("the model was fitted on B-ALL patients; this patient's disease is NHL",)
+    b_all = {**nhl, "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C91.00"}]}}
+    strict = profile_with(thresholds={"site_model": {"unknown_disease_in_population": False}})
+    s = score(BASE, crs_condition(1, 1, 3), b_all, day=15, profile=strict)
+    assert s.scored, s.reasons
+    assert not any("not recorded here" in c for c in s.cautions)
