@@ -21,6 +21,7 @@ __all__ = [
     "PatientRecord",
     "Sex",
     "TherapyEvent",
+    "UnresolvedMedication",
 ]
 
 Sex = Literal["male", "female"]
@@ -61,6 +62,15 @@ class TherapyEvent:
     end: date | None
     source_id: str | None
     code: str  # "system|code" that matched
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedMedication:
+    """A medication use whose drug could not be identified (its `medicationReference` named a Medication that was
+    not in the data and could not be read): it may have been any drug, G-CSF included."""
+
+    when: date | None  # the administration's own date, when it could be read
+    source_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +119,7 @@ class PatientRecord:
     crs_episodes: list[CrsEpisode] = field(default_factory=list)
     crs_grades: list[CrsGradeReading] = field(default_factory=list)
     problems: list[DataProblem] = field(default_factory=list)
+    unresolved_medications: list[UnresolvedMedication] = field(default_factory=list)
 
     def series(self, analyte: str) -> list[LabResult]:
         return self.labs.get(analyte, [])
