@@ -112,9 +112,7 @@ def given_on(u: UnresolvedMedication) -> str:
 
 def unidentified_evidence(unknown: list[UnresolvedMedication]) -> list[Evidence]:
     return [
-        Evidence(
-            "Drug not identified", "its Medication was not in the data", u.when and u.when.isoformat(), u.source_id
-        )
+        Evidence("Drug not identified", "its Medication was not in the data", _iso(u.when), u.source_id)
         for u in unknown
     ]
 
