@@ -254,9 +254,9 @@ def decode_lean_bundle(body: Any) -> LeanBundle | None:
         return None
 
 
-def lean_items(bundle: LeanBundle, body: Any) -> list[Any]:
+def lean_items(bundle: LeanBundle, body: Any, *, settle: bool = True) -> list[Any]:
     """The entries' resources of a `decode_lean_bundle(body)`: Observations lean, others as dicts, fullUrls settled
-    (`settle_entries`).
+    (`settle_entries`; `settle=False` for a caller that settles a part of them itself).
 
     Raises `orjson.JSONDecodeError` for a number orjson refuses, in a resource of another type."""
     source = _Source(body)
@@ -272,8 +272,8 @@ def lean_items(bundle: LeanBundle, body: Any) -> list[Any]:
             items.append(obs)
         else:
             items.append(_dict(source.raw(index)))
-    for entry in entries:
-        if entry.fullUrl is not None:  # rare in a searchset, usual in a transaction: settle only then
+    for entry in entries if settle else ():
+        if entry.fullUrl is not None:  # settle only then
             return settle_entries([(e.fullUrl, item) for e, item in zip(entries, items, strict=True)])
     return items
 
@@ -321,8 +321,9 @@ def settle_entries(entries: list[tuple[Any, Any]]) -> list[Any]:
     Within one Bundle a resource may be named by its fullUrl (`urn:uuid:…`, or an absolute URL): a resource without
     an id takes the id its fullUrl gives, and the references the core follows (`subject`, `patient`,
     `medicationReference`) that name a fullUrl are rewritten to "Type/id". Relative, absolute and versioned
-    references need nothing here (`reference_key`), nor do `#id` references to contained resources. The input is
-    not modified; Bundles whose fullUrls name nothing new come back as they are.
+    references need nothing here (`reference_key`), nor do `#id` references to contained resources. Dicts are
+    copied, never modified; lean results (the reader's own objects) are set in place. Bundles whose fullUrls name
+    nothing new (a searchset's [base]/Type/id) come back as they are.
     """
     aliases: dict[str, str] = {}
     ids: dict[int, str] = {}
@@ -337,8 +338,11 @@ def settle_entries(entries: list[tuple[Any, Any]]) -> list[Any]:
             if rid is None:
                 continue
             ids[index] = rid
-        if reference_key(full_url) != f"{rtype}/{rid}":
-            aliases[full_url] = f"{rtype}/{rid}"
+        key = f"{rtype}/{rid}"
+        if full_url.endswith(key) and full_url[-len(key) - 1 : -len(key)] == "/":
+            continue  # the usual searchset fullUrl, [base]/Type/id: references to it resolve by key
+        if reference_key(full_url) != key:
+            aliases[full_url] = key
     if not aliases and not ids:
         return [resource for _, resource in entries]
     return [_settled(resource, ids.get(i), aliases) for i, (_, resource) in enumerate(entries)]

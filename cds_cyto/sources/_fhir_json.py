@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from cds_cyto.extract.fhir_json import NoPatient, patient_of
-from cds_cyto.extract.lean import LeanObservation
+from cds_cyto.extract.lean import LeanObservation, settle_entries
 
 __all__ = [
     "Readable",
@@ -55,8 +55,11 @@ def is_bundle(value: object) -> bool:
 
 
 def bundle_resources(bundle: Mapping[str, Any]) -> list[Resource]:
-    """The entries' resources, without the OperationOutcomes a server adds as search.mode=outcome."""
-    return [resource for entry, resource in _entries(bundle) if not _is_search_outcome(entry)]
+    """The entries' resources, without the OperationOutcomes a server adds as search.mode=outcome (fullUrls settled
+    as the core's reader settles them, `settle_entries`)."""
+    return settle_entries(
+        [(entry.get("fullUrl"), resource) for entry, resource in _entries(bundle) if not _is_search_outcome(entry)]
+    )
 
 
 class SortedSearchset(dict[str, Any]):
@@ -76,7 +79,7 @@ def prefetched_searchset(bundle: Mapping[str, Any]) -> tuple[list[Readable], lis
     decoded lean (one loop per lab result: exact class checks first, they are cheap)."""
     if isinstance(bundle, SortedSearchset):
         return bundle.resources, bundle.outcomes
-    resources: list[Readable] = []
+    entries: list[tuple[Any, Readable]] = []
     outcomes: list[Resource] = []
     for entry in bundle.get("entry") or []:
         if entry.__class__ is not dict and not isinstance(entry, dict):
@@ -87,8 +90,8 @@ def prefetched_searchset(bundle: Mapping[str, Any]) -> tuple[list[Readable], lis
             if isinstance(resource, dict):
                 outcomes.append(resource)
         elif resource.__class__ is LeanObservation or isinstance(resource, dict):
-            resources.append(resource)
-    return resources, outcomes
+            entries.append((entry.get("fullUrl"), resource))
+    return settle_entries(entries), outcomes  # as the core's reader settles fullUrls
 
 
 def holds_another_patient(resources: Iterable[Readable], patient_id: str) -> bool:
