@@ -41,7 +41,7 @@ def is_fhir_id(value: object) -> bool:
 
 
 def resource_key(resource: Mapping[str, Any] | LeanObservation) -> str | None:
-    """ "Type/id", or None for a resource without an id (it cannot be de-duplicated)."""
+    """ "Type/id", or None for a resource without an id."""
     if isinstance(resource, LeanObservation):
         return f"Observation/{resource.id}" if resource.id else None
     rtype, rid = resource.get("resourceType"), resource.get("id")
