@@ -154,3 +154,14 @@ def test_evaluate_on_a_two_patient_bundle_gives_one_assessment_per_patient(tmp_p
     assert not [r for r in other["recommendations"] if r["code"] == "gcsf-therapeutic"]
     for a in out:
         assert "several-patients" not in [p["code"] for p in a["data_problems"]]
+
+
+def test_the_demo_source_answers_each_patient_of_a_shared_file_alone(service_settings: Settings, demo: Path) -> None:
+    two = cytopenic_patient("pt-1") + cytopenic_patient("pt-2", anc=3.0, hb=120.0, plt=200.0)
+    two += [filgrastim(), *gcsf_by_reference("pt-2", range(5, 7))]
+    (demo / "both.json").write_bytes(orjson.dumps(searchset(two)))
+    with demo_client(service_settings, demo) as client:
+        one, other = call(client, hook_request("pt-1")), call(client, hook_request("pt-2"))
+    assert one.status_code == other.status_code == 200, (one.text, other.text)
+    assert "consider therapeutic G-CSF" in gcsf_card(one.json()["cards"])["summary"]
+    assert [c["source"]["topic"]["code"] for c in other.json()["cards"]] == []
