@@ -11,8 +11,17 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cds_cyto.recommendation import CODES, Evidence, Recommendation, code_text, fresh
-from cds_cyto.record import LabResult
+from cds_cyto.recommendation import (
+    CODES,
+    Evidence,
+    Recommendation,
+    code_text,
+    fresh,
+    given_on,
+    unidentified_evidence,
+    unidentified_since,
+)
+from cds_cyto.record import LabResult, TherapyEvent
 from cds_cyto.risk import antibacterial_prophylaxis, risk_recommendations
 
 if TYPE_CHECKING:
@@ -36,6 +45,49 @@ def _day(a: Assessment) -> str:
     return f"day +{a.day}" if a.day is not None and a.day >= 0 else f"day {a.day}"
 
 
+def _gcsf_therapeutic(
+    a: Assessment, anc: LabResult, cut: float, t: dict[str, Any], names: dict[str, str], recent: list[TherapyEvent]
+) -> Recommendation:
+    evidence = [_result_evidence("ANC", anc)]
+    evidence += [Evidence("G-CSF given", code_text(e.code, names), e.start.isoformat(), e.source_id) for e in recent]
+    text = (
+        f"ANC {anc.value:g} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
+        if not recent
+        else f"ANC {anc.value:g} ×10⁹/L on {_day(a)} despite G-CSF on {recent[-1].start}: continue per protocol."
+    )
+    return Recommendation(
+        "gcsf-therapeutic",
+        f"ANC {anc.value:g} ×10⁹/L ({_day(a)}): severe neutropenia — "
+        + ("consider therapeutic G-CSF" if not recent else "G-CSF already given"),
+        text,
+        "info" if recent else "warning",
+        f"latest ANC < {cut:g} ×10⁹/L (site threshold gcsf_therapeutic.anc_below)",
+        str(t["gcsf_therapeutic"]["source"]),
+        tuple(evidence),
+        facts={"already_given": bool(recent)},
+    )
+
+
+def _gcsf_unknown(a: Assessment, anc: LabResult, cut: float, t: dict[str, Any]) -> Recommendation:
+    """No G-CSF on record, but a drug given in the look-back could not be identified: it may have been G-CSF, so
+    the card says so, asks to check, and offers no order."""
+    assert a.as_of is not None
+    unknown = unidentified_since(a.record, a.as_of - timedelta(days=int(t["gcsf_recent"]["days"])), a.as_of)
+    latest = unknown[-1]
+    return Recommendation(
+        "gcsf-therapeutic",
+        f"ANC {anc.value:g} ×10⁹/L ({_day(a)}): severe neutropenia — check whether G-CSF was given",
+        f"ANC {anc.value:g} ×10⁹/L on {_day(a)}. The drug of {latest.source_id or 'an administration'} "
+        f"{given_on(latest)} could not be identified: check whether G-CSF was given before starting therapeutic "
+        "G-CSF (filgrastim 5 µg/kg/day) per protocol.",
+        "warning",
+        f"latest ANC < {cut:g} ×10⁹/L (site threshold gcsf_therapeutic.anc_below)",
+        str(t["gcsf_therapeutic"]["source"]),
+        (_result_evidence("ANC", anc), *unidentified_evidence(unknown)),
+        facts={"already_given": None, "unidentified_medication": True},
+    )
+
+
 def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) -> list[Recommendation]:
     out: list[Recommendation] = []
     if a.as_of is None or a.day is None or a.day < 0:
@@ -44,33 +96,12 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
     anc = fresh(a.lineages["neutrophils"].latest, a.as_of, max_age)
     cut = float(t["gcsf_therapeutic"]["anc_below"])
     if anc is not None and anc.value < cut:
-        recent = [
-            e
-            for e in a.record.events_of("gcsf")
-            if 0 <= (a.as_of - (e.end or e.start)).days <= int(t["gcsf_recent"]["days"])
-        ]
-        evidence = [_result_evidence("ANC", anc)]
-        evidence += [
-            Evidence("G-CSF given", code_text(e.code, names), e.start.isoformat(), e.source_id) for e in recent
-        ]
-        text = (
-            f"ANC {anc.value:g} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
-            if not recent
-            else f"ANC {anc.value:g} ×10⁹/L on {_day(a)} despite G-CSF on {recent[-1].start}: continue per protocol."
-        )
-        out.append(
-            Recommendation(
-                "gcsf-therapeutic",
-                f"ANC {anc.value:g} ×10⁹/L ({_day(a)}): severe neutropenia — "
-                + ("consider therapeutic G-CSF" if not recent else "G-CSF already given"),
-                text,
-                "info" if recent else "warning",
-                f"latest ANC < {cut:g} ×10⁹/L (site threshold gcsf_therapeutic.anc_below)",
-                str(t["gcsf_therapeutic"]["source"]),
-                tuple(evidence),
-                facts={"already_given": bool(recent)},
-            )
-        )
+        days = int(t["gcsf_recent"]["days"])
+        recent = [e for e in a.record.events_of("gcsf") if 0 <= (a.as_of - (e.end or e.start)).days <= days]
+        if not recent and unidentified_since(a.record, a.as_of - timedelta(days=days), a.as_of):
+            out.append(_gcsf_unknown(a, anc, cut, t))
+        else:
+            out.append(_gcsf_therapeutic(a, anc, cut, t, names, recent))
     hb = fresh(a.lineages["hemoglobin"].latest, a.as_of, max_age)
     cut = float(t["rbc_transfusion"]["hb_below"])
     if hb is not None and hb.value < cut:

@@ -9,9 +9,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from cds_cyto.record import LabResult
+from cds_cyto.record import LabResult, PatientRecord, UnresolvedMedication
 
-__all__ = ["CODES", "Evidence", "Recommendation", "Urgency", "code_text", "fresh"]
+__all__ = [
+    "CODES",
+    "Evidence",
+    "Recommendation",
+    "Urgency",
+    "code_text",
+    "fresh",
+    "given_on",
+    "unidentified_evidence",
+    "unidentified_since",
+]
 
 Urgency = Literal["critical", "warning", "info"]
 CODES = (
@@ -88,3 +98,24 @@ def fresh(r: LabResult | None, as_of: date, max_age: int) -> LabResult | None:
     """`r` if it is at most `max_age` days old on `as_of` (thresholds.toml [freshness]): advice rests on today's
     patient, not on an old count."""
     return r if r is not None and 0 <= (as_of - r.local_date).days <= max_age else None
+
+
+def unidentified_since(record: PatientRecord, start: date, as_of: date) -> list[UnresolvedMedication]:
+    """Medication uses from `start` to `as_of` whose drug could not be identified (one of unknown date counts: it
+    may lie in the window). While one does, no advice may say a drug was not given."""
+    return [u for u in record.unresolved_medications if u.when is None or start <= u.when <= as_of]
+
+
+def given_on(u: UnresolvedMedication) -> str:
+    return f"on {u.when.isoformat()}" if u.when is not None else "(date unknown)"
+
+
+def unidentified_evidence(unknown: list[UnresolvedMedication]) -> list[Evidence]:
+    return [
+        Evidence("Drug not identified", "its Medication was not in the data", _iso(u.when), u.source_id)
+        for u in unknown
+    ]
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()

@@ -22,6 +22,7 @@ __all__ = [
     "PatientRecord",
     "Sex",
     "TherapyEvent",
+    "UnresolvedMedication",
 ]
 
 Sex = Literal["male", "female"]
@@ -63,6 +64,15 @@ class TherapyEvent:
     source_id: str | None
     code: str  # "system|code" that matched
     start_time: datetime | None = None  # the aware instant, when the source gives a time (None: a date only)
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedMedication:
+    """A medication use whose drug could not be identified (its `medicationReference` named a Medication that was
+    not in the data and could not be read): it may have been any drug, G-CSF included."""
+
+    when: date | None  # the administration's own date, when it could be read
+    source_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +133,7 @@ class PatientRecord:
     crs_grades: list[CrsGradeReading] = field(default_factory=list)
     problems: list[DataProblem] = field(default_factory=list)
     diagnosis: Diagnosis | None = None  # None: no (or conflicting) disease Condition
+    unresolved_medications: list[UnresolvedMedication] = field(default_factory=list)
 
     def series(self, analyte: str) -> list[LabResult]:
         return self.labs.get(analyte, [])

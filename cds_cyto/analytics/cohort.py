@@ -18,8 +18,7 @@ from typing import Any
 import pandas as pd
 
 from cds_cyto.assess import Assessment, evaluate
-from cds_cyto.extract import extract_record
-from cds_cyto.extract.lean import resources_from_json
+from cds_cyto.extract import extract_record, extract_records, read_resources
 from cds_cyto.profile import Profile, default_profile, load_profile
 
 __all__ = [
@@ -33,6 +32,7 @@ __all__ = [
     "daily_table",
     "row_from_resources",
     "rows_from_files",
+    "rows_from_resources",
 ]
 
 PatientRow = dict[str, Any]
@@ -153,11 +153,20 @@ def _years(birth: date, on: date) -> int:
 
 
 def row_from_resources(
-    data: Any, as_of: date | None, disease: str | None, profile: Profile | None = None
+    data: Any, as_of: date | None, disease: str | None, profile: Profile | None = None, *, patient_id: str | None = None
 ) -> PatientRow:
+    """The row of one patient's resources (`patient_id`: whose; any other patient's are left out)."""
     profile = profile or default_profile()
-    a = evaluate(extract_record(data, profile), as_of, profile, disease)
+    a = evaluate(extract_record(data, profile, patient_id=patient_id), as_of, profile, disease)
     return assessment_row(a, profile)
+
+
+def rows_from_resources(
+    data: Any, as_of: date | None, disease: str | None, profile: Profile | None = None
+) -> list[PatientRow]:
+    """One row per patient the data hold (`extract_records`): patients are never merged."""
+    profile = profile or default_profile()
+    return [assessment_row(evaluate(r, as_of, profile, disease), profile) for r in extract_records(data, profile)]
 
 
 @lru_cache(maxsize=4)
@@ -165,9 +174,10 @@ def _site_profile(site: Path | None) -> Profile:
     return default_profile() if site is None else load_profile(site)
 
 
-def _row_from_file(args: tuple[Path, date | None, str | None, Path | None]) -> PatientRow:
+def _rows_from_file(args: tuple[Path, date | None, str | None, Path | None]) -> list[PatientRow]:
     path, as_of, disease, site = args
-    return row_from_resources(resources_from_json(path.read_bytes()), as_of, disease, _site_profile(site))
+    data = read_resources(path.read_bytes(), ndjson=path.suffix == ".ndjson")
+    return rows_from_resources(data, as_of, disease, _site_profile(site))
 
 
 def bundle_files(directory: Path) -> list[Path]:
@@ -178,16 +188,17 @@ def bundle_files(directory: Path) -> list[Path]:
 def rows_from_files(
     files: Sequence[Path], as_of: date | None, disease: str | None, jobs: int | None = None, site: Path | None = None
 ) -> Iterator[PatientRow]:
-    """Rows in file order; with jobs > 1 a process pool reads, extracts and assesses (one bundle per task).
-    `site`: a site file whose profile assesses every patient (each worker reads it once)."""
+    """Rows in file order, one per patient a file holds; with jobs > 1 a process pool reads, extracts and assesses
+    (one bundle per task). `site`: a site file whose profile assesses every patient (each worker reads it once)."""
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     tasks = [(f, as_of, disease, site) for f in files]
     if jobs <= 1 or len(files) < 8:
         for t in tasks:
-            yield _row_from_file(t)
+            yield from _rows_from_file(t)
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(_row_from_file, tasks, chunksize=8)
+        for rows in pool.map(_rows_from_file, tasks, chunksize=8):
+            yield from rows
 
 
 def cohort_table(rows: Iterable[PatientRow]) -> pd.DataFrame:

@@ -48,7 +48,11 @@ def _monitoring(a: Assessment, rec: Recommendation) -> dict[str, Any]:
 
 
 def draft_for(rec: Recommendation, a: Assessment) -> tuple[str, dict[str, Any]] | None:
-    if rec.code in ("gcsf-therapeutic", "gcsf-prophylaxis") and not rec.facts.get("already_given"):
+    if (
+        rec.code in ("gcsf-therapeutic", "gcsf-prophylaxis")
+        and not rec.facts.get("already_given")
+        and not rec.facts.get("unidentified_medication")  # it may have been G-CSF: no order until checked
+    ):
         return "Draft filgrastim order (5 µg/kg/day)", _gcsf(a, rec)
     if rec.code == "rbc-transfusion":
         return "Draft request: 1 unit irradiated red cells", _transfusion(

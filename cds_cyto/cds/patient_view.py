@@ -159,16 +159,13 @@ class PatientViewService:
         started = time.perf_counter()
         request, context, prefetch = self._validate(body)
         resources = await self._resources(request, context, prefetch)
-        record = extract_record(resources, self.profile)
-        if record.patient_id not in (None, context.patientId) or any(
-            p.code == "several-patients" for p in record.problems
-        ):
-            # Data of another patient must never produce advice for this one.
+        record = extract_record(resources, self.profile, patient_id=context.patientId)
+        if any(p.code == "other-patient" for p in record.problems):
+            # The core left them out, but data that mix patients are not to be trusted for advice at all.
             raise HookFailure(
                 400,
                 operation_outcome("wrong-patient", "the data given belong to another patient than context.patientId"),
             )
-        record.patient_id = context.patientId
         assessment = evaluate(record, self.today(), self.profile)
         cards = render_cards(assessment, self.public_base_url)
         log.info(

@@ -16,7 +16,14 @@ from typing import Any
 import msgspec
 import orjson
 
-from cds_cyto.extract.lean import LEAN_FAILURES, LeanObservation, decode_lean_bundle, lean_items, utf8_bytes
+from cds_cyto.extract.lean import (
+    LEAN_FAILURES,
+    LeanObservation,
+    decode_lean_bundle,
+    lean_items,
+    settle_entries,
+    utf8_bytes,
+)
 from cds_cyto.sources import Readable, SortedSearchset
 from cds_cyto.sources._fhir_json import Resource
 
@@ -58,10 +65,10 @@ def _value(raw: msgspec.Raw) -> Any:
     bundle = decode_lean_bundle(raw)
     if bundle is None or bundle.resourceType != "Bundle" or bundle.entry is None:
         return _plain(raw)  # a resource, or a Bundle with an entry the lean decode does not fit
-    items = lean_items(bundle, raw)
+    items = lean_items(bundle, raw, settle=False)
     # Sorted here as `prefetched_searchset` sorts a plain Bundle: outcome entries (dict resources only, read whole
-    # whatever their type), then the other entries' resources.
-    resources: list[Readable] = []
+    # whatever their type), then the other entries' resources, their fullUrls settled.
+    resources: list[tuple[Any, Readable]] = []
     outcomes: list[Resource] = []
     for entry, resource in zip(bundle.entry, items, strict=True):
         if entry.search is not None and entry.search.mode == "outcome":
@@ -69,5 +76,5 @@ def _value(raw: msgspec.Raw) -> Any:
             if isinstance(whole, dict):
                 outcomes.append(whole)
         elif isinstance(resource, LeanObservation | dict):
-            resources.append(resource)
-    return SortedSearchset(bundle.link, resources, outcomes)
+            resources.append((entry.fullUrl, resource))
+    return SortedSearchset(bundle.link, settle_entries(resources), outcomes)

@@ -63,7 +63,7 @@ def rows_from_fhir(
     try:
         patient_ids = asyncio.run(ids())
         for pid in tqdm(patient_ids, desc="patients", unit="pt"):
-            yield row_from_resources(asyncio.run(fetch(pid)), as_of, disease, profile)
+            yield row_from_resources(asyncio.run(fetch(pid)), as_of, disease, profile, patient_id=pid)
     except SourceError as exc:
         raise CliError(f"FHIR server: {exc}") from None
     except ValueError as exc:

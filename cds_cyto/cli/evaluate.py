@@ -13,8 +13,8 @@ import orjson
 from cds_cyto.assess import Assessment, evaluate
 from cds_cyto.cli import CliError
 from cds_cyto.cli.common import add_disease_argument, add_site_argument, load_site_profile, parse_day
-from cds_cyto.extract import extract_record
-from cds_cyto.extract.lean import resources_from_json
+from cds_cyto.extract import extract_record, extract_records, read_resources
+from cds_cyto.extract.lean import JsonLineError, NotFhirError
 from cds_cyto.profile import Profile
 from cds_cyto.report_table import assessment_table
 
@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
         "path",
         nargs="?",
         type=Path,
-        help="a FHIR Bundle file for one patient, or a directory of them",
+        help="a FHIR Bundle (or NDJSON) file, or a directory of them: one assessment per patient they hold",
     )
     p.add_argument(
         "--as-of",
@@ -54,21 +54,23 @@ def bundle_files(path: Path) -> list[Path]:
     raise CliError(f"{path}: no such file or directory")
 
 
-def read_json(path: Path) -> Any:
-    """The file's resources as `extract_record` reads them (a Bundle's through the lean route)."""
+def read_file(path: Path) -> list[Any]:
+    """The file's resources, read by the core's one reader (`extract.read_resources`)."""
     try:
-        return resources_from_json(path.read_bytes())
+        return read_resources(path.read_bytes(), ndjson=path.suffix == ".ndjson")
     except OSError as exc:
         raise CliError(f"{path}: cannot read ({exc.strerror})") from exc
+    except JsonLineError as exc:
+        raise CliError(f"{path}:{exc.line}: not valid JSON") from exc
     except orjson.JSONDecodeError as exc:
         raise CliError(f"{path}: not valid JSON ({exc})") from exc
+    except NotFhirError as exc:
+        raise CliError(f"{path}: expected a FHIR Bundle or resource") from exc
 
 
-def assess_file(path: Path, as_of: date | None, profile: Profile, disease: str | None = None) -> Assessment:
-    data = read_json(path)
-    if not isinstance(data, dict | list):
-        raise CliError(f"{path}: expected a FHIR Bundle or resource")
-    return evaluate(extract_record(data, profile), as_of, profile, disease)
+def assess_file(path: Path, as_of: date | None, profile: Profile, disease: str | None = None) -> list[Assessment]:
+    """One Assessment per patient the file holds (never one of several patients merged)."""
+    return [evaluate(record, as_of, profile, disease) for record in extract_records(read_file(path), profile)]
 
 
 def _from_fhir(args: argparse.Namespace, profile: Profile) -> list[Assessment]:
@@ -77,7 +79,8 @@ def _from_fhir(args: argparse.Namespace, profile: Profile) -> list[Assessment]:
     from cds_cyto.cli.fhir_read import read_patient_resources
 
     resources = read_patient_resources(args.fhir, args.patient, profile)
-    return [evaluate(extract_record(resources, profile), args.as_of, profile, args.disease)]
+    record = extract_record(resources, profile, patient_id=args.patient)
+    return [evaluate(record, args.as_of, profile, args.disease)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         if args.path is None:
             raise CliError("give a Bundle file or directory, or --fhir URL --patient ID")
         files = bundle_files(args.path)
-        many = args.path.is_dir()
-        assessments = [assess_file(f, args.as_of, profile, args.disease) for f in files]
+        assessments = [a for f in files for a in assess_file(f, args.as_of, profile, args.disease)]
+        many = args.path.is_dir() or len(assessments) != 1
     if args.format == "json":
         payload: Any = [a.to_json() for a in assessments] if many else assessments[0].to_json()
         sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")

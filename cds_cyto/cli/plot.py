@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from cds_cyto.cli import CliError
 
 __all__ = ["register", "timeline_png"]
@@ -23,12 +21,16 @@ def register(sub: Any) -> None:
 
 def timeline_png(resources: Any, patient_id: str) -> bytes:
     from cds_cyto.analytics.plots import patient_timeline_png
-    from cds_cyto.extract import extract_record
+    from cds_cyto.extract import extract_record, split_by_patient
     from cds_cyto.profile import default_profile
     from cds_cyto.risk import crs_features, load_risk_data
 
     profile = default_profile()
-    record = extract_record(resources, profile)
+    patients = [p for p in split_by_patient(resources) if p is not None]
+    if patient_id not in patients and len(patients) > 1:
+        raise CliError(f"{patient_id}: the file holds {len(patients)} patients and none of them has this id")
+    whose = patient_id if patient_id in patients else (patients[0] if patients else None)
+    record = extract_record(resources, profile, patient_id=whose)
     day0 = record.infusion_date
     if day0 is None:
         raise CliError(f"{patient_id}: no CAR-T infusion found, no day axis")
@@ -52,10 +54,9 @@ def run(args: argparse.Namespace) -> int:
     path = args.bundles / f"{args.patient}.json"
     if not path.is_file():
         raise CliError(f"{path}: no such Bundle")
-    try:
-        data = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise CliError(f"{path}: not valid JSON ({exc})") from exc
+    from cds_cyto.cli.evaluate import read_file
+
+    data = read_file(path)
     args.out.write_bytes(timeline_png(data, args.patient))
     print(args.out)
     return 0

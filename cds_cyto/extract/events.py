@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from cds_cyto.extract.fhir_json import codings, parse_instant, period_start
+from cds_cyto.extract.fhir_json import codings, parse_instant, period_start, reference_key
 from cds_cyto.extract.problems import ProblemLog
 from cds_cyto.profile import Profile
-from cds_cyto.record import CrsEpisode, Demographics, Diagnosis, EventKind, TherapyEvent
+from cds_cyto.record import CrsEpisode, Demographics, Diagnosis, EventKind, TherapyEvent, UnresolvedMedication
 
 __all__ = ["MEDICATION_TYPES", "EventReader"]
 
@@ -26,8 +26,9 @@ class EventReader:
         self._crs = profile.crs_condition_grades
         self._disease = profile.disease
         self._problems = problems
-        self.medications: dict[str, list[str]] = {}  # Medication id → its codings
+        self.medications: dict[str, list[str]] = {}  # "Medication/id" → its codings
         self.events: list[TherapyEvent] = []
+        self.unresolved: list[UnresolvedMedication] = []
         self.crs: list[CrsEpisode] = []
         self.diagnoses: list[tuple[str, str, str, str]] = []  # (group, family, code, Condition label)
         self.demographics: Demographics | None = None
@@ -36,7 +37,7 @@ class EventReader:
     def read_medication(self, med: Mapping[str, Any]) -> None:
         mid = med.get("id")
         if isinstance(mid, str):
-            self.medications[mid] = list(codings(med.get("code")))
+            self.medications[f"Medication/{mid}"] = list(codings(med.get("code")))
 
     def read_patient(self, patient: Mapping[str, Any]) -> None:
         pid = patient.get("id")
@@ -56,15 +57,49 @@ class EventReader:
         self._event(proc, label, "Procedure", codings(proc.get("code")), "performed")
 
     def read_medication_use(self, res: Mapping[str, Any], label: str, rtype: str) -> None:
+        """The drug is the use's own code, or the Medication its `medicationReference` names: contained ("#id"),
+        or in the data by reference (relative, absolute or versioned; a Bundle's fullUrls are settled by the
+        reader). A reference that names no Medication in the data leaves the drug unknown: a data problem, and
+        the record lists the use so that no advice says a drug was not given when it may have been."""
         codes = list(codings(res.get("medicationCodeableConcept")))
         codes += codings(res.get("medication"))  # R5 CodeableReference
         ref = res.get("medicationReference")
-        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
-            codes += self.medications.get(ref["reference"].rpartition("/")[2].lstrip("#"), [])
-        for contained in res.get("contained") or []:
-            if isinstance(contained, Mapping) and contained.get("resourceType") == "Medication":
-                codes += codings(contained.get("code"))
+        reference = ref.get("reference") if isinstance(ref, Mapping) else None
+        if isinstance(reference, str) and not codes:
+            drug = self._referenced_drug(res, reference)
+            if drug is None:
+                self._unresolved(res, label, rtype, reference)
+                return
+            codes = drug
         self._event(res, label, rtype, codes, "effective")
+
+    def _referenced_drug(self, res: Mapping[str, Any], reference: str) -> list[str] | None:
+        if reference.startswith("#"):
+            for contained in res.get("contained") or []:
+                if (
+                    isinstance(contained, Mapping)
+                    and contained.get("resourceType") == "Medication"
+                    and contained.get("id") == reference[1:]
+                ):
+                    return list(codings(contained.get("code")))
+            return None
+        key = reference_key(reference)
+        return self.medications.get(key) if key is not None and key.startswith("Medication/") else None
+
+    def _unresolved(self, res: Mapping[str, Any], label: str, rtype: str, reference: str) -> None:
+        status = res.get("status")
+        if status in _NOT_DONE:
+            return  # not given, whatever the drug
+        start = parse_instant(period_start(res, "effective"))
+        when = start[1] if start else None
+        self._problems.warn(
+            label,
+            "medication-unresolved",
+            f"{rtype}: the drug could not be identified (medicationReference {reference!r} names no Medication in "
+            "the data)",
+            when,
+        )
+        self.unresolved.append(UnresolvedMedication(when, label))
 
     def _event(self, res: Mapping[str, Any], label: str, rtype: str, codes: Any, time_name: str) -> None:
         kinds: list[tuple[EventKind, str]] = []

@@ -6,11 +6,88 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from cds_cyto.extract.lean import LeanObservation
+from cds_cyto.extract.lean import LeanObservation, reference_key, settle_entries
 
-__all__ = ["codings", "iter_resources", "parse_instant", "resource_label"]
+__all__ = [
+    "NoPatient",
+    "codings",
+    "iter_resources",
+    "parse_instant",
+    "patient_of",
+    "reference_key",
+    "resource_label",
+    "settle_entries",
+    "version_key",
+]
 
 Json = Mapping[str, Any]
+
+
+class NoPatient:
+    """Stands, in one patient's share of some data (`split_by_patient`), for a resource that names no patient in
+    data that hold several: it is nobody's, and the record says so (`no-subject`)."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoPatient) and other.label == self.label
+
+    def __hash__(self) -> int:
+        return hash(self.label)
+
+    def __repr__(self) -> str:
+        return f"NoPatient({self.label!r})"
+
+
+def patient_of(resource: Any) -> str | None:
+    """The id of the patient whose data the resource is: a Patient's own id, else its `subject` or `patient`
+    reference to a Patient (relative, absolute or versioned). None when it names no patient."""
+    if resource.__class__ is LeanObservation:
+        for lean_ref in (resource.subject, resource.patient):  # the elements, in the order read below
+            if lean_ref is not None and lean_ref.reference is not None:
+                lean_key = reference_key(lean_ref.reference)
+                if lean_key is not None and lean_key.startswith("Patient/"):
+                    return lean_key[8:]
+        return None
+    if not isinstance(resource, Mapping):
+        return None
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) and rid else None
+    for element in ("subject", "patient"):
+        ref = resource.get(element)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):  # dict: parsed JSON, and fast to check
+            key = reference_key(ref["reference"])
+            if key is not None and key.startswith("Patient/"):
+                return key[8:]
+    return None
+
+
+def version_key(resource: Any) -> tuple[int, datetime]:
+    """THE rule for versions and duplicates (one for every door): of two copies of one resource (Type/id), the one
+    with the larger key is the newer and supersedes the other — meta.versionId as a number first (a server's own
+    order), then meta.lastUpdated as an instant; a missing part sorts first. On equal keys the later copy wins."""
+    if resource.__class__ is LeanObservation:
+        meta: Any = resource.meta
+        version, updated = (None, None) if meta is None else (meta.versionId, meta.lastUpdated)
+    else:
+        raw = resource.get("meta") if isinstance(resource, Mapping) else None
+        version, updated = (raw.get("versionId"), raw.get("lastUpdated")) if isinstance(raw, Mapping) else (None, None)
+    when = parse_instant(updated)
+    return (_version_number(version), when[0] if when is not None else _NEVER)
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _version_number(version: Any) -> int:
+    """A versionId of ASCII digits as a number ("²" is a digit to str.isdigit, and int() would refuse it)."""
+    if isinstance(version, str) and 0 < len(version) < 19 and version.isascii() and version.isdigit():
+        return int(version)
+    return -1
 
 
 def iter_resources(data: Json | Iterable[Any]) -> Iterator[tuple[int, Any]]:
@@ -37,8 +114,8 @@ def iter_resources(data: Json | Iterable[Any]) -> Iterator[tuple[int, Any]]:
         if isinstance(item, dict) and item.get("resourceType") == "Bundle":
             entries = item.get("entry")
             if isinstance(entries, list):
-                children = [e.get("resource") if isinstance(e, dict) else e for e in entries]
-                stack.extend(reversed(children))
+                pairs = [(e.get("fullUrl"), e.get("resource")) if isinstance(e, dict) else (None, e) for e in entries]
+                stack.extend(reversed(settle_entries(pairs)))
             continue
         yield position, item
         position += 1

@@ -14,6 +14,9 @@ hands back, the result is reported unreadable, never graded.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -21,13 +24,23 @@ import orjson
 
 __all__ = [
     "LEAN_FAILURES",
+    "JsonLineError",
     "LeanBundle",
     "LeanObservation",
+    "NotFhirError",
     "decode_lean_bundle",
     "lean_items",
+    "read_resources",
+    "reference_key",
     "resources_from_json",
+    "settle_entries",
     "utf8_bytes",
 ]
+
+# FHIR R4 `id` datatype.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# The references the core follows: whose data a resource is, and which drug a medication use names.
+_FOLLOWED = ("subject", "patient", "medicationReference")
 
 
 class Coding(msgspec.Struct, gc=False):
@@ -87,6 +100,7 @@ class Search(msgspec.Struct, gc=False):
 
 
 class _Entry(msgspec.Struct, gc=False):
+    fullUrl: Any = None  # noqa: N815
     resource: LeanObservation | None = None
     search: Search | None = None
 
@@ -101,6 +115,7 @@ class LeanBundle(msgspec.Struct, gc=False):
 
 
 class _RawEntry(msgspec.Struct, gc=False):
+    fullUrl: Any = None  # noqa: N815
     resource: msgspec.Raw = msgspec.Raw(b"null")
 
 
@@ -173,6 +188,53 @@ def resources_from_json(body: bytes | bytearray | memoryview | str) -> Any:
         return orjson.loads(body)
 
 
+class NotFhirError(ValueError):
+    """JSON that is not a FHIR resource (a cohort's truth.json, say); `line` for a line of NDJSON."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class JsonLineError(ValueError):
+    """A line of NDJSON that is not JSON."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line}: not valid JSON")
+        self.line = line
+
+
+def read_resources(body: bytes | bytearray | memoryview | str, *, ndjson: bool = False) -> list[Any]:
+    """THE reader of FHIR documents, for every door: a Bundle (any type; `resources_from_json`: lab results lean,
+    fullUrls settled), a single resource, or NDJSON (one resource or Bundle a line) → the flat list of resources
+    `extract_record` reads. Nested Bundles are left for `extract_record` to unfold. Versions, duplicates and other
+    patients are not settled here: that is the core's one rule, whichever door the data came through.
+
+    Raises `orjson.JSONDecodeError` (NDJSON: `JsonLineError`) for bytes that are not JSON and `NotFhirError` for
+    JSON that is not a FHIR resource.
+    """
+    if not ndjson:
+        return _document(resources_from_json(body), None)
+    text = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+    out: list[Any] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                value = resources_from_json(line)
+            except orjson.JSONDecodeError:
+                raise JsonLineError(number) from None
+            out.extend(_document(value, number))
+    return out
+
+
+def _document(value: Any, line: int | None) -> list[Any]:
+    if isinstance(value, list):
+        return value  # a Bundle's entries
+    if isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+        return [value]
+    raise NotFhirError("not a FHIR resource", line)
+
+
 def _lean_resources(data: bytes) -> Any:
     try:
         bundle = _LEAN.decode(data)
@@ -192,13 +254,15 @@ def decode_lean_bundle(body: Any) -> LeanBundle | None:
         return None
 
 
-def lean_items(bundle: LeanBundle, body: Any) -> list[Any]:
-    """The entries' resources of a `decode_lean_bundle(body)`: Observations lean, others as dicts.
+def lean_items(bundle: LeanBundle, body: Any, *, settle: bool = True) -> list[Any]:
+    """The entries' resources of a `decode_lean_bundle(body)`: Observations lean, others as dicts, fullUrls settled
+    (`settle_entries`; `settle=False` for a caller that settles a part of them itself).
 
     Raises `orjson.JSONDecodeError` for a number orjson refuses, in a resource of another type."""
     source = _Source(body)
     items: list[Any] = []
-    for index, entry in enumerate(bundle.entry or ()):
+    entries = bundle.entry or []
+    for index, entry in enumerate(entries):
         obs = entry.resource
         if obs is None:
             items.append(None)
@@ -208,6 +272,9 @@ def lean_items(bundle: LeanBundle, body: Any) -> list[Any]:
             items.append(obs)
         else:
             items.append(_dict(source.raw(index)))
+    for entry in entries if settle else ():
+        if entry.fullUrl is not None:  # settle only then
+            return settle_entries([(e.fullUrl, item) for e, item in zip(entries, items, strict=True)])
     return items
 
 
@@ -220,7 +287,8 @@ def _entry_by_entry(data: bytes) -> Any:
     if bundle.resourceType != "Bundle" or bundle.entry is None:
         return orjson.loads(data)
     source = _Source(data, [entry.resource for entry in bundle.entry])
-    return [_resource(source, index) for index in range(len(bundle.entry))]
+    items = [_resource(source, index) for index in range(len(bundle.entry))]
+    return settle_entries([(e.fullUrl, item) for e, item in zip(bundle.entry, items, strict=True)])
 
 
 def _resource(source: _Source, index: int) -> Any:
@@ -234,3 +302,85 @@ def _resource(source: _Source, index: int) -> Any:
     obs.source = source
     obs.index = index
     return obs
+
+
+@lru_cache(maxsize=4096)  # a patient's resources repeat the same few references thousands of times
+def reference_key(reference: str) -> str | None:
+    """ "Type/id" of a literal reference, relative or absolute, with any _history part dropped."""
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and _FHIR_ID.fullmatch(parts[-1]) is not None and parts[-2][:1].isupper():
+        return f"{parts[-2]}/{parts[-1]}"
+    return None
+
+
+def settle_entries(entries: list[tuple[Any, Any]]) -> list[Any]:
+    """A Bundle's entries, (fullUrl, resource), as the resources a server would hold after storing the Bundle.
+
+    Within one Bundle a resource may be named by its fullUrl (`urn:uuid:…`, or an absolute URL): a resource without
+    an id takes the id its fullUrl gives, and the references the core follows (`subject`, `patient`,
+    `medicationReference`) that name a fullUrl are rewritten to "Type/id". Relative, absolute and versioned
+    references need nothing here (`reference_key`), nor do `#id` references to contained resources. Dicts are
+    copied, never modified; lean results (the reader's own objects) are set in place. Bundles whose fullUrls name
+    nothing new (a searchset's [base]/Type/id) come back as they are.
+    """
+    aliases: dict[str, str] = {}
+    ids: dict[int, str] = {}
+    for index, (full_url, resource) in enumerate(entries):
+        if full_url.__class__ is not str or not full_url:
+            continue
+        rtype, rid = _type_and_id(resource)
+        if rtype is None:
+            continue
+        if rid is None:
+            rid = _id_from_url(full_url, rtype)
+            if rid is None:
+                continue
+            ids[index] = rid
+        key = f"{rtype}/{rid}"
+        if full_url.endswith(key) and full_url[-len(key) - 1 : -len(key)] == "/":
+            continue  # the usual searchset fullUrl, [base]/Type/id: references to it resolve by key
+        if reference_key(full_url) != key:
+            aliases[full_url] = key
+    if not aliases and not ids:
+        return [resource for _, resource in entries]
+    return [_settled(resource, ids.get(i), aliases) for i, (_, resource) in enumerate(entries)]
+
+
+def _type_and_id(resource: Any) -> tuple[str | None, str | None]:
+    if resource.__class__ is LeanObservation:
+        return "Observation", resource.id or None
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return None, None
+    rid = resource.get("id")
+    return resource["resourceType"], rid if isinstance(rid, str) and rid else None
+
+
+def _id_from_url(full_url: str, rtype: str) -> str | None:
+    if full_url.startswith("urn:uuid:"):
+        rid = full_url[9:]
+        return rid if _FHIR_ID.fullmatch(rid) else None
+    key = reference_key(full_url)
+    return key.partition("/")[2] if key is not None and key.startswith(rtype + "/") else None
+
+
+def _settled(resource: Any, new_id: str | None, aliases: Mapping[str, str]) -> Any:
+    if resource.__class__ is LeanObservation:
+        if new_id is not None:
+            resource.id = new_id
+        for name in ("subject", "patient"):
+            ref = getattr(resource, name)
+            if ref is not None and ref.reference in aliases:
+                setattr(resource, name, Reference(aliases[ref.reference]))
+        return resource
+    if not isinstance(resource, dict):
+        return resource
+    changed: dict[str, Any] = {}
+    if new_id is not None:
+        changed["id"] = new_id
+    for name in _FOLLOWED:
+        ref = resource.get(name)
+        if isinstance(ref, dict) and ref.get("reference") in aliases:
+            changed[name] = {**ref, "reference": aliases[ref["reference"]]}
+    return {**resource, **changed} if changed else resource

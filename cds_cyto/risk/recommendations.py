@@ -21,7 +21,14 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_cyto.profile import Profile
-from cds_cyto.recommendation import Evidence, Recommendation, fresh
+from cds_cyto.recommendation import (
+    Evidence,
+    Recommendation,
+    fresh,
+    given_on,
+    unidentified_evidence,
+    unidentified_since,
+)
 from cds_cyto.record import LabResult, PatientRecord, TherapyEvent
 from cds_cyto.risk.engine import RiskAssessment
 from cds_cyto.risk.hematotox import Hematotox
@@ -101,19 +108,34 @@ def _prophylaxis(
         return None  # the therapeutic card applies
     dose = str(rule["dose"])
     evidence = _hematotox_evidence(h)
-    evidence.append(Evidence("G-CSF since infusion", "none recorded", day0.isoformat()))
+    # A drug given since infusion that could not be identified may have been G-CSF: never say "no G-CSF" then.
+    unknown = unidentified_since(record, day0 + timedelta(days=risk.data.gcsf_already_from_day), as_of)
+    if unknown:
+        evidence += unidentified_evidence(unknown)
+    else:
+        evidence.append(Evidence("G-CSF since infusion", "none recorded", day0.isoformat()))
     if latest_anc is not None:
         evidence.append(_anc_evidence(latest_anc))
     score = str(h.score) if h.complete else f"≥ {h.score}"
-    text = (
-        f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia, and no G-CSF since infusion. "
-        f"Consider prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
-    )
+    if unknown:
+        latest = unknown[-1]
+        text = (
+            f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia. The drug of "
+            f"{latest.source_id or 'an administration'} {given_on(latest)} could not be identified: check whether "
+            f"G-CSF was given before considering prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
+        )
+        summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: check whether G-CSF was given"
+    else:
+        text = (
+            f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia, and no G-CSF since infusion. "
+            f"Consider prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
+        )
+        summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: consider prophylactic G-CSF"
     if h.caveat:
         text += " " + h.caveat
     return Recommendation(
         "gcsf-prophylaxis",
-        f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: consider prophylactic G-CSF",
+        summary,
         text,
         "warning",
         f"CAR-HEMATOTOX ≥ {at_least} (thresholds gcsf_prophylaxis.hematotox_at_least), day +{from_day} to "
@@ -121,7 +143,13 @@ def _prophylaxis(
         f"latest ANC not below gcsf_therapeutic.anc_below",
         f"{rule['source']}; {h.citation}",
         tuple(evidence),
-        facts={"dose": dose, "hematotox_score": h.score, "hematotox_complete": h.complete, "from_day": from_day},
+        facts={
+            "dose": dose,
+            "hematotox_score": h.score,
+            "hematotox_complete": h.complete,
+            "from_day": from_day,
+            "unidentified_medication": bool(unknown),
+        },
     )
 
 

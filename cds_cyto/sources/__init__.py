@@ -1,8 +1,9 @@
 """How raw FHIR JSON reaches the pure core.
 
-A source hands back one patient's raw FHIR resources as plain JSON dicts — no Bundle wrappers, de-duplicated by
-resourceType/id — for `cds_cyto.extract` (a prefetch's lab results may come as `LeanObservation`s, decoded
-straight from the hook's bytes). It returns everything or raises a `SourceError`; never part of it.
+A source hands back one patient's raw FHIR resources — no Bundle wrappers, every copy it got (versions, paging
+overlap and duplicates are the core's to settle, by its one rule) — for `cds_cyto.extract` (lab results may come
+as `LeanObservation`s, decoded straight from the bytes). It returns everything or raises a `SourceError`; never
+part of it. Medications that medication uses reference but that did not come along are read from the server.
 
 - `FhirPatientSource`: a FHIR server through `FhirClient` (one batch round trip when the server supports batch).
 - `BundleFileSource`: FHIR Bundle / NDJSON files (the CLI and the embedded demo).
@@ -21,7 +22,7 @@ from ._errors import (
     SourceError,
     SourceFileError,
 )
-from ._fhir_json import Readable, SortedSearchset, as_transaction, dedupe, is_fhir_id, outcome_text
+from ._fhir_json import Readable, SortedSearchset, as_transaction, is_fhir_id, outcome_text
 from ._fhir_source import PATIENT_SEARCHES, FhirPatientSource
 from ._files import BundleFileSource
 from ._policy import RetryPolicy, Timeouts
@@ -59,7 +60,6 @@ __all__ = [
     "Timeouts",
     "as_transaction",
     "date_range",
-    "dedupe",
     "default_observation_codes",
     "encode_query",
     "is_fhir_id",

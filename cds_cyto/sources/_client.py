@@ -30,7 +30,6 @@ from ._errors import FhirError, FhirProtocolError, FhirUnavailable
 from ._fhir_json import (
     Resource,
     bundle_resources,
-    dedupe,
     has_error_issue,
     is_bundle,
     is_fhir_id,
@@ -284,7 +283,7 @@ class FhirClient:
                 pages += 1
                 page = await self._get_json(self._next_url(link, label), f"{label} page {pages}")
         log.debug("%s: %d resources in %d page(s)", label, len(resources), pages)
-        return dedupe(resources)
+        return resources  # a resource on two pages (the server's data changed meanwhile) is the core's to settle
 
     async def batch(self, bundle: Mapping[str, Any]) -> Resource:
         """POST a batch Bundle; returns the batch-response (entries may fail one by one — check each)."""

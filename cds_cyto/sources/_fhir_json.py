@@ -1,13 +1,16 @@
-"""Small readers and shapers of raw FHIR JSON: ids, Bundles, OperationOutcomes, de-duplication."""
+"""Small readers and shapers of raw FHIR JSON for the FHIR protocol: ids, searchsets, OperationOutcomes, transactions.
+
+Versions, duplicates and whose data a resource is are the core's to settle (`cds_cyto.extract`): sources hand over
+everything they got."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
-from cds_cyto.extract.lean import LeanObservation
+from cds_cyto.extract.fhir_json import NoPatient, patient_of
+from cds_cyto.extract.lean import LeanObservation, settle_entries
 
 __all__ = [
     "Readable",
@@ -15,7 +18,6 @@ __all__ = [
     "SortedSearchset",
     "as_transaction",
     "bundle_resources",
-    "dedupe",
     "entry_status",
     "holds_another_patient",
     "is_fhir_id",
@@ -26,9 +28,9 @@ __all__ = [
 ]
 
 Resource = dict[str, Any]
-# A resource as the extractor reads it: a dict, or a lab result the hook decoded lean (`cds_cyto.extract.lean`).
-Readable = Resource | LeanObservation
-_R = TypeVar("_R", bound=Readable)
+# A resource as the extractor reads it: a dict, or a lab result the hook decoded lean (`cds_cyto.extract.lean`), or
+# the place of a resource that was nobody's in a file of several patients (`cds_cyto.extract.split_by_patient`).
+Readable = Resource | LeanObservation | NoPatient
 
 # FHIR R4 `id` datatype. Checked before an id goes into a URL, so a hostile id cannot add query parameters.
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -39,7 +41,7 @@ def is_fhir_id(value: object) -> bool:
 
 
 def resource_key(resource: Mapping[str, Any] | LeanObservation) -> str | None:
-    """ "Type/id", or None for a resource without an id (it cannot be de-duplicated)."""
+    """ "Type/id", or None for a resource without an id."""
     if isinstance(resource, LeanObservation):
         return f"Observation/{resource.id}" if resource.id else None
     rtype, rid = resource.get("resourceType"), resource.get("id")
@@ -48,58 +50,16 @@ def resource_key(resource: Mapping[str, Any] | LeanObservation) -> str | None:
     return None
 
 
-def dedupe(resources: Iterable[_R]) -> list[_R]:
-    """First occurrence of each resourceType/id wins; resources without an id are all kept."""
-    seen: set[str] = set()
-    out: list[_R] = []
-    for resource in resources:
-        key = resource_key(resource)
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(resource)
-    return out
-
-
-@lru_cache(maxsize=4096)  # a patient's resources repeat the same few references thousands of times
-def reference_key(reference: str) -> str | None:
-    """ "Type/id" of a literal reference, relative or absolute, with any _history part dropped."""
-    parts = reference.split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) >= 2 and is_fhir_id(parts[-1]) and parts[-2][:1].isupper():
-        return f"{parts[-2]}/{parts[-1]}"
-    return None
-
-
-def patient_of(resource: Mapping[str, Any] | LeanObservation) -> str | None:
-    if isinstance(resource, LeanObservation):
-        for lean_ref in (resource.subject, resource.patient):  # the elements, in the order read below
-            if lean_ref is not None and lean_ref.reference is not None:
-                lean_key = reference_key(lean_ref.reference)
-                if lean_key is not None and lean_key.startswith("Patient/"):
-                    return lean_key[8:]
-        return None
-    if resource.get("resourceType") == "Patient":
-        rid = resource.get("id")
-        return rid if isinstance(rid, str) else None
-    for element in ("subject", "patient"):
-        ref = resource.get(element)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):  # dict: parsed JSON, and fast to check
-            key = reference_key(ref["reference"])
-            if key is not None and key.startswith("Patient/"):
-                return key.removeprefix("Patient/")
-    return None
-
-
 def is_bundle(value: object) -> bool:
     return isinstance(value, Mapping) and value.get("resourceType") == "Bundle"
 
 
 def bundle_resources(bundle: Mapping[str, Any]) -> list[Resource]:
-    """The entries' resources, without the OperationOutcomes a server adds as search.mode=outcome."""
-    return [resource for entry, resource in _entries(bundle) if not _is_search_outcome(entry)]
+    """The entries' resources, without the OperationOutcomes a server adds as search.mode=outcome (fullUrls settled
+    as the core's reader settles them, `settle_entries`)."""
+    return settle_entries(
+        [(entry.get("fullUrl"), resource) for entry, resource in _entries(bundle) if not _is_search_outcome(entry)]
+    )
 
 
 class SortedSearchset(dict[str, Any]):
@@ -119,7 +79,7 @@ def prefetched_searchset(bundle: Mapping[str, Any]) -> tuple[list[Readable], lis
     decoded lean (one loop per lab result: exact class checks first, they are cheap)."""
     if isinstance(bundle, SortedSearchset):
         return bundle.resources, bundle.outcomes
-    resources: list[Readable] = []
+    entries: list[tuple[Any, Readable]] = []
     outcomes: list[Resource] = []
     for entry in bundle.get("entry") or []:
         if entry.__class__ is not dict and not isinstance(entry, dict):
@@ -130,8 +90,8 @@ def prefetched_searchset(bundle: Mapping[str, Any]) -> tuple[list[Readable], lis
             if isinstance(resource, dict):
                 outcomes.append(resource)
         elif resource.__class__ is LeanObservation or isinstance(resource, dict):
-            resources.append(resource)
-    return resources, outcomes
+            entries.append((entry.get("fullUrl"), resource))
+    return settle_entries(entries), outcomes  # as the core's reader settles fullUrls
 
 
 def holds_another_patient(resources: Iterable[Readable], patient_id: str) -> bool:

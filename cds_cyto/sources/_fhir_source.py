@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from cds_cyto.extract import unresolved_medication_ids
 
 from ._client import FhirClient
 from ._codes import default_observation_codes
 from ._errors import FhirError, FhirProtocolError, PatientNotFound
-from ._fhir_json import Resource, dedupe, entry_status, is_fhir_id, outcome_text
+from ._fhir_json import Resource, entry_status, is_fhir_id, outcome_text
 from ._gather import gather_bounded
 from ._query import encode_query, token_list
 
-__all__ = ["PATIENT_SEARCHES", "FhirPatientSource"]
+__all__ = ["PATIENT_SEARCHES", "FhirPatientSource", "read_medications"]
 
 # Everything of one patient the core reads besides the Patient itself and its Observations. Medication
 # resources come along through _include because the drug code often lives on the referenced Medication.
@@ -24,6 +26,21 @@ PATIENT_SEARCHES: tuple[tuple[str, Mapping[str, str]], ...] = (
     ("MedicationRequest", {"_include": "MedicationRequest:medication"}),
     ("MedicationStatement", {"_include": "MedicationStatement:medication"}),
 )
+
+
+async def read_medications(
+    query: Callable[[str], Awaitable[list[Resource]]], resources: Sequence[Any], page_size: int = 1000
+) -> list[Resource]:
+    """What `FhirPatientSource.medications` reads: one `Medication?_id=` search for the referenced Medications
+    missing from `resources` (only well-formed ids go into the URL)."""
+    missing = [mid for mid in unresolved_medication_ids(resources) if is_fhir_id(mid)]
+    if not missing:
+        return []
+    found: list[Resource] = []
+    for start in range(0, len(missing), 100):  # a URL stays short enough for any server
+        chunk = ",".join(missing[start : start + 100])
+        found += await query(f"Medication?{encode_query({'_id': chunk, '_count': str(page_size)})}")
+    return found
 
 
 # Answers to a batch POST that mean "not here", not "your data failed": fall back to separate searches.
@@ -78,11 +95,15 @@ class FhirPatientSource:
         urls = self.queries(patient_id)
         async with self.client.deadline("patient fetch"):
             batch = self.use_batch if self.use_batch is not None else await self.client.supports_batch()
-            if batch:
-                found = await self._by_batch(urls)
-                if found is not None:
-                    return found
-            return await self._by_searches(urls)
+            found = await self._by_batch(urls) if batch else None
+            if found is None:
+                found = await self._by_searches(urls)
+            return found + await self.medications(found)
+
+    async def medications(self, resources: Sequence[Any]) -> list[Resource]:
+        """The Medications that medication uses reference but that did not come along (many servers ignore
+        `_include`), in one search (`Medication?_id=a,b,c`); none when nothing is missing."""
+        return await read_medications(self.client.query, resources, self.page_size)
 
     async def patient_ids(self) -> list[str]:
         found = await self.client.search("Patient", {"_elements": "id", "_count": str(self.page_size)})
@@ -123,13 +144,13 @@ class FhirPatientSource:
                 resources.append(resource)
             else:
                 resources.extend(await self.client.follow_pages(resource, rtype))
-        return dedupe(resources)
+        return resources
 
     async def _by_searches(self, urls: list[str]) -> list[Resource]:
         results = await gather_bounded(
             [self._read_patient(urls[0])] + [self.client.query(u) for u in urls[1:]], self.concurrency
         )
-        return dedupe(r for result in results for r in result)
+        return [r for result in results for r in result]
 
     async def _read_patient(self, url: str) -> list[Resource]:
         try:

@@ -17,7 +17,6 @@ from typing import Any
 from ._errors import FhirError, PatientNotFound, PrefetchUnavailable, SourceError
 from ._fhir_json import (
     Readable,
-    dedupe,
     has_error_issue,
     holds_another_patient,
     is_bundle,
@@ -26,6 +25,7 @@ from ._fhir_json import (
     outcome_text,
     prefetched_searchset,
 )
+from ._fhir_source import read_medications
 from ._gather import gather_bounded
 from ._protocol import PatientSource, QuerySource
 
@@ -89,13 +89,26 @@ class PrefetchSource:
         if required:
             raise PrefetchUnavailable(required)
         resources = [r for rs in supplied.values() for r in rs] + extra
+        resources += await self._medications(resources)
         return PrefetchResult(
-            resources=dedupe(resources),
+            resources=resources,  # everything, copies included: the core settles versions
             supplied=tuple(supplied),
             fetched=fetched,
             unusable=unusable,
             unresolved=failures,
         )
+
+    async def _medications(self, resources: list[Readable]) -> list[Readable]:
+        """Medications the administrations reference but the client did not include (many EHRs ignore `_include`
+        in prefetch), read in one search when there is a server to ask. A failure leaves them unread: the core
+        then says which drug could not be identified, rather than no advice at all."""
+        fallback = self.fallback
+        if fallback is None or not isinstance(fallback, QuerySource):
+            return []
+        try:
+            return list(await read_medications(fallback.query, resources))
+        except SourceError:
+            return []
 
     async def _fetch(self, patient_id: str, keys: list[str]) -> tuple[tuple[str, ...], list[Readable], dict[str, str]]:
         """(keys fetched, their resources, key → why it could not be fetched)."""

@@ -13,7 +13,7 @@ __all__ = ["PatientCatalog", "PatientSource", "QuerySource"]
 @runtime_checkable
 class PatientSource(Protocol):
     async def patient_resources(self, patient_id: str) -> Sequence[Readable]:
-        """All of the patient's raw FHIR resources, de-duplicated by resourceType/id (the prefetch's lab results
+        """All of the patient's raw FHIR resources, every copy as it came (the core settles versions; lab results
         may come decoded lean, see `cds_cyto.extract.lean`).
 
         Complete or an exception (a `SourceError`): never a partial list. `PatientNotFound` when there is no such

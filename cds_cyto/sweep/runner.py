@@ -278,7 +278,7 @@ class Sweeper:
         evaluation = None
         if changed or stale:
             try:
-                evaluation = self._evaluate(snapshot)
+                evaluation = self._evaluate(snapshot, patient_id)
             except Exception as exc:  # a bug on one patient's data must not end the sweep for everyone
                 # the type only: the message or a traceback could quote the patient's data
                 log.error("assessment failed", extra={"run_id": self._run_id, "error": type(exc).__name__})
@@ -315,8 +315,8 @@ class Sweeper:
         if self.on_patient is not None:
             self.on_patient("failed")
 
-    def _evaluate(self, snapshot: dict[str, dict[str, object]]) -> Evaluation:
-        record = extract_record([snapshot[key] for key in sorted(snapshot)], self.profile)
+    def _evaluate(self, snapshot: dict[str, dict[str, object]], patient_id: str) -> Evaluation:
+        record = extract_record([snapshot[key] for key in sorted(snapshot)], self.profile, patient_id=patient_id)
         assessment = evaluate(record, self.config.as_of, self.profile)
         document = assessment.to_json()
         findings = [

@@ -1,4 +1,5 @@
-"""A patient's resource snapshot: every resource a sweep has seen, keyed "Type/id", newest version kept.
+"""A patient's resource snapshot: every resource a sweep has seen, keyed "Type/id", the newest version kept by the
+core's one rule (`cds_cyto.extract.version_key`).
 
 Incremental fetches bring only what changed since the last sweep; merging them here rebuilds the patient's
 complete data. A deleted resource is never reported by `_lastUpdated` searches, so only a full fetch (which
@@ -13,7 +14,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Snapshot", "merge", "rebuild", "snapshot_hash", "version_key"]
+from cds_cyto.extract import version_key
+
+__all__ = ["Snapshot", "merge", "rebuild", "snapshot_hash"]
 
 Snapshot = dict[str, dict[str, Any]]
 
@@ -24,8 +27,8 @@ def _key(resource: Mapping[str, Any]) -> str | None:
     return f"{rtype}/{rid}" if isinstance(rtype, str) and isinstance(rid, str) and rid else None
 
 
-def version_key(resource: Mapping[str, Any]) -> tuple[int, str]:
-    """(versionId, lastUpdated): larger is newer. Missing parts sort first."""
+def _stamp(resource: Mapping[str, Any]) -> tuple[int, str]:
+    """(versionId, lastUpdated) as written, to identify a version in the hash (not to choose one)."""
     meta = resource.get("meta")
     if not isinstance(meta, Mapping):
         return (-1, "")
@@ -63,7 +66,7 @@ def snapshot_hash(snapshot: Mapping[str, Mapping[str, Any]]) -> str:
     digest = hashlib.sha256()
     for key in sorted(snapshot):
         resource = snapshot[key]
-        version, updated = version_key(resource)
+        version, updated = _stamp(resource)
         if version < 0 and not updated:  # a server that sends no meta: hash the content
             content = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
             digest.update(f"{key}#".encode() + hashlib.sha256(content).digest())

@@ -81,3 +81,27 @@ def hook_request(pid: str = "pt-1", prefetch: dict[str, Any] | None = None, **ex
         body["prefetch"] = prefetch
     body.update(extra)
     return body
+
+
+FILGRASTIM = {"coding": [{"system": "http://www.whocc.no/atc", "code": "L03AA02", "display": "filgrastim"}]}
+
+
+def filgrastim(mid: str = "filgrastim") -> dict[str, Any]:
+    """A Medication resource for filgrastim (no subject: whoever references it)."""
+    return {"resourceType": "Medication", "id": mid, "code": FILGRASTIM}
+
+
+def gcsf_by_reference(pid: str, days: range, reference: str = "Medication/filgrastim") -> list[dict[str, Any]]:
+    """Daily filgrastim administrations that name their drug only by `medicationReference` (as Epic and Cerner
+    send them)."""
+    return [
+        {
+            "resourceType": "MedicationAdministration",
+            "id": f"{pid}-gcsf-{day}",
+            "status": "completed",
+            "medicationReference": {"reference": reference},
+            "subject": {"reference": f"Patient/{pid}"},
+            "effectiveDateTime": f"{DAY0 + timedelta(days=day)}T09:00:00+01:00",
+        }
+        for day in days
+    ]

@@ -94,6 +94,20 @@ def test_prophylaxis_not_when_already_on_gcsf(gcsf_day: int, blocks: bool) -> No
     assert (_prophylaxis(recs) is None) is blocks
 
 
+def test_prophylaxis_never_says_no_g_csf_over_an_unidentified_drug() -> None:
+    """A drug given on day 1 by a reference to a Medication not in the data may have been G-CSF: the card asks to
+    check, and offers no order (issue 12)."""
+    unknown = med(FILGRASTIM, 1)
+    del unknown["medicationCodeableConcept"]
+    unknown["medicationReference"] = {"reference": "Medication/not-sent"}
+    recs, _, _ = _run(HIGH, unknown, day=3)
+    rec = _prophylaxis(recs)
+    assert rec is not None
+    assert "no G-CSF" not in rec.text and "none recorded" not in [e.value for e in rec.evidence]
+    assert "check whether G-CSF was given" in rec.summary and "could not be identified" in rec.text
+    assert rec.facts["unidentified_medication"] is True
+
+
 @pytest.mark.parametrize(
     ("anc", "anc_day", "fires"),
     [

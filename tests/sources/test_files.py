@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
+from cds_cyto.extract import NoPatient, extract_record
+from cds_cyto.extract.lean import LeanObservation
 from cds_cyto.sources import BundleFileSource, PatientCatalog, PatientNotFound, SourceFileError
 
 from .conftest import bundle, observation
@@ -17,6 +19,10 @@ def write(path: Path, value: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(value))
     return path
+
+
+def ids(resources: list[Any]) -> list[str]:
+    return [r.id if isinstance(r, LeanObservation) else r["id"] for r in resources]
 
 
 def patient(pid: str) -> dict[str, Any]:
@@ -32,8 +38,9 @@ async def test_directory_of_bundles_of_any_type(tmp_path: Path) -> None:
     source = BundleFileSource(tmp_path)
     assert isinstance(source, PatientCatalog)
     assert await source.patient_ids() == ["p1", "p2"]
-    assert [r["id"] for r in await source.patient_resources("p1")] == ["p1", "o1", "o3"]
-    assert [r["id"] for r in await source.patient_resources("p2")] == ["p2", "o2"]
+    # every copy, in file order: the core settles copies and versions (o1 is in two files)
+    assert ids(await source.patient_resources("p1")) == ["p1", "o1", "o3", "o1"]
+    assert ids(await source.patient_resources("p2")) == ["p2", "o2"]
 
 
 async def test_ndjson_and_absolute_or_versioned_references(tmp_path: Path) -> None:
@@ -45,7 +52,7 @@ async def test_ndjson_and_absolute_or_versioned_references(tmp_path: Path) -> No
     ]
     (tmp_path / "data.ndjson").write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n\n")
     resources = await BundleFileSource(tmp_path / "data.ndjson").patient_resources("p1")
-    assert [r["id"] for r in resources] == ["p1", "c1", "pr1", "a1"]
+    assert ids(resources) == ["p1", "c1", "pr1", "a1"]
 
 
 async def test_urn_uuid_references_look_like_a_loaded_server(tmp_path: Path) -> None:
@@ -91,3 +98,50 @@ async def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
         await BundleFileSource(tmp_path).patient_ids()
     with pytest.raises(SourceFileError, match="no such file or directory"):
         await BundleFileSource(tmp_path / "missing").patient_ids()
+
+
+def _anc(oid: str, pid: str, value: float, version: str) -> dict[str, Any]:
+    res = observation(oid, pid)
+    res.update(
+        status="final",
+        code={"coding": [{"system": "http://loinc.org", "code": "751-8"}]},
+        effectiveDateTime="2026-03-08T08:00:00Z",
+        valueQuantity={"value": value, "unit": "10*9/L", "system": "http://unitsofmeasure.org", "code": "10*9/L"},
+        meta={"versionId": version},
+    )
+    return res
+
+
+async def test_every_copy_is_handed_over_and_the_core_keeps_the_newest(tmp_path: Path) -> None:
+    """Older first, newer after (and in another file): the source keeps both, the core grades the newer."""
+    write(tmp_path / "a.json", bundle(patient("p1"), _anc("o1", "p1", 0.3, "1")))
+    write(tmp_path / "b.json", bundle(_anc("o1", "p1", 0.7, "2")))
+    resources = await BundleFileSource(tmp_path).patient_resources("p1")
+    assert len(resources) == 3
+    record = extract_record(resources, patient_id="p1")
+    assert [r.value for r in record.series("neutrophils")] == [0.7]
+
+
+async def test_a_medication_in_another_file_goes_with_who_references_it(tmp_path: Path) -> None:
+    admin = {
+        "resourceType": "MedicationAdministration",
+        "id": "ma1",
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": {"reference": "Medication/m1"},
+    }
+    write(tmp_path / "p1.json", bundle(patient("p1"), admin))
+    write(tmp_path / "p2.json", bundle(patient("p2")))
+    write(tmp_path / "medications.json", bundle({"resourceType": "Medication", "id": "m1"}))
+    source = BundleFileSource(tmp_path)
+    assert ids(await source.patient_resources("p1")) == ["p1", "ma1", "m1"]
+    assert ids(await source.patient_resources("p2")) == ["p2"]
+
+
+async def test_a_result_naming_no_patient_is_nobodys_in_a_file_of_several(tmp_path: Path) -> None:
+    loose = {"resourceType": "Observation", "id": "loose"}
+    write(tmp_path / "one.json", bundle(patient("p1"), loose))
+    write(tmp_path / "two.json", bundle(patient("p2"), patient("p3"), {**loose, "id": "loose2"}))
+    source = BundleFileSource(tmp_path)
+    assert ids(await source.patient_resources("p1")) == ["p1", "loose"]  # its own one-patient file
+    for pid in ("p2", "p3"):
+        assert await source.patient_resources(pid) == [patient(pid), NoPatient("Observation/loose2")]

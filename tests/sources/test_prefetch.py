@@ -139,3 +139,33 @@ def test_render_template() -> None:
     assert render_template("Encounter/{{context.encounterId}}", {}, "p1") is None  # no value
     assert render_template("Patient/{{context.patientId}}", {}, "p1&_include=*") is None  # not an id
     assert render_template("Observation?date=gt{{today()}}", {}, "p1") is None  # unsupported token
+
+
+ADMIN = {
+    "resourceType": "MedicationAdministration",
+    "id": "ma1",
+    "subject": {"reference": "Patient/p1"},
+    "medicationReference": {"reference": "Medication/m1"},
+}
+MED_TEMPLATES = {**TEMPLATES, "meds": "MedicationAdministration?patient={{context.patientId}}&_include=x"}
+
+
+async def test_a_medication_the_client_did_not_include_is_read_in_one_search() -> None:
+    fallback = QueryFallback({"Medication": [{"resourceType": "Medication", "id": "m1"}]})
+    prefetch = {"patient": PATIENT, "labs": bundle(observation("o1")), "meds": bundle(ADMIN)}
+    result = await PrefetchSource(prefetch, MED_TEMPLATES, fallback, context=CONTEXT).resolve("p1")
+    assert [r["id"] for r in result.resources] == ["p1", "o1", "ma1", "m1"]
+    assert fallback.queries == ["Medication?_id=m1&_count=1000"]
+
+
+async def test_a_medication_that_cannot_be_read_is_left_to_the_core() -> None:
+    fallback = QueryFallback({}, fail=FhirUnavailable("down"))
+    prefetch = {"patient": PATIENT, "labs": bundle(observation("o1")), "meds": bundle(ADMIN)}
+    result = await PrefetchSource(prefetch, MED_TEMPLATES, fallback, context=CONTEXT).resolve("p1")
+    assert [r["id"] for r in result.resources] == ["p1", "o1", "ma1"]  # the core: medication-unresolved
+
+
+async def test_every_copy_the_client_sent_is_handed_over() -> None:
+    prefetch = {"patient": PATIENT, "labs": bundle(observation("o1"), observation("o1"))}
+    result = await PrefetchSource(prefetch, TEMPLATES, context=CONTEXT).resolve("p1")
+    assert [r["id"] for r in result.resources] == ["p1", "o1", "o1"]  # the core settles copies
