@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cds_cyto.grading.interval import below, shown
 from cds_cyto.recommendation import CODES, Evidence, Recommendation, code_text, fresh
 from cds_cyto.record import LabResult
 from cds_cyto.risk import antibacterial_prophylaxis, risk_recommendations
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
 __all__ = ["CODES", "Evidence", "Recommendation", "recommend"]
 
 
+_UNIT_TEXT = {"10*9/L": "×10⁹/L"}
+
+
 def _value(r: LabResult) -> str:
-    flags = " (censored " + r.censored + ")" if r.censored else ""
-    flags += " (derived)" if r.derived else ""
-    return f"{r.value:g} {r.unit}{flags}"
+    """ "<0.5 ×10⁹/L": a censored value with its comparator, never the bare bound."""
+    flags = " (derived)" if r.derived else ""
+    return f"{shown(r, _UNIT_TEXT.get(r.unit, r.unit))}{flags}"
 
 
 def _result_evidence(label: str, r: LabResult) -> Evidence:
@@ -43,7 +47,7 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
     max_age = int(t["freshness"]["max_age_days"])
     anc = fresh(a.lineages["neutrophils"].latest, a.as_of, max_age)
     cut = float(t["gcsf_therapeutic"]["anc_below"])
-    if anc is not None and anc.value < cut:
+    if anc is not None and below(anc, cut):  # a censored ANC that may be above the cut fires no treatment card
         recent = [
             e
             for e in a.record.events_of("gcsf")
@@ -54,14 +58,14 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
             Evidence("G-CSF given", code_text(e.code, names), e.start.isoformat(), e.source_id) for e in recent
         ]
         text = (
-            f"ANC {anc.value:g} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
+            f"ANC {shown(anc)} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
             if not recent
-            else f"ANC {anc.value:g} ×10⁹/L on {_day(a)} despite G-CSF on {recent[-1].start}: continue per protocol."
+            else f"ANC {shown(anc)} ×10⁹/L on {_day(a)} despite G-CSF on {recent[-1].start}: continue per protocol."
         )
         out.append(
             Recommendation(
                 "gcsf-therapeutic",
-                f"ANC {anc.value:g} ×10⁹/L ({_day(a)}): severe neutropenia — "
+                f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — "
                 + ("consider therapeutic G-CSF" if not recent else "G-CSF already given"),
                 text,
                 "info" if recent else "warning",
@@ -73,12 +77,12 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
         )
     hb = fresh(a.lineages["hemoglobin"].latest, a.as_of, max_age)
     cut = float(t["rbc_transfusion"]["hb_below"])
-    if hb is not None and hb.value < cut:
+    if hb is not None and below(hb, cut):
         out.append(
             Recommendation(
                 "rbc-transfusion",
-                f"Hb {hb.value:g} g/L ({_day(a)}): below {cut:g} g/L — consider red-cell transfusion",
-                f"Hb {hb.value:g} g/L on {_day(a)}: consider packed red-cell transfusion, one unit at a time, "
+                f"Hb {shown(hb)} g/L ({_day(a)}): below {cut:g} g/L — consider red-cell transfusion",
+                f"Hb {shown(hb)} g/L on {_day(a)}: consider packed red-cell transfusion, one unit at a time, "
                 "irradiated (from 7 days before apheresis to at least 90 days after infusion).",
                 "critical",
                 f"latest Hb < {cut:g} g/L (site threshold rbc_transfusion.hb_below)",
@@ -88,12 +92,12 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
         )
     plt = fresh(a.lineages["platelets"].latest, a.as_of, max_age)
     cut = float(t["platelet_transfusion"]["plt_below"])
-    if plt is not None and plt.value < cut:
+    if plt is not None and below(plt, cut):
         out.append(
             Recommendation(
                 "platelet-transfusion",
-                f"PLT {plt.value:g} ×10⁹/L ({_day(a)}): below {cut:g} — consider platelet transfusion",
-                f"PLT {plt.value:g} ×10⁹/L on {_day(a)}: consider platelet transfusion per institutional standards, "
+                f"PLT {shown(plt)} ×10⁹/L ({_day(a)}): below {cut:g} — consider platelet transfusion",
+                f"PLT {shown(plt)} ×10⁹/L on {_day(a)}: consider platelet transfusion per institutional standards, "
                 "irradiated products.",
                 "critical",
                 f"latest PLT < {cut:g} ×10⁹/L (site threshold platelet_transfusion.plt_below)",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cds_cyto.grading.interval import test
 from cds_cyto.record import LabResult
 from cds_cyto.risk.config import FEATURE_NAMES, FactorDef, RiskData, compare
 from cds_cyto.risk.crs import CrsFeatures
@@ -46,6 +47,10 @@ def _lg(analyte: str) -> Callable[[FactorContext], Value]:
     return get
 
 
+# The features that are a baseline result: a censored one is compared as an interval (grading/interval.py).
+_BASELINE_OF = {"anc_baseline": "neutrophils", "hb_baseline": "hemoglobin", "il6_baseline": "il6"}
+
+
 def _base(analyte: str) -> Callable[[FactorContext], Value]:
     def get(ctx: FactorContext) -> Value:
         r = ctx.baseline.get(analyte)
@@ -68,9 +73,7 @@ FEATURES: dict[str, Callable[[FactorContext], Value]] = {
     "crs_recovery_day": lambda ctx: _crs_day(ctx, ctx.crs.recovery_day),
     "crs_max_grade": lambda ctx: None if ctx.crs.max_grade is None else float(ctx.crs.max_grade),
     "crs_treated": lambda ctx: ctx.crs.tocilizumab or ctx.crs.corticosteroid,
-    "anc_baseline": _base("neutrophils"),
-    "hb_baseline": _base("hemoglobin"),
-    "il6_baseline": _base("il6"),
+    **{feature: _base(analyte) for feature, analyte in _BASELINE_OF.items()},
 }
 assert tuple(FEATURES) == FEATURE_NAMES, "FEATURES and config.FEATURE_NAMES must list the same features"
 
@@ -127,7 +130,11 @@ def published_factors(ctx: FactorContext, data: RiskData, disease: str | None) -
             continue
         value = FEATURES[d.feature](ctx)
         note = "fever-derived onset" if d.feature == "crs_onset_day" and ctx.crs.source == "fever-derived" else None
-        out.append(FactorResult(d, value, _present(d, value), note))
+        present = _present(d, value)
+        result = ctx.baseline.get(_BASELINE_OF.get(d.feature, ""))
+        if d.kind == "cutoff" and result is not None and result.censored and d.op is not None and d.cut is not None:
+            present = test(d.op, result, d.cut)  # "<3" against a cut-off of 2.29 is unknown, not "not present"
+        out.append(FactorResult(d, value, present, note))
     return out
 
 

@@ -216,17 +216,21 @@ def test_same_value_at_different_times_is_not_a_duplicate() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Comparator: kept, graded at the bound, marked censored
+# Comparator: kept, marked censored, graded as an interval (clinical-reference §1)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("comparator", ["<", "<="])
-def test_comparator_is_graded_at_the_bound_and_censored(comparator: str) -> None:
+@pytest.mark.parametrize(
+    ("comparator", "v6", "v6_exact"),
+    [("<", 4, True), ("<=", 3, False)],  # "<0.1" is v6 grade 4 (< 0.1); "<=0.1" may be 0.1 itself, grade 3: "≥ 3"
+)
+def test_comparator_is_kept_and_graded_as_an_interval(comparator: str, v6: int, v6_exact: bool) -> None:
     a = run(infusion(), obs("neutrophils", 0.1, "10*9/L", day=5, comparator=comparator))
-    latest = a.lineages["neutrophils"].latest
-    assert latest is not None
-    assert (latest.value, latest.censored) == (0.1, comparator)
-    assert a.lineages["neutrophils"].ctcae == {"4.03": 4, "5.0": 4, "6.0": 3}  # graded as 0.1
+    la = a.lineages["neutrophils"]
+    assert la.latest is not None
+    assert (la.latest.value, la.latest.censored) == (0.1, comparator)
+    assert la.ctcae == {"4.03": 4, "5.0": 4, "6.0": v6}
+    assert la.ctcae_exact == {"4.03": True, "5.0": True, "6.0": v6_exact}
     assert a.to_json()["lineages"]["neutrophils"]["latest"]["censored"] == comparator
 
 
