@@ -62,6 +62,9 @@ class AnalyteDef:
     plausible: tuple[float, float]
     plausible_source: str
     ddu_codes: frozenset[str] = frozenset()
+    # Units whose value, sent labelled in another unit, is the commonest implausible reading: the data-problem
+    # text then says what the value would be in that unit ("if the unit is g/dL this is 112 g/L").
+    unit_error_hints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
             plausible=_float_pair(raw["plausible"], f"analytes.{name}.plausible"),
             plausible_source=str(raw.get("plausible_source", "")),
             ddu_codes=frozenset(raw.get("ddu_codes", [])),
+            unit_error_hints=tuple(str(u) for u in raw.get("unit_error_hints", [])),
         )
         analytes[name] = a
         for code in a.codes:

@@ -98,12 +98,13 @@ class ObservationReader:
         floor, ceiling = analyte.plausible
         canonical_unit = self._profile.dimensions[analyte.dimension].canonical
         if not floor <= canonical <= ceiling:
+            written = unit if isinstance(unit, str) else conv.ucum
             self._problems.warn(
                 label,
                 "implausible",
-                f"{analyte.label}: {value} {unit if isinstance(unit, str) else conv.ucum} = {canonical:g} "
-                f"{canonical_unit} is outside {floor:g}–{ceiling:g} (likely a unit error); not graded",
+                self._implausible(analyte, value, written, conv.ucum, canonical),
                 when[1],
+                analyte_name,
             )
             return
         comparator = quantity.get("comparator")
@@ -268,6 +269,22 @@ class ObservationReader:
             parsed = parse_instant(text)
             when = self._instants[text] = None if parsed is None else (parsed[0], parsed[1], _posix_us(parsed[0]))
             return when
+
+    def _implausible(self, analyte: AnalyteDef, value: float, written: str, ucum: str, canonical: float) -> str:
+        """ "Hemoglobin 11.2 g/L is implausible; if the unit is g/dL this is 112 g/L — verify (outside 30–250 g/L,
+        likely a unit error); not graded": the hint is the analyte's commonest unit error, read through its factor."""
+        dim = self._profile.dimensions[analyte.dimension]
+        floor, ceiling = analyte.plausible
+        converted = "" if ucum == dim.canonical else f" = {canonical:g} {dim.canonical}"
+        text = f"{analyte.label} {value:g} {written}{converted} is implausible"
+        for hint in analyte.unit_error_hints:
+            factor = dim.factors.get(hint)
+            if factor is None or hint == ucum:
+                continue
+            reading = round(value * factor + dim.offsets.get(hint, 0.0), 9)
+            if floor <= reading <= ceiling:
+                text += f"; if the unit is {hint} this is {reading:g} {dim.canonical} — verify"
+        return f"{text} (outside {floor:g}–{ceiling:g} {dim.canonical}, likely a unit error); not graded"
 
     def _no_quantity(self, obs: Mapping[str, Any], label: str, analyte: AnalyteDef, when: date) -> None:
         if "dataAbsentReason" in obs:

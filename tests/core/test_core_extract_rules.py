@@ -65,17 +65,18 @@ def test_non_numeric_values_are_problems_never_grades(resource: dict[str, Any], 
 
 PLAUSIBILITY = [
     # analyte, value, unit, used?
-    ("hemoglobin", 9.99, "g/L", False),
-    ("hemoglobin", 10.0, "g/L", True),
+    ("hemoglobin", 29.99, "g/L", False),  # floor 30 g/L: a g/dL value labelled g/L reads as 3–20 g/L
+    ("hemoglobin", 11.2, "g/L", False),
+    ("hemoglobin", 30.0, "g/L", True),
     ("hemoglobin", 250.0, "g/L", True),
     ("hemoglobin", 250.01, "g/L", False),
-    ("hemoglobin", 0.99, "g/dL", False),
-    ("hemoglobin", 1.0, "g/dL", True),
+    ("hemoglobin", 2.99, "g/dL", False),
+    ("hemoglobin", 3.0, "g/dL", True),
     ("hemoglobin", 25.0, "g/dL", True),
     ("hemoglobin", 25.1, "g/dL", False),
     ("hemoglobin", 95.0, "g/dL", False),  # g/L value sent as g/dL: 950 g/L
-    ("hemoglobin_mmol", 0.62, "mmol/L", False),  # 9.99 g/L
-    ("hemoglobin_mmol", 0.621, "mmol/L", True),  # 10.006 g/L
+    ("hemoglobin_mmol", 1.86, "mmol/L", False),  # 29.97 g/L
+    ("hemoglobin_mmol", 1.862, "mmol/L", True),  # 30.003 g/L
     ("hemoglobin_mmol", 15.5, "mmol/L", True),  # 249.76 g/L
     ("hemoglobin_mmol", 15.6, "mmol/L", False),  # 251.37 g/L
     ("neutrophils", -0.01, "10*9/L", False),
@@ -108,6 +109,22 @@ def test_implausible_value_is_never_graded() -> None:
     problem = next(p for p in a.data_problems if p.code == "implausible")
     assert problem.severity == "warning"
     assert "unit" in problem.reason
+    assert "if the unit is" not in problem.reason  # 950 g/L is implausible in g/dL too: no hint
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "hint"),
+    [
+        (11.2, "g/L", "; if the unit is g/dL this is 112 g/L — verify"),
+        (2.9, "g/L", ""),  # 29 g/L in g/dL is still implausible: no hint
+        (26.0, "g/L", ""),  # 260 g/L: above 250 in g/dL too, no hint
+    ],
+)
+def test_an_implausible_hemoglobin_says_what_it_is_in_g_dl(value: float, unit: str, hint: str) -> None:
+    a = run(infusion(), obs("hemoglobin", value, unit, day=2))
+    problem = next(p for p in a.data_problems if p.code == "implausible")
+    assert problem.reason.startswith(f"Hemoglobin {value:g} g/L is implausible{hint} (outside 30–250 g/L")
+    assert problem.analyte == "hemoglobin"
 
 
 # ---------------------------------------------------------------------------------------------------------------
