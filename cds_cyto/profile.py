@@ -149,6 +149,8 @@ class Profile:
     lln_defaults: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     code_names: dict[str, str] = field(default_factory=dict)  # "system|code" → a name evidence can show
+    # Another name of a code system → the name the code tables use ("urn:oid:2.16.840.1.113883.6.1" → LOINC).
+    code_systems: dict[str, str] = field(default_factory=dict)
     site_model: SiteModel | None = None  # the site's own calibrated model (`load_profile(site_model=...)`)
 
     @property
@@ -312,6 +314,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         lln_defaults={k: float(v) for k, v in data.get("site", {}).get("lln_defaults", {}).items()},
         versions={name: str(data[name].get("version", "")) for name in _DATA_FILES},
         code_names={k: str(v) for k, v in data["codes"].get("code_names", {}).items() if "|" in k},
+        code_systems={str(k): str(v) for k, v in data["analytes"].get("code_systems", {}).items()},
     )
 
 
@@ -323,6 +326,7 @@ _SITE_SECTIONS = {
     "events": ("codes", "events"),
     "crs": ("codes", "crs"),
     "code_names": ("codes", "code_names"),
+    "code_systems": ("analytes", "code_systems"),
     "ctcae": ("criteria", "ctcae"),
     "profiles": ("profiles", "profiles"),
     "pht": ("profiles", "pht"),

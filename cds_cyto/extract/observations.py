@@ -20,6 +20,9 @@ EXCLUDED_STATUSES = frozenset({"entered-in-error", "cancelled", "registered"})
 # Among results of one analyte at one instant, the highest rank supersedes the others.
 STATUS_RANK = {"amended": 3, "corrected": 3, "final": 2}
 _COMPARATORS = frozenset({"<", "<=", ">", ">="})
+# What a panel's component takes from the panel, and what is its own (FHIR R4 Observation.component).
+_PANEL_SHARED = ("resourceType", "status", "effectiveDateTime", "effectiveInstant", "effectivePeriod", "subject")
+_COMPONENT_OWN = frozenset({"code", "dataAbsentReason", "referenceRange", "interpretation"})
 
 
 # A result before supersession and duplicate handling, as a tuple that sorts by itself (this is the hot path):
@@ -36,6 +39,7 @@ class ObservationReader:
         self._profile = profile
         self._codes = profile.observation_codes
         self._crs_codes = profile.crs_grade_observation_codes
+        self._systems = profile.code_systems  # LOINC's OID read as http://loinc.org (analytes.toml [code_systems])
         self._units = UnitNormaliser(profile)
         self._problems = problems
         self.labs: dict[str, list[RawLab]] = {}
@@ -51,7 +55,8 @@ class ObservationReader:
         for coding in concept.get("coding") or () if isinstance(concept, dict) else ():
             if not isinstance(coding, dict):
                 continue
-            key = f"{coding.get('system')}|{coding.get('code')}"
+            system = coding.get("system")
+            key = f"{self._systems.get(system, system) if isinstance(system, str) else system}|{coding.get('code')}"
             analyte_name = self._codes.get(key)
             if analyte_name is not None:
                 matched_code = key
@@ -59,6 +64,9 @@ class ObservationReader:
             if key in self._crs_codes:
                 self._read_crs_grade(obs, label)
                 return
+        components = obs.get("component")
+        if components:
+            self._read_components(obs, components, label)
         if analyte_name is None:
             return  # not an analyte this service reads
         analyte = self._profile.analytes[analyte_name]
@@ -152,7 +160,8 @@ class ObservationReader:
         concept = obs.code
         if concept is not None and concept.coding:
             for coding in concept.coding:
-                key = f"{coding.system}|{coding.code}"
+                system = coding.system
+                key = f"{self._systems.get(system, system) if system is not None else None}|{coding.code}"
                 analyte_name = self._codes.get(key)
                 if analyte_name is not None:
                     matched_code = key
@@ -160,6 +169,9 @@ class ObservationReader:
                 if key in self._crs_codes:
                     self.read(obs.as_dict(), label)
                     return
+        if obs.component:  # a panel: `read` reads its components
+            self.read(obs.as_dict(), label)
+            return
         if analyte_name is None:
             return  # not an analyte this service reads (as `read`)
         status = obs.status
@@ -212,6 +224,19 @@ class ObservationReader:
             quantity.comparator,
             note,
         )
+
+    def _read_components(self, panel: dict[str, Any], components: Any, label: str) -> None:
+        """A panel (e.g. a CBC, LOINC 58410-2) read component by component (clinical-reference §1): each with its own
+        code, value, unit and range, and the panel's status and time; labelled "Observation/x#component[2]".
+        A component whose code is none of ours is not our concern; one of ours is read, and judged, as any result."""
+        if not isinstance(components, list):
+            return
+        shared = {k: panel[k] for k in _PANEL_SHARED if k in panel}
+        for i, component in enumerate(components):
+            if not isinstance(component, dict):
+                continue
+            part = {k: v for k, v in component.items() if k in _COMPONENT_OWN or k.startswith("value")}
+            self.read({**shared, **part}, f"{label}#component[{i}]")
 
     def _route(self, analyte_name: str, matched_code: str, quantity: Quantity) -> _Route | Literal[False]:
         """How values of one analyte, code and unit are read, or False when the unit cannot be normalised."""
