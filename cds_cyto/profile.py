@@ -136,6 +136,8 @@ class Profile:
     analytes: dict[str, AnalyteDef]
     dimensions: dict[str, Dimension]
     unit_aliases: dict[str, str]
+    # dimension → spelling matched exactly (spaces removed, case kept) → UCUM code ("G/L" is a count, "g/L" a mass)
+    exact_unit_aliases: dict[str, dict[str, str]]
     observation_codes: dict[str, str]  # "system|code" → analyte
     event_codes: dict[str, tuple[EventKind, frozenset[str]]]  # "system|code" → (kind, resource types)
     crs_condition_grades: dict[str, int | None]
@@ -215,6 +217,10 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         if a.dimension not in dimensions:
             raise ProfileError(f"analyte {a.name}: unknown dimension {a.dimension}")
     aliases = {str(k): str(v) for k, v in data["units"]["aliases"].items()}
+    exact_aliases = {
+        str(dim): {str(k): str(v) for k, v in table.items()}
+        for dim, table in data["units"].get("exact_aliases", {}).items()
+    }
 
     event_codes: dict[str, tuple[EventKind, frozenset[str]]] = {}
     for kind, raw in data["codes"]["events"].items():
@@ -301,6 +307,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         analytes=analytes,
         dimensions=dimensions,
         unit_aliases=aliases,
+        exact_unit_aliases=exact_aliases,
         observation_codes=observation_codes,
         event_codes=event_codes,
         crs_condition_grades=crs_grades,
@@ -323,6 +330,7 @@ _SITE_SECTIONS = {
     "analytes": ("analytes", "analytes"),
     "dimensions": ("units", "dimensions"),
     "aliases": ("units", "aliases"),
+    "exact_aliases": ("units", "exact_aliases"),
     "events": ("codes", "events"),
     "crs": ("codes", "crs"),
     "code_names": ("codes", "code_names"),
