@@ -252,9 +252,19 @@ def test_a_censored_platelet_count_above_20_counts_toward_recovery() -> None:
     assert (ep.onset_day, ep.recovery_day) == (5, 8)
 
 
-def test_a_censored_value_that_may_be_above_starts_no_episode() -> None:
-    a = run(patient(), infusion(), obs("neutrophils", 0.6, "10*9/L", day=5, comparator="<"))
+@pytest.mark.parametrize(("comparator", "value"), [("<", 0.6), (">", 0.4), (">=", 0.3)])
+def test_a_censored_value_that_may_be_above_starts_no_episode(comparator: str, value: float) -> None:
+    a = run(patient(), infusion(), obs("neutrophils", value, "10*9/L", day=5, comparator=comparator))
     assert [e for e in a.lineages["neutrophils"].episodes if e.profile == "seed000"] == []
+
+
+@pytest.mark.parametrize(("comparator", "value"), [("<", 20.0), ("<=", 20.0), ("<", 30.0), (">", 19.0)])
+def test_a_censored_platelet_count_that_may_be_below_20_is_no_recovery(comparator: str, value: float) -> None:
+    counts = [obs("platelets", 150, "10*9/L", day=-3), obs("platelets", 10, "10*9/L", day=5)]
+    counts += [obs("platelets", value, "10*9/L", day=d, comparator=comparator) for d in (8, 9, 10)]
+    a = run(patient(), infusion(), *counts, as_of_day=12)
+    (ep,) = [e for e in a.lineages["platelets"].episodes if e.profile == "seed000"]
+    assert ep.recovery_day is None
 
 
 def test_the_nadir_prefers_a_censored_value_below_an_equal_bound() -> None:
@@ -311,3 +321,27 @@ def test_hematotox_band_of_a_censored_baseline(plt: float, comparator: str, poin
     h = a.risk.hematotox
     assert h.component("platelets").points == points
     assert ("platelets" in h.missing) is missing
+
+
+@pytest.mark.parametrize(
+    ("wbc", "pct", "expected"),
+    [
+        ((1.0, "<"), (50.0, None), (0.5, "<")),
+        ((1.0, "<"), (50.0, "<="), (0.5, "<")),
+        ((1.0, "<="), (50.0, "<="), (0.5, "<=")),
+        ((1.0, ">"), (50.0, ">="), (0.5, ">")),
+        ((1.0, "<"), (50.0, ">"), None),  # opposite directions: no ANC, a data problem
+    ],
+)
+def test_a_derived_anc_from_censored_inputs(
+    wbc: tuple[float, str | None], pct: tuple[float, str | None], expected: tuple[float, str] | None
+) -> None:
+    a = run(
+        patient(),
+        infusion(),
+        obs("leukocytes", wbc[0], "10*9/L", day=5, comparator=wbc[1]),
+        obs("neutrophils_pct", pct[0], "%", day=5, comparator=pct[1]),
+    )
+    got = [(r.value, r.censored) for r in a.record.series("neutrophils")]
+    assert got == ([] if expected is None else [expected])
+    assert ("anc-not-derived" in [p.code for p in a.data_problems]) is (expected is None)
