@@ -122,6 +122,15 @@ def _present(d: FactorDef, value: Value) -> bool | None:
     return x > d.reference if d.worse == "higher" else x < d.reference
 
 
+def _present_censored(d: FactorDef, r: LabResult) -> bool | None:
+    """`_present` for a censored baseline, as an interval: "<3" against a cut-off of 2.29 is unknown, not absent."""
+    if d.kind == "cutoff" and d.op is not None and d.cut is not None:
+        return test(d.op, r, d.cut)
+    if d.kind == "continuous" and d.reference is not None:
+        return test(">" if d.worse == "higher" else "<", r, d.reference)
+    return _present(d, r.value)
+
+
 def published_factors(ctx: FactorContext, data: RiskData, disease: str | None) -> list[FactorResult]:
     """Every factor of risk.toml, or only those of `disease`'s population when a disease is given."""
     out: list[FactorResult] = []
@@ -130,10 +139,8 @@ def published_factors(ctx: FactorContext, data: RiskData, disease: str | None) -
             continue
         value = FEATURES[d.feature](ctx)
         note = "fever-derived onset" if d.feature == "crs_onset_day" and ctx.crs.source == "fever-derived" else None
-        present = _present(d, value)
         result = ctx.baseline.get(_BASELINE_OF.get(d.feature, ""))
-        if d.kind == "cutoff" and result is not None and result.censored and d.op is not None and d.cut is not None:
-            present = test(d.op, result, d.cut)  # "<3" against a cut-off of 2.29 is unknown, not "not present"
+        present = _present(d, value) if result is None or not result.censored else _present_censored(d, result)
         out.append(FactorResult(d, value, present, note))
     return out
 
