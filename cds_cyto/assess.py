@@ -126,7 +126,7 @@ def _lineage(
             if r.local_date < day0:
                 baseline = r
                 continue
-            if nadir is None or order_key(r) < order_key(nadir[2]):
+            if nadir is None or r.value < nadir[0] or (r.value == nadir[0] and order_key(r) < order_key(nadir[2])):
                 nadir = (r.value, (r.local_date - day0).days, r)
         if lineage in EPISODE_LINEAGES:
             # in the order of their days (the dates as written): with mixed UTC offsets, instant order can put a
@@ -146,7 +146,11 @@ def _lineage(
 
 def _points(series: list[LabResult], day0: date, as_of: date) -> list[tuple[int, Value]]:
     """(day, value) with a censored result as its interval: day counting compares intervals, never bounds."""
-    return [((r.local_date - day0).days, interval_of(r)) for r in series if r.local_date <= as_of]
+    return [
+        ((r.local_date - day0).days, r.value if r.censored is None else interval_of(r))
+        for r in series
+        if r.local_date <= as_of
+    ]
 
 
 def latest_result_date(record: PatientRecord) -> date | None:

@@ -37,9 +37,13 @@ _Route = tuple[float, float, float, float, str, str, str | None]
 class ObservationReader:
     def __init__(self, profile: Profile, problems: ProblemLog) -> None:
         self._profile = profile
-        self._codes = profile.observation_codes
-        self._crs_codes = profile.crs_grade_observation_codes
-        self._systems = profile.code_systems  # LOINC's OID read as http://loinc.org (analytes.toml [code_systems])
+        # A code under another name of its system (LOINC's OID, analytes.toml [code_systems]) is one more key of the
+        # code table, so the hot path stays one lookup: "system|code" → (analyte, the code as the tables write it).
+        codes = profile.observation_codes
+        aliased = _aliased_codes(codes, profile.code_systems)
+        self._codes = {**{k: (a, k) for k, a in codes.items()}, **{k: (codes[v], v) for k, v in aliased.items()}}
+        crs = profile.crs_grade_observation_codes
+        self._crs_codes = crs | _aliased_codes(dict.fromkeys(crs, ""), profile.code_systems).keys()
         self._units = UnitNormaliser(profile)
         self._problems = problems
         self.labs: dict[str, list[RawLab]] = {}
@@ -55,11 +59,10 @@ class ObservationReader:
         for coding in concept.get("coding") or () if isinstance(concept, dict) else ():
             if not isinstance(coding, dict):
                 continue
-            system = coding.get("system")
-            key = f"{self._systems.get(system, system) if isinstance(system, str) else system}|{coding.get('code')}"
-            analyte_name = self._codes.get(key)
-            if analyte_name is not None:
-                matched_code = key
+            key = f"{coding.get('system')}|{coding.get('code')}"
+            hit = self._codes.get(key)
+            if hit is not None:
+                analyte_name, matched_code = hit
                 break
             if key in self._crs_codes:
                 self._read_crs_grade(obs, label)
@@ -160,11 +163,10 @@ class ObservationReader:
         concept = obs.code
         if concept is not None and concept.coding:
             for coding in concept.coding:
-                system = coding.system
-                key = f"{self._systems.get(system, system) if system is not None else None}|{coding.code}"
-                analyte_name = self._codes.get(key)
-                if analyte_name is not None:
-                    matched_code = key
+                key = f"{coding.system}|{coding.code}"
+                hit = self._codes.get(key)
+                if hit is not None:
+                    analyte_name, matched_code = hit
                     break
                 if key in self._crs_codes:
                     self.read(obs.as_dict(), label)
@@ -352,6 +354,17 @@ class ObservationReader:
             self._problems.warn(label, "crs-grade-unreadable", "CRS grade observation without a date or a 0–5 grade")
             return
         self.crs_grades.append(CrsGradeReading(when[1], grade, label))
+
+
+def _aliased_codes(codes: Mapping[str, Any], systems: Mapping[str, str]) -> dict[str, str]:
+    """{"urn:oid:2.16.840.1.113883.6.1|751-8": "http://loinc.org|751-8", …}: each code under each other system name."""
+    out: dict[str, str] = {}
+    for alias, system in systems.items():
+        prefix = f"{system}|"
+        for key in codes:
+            if key.startswith(prefix):
+                out[f"{alias}|{key[len(prefix) :]}"] = key
+    return out
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -25,9 +25,9 @@ def daily_minima(points: Iterable[tuple[int, Value]]) -> dict[int, Value]:
         prev = out.get(day)
         if prev is None:
             out[day] = value
-        elif isinstance(prev, Interval) or isinstance(value, Interval):
+        elif prev.__class__ is Interval or value.__class__ is Interval:
             out[day] = lowest((prev, value))
-        elif value < prev:
+        elif value < prev:  # type: ignore[operator]  # both numbers
             out[day] = value
     return out
 

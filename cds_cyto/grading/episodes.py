@@ -78,17 +78,21 @@ def find_episodes(
         day = (r.local_date - day0).days
         if day < 0:
             continue
+        low = r.value < threshold if r.censored is None else below(r, threshold)  # an exact value: the plain test
         if current is None:
-            if below(r, threshold):
+            if low:
                 current = _start(profile, r, day, new_onset=True)
             continue
-        if below(r, threshold) is not False:  # below, or perhaps below: no recovery run goes through it
-            if order_key(r) < (current.nadir_value, rank(current.nadir_censored)):
+        if low is not False:  # below, or perhaps below: no recovery run goes through it
+            if r.value < current.nadir_value or (
+                r.value == current.nadir_value and order_key(r) < (current.nadir_value, rank(current.nadir_censored))
+            ):
                 current.nadir_value, current.nadir_day, current.nadir_censored = r.value, day, r.censored
                 current.evidence.append(r.source_id or "")
             run_days, run_start, run_ids = set(), None, []
             continue
-        if at_least(r, rule.at_least) and not (blockers and is_blocked(r.local_date, blockers, rule.lookback_days)):
+        recovered = r.value >= rule.at_least if r.censored is None else at_least(r, rule.at_least)
+        if recovered and not (blockers and is_blocked(r.local_date, blockers, rule.lookback_days)):
             if run_start is None:
                 run_start = day
             run_days.add(day)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cds_cyto.grading.daily import count_below, daily_minima, daily_series, non_transient_low
-from cds_cyto.grading.interval import Value, at_most, below
+from cds_cyto.grading.interval import Interval, Value, at_most, below
 from cds_cyto.profile import IcahtRules
 
 Points = Sequence[tuple[int, Value]]
@@ -102,9 +102,13 @@ def _late_level(
 ) -> tuple[int, bool]:
     """(grade, uncertain): the highest level whose cut-off at least `n` days certainly meet (0 when none), and
     whether a higher level could still be met by days whose test is unknown (censored across its cut-off)."""
+    values = list(window.values())
+    if not any(isinstance(v, Interval) for v in values):  # all exact: the n-th lowest decides each level
+        low = sorted(values)[n - 1]  # type: ignore[type-var]  # only numbers here
+        return next((g for g, cut in sorted(levels, reverse=True) if test(low, cut)), 0), False
     uncertain = False
     for grade, cut in sorted(levels, reverse=True):
-        tests = [test(v, cut) for v in window.values()]
+        tests = [test(v, cut) for v in values]
         if sum(t is True for t in tests) >= n:
             return grade, uncertain
         if sum(t is not False for t in tests) >= n:

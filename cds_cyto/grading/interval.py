@@ -80,8 +80,10 @@ def _as_interval(v: Value | LabResult) -> Interval:
 
 def below(v: Value | LabResult, cut: float) -> bool | None:
     """v < cut."""
-    if isinstance(v, int | float):
+    if v.__class__ is float or v.__class__ is int:  # the common case first: an exact number
         return v < cut
+    if v.__class__ is LabResult and v.censored is None:
+        return v.value < cut
     i = _as_interval(v)
     if i.hi < cut or (i.hi == cut and i.hi_open):
         return True
@@ -92,8 +94,10 @@ def below(v: Value | LabResult, cut: float) -> bool | None:
 
 def at_most(v: Value | LabResult, cut: float) -> bool | None:
     """v ≤ cut."""
-    if isinstance(v, int | float):
+    if v.__class__ is float or v.__class__ is int:  # the common case first: an exact number
         return v <= cut
+    if v.__class__ is LabResult and v.censored is None:
+        return v.value <= cut
     i = _as_interval(v)
     if i.hi <= cut:
         return True

@@ -43,7 +43,9 @@ class MarkerPeak:
 def _peak(analyte: str, series: list[LabResult], day0: date, as_of: date) -> MarkerPeak:
     best: LabResult | None = None
     for r in series:
-        if day0 <= r.local_date <= as_of and (best is None or order_key(r) > order_key(best)):
+        if day0 <= r.local_date <= as_of and (
+            best is None or r.value > best.value or (r.value == best.value and order_key(r) > order_key(best))
+        ):
             best = r
     if best is None:
         return MarkerPeak(analyte, None, None, None)
