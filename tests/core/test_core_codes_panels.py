@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 import pytest
 from builders import LOINC, UCUM, at, bundle, infusion, obs, patient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cds_cyto.extract import extract_record, extract_record_json
 from cds_cyto.profile import default_profile
@@ -115,3 +117,33 @@ def test_an_amended_panel_supersedes_the_final_one() -> None:
     amended = cbc(component("777-3", 24, "10*9/L"), id="b", status="amended")
     (r,) = both(final, amended).series("platelets")
     assert (r.value, r.source_id) == (24.0, "Observation/b#component[0]")
+
+
+PANEL_ANALYTES = {"leukocytes": "6690-2", "hemoglobin": "718-7", "platelets": "777-3", "neutrophils": "751-8"}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(sorted(PANEL_ANALYTES)),
+            st.decimals(min_value=0, max_value=200, places=2).map(float),
+            st.sampled_from([LOINC, OID]),
+        ),
+        max_size=6,
+    )
+)
+def test_a_panel_gives_the_values_of_separate_observations(parts: list[tuple[str, float, str]]) -> None:
+    """Whatever the components and however LOINC is named, a panel reads as the same results sent one by one."""
+    unit = {"hemoglobin": "g/L"}
+    components = [component(PANEL_ANALYTES[a], v, unit.get(a, "10*9/L"), system=s) for a, v, s in parts]
+    singles = [
+        obs(a, v, unit.get(a, "10*9/L"), when=at(4), code=(s, PANEL_ANALYTES[a]), id=f"s{i}")
+        for i, (a, v, s) in enumerate(parts)
+    ]
+    panel, separate = both(cbc(*components)), both(*singles)
+
+    def values(record: PatientRecord) -> dict[str, list[tuple[float, str]]]:
+        return {a: sorted((r.value, r.time.isoformat()) for r in s) for a, s in record.labs.items() if s}
+
+    assert values(panel) == values(separate)
+    assert sorted(p.code for p in panel.problems) == sorted(p.code for p in separate.problems)
