@@ -295,6 +295,9 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
     lookback = data["thresholds"]["data_quality"]["lookback_days"]
     if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0:
         raise ProfileError("thresholds.data_quality.lookback_days: a whole number of days, 0 or more")
+    urgent = data["thresholds"]["data_quality"].get("urgent_implausible", [])
+    if not isinstance(urgent, list) or not all(isinstance(u, str) and u in analytes for u in urgent):
+        raise ProfileError("thresholds.data_quality.urgent_implausible: a list of analyte names")
     site_rule = data["thresholds"]["site_model"]
     for key in ("landmark_day", "no_crs_reading_from_day"):
         value = site_rule[key]
