@@ -53,7 +53,7 @@ def _settle(items: list[RawLab], problems: ProblemLog) -> list[LabResult]:
                         "superseded by an amended/final result",
                         r.local_date,
                     )
-                elif any(k.value == r.value for k in kept):
+                elif any(k.value == r.value and k.censored == r.censored for k in kept):  # "<0.5" is not 0.5
                     problems.info(
                         r.source_id or "Observation",
                         "duplicate",

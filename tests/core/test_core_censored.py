@@ -345,3 +345,14 @@ def test_a_derived_anc_from_censored_inputs(
     got = [(r.value, r.censored) for r in a.record.series("neutrophils")]
     assert got == ([] if expected is None else [expected])
     assert ("anc-not-derived" in [p.code for p in a.data_problems]) is (expected is None)
+
+
+def test_a_censored_value_is_no_duplicate_of_its_bound() -> None:
+    a = run(
+        patient(),
+        infusion(),
+        obs("neutrophils", 0.5, "10*9/L", day=5, id="exact"),
+        obs("neutrophils", 0.5, "10*9/L", day=5, id="bound", comparator="<"),
+    )
+    assert sorted((r.value, r.censored or "") for r in a.record.series("neutrophils")) == [(0.5, ""), (0.5, "<")]
+    assert "duplicate" not in [p.code for p in a.data_problems]
