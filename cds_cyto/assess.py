@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from cds_cyto.grading import ctcae
 from cds_cyto.grading.episodes import Episode, find_episodes
 from cds_cyto.grading.icaht import (
     EarlyGrade,
@@ -21,6 +20,7 @@ from cds_cyto.grading.icaht import (
     late_icaht,
     late_t_icaht,
 )
+from cds_cyto.grading.interval import Value, below, ctcae_grade, interval_of, order_key
 from cds_cyto.grading.pht import pht_seed000, pht_seed001
 from cds_cyto.profile import LINEAGES, Profile, default_profile
 from cds_cyto.recommend import Recommendation, recommend
@@ -36,13 +36,19 @@ EPISODE_LINEAGES = ("neutrophils", "hemoglobin", "platelets")
 class LineageAssessment:
     lineage: str
     latest: LabResult | None
-    ctcae: dict[str, int | None]
+    ctcae: dict[str, int | None]  # the grade; for a censored value spanning grades, the lowest it certainly has
     severe: bool | None  # seed 000 severe (SN/SA/ST)
     grade3plus: bool | None  # seed 001 grade ≥ 3
     cytopenia: bool | None  # seed 000 cytopenia (not severe), sex-specific for Hb
     nadir: tuple[float, int, LabResult] | None  # value, day, result — day 0 to as_of
     baseline: LabResult | None  # last value before infusion
     episodes: list[Episode] = field(default_factory=list)
+    ctcae_exact: dict[str, bool] = field(default_factory=dict)  # False: `ctcae` is a lower bound ("≥ 3")
+
+    def ctcae_text(self, version: str) -> str | None:
+        """ "3", "≥ 3" (a censored value spanning grades), or None when the grade cannot be told."""
+        g = self.ctcae.get(version)
+        return None if g is None else (str(g) if self.ctcae_exact.get(version, True) else f"≥ {g}")
 
 
 @dataclass(slots=True)
@@ -69,8 +75,8 @@ class Assessment:
         return assessment_to_json(self)
 
 
-def _below(value: float, cut: float | None) -> bool | None:
-    return None if cut is None else value < cut
+def _below(r: LabResult, cut: float | None) -> bool | None:
+    return None if cut is None else below(r, cut)
 
 
 def _latest_on_or_before(series: list[LabResult], as_of: date) -> LabResult | None:
@@ -95,18 +101,21 @@ def _lineage(
     seed000 = profile.definitions["seed000"]
     seed001 = profile.definitions["seed001"]
     grades: dict[str, int | None] = {}
+    exact: dict[str, bool] = {}
     severe = grade3plus = cytopenia = None
     if latest is not None:
         lln = latest.lln if latest.lln is not None else profile.lln_defaults.get(lineage)
         for version, terms in profile.ctcae.items():
-            grades[version] = ctcae.grade(terms[lineage], latest.value, lln)
-        severe = _below(latest.value, seed000.severe.get(lineage))
-        grade3plus = _below(latest.value, seed001.severe.get(lineage, profile.grade3plus_extra.get(lineage)))
+            g = ctcae_grade(terms[lineage], latest, lln)
+            grades[version] = None if g is None else g.lowest
+            exact[version] = g is None or g.exact
+        severe = _below(latest, seed000.severe.get(lineage))
+        grade3plus = _below(latest, seed001.severe.get(lineage, profile.grade3plus_extra.get(lineage)))
         cut = seed000.cytopenia.get(lineage)
         if cut is None and lineage in seed000.cytopenia_by_sex:
             sex = record.demographics.sex
             cut = seed000.cytopenia_by_sex[lineage].get(sex) if sex else None
-        cytopenia = _below(latest.value, cut)
+        cytopenia = _below(latest, cut)
     else:
         grades = dict.fromkeys(profile.ctcae)
     nadir = None
@@ -117,7 +126,7 @@ def _lineage(
             if r.local_date < day0:
                 baseline = r
                 continue
-            if nadir is None or r.value < nadir[0]:
+            if nadir is None or r.value < nadir[0] or (r.value == nadir[0] and order_key(r) < order_key(nadir[2])):
                 nadir = (r.value, (r.local_date - day0).days, r)
         if lineage in EPISODE_LINEAGES:
             # in the order of their days (the dates as written): with mixed UTC offsets, instant order can put a
@@ -132,11 +141,16 @@ def _lineage(
                     definition.recovery[lineage],
                     record.events,
                 )
-    return LineageAssessment(lineage, latest, grades, severe, grade3plus, cytopenia, nadir, baseline, episodes)
+    return LineageAssessment(lineage, latest, grades, severe, grade3plus, cytopenia, nadir, baseline, episodes, exact)
 
 
-def _points(series: list[LabResult], day0: date, as_of: date) -> list[tuple[int, float]]:
-    return [((r.local_date - day0).days, r.value) for r in series if r.local_date <= as_of]
+def _points(series: list[LabResult], day0: date, as_of: date) -> list[tuple[int, Value]]:
+    """(day, value) with a censored result as its interval: day counting compares intervals, never bounds."""
+    return [
+        ((r.local_date - day0).days, r.value if r.censored is None else interval_of(r))
+        for r in series
+        if r.local_date <= as_of
+    ]
 
 
 def latest_result_date(record: PatientRecord) -> date | None:

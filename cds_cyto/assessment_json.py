@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cds_cyto.grading.icaht import EarlyGrade, LateGrade
+from cds_cyto.grading.interval import Interval, Value
 from cds_cyto.record import LabResult
 
 if TYPE_CHECKING:
@@ -36,17 +37,19 @@ def result_json(r: LabResult) -> dict[str, Any]:
 def _lineage_json(la: LineageAssessment) -> dict[str, Any]:
     return {
         "latest": result_json(la.latest) if la.latest else None,
-        "ctcae": la.ctcae,
+        "ctcae": la.ctcae,  # for a censored value spanning grades, the lowest grade: ctcae_exact is then false
+        "ctcae_exact": {v: la.ctcae_exact.get(v, True) for v in la.ctcae},
         "severe": la.severe,
         "grade3plus": la.grade3plus,
         "cytopenia": la.cytopenia,
         "baseline": result_json(la.baseline) if la.baseline else None,
-        "nadir": {"value": la.nadir[0], "day": la.nadir[1]} if la.nadir else None,
+        "nadir": _nadir(la),
         "episodes": [
             {
                 "profile": e.profile,
                 "onset_day": e.onset_day,
                 "nadir_value": e.nadir_value,
+                **({"nadir_censored": e.nadir_censored} if e.nadir_censored else {}),
                 "nadir_day": e.nadir_day,
                 "recovery_day": e.recovery_day,
                 "duration_days": e.duration_days,
@@ -55,6 +58,27 @@ def _lineage_json(la: LineageAssessment) -> dict[str, Any]:
             for e in la.episodes
         ],
     }
+
+
+def _nadir(la: LineageAssessment) -> dict[str, Any] | None:
+    if la.nadir is None:
+        return None
+    out: dict[str, Any] = {"value": la.nadir[0], "day": la.nadir[1]}
+    if la.nadir[2].censored:
+        out["censored"] = la.nadir[2].censored
+    return out
+
+
+def _value(v: Value | None) -> Any:
+    """A series value: its number, or for a censored one its ends by comparator ({"<": 0.1}; {">": 0.2, "<=": 0.3})."""
+    if not isinstance(v, Interval):
+        return v
+    out: dict[str, Any] = {}
+    if v.lo != float("-inf"):
+        out[">" if v.lo_open else ">="] = v.lo
+    if v.hi != float("inf"):
+        out["<" if v.hi_open else "<="] = v.hi
+    return out
 
 
 def _early(g: EarlyGrade | None, keys: tuple[str, str]) -> dict[str, Any]:
@@ -66,7 +90,7 @@ def _early(g: EarlyGrade | None, keys: tuple[str, str]) -> dict[str, Any]:
 def _late(g: LateGrade | None) -> dict[str, Any]:
     if g is None:
         return {"grade": None, "lowest": None, "provisional": True}
-    return {"grade": g.grade, "lowest": g.lowest, "provisional": g.provisional}
+    return {"grade": g.grade, "lowest": _value(g.lowest), "provisional": g.provisional}
 
 
 def assessment_to_json(a: Assessment) -> dict[str, Any]:

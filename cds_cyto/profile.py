@@ -62,6 +62,9 @@ class AnalyteDef:
     plausible: tuple[float, float]
     plausible_source: str
     ddu_codes: frozenset[str] = frozenset()
+    # Units whose value, sent labelled in another unit, is the commonest implausible reading: the data-problem
+    # text then says what the value would be in that unit ("if the unit is g/dL this is 112 g/L").
+    unit_error_hints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +166,8 @@ class Profile:
     analytes: dict[str, AnalyteDef]
     dimensions: dict[str, Dimension]
     unit_aliases: dict[str, str]
+    # dimension → spelling matched exactly (spaces removed, case kept) → UCUM code ("G/L" is a count, "g/L" a mass)
+    exact_unit_aliases: dict[str, dict[str, str]]
     observation_codes: dict[str, str]  # "system|code" → analyte
     event_codes: dict[str, tuple[EventKind, frozenset[str]]]  # "system|code" → (kind, resource types)
     crs_condition_grades: dict[str, int | None]
@@ -177,6 +182,8 @@ class Profile:
     lln_defaults: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     code_names: dict[str, str] = field(default_factory=dict)  # "system|code" → a name evidence can show
+    # Another name of a code system → the name the code tables use ("urn:oid:2.16.840.1.113883.6.1" → LOINC).
+    code_systems: dict[str, str] = field(default_factory=dict)
     site_model: SiteModel | None = None  # the site's own calibrated model (`load_profile(site_model=...)`)
 
     @property
@@ -221,6 +228,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
             plausible=_float_pair(raw["plausible"], f"analytes.{name}.plausible"),
             plausible_source=str(raw.get("plausible_source", "")),
             ddu_codes=frozenset(raw.get("ddu_codes", [])),
+            unit_error_hints=tuple(str(u) for u in raw.get("unit_error_hints", [])),
         )
         analytes[name] = a
         for code in a.codes:
@@ -240,6 +248,10 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         if a.dimension not in dimensions:
             raise ProfileError(f"analyte {a.name}: unknown dimension {a.dimension}")
     aliases = {str(k): str(v) for k, v in data["units"]["aliases"].items()}
+    exact_aliases = {
+        str(dim): {str(k): str(v) for k, v in table.items()}
+        for dim, table in data["units"].get("exact_aliases", {}).items()
+    }
 
     event_codes: dict[str, tuple[EventKind, frozenset[str]]] = {}
     for kind, raw in data["codes"]["events"].items():
@@ -315,6 +327,9 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
     lookback = data["thresholds"]["data_quality"]["lookback_days"]
     if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 0:
         raise ProfileError("thresholds.data_quality.lookback_days: a whole number of days, 0 or more")
+    urgent = data["thresholds"]["data_quality"].get("urgent_implausible", [])
+    if not isinstance(urgent, list) or not all(isinstance(u, str) and u in analytes for u in urgent):
+        raise ProfileError("thresholds.data_quality.urgent_implausible: a list of analyte names")
     site_rule = data["thresholds"]["site_model"]
     for key in ("landmark_day", "no_crs_reading_from_day"):
         value = site_rule[key]
@@ -327,6 +342,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         analytes=analytes,
         dimensions=dimensions,
         unit_aliases=aliases,
+        exact_unit_aliases=exact_aliases,
         observation_codes=observation_codes,
         event_codes=event_codes,
         crs_condition_grades=crs_grades,
@@ -341,6 +357,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         lln_defaults={k: float(v) for k, v in data.get("site", {}).get("lln_defaults", {}).items()},
         versions={name: str(data[name].get("version", "")) for name in _DATA_FILES},
         code_names={k: str(v) for k, v in data["codes"].get("code_names", {}).items() if "|" in k},
+        code_systems={str(k): str(v) for k, v in data["analytes"].get("code_systems", {}).items()},
     )
 
 
@@ -377,10 +394,12 @@ _SITE_SECTIONS = {
     "analytes": ("analytes", "analytes"),
     "dimensions": ("units", "dimensions"),
     "aliases": ("units", "aliases"),
+    "exact_aliases": ("units", "exact_aliases"),
     "events": ("codes", "events"),
     "crs": ("codes", "crs"),
     "code_names": ("codes", "code_names"),
     "disease": ("codes", "disease"),
+    "code_systems": ("analytes", "code_systems"),
     "ctcae": ("criteria", "ctcae"),
     "profiles": ("profiles", "profiles"),
     "pht": ("profiles", "pht"),

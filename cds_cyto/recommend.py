@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cds_cyto.grading.interval import below, shown
 from cds_cyto.recommendation import (
     CODES,
     Evidence,
@@ -21,7 +22,7 @@ from cds_cyto.recommendation import (
     unidentified_evidence,
     unidentified_since,
 )
-from cds_cyto.record import LabResult, TherapyEvent
+from cds_cyto.record import DataProblem, LabResult, TherapyEvent
 from cds_cyto.risk import antibacterial_prophylaxis, risk_recommendations
 
 if TYPE_CHECKING:
@@ -31,10 +32,13 @@ if TYPE_CHECKING:
 __all__ = ["CODES", "Evidence", "Recommendation", "recommend"]
 
 
+_UNIT_TEXT = {"10*9/L": "×10⁹/L"}
+
+
 def _value(r: LabResult) -> str:
-    flags = " (censored " + r.censored + ")" if r.censored else ""
-    flags += " (derived)" if r.derived else ""
-    return f"{r.value:g} {r.unit}{flags}"
+    """ "<0.5 ×10⁹/L": a censored value with its comparator, never the bare bound."""
+    flags = " (derived)" if r.derived else ""
+    return f"{shown(r, _UNIT_TEXT.get(r.unit, r.unit))}{flags}"
 
 
 def _result_evidence(label: str, r: LabResult) -> Evidence:
@@ -51,13 +55,13 @@ def _gcsf_therapeutic(
     evidence = [_result_evidence("ANC", anc)]
     evidence += [Evidence("G-CSF given", code_text(e.code, names), e.start.isoformat(), e.source_id) for e in recent]
     text = (
-        f"ANC {anc.value:g} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
+        f"ANC {shown(anc)} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
         if not recent
-        else f"ANC {anc.value:g} ×10⁹/L on {_day(a)} despite G-CSF on {recent[-1].start}: continue per protocol."
+        else f"ANC {shown(anc)} ×10⁹/L on {_day(a)} despite G-CSF on {recent[-1].start}: continue per protocol."
     )
     return Recommendation(
         "gcsf-therapeutic",
-        f"ANC {anc.value:g} ×10⁹/L ({_day(a)}): severe neutropenia — "
+        f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — "
         + ("consider therapeutic G-CSF" if not recent else "G-CSF already given"),
         text,
         "info" if recent else "warning",
@@ -76,8 +80,8 @@ def _gcsf_unknown(a: Assessment, anc: LabResult, cut: float, t: dict[str, Any]) 
     latest = unknown[-1]
     return Recommendation(
         "gcsf-therapeutic",
-        f"ANC {anc.value:g} ×10⁹/L ({_day(a)}): severe neutropenia — check whether G-CSF was given",
-        f"ANC {anc.value:g} ×10⁹/L on {_day(a)}. The drug of {latest.source_id or 'an administration'} "
+        f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — check whether G-CSF was given",
+        f"ANC {shown(anc)} ×10⁹/L on {_day(a)}. The drug of {latest.source_id or 'an administration'} "
         f"{given_on(latest)} could not be identified: check whether G-CSF was given before starting therapeutic "
         "G-CSF (filgrastim 5 µg/kg/day) per protocol.",
         "warning",
@@ -95,7 +99,7 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
     max_age = int(t["freshness"]["max_age_days"])
     anc = fresh(a.lineages["neutrophils"].latest, a.as_of, max_age)
     cut = float(t["gcsf_therapeutic"]["anc_below"])
-    if anc is not None and anc.value < cut:
+    if anc is not None and below(anc, cut):  # a censored ANC that may be above the cut: no treatment card
         days = int(t["gcsf_recent"]["days"])
         recent = [e for e in a.record.events_of("gcsf") if 0 <= (a.as_of - (e.end or e.start)).days <= days]
         if not recent and unidentified_since(a.record, a.as_of - timedelta(days=days), a.as_of):
@@ -104,12 +108,12 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
             out.append(_gcsf_therapeutic(a, anc, cut, t, names, recent))
     hb = fresh(a.lineages["hemoglobin"].latest, a.as_of, max_age)
     cut = float(t["rbc_transfusion"]["hb_below"])
-    if hb is not None and hb.value < cut:
+    if hb is not None and below(hb, cut):
         out.append(
             Recommendation(
                 "rbc-transfusion",
-                f"Hb {hb.value:g} g/L ({_day(a)}): below {cut:g} g/L — consider red-cell transfusion",
-                f"Hb {hb.value:g} g/L on {_day(a)}: consider packed red-cell transfusion, one unit at a time, "
+                f"Hb {shown(hb)} g/L ({_day(a)}): below {cut:g} g/L — consider red-cell transfusion",
+                f"Hb {shown(hb)} g/L on {_day(a)}: consider packed red-cell transfusion, one unit at a time, "
                 "irradiated (from 7 days before apheresis to at least 90 days after infusion).",
                 "critical",
                 f"latest Hb < {cut:g} g/L (site threshold rbc_transfusion.hb_below)",
@@ -119,12 +123,12 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
         )
     plt = fresh(a.lineages["platelets"].latest, a.as_of, max_age)
     cut = float(t["platelet_transfusion"]["plt_below"])
-    if plt is not None and plt.value < cut:
+    if plt is not None and below(plt, cut):
         out.append(
             Recommendation(
                 "platelet-transfusion",
-                f"PLT {plt.value:g} ×10⁹/L ({_day(a)}): below {cut:g} — consider platelet transfusion",
-                f"PLT {plt.value:g} ×10⁹/L on {_day(a)}: consider platelet transfusion per institutional standards, "
+                f"PLT {shown(plt)} ×10⁹/L ({_day(a)}): below {cut:g} — consider platelet transfusion",
+                f"PLT {shown(plt)} ×10⁹/L on {_day(a)}: consider platelet transfusion per institutional standards, "
                 "irradiated products.",
                 "critical",
                 f"latest PLT < {cut:g} ×10⁹/L (site threshold platelet_transfusion.plt_below)",
@@ -166,6 +170,57 @@ def _monitoring(a: Assessment, t: dict[str, Any], risk_reasons: list[Evidence]) 
     )
 
 
+# The treatment cards' thresholds: (lineage, label, unit, thresholds.toml section, key).
+_TREATMENT_CUTS = (
+    ("neutrophils", "ANC", "×10⁹/L", "gcsf_therapeutic", "anc_below"),
+    ("hemoglobin", "Hb", "g/L", "rbc_transfusion", "hb_below"),
+    ("platelets", "PLT", "×10⁹/L", "platelet_transfusion", "plt_below"),
+)
+
+
+def _undecided(a: Assessment, t: Mapping[str, Any]) -> list[Evidence]:
+    """Fresh censored results that may or may not be below a treatment card's threshold ("<1.0" against 0.5): they
+    fire no treatment card (never a guess), so the data-quality card names them rather than staying silent."""
+    if a.as_of is None or a.day is None or a.day < 0:
+        return []
+    out = []
+    for lineage, label, unit, section, key in _TREATMENT_CUTS:
+        la = a.lineages.get(lineage)
+        r = fresh(la.latest if la is not None else None, a.as_of, int(t["freshness"]["max_age_days"]))
+        cut = float(t[section][key])
+        if r is not None and below(r, cut) is None:
+            out.append(
+                Evidence(
+                    "censored-across-threshold",
+                    f"{label} {shown(r, unit)}: cannot tell whether below {cut:g} {unit} ({section}.{key}); "
+                    "an exact count decides",
+                    r.time.isoformat(),
+                    r.source_id,
+                )
+            )
+    return out
+
+
+def _urgent(a: Assessment, t: Mapping[str, Any], warnings: list[DataProblem]) -> list[DataProblem]:
+    """Implausible results of the analytes a site names (default Hb) within the freshness window: a unit error
+    hides today's value (clinical-reference §1)."""
+    analytes = set(t["data_quality"].get("urgent_implausible", ()))
+    max_age = int(t["freshness"]["max_age_days"])
+    urgent = [
+        p
+        for p in warnings
+        if p.code == "implausible"
+        and p.analyte in analytes
+        and (a.as_of is None or p.when is None or (a.as_of - p.when).days <= max_age)
+    ]
+    return sorted(urgent, key=_newest_first)
+
+
+def _newest_first(p: DataProblem) -> tuple[int, str, str, str]:
+    """The card's order of problems: the newest first, whatever the order of the Bundle's entries."""
+    return -(p.when or date.max).toordinal(), p.resource, p.code, p.reason
+
+
 def _data_quality(a: Assessment, t: Mapping[str, Any]) -> Recommendation | None:
     rule = t["data_quality"]
     days = int(rule["lookback_days"])
@@ -181,18 +236,37 @@ def _data_quality(a: Assessment, t: Mapping[str, Any]) -> Recommendation | None:
         # as_of that is the latest *usable* result's date, and an unusable result may be the newest of all
         and (p.when is None or since is None or p.when >= since)
     ]
-    if not warnings:
+    undecided = _undecided(a, t)
+    if not warnings and not undecided:
         return None
-    kinds = sorted({p.code for p in warnings})
+    urgent = _urgent(a, t, warnings)
+    # the urgent ones first, so that the card's first evidence is the value to verify
+    warnings = urgent + sorted((p for p in warnings if p not in urgent), key=_newest_first)
+    kinds = sorted({p.code for p in warnings} | {e.label for e in undecided})
+    summary = f"{len(warnings)} result(s) could not be used ({', '.join(kinds)}) — grades may be incomplete"
+    if not warnings:
+        summary = f"{len(undecided)} censored result(s) cannot decide a treatment threshold — exact counts needed"
+    if urgent:
+        first = urgent[0].reason.removesuffix("; not graded")
+        more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        summary = first if len(first) + len(more) < 140 else first[: 138 - len(more)] + "…"
+        summary += more
+    rule = "a result that cannot be normalised is never graded (clinical-reference §1)"
+    if urgent:
+        rule += f"; an implausible {', '.join(sorted({p.analyte or '' for p in urgent}))} within the freshness window "
+        rule += "is urgent (thresholds data_quality.urgent_implausible)"
     return Recommendation(
         "data-quality",
-        f"{len(warnings)} result(s) could not be used ({', '.join(kinds)}) — grades may be incomplete",
+        summary,
         "Check these results in the laboratory system: a value with an unknown or missing unit, or outside plausible "
-        "bounds, is never graded.",
-        "warning",
-        "a result that cannot be normalised is never graded (clinical-reference §1)",
-        "cds-cyto unit-safety rules (clinical-reference §1)",
-        tuple(Evidence(p.code, p.reason, None, p.resource) for p in warnings[:20]),
+        "bounds, is never graded."
+        + (" Verify the implausible value before any transfusion decision." if urgent else "")
+        + (" A censored value across a treatment threshold gives no treatment advice." if undecided else ""),
+        "critical" if urgent else "warning",
+        rule,
+        "cds-cyto unit-safety rules (clinical-reference §1)"
+        + (f"; {t['data_quality']['urgent_source']}" if urgent else ""),
+        tuple(Evidence(p.code, p.reason, None, p.resource) for p in warnings[:20]) + tuple(undecided),
     )
 
 

@@ -103,6 +103,7 @@ class DataProblem:
     reason: str
     severity: Literal["warning", "info"] = "warning"
     when: date | None = None  # the result's own date (as written), when it could be read
+    analyte: str | None = None  # the lab analyte the resource was read as, when it was one
 
 
 @dataclass(frozen=True, slots=True)

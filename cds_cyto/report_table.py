@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cds_cyto.assess import Assessment
+from cds_cyto.grading.interval import shown, value_text
 
 __all__ = ["assessment_table"]
 
@@ -41,16 +42,17 @@ def assessment_table(a: Assessment) -> str:
         if la.latest is None:
             lines.append(f"{label:6} {'–':>8}")
             continue
-        grades = "/".join(_g(la.ctcae.get(v)) for v in ("4.03", "5.0", "6.0"))
-        nadir = f"{la.nadir[0]:g} (d{la.nadir[1]})" if la.nadir else "–"
+        grades = "/".join((la.ctcae_text(v) or "–").replace(" ", "") for v in ("4.03", "5.0", "6.0"))
+        nadir = f"{shown(la.nadir[2])} (d{la.nadir[1]})" if la.nadir else "–"
         eps = ", ".join(
             f"d{e.onset_day}→{'d' + str(e.recovery_day) if e.recovery_day is not None else 'ongoing'}"
             f" {e.profile}{'' if e.new_onset else ' (baseline)'}"
             for e in la.episodes
         )
-        mark = "*" if la.latest.censored or la.latest.derived else " "
+        mark = "*" if la.latest.derived else " "
+        latest = f"{la.latest.censored or ''}{la.latest.value:.4g}"  # a censored value shows its comparator
         lines.append(
-            f"{label:6} {la.latest.value:>8.4g}{mark}{unit:7} {la.latest.local_date.isoformat():10}  {grades:18} "
+            f"{label:6} {latest:>8}{mark}{unit:7} {la.latest.local_date.isoformat():10}  {grades:18} "
             f"{_flag(la.severe, name in _SEVERE):6} {_flag(la.grade3plus):4} {nadir:14} {eps or '–'}"
         )
     if a.icaht_early is not None and a.t_icaht_early is not None:
@@ -63,7 +65,12 @@ def assessment_table(a: Assessment) -> str:
             f"{t.counts['days_lt_50']}, <20: {t.counts['days_lt_20']}",
         ]
     if a.icaht_late is not None and a.icaht_late.grade is not None:
-        lines.append(f"ICAHT late: grade {a.icaht_late.grade} (lowest non-transient ANC {a.icaht_late.lowest:g})")
+        late = a.icaht_late
+        lowest = "–" if late.lowest is None else value_text(late.lowest)
+        lines.append(
+            f"ICAHT late: grade {late.grade}{' (provisional)' if late.provisional else ''} "
+            f"(lowest non-transient ANC {lowest})"
+        )
     lines.append(
         f"Prolonged toxicity day 28: seed 000 {_flag(a.pht_day28['seed000'])}, "
         f"seed 001 not recovered {_flag(a.pht_day28['seed001'])}"

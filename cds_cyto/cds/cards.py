@@ -10,6 +10,7 @@ from typing import Any
 
 from cds_cyto.assess import Assessment
 from cds_cyto.cds.drafts import draft_for
+from cds_cyto.grading.interval import shown
 from cds_cyto.recommend import Recommendation
 from cds_cyto.risk.site_score import LABEL as SITE_LABEL
 from cds_cyto.risk.site_score import SiteScore
@@ -51,7 +52,7 @@ def _trend(a: Assessment) -> list[str]:
     ):
         series = [r for r in a.record.series(name) if a.as_of is None or r.local_date <= a.as_of][-5:]
         if series:
-            values = " → ".join(f"{r.value:g}" for r in series)
+            values = " → ".join(shown(r) for r in series)  # a censored value with its comparator
             rows.append(
                 f"- {label} ({unit}), last {len(series)}: {values} ({series[0].local_date} to {series[-1].local_date})"
             )
@@ -68,7 +69,7 @@ def _detail(rec: Recommendation, a: Assessment) -> str:
     for name, label in (("neutrophils", "ANC"), ("hemoglobin", "Hb"), ("platelets", "PLT")):
         la = a.lineages.get(name)
         if la is not None and la.latest is not None:
-            g5 = la.ctcae.get("5.0")
+            g5 = la.ctcae_text("5.0")  # "≥ 3" for a censored value spanning grades
             grades.append(
                 f"- {label}: CTCAE v5 grade {'not gradable' if g5 is None else g5}; "
                 f"seed 000 severe: {_yn(la.severe)}; seed 001 grade ≥ 3: {_yn(la.grade3plus)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from cds_cyto.extract.observations import RawLab
 from cds_cyto.extract.problems import ProblemLog
@@ -16,7 +17,7 @@ def finalise_labs(
 ) -> dict[str, list[LabResult]]:
     labs = {analyte: _settle(items, problems) for analyte, items in raw.items()}
     derived = _derive_anc(
-        labs.get("neutrophils", []), labs.get("leukocytes", []), labs.get("neutrophils_pct", []), anc_bounds
+        labs.get("neutrophils", []), labs.get("leukocytes", []), labs.get("neutrophils_pct", []), anc_bounds, problems
     )
     if derived:
         merged = labs.get("neutrophils", []) + derived
@@ -52,7 +53,7 @@ def _settle(items: list[RawLab], problems: ProblemLog) -> list[LabResult]:
                         "superseded by an amended/final result",
                         r.local_date,
                     )
-                elif any(k.value == r.value for k in kept):
+                elif any(k.value == r.value and k.censored == r.censored for k in kept):  # "<0.5" is not 0.5
                     problems.info(
                         r.source_id or "Observation",
                         "duplicate",
@@ -66,8 +67,22 @@ def _settle(items: list[RawLab], problems: ProblemLog) -> list[LabResult]:
     return out
 
 
+def _product_comparator(a: str | None, b: str | None) -> str | Literal[False] | None:
+    """The comparator of a product of two non-negative values, each exact or censored (an interval, clinical-reference
+    §1): "<x" × exact y is "<xy"; "<" × "<=" is "<"; opposite directions give no single comparator (False)."""
+    if a is None or b is None:
+        return a or b
+    if a[0] != b[0]:
+        return False
+    return a[0] if "=" not in a or "=" not in b else a
+
+
 def _derive_anc(
-    anc: list[LabResult], wbc: list[LabResult], pct: list[LabResult], bounds: tuple[float, float]
+    anc: list[LabResult],
+    wbc: list[LabResult],
+    pct: list[LabResult],
+    bounds: tuple[float, float],
+    problems: ProblemLog,
 ) -> list[LabResult]:
     """ANC = WBC × neutrophils % / 100 at a specimen time with no absolute count (clinical-reference §1)."""
     if not wbc or not pct:
@@ -83,6 +98,17 @@ def _derive_anc(
         value = round(w.value * p.value / 100.0, 9)
         if not floor <= value <= ceiling:
             continue  # cannot happen with plausible inputs; never grade an implausible derived value
+        censored = _product_comparator(w.censored, p.censored)
+        if censored is False:  # "<" × ">": the product is no interval a comparator can say
+            problems.warn(
+                f"{w.source_id}+{p.source_id}",
+                "anc-not-derived",
+                f"ANC not derived: WBC {w.censored}{w.value:g} × neutrophils {p.censored}{p.value:g} %"
+                " is not one bound",
+                w.local_date,
+                "neutrophils",
+            )
+            continue
         out.append(
             LabResult(
                 analyte="neutrophils",
@@ -94,7 +120,7 @@ def _derive_anc(
                 original_value=value,
                 original_unit=w.unit,
                 lln=None,
-                censored=w.censored or p.censored,
+                censored=censored,
                 derived=True,
                 note="derived: WBC × neutrophils % / 100",
             )

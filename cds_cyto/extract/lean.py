@@ -86,6 +86,9 @@ class LeanObservation(msgspec.Struct, gc=False):
     effectiveDateTime: str | None = None  # noqa: N815
     valueQuantity: Quantity | None = None  # noqa: N815
     referenceRange: list[Range] | None = None  # noqa: N815
+    # A panel's `component` (a CBC in one Observation) is left undecoded: its presence sends the resource to the
+    # dict route, which reads each component (empty bytes: no such element).
+    component: msgspec.Raw = msgspec.Raw(b"")
     # Set after decoding. The JSON names are no FHIR element's, so no resource can fill them.
     source: Any = msgspec.field(default=None, name="cds-cyto.source")
     index: Any = msgspec.field(default=None, name="cds-cyto.index")

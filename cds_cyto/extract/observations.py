@@ -20,6 +20,9 @@ EXCLUDED_STATUSES = frozenset({"entered-in-error", "cancelled", "registered"})
 # Among results of one analyte at one instant, the highest rank supersedes the others.
 STATUS_RANK = {"amended": 3, "corrected": 3, "final": 2}
 _COMPARATORS = frozenset({"<", "<=", ">", ">="})
+# What a panel's component takes from the panel, and what is its own (FHIR R4 Observation.component).
+_PANEL_SHARED = ("resourceType", "status", "effectiveDateTime", "effectiveInstant", "effectivePeriod", "subject")
+_COMPONENT_OWN = frozenset({"code", "dataAbsentReason", "referenceRange", "interpretation"})
 
 
 # A result before supersession and duplicate handling, as a tuple that sorts by itself (this is the hot path):
@@ -34,8 +37,13 @@ _Route = tuple[float, float, float, float, str, str, str | None]
 class ObservationReader:
     def __init__(self, profile: Profile, problems: ProblemLog) -> None:
         self._profile = profile
-        self._codes = profile.observation_codes
-        self._crs_codes = profile.crs_grade_observation_codes
+        # A code under another name of its system (LOINC's OID, analytes.toml [code_systems]) is one more key of the
+        # code table, so the hot path stays one lookup: "system|code" → (analyte, the code as the tables write it).
+        codes = profile.observation_codes
+        aliased = _aliased_codes(codes, profile.code_systems)
+        self._codes = {**{k: (a, k) for k, a in codes.items()}, **{k: (codes[v], v) for k, v in aliased.items()}}
+        crs = profile.crs_grade_observation_codes
+        self._crs_codes = crs | _aliased_codes(dict.fromkeys(crs, ""), profile.code_systems).keys()
         self._units = UnitNormaliser(profile)
         self._problems = problems
         self.labs: dict[str, list[RawLab]] = {}
@@ -52,13 +60,16 @@ class ObservationReader:
             if not isinstance(coding, dict):
                 continue
             key = f"{coding.get('system')}|{coding.get('code')}"
-            analyte_name = self._codes.get(key)
-            if analyte_name is not None:
-                matched_code = key
+            hit = self._codes.get(key)
+            if hit is not None:
+                analyte_name, matched_code = hit
                 break
             if key in self._crs_codes:
                 self._read_crs_grade(obs, label)
                 return
+        components = obs.get("component")
+        if components:
+            self._read_components(obs, components, label)
         if analyte_name is None:
             return  # not an analyte this service reads
         analyte = self._profile.analytes[analyte_name]
@@ -98,12 +109,13 @@ class ObservationReader:
         floor, ceiling = analyte.plausible
         canonical_unit = self._profile.dimensions[analyte.dimension].canonical
         if not floor <= canonical <= ceiling:
+            written = unit if isinstance(unit, str) else conv.ucum
             self._problems.warn(
                 label,
                 "implausible",
-                f"{analyte.label}: {value} {unit if isinstance(unit, str) else conv.ucum} = {canonical:g} "
-                f"{canonical_unit} is outside {floor:g}–{ceiling:g} (likely a unit error); not graded",
+                self._implausible(analyte, value, written, conv.ucum, canonical),
                 when[1],
+                analyte_name,
             )
             return
         comparator = quantity.get("comparator")
@@ -152,13 +164,16 @@ class ObservationReader:
         if concept is not None and concept.coding:
             for coding in concept.coding:
                 key = f"{coding.system}|{coding.code}"
-                analyte_name = self._codes.get(key)
-                if analyte_name is not None:
-                    matched_code = key
+                hit = self._codes.get(key)
+                if hit is not None:
+                    analyte_name, matched_code = hit
                     break
                 if key in self._crs_codes:
                     self.read(obs.as_dict(), label)
                     return
+        if obs.component:  # a panel: `read` reads its components
+            self.read(obs.as_dict(), label)
+            return
         if analyte_name is None:
             return  # not an analyte this service reads (as `read`)
         status = obs.status
@@ -211,6 +226,19 @@ class ObservationReader:
             quantity.comparator,
             note,
         )
+
+    def _read_components(self, panel: dict[str, Any], components: Any, label: str) -> None:
+        """A panel (e.g. a CBC, LOINC 58410-2) read component by component (clinical-reference §1): each with its own
+        code, value, unit and range, and the panel's status and time; labelled "Observation/x#component[2]".
+        A component whose code is none of ours is not our concern; one of ours is read, and judged, as any result."""
+        if not isinstance(components, list):
+            return
+        shared = {k: panel[k] for k in _PANEL_SHARED if k in panel}
+        for i, component in enumerate(components):
+            if not isinstance(component, dict):
+                continue
+            part = {k: v for k, v in component.items() if k in _COMPONENT_OWN or k.startswith("value")}
+            self.read({**shared, **part}, f"{label}#component[{i}]")
 
     def _route(self, analyte_name: str, matched_code: str, quantity: Quantity) -> _Route | Literal[False]:
         """How values of one analyte, code and unit are read, or False when the unit cannot be normalised."""
@@ -269,6 +297,22 @@ class ObservationReader:
             when = self._instants[text] = None if parsed is None else (parsed[0], parsed[1], _posix_us(parsed[0]))
             return when
 
+    def _implausible(self, analyte: AnalyteDef, value: float, written: str, ucum: str, canonical: float) -> str:
+        """ "Hemoglobin 11.2 g/L is implausible; if the unit is g/dL this is 112 g/L — verify (outside 30–250 g/L,
+        likely a unit error); not graded": the hint is the analyte's commonest unit error, read through its factor."""
+        dim = self._profile.dimensions[analyte.dimension]
+        floor, ceiling = analyte.plausible
+        converted = "" if ucum == dim.canonical else f" = {canonical:g} {dim.canonical}"
+        text = f"{analyte.label} {value:g} {written}{converted} is implausible"
+        for hint in analyte.unit_error_hints:
+            factor = dim.factors.get(hint)
+            if factor is None or hint == ucum:
+                continue
+            reading = round(value * factor + dim.offsets.get(hint, 0.0), 9)
+            if floor <= reading <= ceiling:
+                text += f"; if the unit is {hint} this is {reading:g} {dim.canonical} — verify"
+        return f"{text} (outside {floor:g}–{ceiling:g} {dim.canonical}, likely a unit error); not graded"
+
     def _no_quantity(self, obs: Mapping[str, Any], label: str, analyte: AnalyteDef, when: date) -> None:
         if "dataAbsentReason" in obs:
             self._problems.warn(label, "value-absent", f"{analyte.label}: value absent (dataAbsentReason)", when)
@@ -310,6 +354,17 @@ class ObservationReader:
             self._problems.warn(label, "crs-grade-unreadable", "CRS grade observation without a date or a 0–5 grade")
             return
         self.crs_grades.append(CrsGradeReading(when[1], grade, label))
+
+
+def _aliased_codes(codes: Mapping[str, Any], systems: Mapping[str, str]) -> dict[str, str]:
+    """{"urn:oid:2.16.840.1.113883.6.1|751-8": "http://loinc.org|751-8", …}: each code under each other system name."""
+    out: dict[str, str] = {}
+    for alias, system in systems.items():
+        prefix = f"{system}|"
+        for key in codes:
+            if key.startswith(prefix):
+                out[f"{alias}|{key[len(prefix) :]}"] = key
+    return out
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -13,9 +13,9 @@ class ProblemLog:
     def __init__(self) -> None:
         self.items: list[DataProblem] = []
 
-    def warn(self, resource: str, code: str, reason: str, when: date | None = None) -> None:
+    def warn(self, resource: str, code: str, reason: str, when: date | None = None, analyte: str | None = None) -> None:
         """Content that could not be used (a unit, a value, a time): clinicians should know."""
-        self.items.append(DataProblem(resource, code, reason, "warning", when))
+        self.items.append(DataProblem(resource, code, reason, "warning", when, analyte))
 
     def info(self, resource: str, code: str, reason: str, when: date | None = None) -> None:
         """Excluded by rule (status, superseded, duplicate): recorded, not alarming."""

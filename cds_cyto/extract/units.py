@@ -1,7 +1,8 @@
 """Unit-safe normalisation of a FHIR Quantity to its analyte's canonical unit.
 
 When `Quantity.system` is UCUM, `Quantity.code` decides; otherwise `Quantity.unit` is read through the alias table
-of `units.toml`. A unit that resolves to nothing in the analyte's dimension is a problem, never a guess.
+of `units.toml`: first the spellings of the analyte's dimension matched exactly ("G/L" is a count), then the folded
+ones. A unit that resolves to nothing in the analyte's dimension is a problem, never a guess.
 """
 
 from __future__ import annotations
@@ -79,7 +80,12 @@ class UnitNormaliser:
         else:
             raise UnitProblem(f"{analyte.label}: no unit given")
         dim = self._profile.dimensions[analyte.dimension]
-        ucum = written if written in dim.factors else self._profile.unit_aliases.get(fold_unit(written))
+        ucum = (
+            written
+            if written in dim.factors
+            else self._profile.exact_unit_aliases.get(analyte.dimension, {}).get("".join(written.split()))
+            or self._profile.unit_aliases.get(fold_unit(written))
+        )
         if ucum is None:
             raise UnitProblem(f"{analyte.label}: unit {written!r} is not recognised")
         note = None

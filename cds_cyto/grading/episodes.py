@@ -5,6 +5,10 @@ onset = first day below the threshold; nadir = lowest value and its (first) day;
 `rule.lookback_days` after an event that blocks recovery (a transfusion; G-CSF where the profile says so);
 duration = recovery day − onset day. An episode already present at the last pre-infusion value is not new-onset;
 its onset is that value's day.
+
+A censored result is an interval (grading/interval.py): it starts an episode only when it is certainly below the
+threshold, counts toward recovery only when it is certainly at or above `rule.at_least`, and otherwise (unknown)
+breaks a qualifying run without resetting the episode.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from cds_cyto.grading.interval import at_least, below, order_key, rank
 from cds_cyto.profile import RecoveryRule
 from cds_cyto.record import LabResult, TherapyEvent
 
@@ -26,6 +31,7 @@ class Episode:
     nadir_value: float
     nadir_day: int
     new_onset: bool
+    nadir_censored: str | None = None  # the nadir result's comparator ("<" for "<0.1")
     recovery_day: int | None = None
     evidence: list[str] = field(default_factory=list)  # source ids: onset, nadir, recovery results
     recovery_pending_from: int | None = None  # first day of an unfinished qualifying run at as_of
@@ -62,9 +68,9 @@ def find_episodes(
             baseline = r
         else:
             break
-    if baseline is not None and baseline.value < threshold:
+    if baseline is not None and below(baseline, threshold):
         day = (baseline.local_date - day0).days
-        current = Episode(profile, day, baseline.value, day, False, evidence=[baseline.source_id or ""])
+        current = _start(profile, baseline, day, new_onset=False)
     run_days: set[int] = set()
     run_start: int | None = None
     run_ids: list[str] = []
@@ -72,17 +78,21 @@ def find_episodes(
         day = (r.local_date - day0).days
         if day < 0:
             continue
+        low = r.value < threshold if r.censored is None else below(r, threshold)  # an exact value: the plain test
         if current is None:
-            if r.value < threshold:
-                current = Episode(profile, day, r.value, day, True, evidence=[r.source_id or ""])
+            if low:
+                current = _start(profile, r, day, new_onset=True)
             continue
-        if r.value < threshold:
-            if r.value < current.nadir_value:
-                current.nadir_value, current.nadir_day = r.value, day
+        if low is not False:  # below, or perhaps below: no recovery run goes through it
+            if r.value < current.nadir_value or (
+                r.value == current.nadir_value and order_key(r) < (current.nadir_value, rank(current.nadir_censored))
+            ):
+                current.nadir_value, current.nadir_day, current.nadir_censored = r.value, day, r.censored
                 current.evidence.append(r.source_id or "")
             run_days, run_start, run_ids = set(), None, []
             continue
-        if r.value >= rule.at_least and not (blockers and is_blocked(r.local_date, blockers, rule.lookback_days)):
+        recovered = r.value >= rule.at_least if r.censored is None else at_least(r, rule.at_least)
+        if recovered and not (blockers and is_blocked(r.local_date, blockers, rule.lookback_days)):
             if run_start is None:
                 run_start = day
             run_days.add(day)
@@ -98,3 +108,7 @@ def find_episodes(
         current.recovery_pending_from = run_start
         episodes.append(current)
     return episodes
+
+
+def _start(profile: str, r: LabResult, day: int, new_onset: bool) -> Episode:
+    return Episode(profile, day, r.value, day, new_onset, r.censored, evidence=[r.source_id or ""])

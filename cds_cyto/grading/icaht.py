@@ -1,15 +1,19 @@
 """ICAHT (neutrophils) and its platelet analogue T-ICAHT, early (days 0–30) and late (days 31–100).
 
 Grades while the window is still open, or while unknown days could raise them, are lower bounds (`provisional`).
+A censored result is an interval (grading/interval.py): a day it leaves unknown is such a day.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cds_cyto.grading.daily import count_below, daily_minima, daily_series, non_transient_low
+from cds_cyto.grading.interval import Interval, Value, at_most, below
 from cds_cyto.profile import IcahtRules
+
+Points = Sequence[tuple[int, Value]]
 
 __all__ = ["EarlyGrade", "LateGrade", "early_icaht", "early_t_icaht", "late_icaht", "late_t_icaht"]
 
@@ -24,7 +28,7 @@ class EarlyGrade:
 @dataclass(frozen=True, slots=True)
 class LateGrade:
     grade: int | None
-    lowest: float | None
+    lowest: Value | None  # an Interval when the non-transient low is a censored result
     provisional: bool
 
 
@@ -38,7 +42,7 @@ def _grade_from_counts(rules: Sequence[Mapping[str, int]], counts: Mapping[str, 
 
 
 def _early(
-    points: Sequence[tuple[int, float]],
+    points: Points,
     as_of_day: int,
     rules: IcahtRules,
     thresholds: Mapping[str, tuple[float, bool]],  # name → (cut-off, inclusive)
@@ -56,17 +60,17 @@ def _early(
     upper: dict[str, int] = {}
     for name, (cut, inclusive) in thresholds.items():
 
-        def below(v: float, cut: float = cut, inclusive: bool = inclusive) -> bool:
-            return v <= cut if inclusive else v < cut
+        def is_below(v: Value, cut: float = cut, inclusive: bool = inclusive) -> bool | None:
+            return at_most(v, cut) if inclusive else below(v, cut)
 
-        lower[name] = count_below(series, below, rules.bridge_max_days, unknown_below=False)
-        upper[name] = count_below(series, below, rules.bridge_max_days, unknown_below=True)
+        lower[name] = count_below(series, is_below, rules.bridge_max_days, unknown_below=False)
+        upper[name] = count_below(series, is_below, rules.bridge_max_days, unknown_below=True)
     grade = _grade_from_counts(grade_rules, lower)
     provisional = as_of_day < last or _grade_from_counts(grade_rules, upper) > grade
     return EarlyGrade(grade, lower, provisional)
 
 
-def early_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: IcahtRules) -> EarlyGrade:
+def early_icaht(points: Points, as_of_day: int, rules: IcahtRules) -> EarlyGrade:
     """ANC ≤ 0.5 and ≤ 0.1 day counts over days 0–30 → early ICAHT grade."""
     return _early(
         points,
@@ -77,7 +81,7 @@ def early_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: Icah
     )
 
 
-def early_t_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: IcahtRules) -> EarlyGrade:
+def early_t_icaht(points: Points, as_of_day: int, rules: IcahtRules) -> EarlyGrade:
     """PLT < 50 and < 20 day counts over days 0–30 → early T-ICAHT grade."""
     return _early(
         points,
@@ -88,29 +92,50 @@ def early_t_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: Ic
     )
 
 
-def _late_window(points: Sequence[tuple[int, float]], as_of_day: int, rules: IcahtRules) -> dict[int, float]:
+def _late_window(points: Points, as_of_day: int, rules: IcahtRules) -> dict[int, Value]:
     first, last = rules.early_last_day + 1, rules.late_last_day
     return daily_minima((d, v) for d, v in points if first <= d <= min(last, as_of_day))
 
 
-def late_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: IcahtRules) -> LateGrade:
+def _late_level(
+    window: dict[int, Value], levels: Sequence[tuple[int, float]], test: Callable[[Value, float], bool | None], n: int
+) -> tuple[int, bool]:
+    """(grade, uncertain): the highest level whose cut-off at least `n` days certainly meet (0 when none), and
+    whether a higher level could still be met by days whose test is unknown (censored across its cut-off)."""
+    values = list(window.values())
+    if not any(isinstance(v, Interval) for v in values):  # all exact: the n-th lowest decides each level
+        low = sorted(values)[n - 1]  # type: ignore[type-var]  # only numbers here
+        return next((g for g, cut in sorted(levels, reverse=True) if test(low, cut)), 0), False
+    uncertain = False
+    for grade, cut in sorted(levels, reverse=True):
+        tests = [test(v, cut) for v in values]
+        if sum(t is True for t in tests) >= n:
+            return grade, uncertain
+        if sum(t is not False for t in tests) >= n:
+            uncertain = True
+    return 0, uncertain
+
+
+def late_icaht(points: Points, as_of_day: int, rules: IcahtRules) -> LateGrade:
     """Days 31–100: the lowest ANC reached on at least two days → 1 (≤ 1.5) … 4 (≤ 0.1)."""
     provisional = as_of_day < rules.late_last_day
-    lowest = non_transient_low(_late_window(points, as_of_day, rules), rules.late_min_results)
+    window = _late_window(points, as_of_day, rules)
+    lowest = non_transient_low(window, rules.late_min_results)
     if lowest is None:
         return LateGrade(None, None, provisional)
-    grade = next((g for g, at_most in rules.anc_late_levels if lowest <= at_most), 0)
-    return LateGrade(grade, lowest, provisional)
+    grade, uncertain = _late_level(window, rules.anc_late_levels, at_most, rules.late_min_results)
+    return LateGrade(grade, lowest, provisional or uncertain)
 
 
-def late_t_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: IcahtRules) -> LateGrade:
+def late_t_icaht(points: Points, as_of_day: int, rules: IcahtRules) -> LateGrade:
     """Days 31–100: PLT < 100 → 1, < 50 → 2, < 20 → 3, < 20 for ≥ 14 days → 4."""
     provisional = as_of_day < rules.late_last_day
     window = _late_window(points, as_of_day, rules)
     lowest = non_transient_low(window, rules.plt_late_min_results)
     if lowest is None:
         return LateGrade(None, None, provisional)
-    grade = next((g for g, below in rules.plt_late_levels if lowest < below), 0)
+    grade, uncertain = _late_level(window, rules.plt_late_levels, below, rules.plt_late_min_results)
+    lt20 = min(b for g, b in rules.plt_late_levels if g == 3)
     if grade >= 3:
         first = rules.early_last_day + 1
         known = daily_minima((d, v) for d, v in points if d <= as_of_day)
@@ -120,8 +145,15 @@ def late_t_icaht(points: Sequence[tuple[int, float]], as_of_day: int, rules: Ica
             min(rules.late_last_day, max(as_of_day, first)),
             rules.interpolate_max_gap_days,
         )
-        lt20 = min(b for g, b in rules.plt_late_levels if g == 3)
-        days = count_below(series, lambda v: v < lt20, rules.bridge_max_days, unknown_below=False)
-        if days >= rules.plt_late_grade4_days:
+
+        def lt(v: Value) -> bool | None:
+            return below(v, lt20)
+
+        def maybe_lt(v: Value) -> bool:  # a censored day across the cut-off may be below it
+            return below(v, lt20) is not False
+
+        if count_below(series, lt, rules.bridge_max_days, unknown_below=False) >= rules.plt_late_grade4_days:
             grade = 4
-    return LateGrade(grade, lowest, provisional)
+        elif count_below(series, maybe_lt, rules.bridge_max_days, unknown_below=False) >= rules.plt_late_grade4_days:
+            uncertain = True
+    return LateGrade(grade, lowest, provisional or uncertain)

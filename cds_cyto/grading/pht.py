@@ -1,5 +1,6 @@
 """Prolonged hematological toxicity at day 28: seed 000 (SN, SA or ST present on day 28) and seed 001 (any lineage
-grade ≥ 3 without recovery by day 28). None when it cannot be told yet or from the data."""
+grade ≥ 3 without recovery by day 28). None when it cannot be told yet or from the data — including a censored
+day-28 value on both sides of the severe threshold (grading/interval.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from collections.abc import Mapping, Sequence
 
 from cds_cyto.grading.daily import daily_minima
 from cds_cyto.grading.episodes import Episode
+from cds_cyto.grading.interval import Value, below
 
 __all__ = ["day28_value", "pht_seed000", "pht_seed001"]
 
-Points = Sequence[tuple[int, float]]
+Points = Sequence[tuple[int, Value]]
 
 
-def day28_value(points: Points, as_of_day: int, day: int, window: tuple[int, int]) -> tuple[int, float] | None:
+def day28_value(points: Points, as_of_day: int, day: int, window: tuple[int, int]) -> tuple[int, Value] | None:
     """The (day, lowest value that day) closest to `day` within `window`, the earlier of two equally close.
 
     None when there is none, or when a closer day could still come (as_of is inside the window).
@@ -40,9 +42,10 @@ def pht_seed000(
     unknown = False
     for lineage, threshold in severe.items():
         hit = day28_value(points_by_lineage.get(lineage, ()), as_of_day, day, window)
-        if hit is None:
+        is_severe = None if hit is None else below(hit[1], threshold)
+        if is_severe is None:
             unknown = True
-        elif hit[1] < threshold:
+        elif is_severe:
             return True
     return None if unknown else False
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cds_cyto.grading.interval import test
 from cds_cyto.record import LabResult
 from cds_cyto.risk.config import FEATURE_NAMES, FactorDef, RiskData, compare
 from cds_cyto.risk.crs import CrsFeatures
@@ -46,6 +47,10 @@ def _lg(analyte: str) -> Callable[[FactorContext], Value]:
     return get
 
 
+# The features that are a baseline result: a censored one is compared as an interval (grading/interval.py).
+_BASELINE_OF = {"anc_baseline": "neutrophils", "hb_baseline": "hemoglobin", "il6_baseline": "il6"}
+
+
 def _base(analyte: str) -> Callable[[FactorContext], Value]:
     def get(ctx: FactorContext) -> Value:
         r = ctx.baseline.get(analyte)
@@ -68,9 +73,7 @@ FEATURES: dict[str, Callable[[FactorContext], Value]] = {
     "crs_recovery_day": lambda ctx: _crs_day(ctx, ctx.crs.recovery_day),
     "crs_max_grade": lambda ctx: None if ctx.crs.max_grade is None else float(ctx.crs.max_grade),
     "crs_treated": lambda ctx: ctx.crs.tocilizumab or ctx.crs.corticosteroid,
-    "anc_baseline": _base("neutrophils"),
-    "hb_baseline": _base("hemoglobin"),
-    "il6_baseline": _base("il6"),
+    **{feature: _base(analyte) for feature, analyte in _BASELINE_OF.items()},
 }
 assert tuple(FEATURES) == FEATURE_NAMES, "FEATURES and config.FEATURE_NAMES must list the same features"
 
@@ -119,6 +122,15 @@ def _present(d: FactorDef, value: Value) -> bool | None:
     return x > d.reference if d.worse == "higher" else x < d.reference
 
 
+def _present_censored(d: FactorDef, r: LabResult) -> bool | None:
+    """`_present` for a censored baseline, as an interval: "<3" against a cut-off of 2.29 is unknown, not absent."""
+    if d.kind == "cutoff" and d.op is not None and d.cut is not None:
+        return test(d.op, r, d.cut)
+    if d.kind == "continuous" and d.reference is not None:
+        return test(">" if d.worse == "higher" else "<", r, d.reference)
+    return _present(d, r.value)
+
+
 def published_factors(ctx: FactorContext, data: RiskData, disease: str | None) -> list[FactorResult]:
     """Every factor of risk.toml, or only those of `disease`'s population when a disease is given."""
     out: list[FactorResult] = []
@@ -127,7 +139,9 @@ def published_factors(ctx: FactorContext, data: RiskData, disease: str | None) -
             continue
         value = FEATURES[d.feature](ctx)
         note = "fever-derived onset" if d.feature == "crs_onset_day" and ctx.crs.source == "fever-derived" else None
-        out.append(FactorResult(d, value, _present(d, value), note))
+        result = ctx.baseline.get(_BASELINE_OF.get(d.feature, ""))
+        present = _present(d, value) if result is None or not result.censored else _present_censored(d, result)
+        out.append(FactorResult(d, value, present, note))
     return out
 
 

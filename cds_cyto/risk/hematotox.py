@@ -6,7 +6,8 @@ then the sum of the points known (a lower bound), `complete` is False, and `high
   True  — the known points already reach the high-risk cut-off (more points can only add),
   None  — incomplete and below the cut-off (the missing variables could still reach it),
   False — complete and below the cut-off.
-`score` is None when no variable is known at all.
+`score` is None when no variable is known at all. A censored baseline ("<100") whose band cannot be told (it spans
+two bands) gives no points: the variable counts as missing, never as 0 (grading/interval.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cds_cyto.grading.interval import test
 from cds_cyto.record import LabResult, PatientRecord
 from cds_cyto.risk.baseline import BaselineWindow, baseline_result, baseline_window
-from cds_cyto.risk.config import RiskData
+from cds_cyto.risk.config import HematotoxVariable, RiskData
 
 __all__ = ["Hematotox", "HematotoxComponent", "car_hematotox"]
 
@@ -80,13 +82,26 @@ class Hematotox:
         return out
 
 
+def _points(var: HematotoxVariable, r: LabResult) -> int | None:
+    """The first band whose condition holds for every value `r` can be; None when a band before it might hold."""
+    if r.censored is None:
+        return var.points(r.value)
+    for band in var.bands:
+        holds = test(band.op, r, band.value)
+        if holds is None:
+            return None
+        if holds:
+            return band.points
+    return 0
+
+
 def car_hematotox(record: PatientRecord, as_of: date, data: RiskData, disease: str | None) -> Hematotox:
     """`disease` is already normalised ("ALL", "NHL", … or None)."""
     window = baseline_window(record, data)
     components: list[HematotoxComponent] = []
     for var in data.hematotox_variables:
         result = baseline_result(record, var.analyte, window, as_of)
-        points = None if result is None else var.points(result.value)
+        points = None if result is None else _points(var, result)
         components.append(HematotoxComponent(var.name, var.analyte, var.unit, var.published, result, points))
     known = [c.points for c in components if c.points is not None]
     missing = tuple(c.name for c in components if c.points is None)

@@ -1,7 +1,9 @@
 """Inflammatory-marker peaks from day 0 to `as_of` (seed 000 "max" and "max lg"; clinical-reference.md §6).
 
 max = the highest value dated day 0 … as_of (the record's canonical unit); day = the first day it was reached;
-max_lg = log10(max), or None when max ≤ 0 (never −inf). A censored result ("<5") counts at its bound.
+max_lg = log10(max), or None when max ≤ 0 (never −inf). A censored result ("<5", ">5000") counts at its bound: a peak
+is a published feature of the value, not a criterion, so it is not an interval test (grading/interval.py); among
+equal bounds ">x" counts as higher than x, and x than "<x". The JSON names the comparator.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cds_cyto.grading.interval import order_key
 from cds_cyto.record import LabResult, PatientRecord
 
 __all__ = ["MarkerPeak", "marker_peaks"]
@@ -30,6 +33,8 @@ class MarkerPeak:
             "max_lg": None if self.max_lg is None else round(self.max_lg, 4),
             "day": self.day,
         }
+        if self.result is not None and self.result.censored:
+            out["censored"] = self.result.censored  # the peak is a bound (">5000" counts as 5000)
         if self.result is not None and self.result.note:
             out["note"] = self.result.note  # e.g. D-dimer DDU converted to FEU ×2 (clinical-reference §1)
         return out
@@ -38,7 +43,9 @@ class MarkerPeak:
 def _peak(analyte: str, series: list[LabResult], day0: date, as_of: date) -> MarkerPeak:
     best: LabResult | None = None
     for r in series:
-        if day0 <= r.local_date <= as_of and (best is None or r.value > best.value):
+        if day0 <= r.local_date <= as_of and (
+            best is None or r.value > best.value or (r.value == best.value and order_key(r) > order_key(best))
+        ):
             best = r
     if best is None:
         return MarkerPeak(analyte, None, None, None)

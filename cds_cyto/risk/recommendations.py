@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from cds_cyto.grading.interval import below, shown
 from cds_cyto.profile import Profile
 from cds_cyto.recommendation import (
     Evidence,
@@ -53,7 +54,7 @@ def _day(day: int) -> str:
 
 def _anc_evidence(r: LabResult) -> Evidence:
     flags = " (derived)" if r.derived else ""
-    return Evidence("ANC", f"{r.value:g} {r.unit}{flags}", r.time.isoformat(), r.source_id)
+    return Evidence("ANC", f"{shown(r, r.unit)}{flags}", r.time.isoformat(), r.source_id)
 
 
 def _score_text(h: Hematotox) -> str:
@@ -72,7 +73,9 @@ def _hematotox_evidence(h: Hematotox) -> list[Evidence]:
             out.append(
                 Evidence(
                     f"CAR-HEMATOTOX {c.name}",
-                    f"{c.result.value:g} {c.unit} → {c.points} point(s) [{c.published}]",
+                    f"{shown(c.result, c.unit)} → "
+                    + (f"{c.points} point(s)" if c.points is not None else "band unknown (censored value)")
+                    + f" [{c.published}]",
                     c.result.time.isoformat(),
                     c.result.source_id,
                 )
@@ -104,7 +107,7 @@ def _prophylaxis(
     if _gcsf_since(record, day0 + timedelta(days=risk.data.gcsf_already_from_day), as_of):
         return None
     anc = fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))
-    if anc is not None and anc.value < float(t["gcsf_therapeutic"]["anc_below"]):
+    if anc is not None and below(anc, float(t["gcsf_therapeutic"]["anc_below"])):
         return None  # the therapeutic card applies
     dose = str(rule["dose"])
     evidence = _hematotox_evidence(h)
@@ -219,13 +222,13 @@ def _monitoring_reasons(
         risk.hematotox.high_risk
         and latest_anc is not None
         and day0 <= latest_anc.local_date <= as_of
-        and latest_anc.value < sn
+        and below(latest_anc, sn)
     ):
         reasons.append(
             Evidence(
                 f"high CAR-HEMATOTOX ({_score_text(risk.hematotox)}) with ongoing severe neutropenia "
                 f"(ANC < {sn:g}; {data.monitoring_hematotox_source})",
-                f"ANC {latest_anc.value:g} {latest_anc.unit} on {_day((latest_anc.local_date - day0).days)}",
+                f"ANC {shown(latest_anc, latest_anc.unit)} on {_day((latest_anc.local_date - day0).days)}",
                 latest_anc.time.isoformat(),
                 latest_anc.source_id,
             )
@@ -262,7 +265,7 @@ def antibacterial_prophylaxis(
         return None
     anc = fresh(latest_anc, as_of, int(profile.thresholds["freshness"]["max_age_days"]))
     cut = risk.data.antibacterial_anc_below
-    if anc is None or anc.value >= cut:
+    if anc is None or not below(anc, cut):  # unknown (censored across the cut) adds nothing
         return None
     return CardAddition(
         "gcsf-therapeutic",

@@ -63,8 +63,10 @@ CANONICAL_UNIT = {
 COUNT_UNITS = {
     "10*9/L": "1",
     "10*3/uL": "1",
-    "10^9/L": "1",
+    "10^9/L": "1",  # an alias (not UCUM), as is K/uL and G/L
     "K/uL": "1",
+    "G/L": "1",
+    "/nL": "1",
     "/uL": "1000",
     "/mm3": "1000",
     "{cells}/uL": "1000",

@@ -33,7 +33,7 @@ ANC_V6 = [  # v6.0: G1 <1.5–1.0 (no LLN), G2 <1.0–0.5, G3 <0.5–0.1, G4 <0.
     (1.49, 1), (1.5, 0), (1.51, 0),
 ]  # fmt: skip
 HB_ALL = [  # g/L; G1 <LLN–100, G2 <100–80, G3 <80; grade 4 is never a lab value
-    (10.0, 3), (79.9, 3), (80.0, 2), (80.1, 2),
+    (30.0, 3), (79.9, 3), (80.0, 2), (80.1, 2),
     (99.9, 2), (100.0, G1), (100.1, G1),
 ]  # fmt: skip
 PLT_V5 = [  # G1 <LLN–75, G2 <75–50, G3 <50–25, G4 <25
@@ -154,7 +154,7 @@ def test_admiral_anc_table_direct(value: float, expected: int) -> None:
 # 80 g/L = 4.9648 mmol/L and 100 g/L = 6.206 mmol/L. CTCAE's own text prints "<4.9 mmol/L" and "<6.2 mmol/L"
 # (rounded): the engine grades the converted g/L value, so 4.9 mmol/L (78.96 g/L) is grade 3 here, not grade 2.
 HB_MMOL = [
-    (0.621, None, 3),  # 10.006 g/L: the plausibility floor
+    (1.862, None, 3),  # 30.003 g/L: the plausibility floor
     (4.9, None, 3),  # 78.96 g/L — documented choice: the g/L cut-off decides, not CTCAE's rounded mmol/L text
     (4.96, None, 3),  # 79.92 g/L
     (4.97, None, 2),  # 80.08 g/L
@@ -175,7 +175,7 @@ def test_hb_mmol_per_l_boundaries(value: float, lln: float | None, expected: int
 
 
 @pytest.mark.parametrize("version", ["4.03", "5.0", "6.0"])
-@pytest.mark.parametrize("value", [10.0, 11.0, 40.0, 79.9])
+@pytest.mark.parametrize("value", [30.0, 31.0, 40.0, 79.9])
 def test_hb_grade_4_never_assigned(version: str, value: float) -> None:
     a = run(infusion(), obs("hemoglobin", value, "g/L", day=1, low=120.0))
     assert a.lineages["hemoglobin"].ctcae[version] == 3

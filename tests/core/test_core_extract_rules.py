@@ -65,17 +65,18 @@ def test_non_numeric_values_are_problems_never_grades(resource: dict[str, Any], 
 
 PLAUSIBILITY = [
     # analyte, value, unit, used?
-    ("hemoglobin", 9.99, "g/L", False),
-    ("hemoglobin", 10.0, "g/L", True),
+    ("hemoglobin", 29.99, "g/L", False),  # floor 30 g/L: a g/dL value labelled g/L reads as 3–20 g/L
+    ("hemoglobin", 11.2, "g/L", False),
+    ("hemoglobin", 30.0, "g/L", True),
     ("hemoglobin", 250.0, "g/L", True),
     ("hemoglobin", 250.01, "g/L", False),
-    ("hemoglobin", 0.99, "g/dL", False),
-    ("hemoglobin", 1.0, "g/dL", True),
+    ("hemoglobin", 2.99, "g/dL", False),
+    ("hemoglobin", 3.0, "g/dL", True),
     ("hemoglobin", 25.0, "g/dL", True),
     ("hemoglobin", 25.1, "g/dL", False),
     ("hemoglobin", 95.0, "g/dL", False),  # g/L value sent as g/dL: 950 g/L
-    ("hemoglobin_mmol", 0.62, "mmol/L", False),  # 9.99 g/L
-    ("hemoglobin_mmol", 0.621, "mmol/L", True),  # 10.006 g/L
+    ("hemoglobin_mmol", 1.86, "mmol/L", False),  # 29.97 g/L
+    ("hemoglobin_mmol", 1.862, "mmol/L", True),  # 30.003 g/L
     ("hemoglobin_mmol", 15.5, "mmol/L", True),  # 249.76 g/L
     ("hemoglobin_mmol", 15.6, "mmol/L", False),  # 251.37 g/L
     ("neutrophils", -0.01, "10*9/L", False),
@@ -108,6 +109,22 @@ def test_implausible_value_is_never_graded() -> None:
     problem = next(p for p in a.data_problems if p.code == "implausible")
     assert problem.severity == "warning"
     assert "unit" in problem.reason
+    assert "if the unit is" not in problem.reason  # 950 g/L is implausible in g/dL too: no hint
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "hint"),
+    [
+        (11.2, "g/L", "; if the unit is g/dL this is 112 g/L — verify"),
+        (2.9, "g/L", ""),  # 29 g/L in g/dL is still implausible: no hint
+        (26.0, "g/L", ""),  # 260 g/L: above 250 in g/dL too, no hint
+    ],
+)
+def test_an_implausible_hemoglobin_says_what_it_is_in_g_dl(value: float, unit: str, hint: str) -> None:
+    a = run(infusion(), obs("hemoglobin", value, unit, day=2))
+    problem = next(p for p in a.data_problems if p.code == "implausible")
+    assert problem.reason.startswith(f"Hemoglobin {value:g} g/L is implausible{hint} (outside 30–250 g/L")
+    assert problem.analyte == "hemoglobin"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -216,17 +233,21 @@ def test_same_value_at_different_times_is_not_a_duplicate() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Comparator: kept, graded at the bound, marked censored
+# Comparator: kept, marked censored, graded as an interval (clinical-reference §1)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("comparator", ["<", "<="])
-def test_comparator_is_graded_at_the_bound_and_censored(comparator: str) -> None:
+@pytest.mark.parametrize(
+    ("comparator", "v6", "v6_exact"),
+    [("<", 4, True), ("<=", 3, False)],  # "<0.1" is v6 grade 4 (< 0.1); "<=0.1" may be 0.1 itself, grade 3: "≥ 3"
+)
+def test_comparator_is_kept_and_graded_as_an_interval(comparator: str, v6: int, v6_exact: bool) -> None:
     a = run(infusion(), obs("neutrophils", 0.1, "10*9/L", day=5, comparator=comparator))
-    latest = a.lineages["neutrophils"].latest
-    assert latest is not None
-    assert (latest.value, latest.censored) == (0.1, comparator)
-    assert a.lineages["neutrophils"].ctcae == {"4.03": 4, "5.0": 4, "6.0": 3}  # graded as 0.1
+    la = a.lineages["neutrophils"]
+    assert la.latest is not None
+    assert (la.latest.value, la.latest.censored) == (0.1, comparator)
+    assert la.ctcae == {"4.03": 4, "5.0": 4, "6.0": v6}
+    assert la.ctcae_exact == {"4.03": True, "5.0": True, "6.0": v6_exact}
     assert a.to_json()["lineages"]["neutrophils"]["latest"]["censored"] == comparator
 
 

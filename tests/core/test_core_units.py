@@ -41,6 +41,7 @@ ALIAS_CASES: dict[str, tuple[str, float, float]] = {
     # cells per µL (= ÷ 1000)
     "/ul": ("neutrophils", 400, 0.4),
     "/mm3": ("neutrophils", 400, 0.4),
+    "/nl": ("neutrophils", 0.4, 0.4),  # per nanolitre = ×10⁹/L
     "cells/ul": ("lymphocytes", 350, 0.35),
     "{cells}/ul": ("lymphocytes", 350, 0.35),
     "cells/mm3": ("lymphocytes", 350, 0.35),
@@ -166,11 +167,10 @@ UCUM_CASES: list[tuple[str, str, str, float, float]] = [
     # (dimension, analyte, UCUM code, value, expected canonical)
     ("count", "neutrophils", "10*9/L", 0.5, 0.5),
     ("count", "neutrophils", "10*3/uL", 0.5, 0.5),
-    ("count", "neutrophils", "10^9/L", 0.5, 0.5),
     ("count", "neutrophils", "/uL", 500, 0.5),
     ("count", "neutrophils", "/mm3", 500, 0.5),
     ("count", "neutrophils", "{cells}/uL", 500, 0.5),
-    ("count", "neutrophils", "K/uL", 0.5, 0.5),
+    ("count", "neutrophils", "/nL", 0.5, 0.5),
     ("percent", "neutrophils_pct", "%", 42.0, 42.0),
     ("hemoglobin", "hemoglobin", "g/L", 80.0, 80.0),
     ("hemoglobin", "hemoglobin", "g/dL", 8.0, 80.0),
@@ -239,7 +239,10 @@ def test_ddimer_basis_must_agree_with_the_code(analyte: str, unit: str) -> None:
 # Refused: a spelling not in the table, a unit of another dimension, or no unit at all.
 REFUSED = [
     ("neutrophils", {"value": 0.4, "unit": "10*6/uL"}, "unit-unknown"),  # millions per µL: not a count alias
-    ("neutrophils", {"value": 0.4, "unit": "G/L"}, "unit-unknown"),  # folds to g/L, a mass concentration
+    ("neutrophils", {"value": 0.4, "unit": "g/L"}, "unit-unknown"),  # a mass concentration, not G/L (giga per litre)
+    ("neutrophils", {"value": 0.4, "unit": "g/l"}, "unit-unknown"),
+    ("neutrophils", {"value": 0.4, "unit": "G/l"}, "unit-unknown"),  # only exactly "G/L" is giga per litre
+    ("neutrophils", {"value": 0.4, "unit": "GL"}, "unit-unknown"),
     ("neutrophils", {"value": 0.4, "unit": "g/dL"}, "unit-unknown"),
     ("neutrophils", {"value": 40, "unit": "%"}, "unit-unknown"),  # a percentage is not an absolute count
     ("neutrophils", {"value": 0.4, "unit": "cells"}, "unit-unknown"),
@@ -328,3 +331,41 @@ def test_loinc_codes_of_the_reference_map_to_their_analyte() -> None:
         for code in loincs:
             assert codes[f"http://loinc.org|{code}"] == analyte
     assert LOINC_OF["neutrophils"] in expected["neutrophils"]
+
+
+# The units of clinical-reference.md §1 for ANC, platelets, WBC and lymphocytes, entry by entry: the UCUM codes (system
+# = UCUM, the code decides), and the lab spellings that are aliases only (K/uL, 10^9/L, G/L: not UCUM — K is kelvin).
+COUNT_ANALYTES = ["neutrophils", "platelets", "leukocytes", "lymphocytes"]
+COUNT_UCUM = [("10*3/uL", 1.2, 1.2), ("10*9/L", 1.2, 1.2), ("/uL", 1200, 1.2), ("/mm3", 1200, 1.2)]
+COUNT_UCUM += [("{cells}/uL", 1200, 1.2), ("/nL", 1.2, 1.2)]
+COUNT_ALIASES = [("K/uL", 1.2, 1.2), ("10^9/L", 1.2, 1.2), ("G/L", 1.2, 1.2)]
+
+
+@pytest.mark.parametrize("analyte", COUNT_ANALYTES)
+@pytest.mark.parametrize(("code", "value", "expected"), COUNT_UCUM)
+def test_reference_count_ucum_codes(analyte: str, code: str, value: float, expected: float) -> None:
+    result, problems = _extract_one(analyte, value, {"value": value, "system": UCUM, "code": code})
+    assert result is not None, problems
+    assert result.value == expected
+
+
+@pytest.mark.parametrize("analyte", COUNT_ANALYTES)
+@pytest.mark.parametrize(("unit", "value", "expected"), COUNT_ALIASES)
+def test_reference_count_aliases(analyte: str, unit: str, value: float, expected: float) -> None:
+    result, problems = _extract_one(analyte, value, {"value": value, "unit": unit})
+    assert result is not None, problems
+    assert result.value == expected
+
+
+def test_the_lab_spellings_are_not_ucum_codes() -> None:
+    factors = default_profile().dimensions["count"].factors
+    assert {"K/uL", "10^9/L", "G/L"}.isdisjoint(factors)
+
+
+def test_giga_per_litre_is_a_count_only() -> None:
+    """ "G/L" is giga per litre for a count; for hemoglobin it is read as g/L (the folded alias), never as a count."""
+    assert default_profile().exact_unit_aliases == {"count": {"G/L": "10*9/L"}}
+    hb, _ = _extract_one("hemoglobin", 95.0, {"value": 95.0, "unit": "G/L"})
+    assert hb is not None and hb.value == 95.0
+    crp, problems = _extract_one("crp", 12.0, {"value": 12.0, "unit": "G/L"})
+    assert crp is None and "unit-unknown" in problems

@@ -124,6 +124,17 @@ _VARIANTS: dict[str, dict[str, Any]] = {
     "numeric id": {"id": 7},
     "version meta": {"meta": {"versionId": "2", "lastUpdated": "2026-03-07T00:00:00Z"}},
     "numeric version": {"meta": {"versionId": 2}},
+    "loinc oid": {"code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.1", "code": "777-3"}]}},
+    "component panel": {
+        "code": {"coding": [{"system": LOINC, "code": "58410-2"}]},
+        "component": [
+            {"code": {"coding": [{"system": LOINC, "code": "777-3"}]}, "valueQuantity": {"value": 12, **_G_L}},
+            {"code": {"coding": [{"system": LOINC, "code": "718-7"}]}, "valueQuantity": {"value": 9.5, "unit": "g/dL"}},
+            {"code": {"coding": [{"system": LOINC, "code": "787-2"}]}, "valueQuantity": {"value": 90, "unit": "fL"}},
+        ],
+    },
+    "component of an analyte": {"component": [{"code": {"coding": [{"system": LOINC, "code": "751-8"}]}}]},
+    "empty component list": {"component": []},
 }
 
 

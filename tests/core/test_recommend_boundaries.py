@@ -127,3 +127,18 @@ def test_the_data_quality_window_survives_dates_in_year_one() -> None:
     assert "data-quality" in codes(a)
     huge = load_profile(site={"thresholds": {"data_quality": {"lookback_days": 10**9}}})
     assert "data-quality" in codes(run(patient(), infusion(), ancient, profile=huge))
+
+
+@pytest.mark.parametrize("urgent", ["hemoglobin", ["hb"], [1]])
+def test_urgent_implausible_must_name_analytes(urgent: object) -> None:
+    with pytest.raises(ProfileError, match="urgent_implausible"):
+        load_profile(site={"thresholds": {"data_quality": {"urgent_implausible": urgent}}})
+
+
+def test_a_site_can_make_an_implausible_platelet_count_urgent() -> None:
+    profile = load_profile(site={"thresholds": {"data_quality": {"urgent_implausible": ["hemoglobin", "platelets"]}}})
+    a = run(patient(), infusion(), obs("platelets", 45000, "10*9/L", day=5), profile=profile)
+    (card,) = [r for r in a.recommendations if r.code == "data-quality"]
+    assert card.urgency == "critical" and card.summary.startswith("Platelets 45000 10*9/L is implausible")
+    default = run(patient(), infusion(), obs("platelets", 45000, "10*9/L", day=5))
+    assert [r.urgency for r in default.recommendations if r.code == "data-quality"] == ["warning"]

@@ -196,3 +196,17 @@ def test_relative_summary_without_a_reference_is_incomplete() -> None:
     burden = next(t for t in sn["terms"] if t["factor"].startswith("bone-marrow"))
     assert burden["contribution"] == pytest.approx(round(math.log(0.987) * 10.0, 4))
     assert any(m.startswith("max lg D-dimer") for m in sn["missing"])
+
+
+@pytest.mark.parametrize(
+    ("comparator", "value", "present"),
+    [("<", 2.29, True), ("<", 3.0, None), (">=", 2.29, False), (">", 2.0, None), ("<=", 2.28, True)],
+)
+def test_seed001_cut_off_on_a_censored_baseline_is_an_interval(
+    comparator: str, value: float, present: bool | None
+) -> None:
+    """ANC "<3.0" against the published cut-off < 2.29 is unknown, not absent (clinical-reference §1)."""
+    anc = obs("neutrophils", value, LD - 1)
+    anc["valueQuantity"]["comparator"] = comparator
+    f = _factor(_risk(anc, disease="NHL"), "s001-anc")
+    assert f.present is present
