@@ -62,9 +62,15 @@ public class FhirServerConfig {
 		// No search-result reuse: every search hits the database, because tests write and
 		// immediately read back (HAPI's default reuses identical searches for 60 s).
 		settings.setReuseCachedSearchResultsForMillis(null);
-		// Client-assigned ids such as PUT Patient/pt-001 (purely numeric ids are rejected,
-		// because numeric ids are reserved for server-assigned ones).
-		settings.setResourceClientIdStrategy(ClientIdStrategyEnum.ALPHANUMERIC);
+		// A sandbox takes what other sandboxes take: any client-assigned id, numeric ones too
+		// (Cerner-style Patient/3998008), with server-assigned ids as UUIDs so the two cannot clash.
+		settings.setResourceClientIdStrategy(ClientIdStrategyEnum.ANY);
+		settings.setResourceServerIdStrategy(JpaStorageSettings.IdStrategyEnum.UUID);
+		// Others' example data (US Core examples, an EHR export, a patient whose Medication lives
+		// elsewhere) refer to resources it does not carry: store it as given instead of refusing it.
+		// A production server would enforce this; a test and loading sandbox must not.
+		settings.setEnforceReferentialIntegrityOnWrite(false);
+		settings.setEnforceReferentialIntegrityOnDelete(false);
 		// No Hibernate Search / Lucene: no _text/_content, no full-text indexing.
 		settings.setHibernateSearchIndexFullText(false);
 		settings.setAdvancedHSearchIndexing(false);
