@@ -184,6 +184,7 @@ class Profile:
     code_names: dict[str, str] = field(default_factory=dict)  # "system|code" → a name evidence can show
     # Another name of a code system → the name the code tables use ("urn:oid:2.16.840.1.113883.6.1" → LOINC).
     code_systems: dict[str, str] = field(default_factory=dict)
+    panel_codes: tuple[str, ...] = ()  # "system|code" of panels whose counts come as components (searched for too)
     site_model: SiteModel | None = None  # the site's own calibrated model (`load_profile(site_model=...)`)
 
     @property
@@ -358,6 +359,7 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         versions={name: str(data[name].get("version", "")) for name in _DATA_FILES},
         code_names={k: str(v) for k, v in data["codes"].get("code_names", {}).items() if "|" in k},
         code_systems={str(k): str(v) for k, v in data["analytes"].get("code_systems", {}).items()},
+        panel_codes=tuple(dict.fromkeys(str(c) for c in data["analytes"].get("panels", {}).get("codes", []))),
     )
 
 
@@ -400,6 +402,7 @@ _SITE_SECTIONS = {
     "code_names": ("codes", "code_names"),
     "disease": ("codes", "disease"),
     "code_systems": ("analytes", "code_systems"),
+    "panels": ("analytes", "panels"),
     "ctcae": ("criteria", "ctcae"),
     "profiles": ("profiles", "profiles"),
     "pht": ("profiles", "pht"),

@@ -23,7 +23,6 @@ PATIENT_SEARCHES: tuple[tuple[str, Mapping[str, str]], ...] = (
     ("Procedure", {}),
     ("Condition", {}),
     ("MedicationAdministration", {"_include": "MedicationAdministration:medication"}),
-    ("MedicationRequest", {"_include": "MedicationRequest:medication"}),
     ("MedicationStatement", {"_include": "MedicationStatement:medication"}),
 )
 

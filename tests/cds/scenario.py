@@ -68,6 +68,7 @@ def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "procedures": searchset(by_type.get("Procedure", [])),
         "conditions": searchset(by_type.get("Condition", [])),
         "medicationAdministrations": searchset(by_type.get("MedicationAdministration", [])),
+        "medicationStatements": searchset(by_type.get("MedicationStatement", [])),
     }
 
 

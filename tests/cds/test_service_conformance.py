@@ -43,7 +43,14 @@ def test_discovery_lists_the_service_with_required_fields(client: TestClient) ->
 
 def test_discovery_prefetch_templates_use_only_2_0_tokens(client: TestClient) -> None:
     prefetch = client.get("/cds-services").json()["services"][0]["prefetch"]
-    assert set(prefetch) == {"patient", "observations", "procedures", "conditions", "medicationAdministrations"}
+    assert set(prefetch) == {
+        "patient",
+        "observations",
+        "procedures",
+        "conditions",
+        "medicationAdministrations",
+        "medicationStatements",
+    }
     for template in prefetch.values():
         assert "{{context.patientId}}" in template
         assert "today()" not in template and "${" not in template  # no date tokens, placeholders expanded

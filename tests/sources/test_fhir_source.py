@@ -51,7 +51,11 @@ def test_default_observation_codes_come_from_the_tables() -> None:
     codes = default_observation_codes(extra=["urn:site|il2"])
     assert "http://loinc.org|751-8" in codes  # ANC
     assert "urn:cds-cyto:obs|crs-grade" in codes  # charted CRS grade
-    assert codes[-1] == "urn:site|il2"
+    assert "urn:site|il2" in codes
+    assert "http://loinc.org|58410-2" in codes  # a CBC panel, whose counts come as components
+    # a server matches a system as written: LOINC under its OID is asked for too, code by code
+    loinc = [c.split("|")[1] for c in codes if c.startswith("http://loinc.org|")]
+    assert [c.split("|")[1] for c in codes if c.startswith("urn:oid:2.16.840.1.113883.6.1|")] == loinc
     assert len(codes) == len(set(codes))
 
 
@@ -125,7 +129,7 @@ async def test_without_batch_support_searches_run_in_parallel(fhir_mock: respx.M
     since = datetime(2025, 3, 1, tzinfo=UTC)
     resources = await FhirPatientSource(client, [], since=since).patient_resources("p1")
     assert [r["id"] for r in resources] == ["p1", "o1"]
-    assert client.stats.requests == 8  # capabilities, Patient, Observation and five searches
+    assert client.stats.requests == 7  # capabilities, Patient, Observation and four searches
     observation_call = next(c for c in fhir_mock.calls if c.request.url.path.endswith("/Observation"))
     params = observation_call.request.url.params
     assert params["_lastUpdated"] == "gt2025-03-01T00:00:00+00:00"
