@@ -23,7 +23,7 @@ from typing import Any
 from cds_cyto.extract.events import MEDICATION_TYPES, EventReader
 from cds_cyto.extract.fhir_json import (
     NoPatient,
-    iter_resources,
+    flat_resources,
     patient_of,
     reference_key,
     resource_label,
@@ -66,8 +66,7 @@ def extract_record(data: Data, profile: Profile | None = None, *, patient_id: st
     """
     profile = profile or default_profile()
     problems = ProblemLog()
-    kept, labels, owners = _newest_copies(data, problems)
-    named = dict.fromkeys(o for o in owners if o is not None)
+    kept, labels, owners, named = _newest_copies(data, problems)
     if patient_id is None and len(named) > 1:
         problems.warn("Bundle", "several-patients", f"resources of {len(named)} patients in one record")
     patient = patient_id if patient_id is not None else _chosen_patient(kept, owners, named)
@@ -158,16 +157,18 @@ def _chosen_patient(kept: list[Any], owners: list[str | None], named: Mapping[st
     return next(iter(named), None)
 
 
-def _newest_copies(data: Data, problems: ProblemLog) -> tuple[list[Any], list[str], list[str | None]]:
+def _newest_copies(data: Data, problems: ProblemLog) -> tuple[list[Any], list[str], list[str | None], dict[str, None]]:
     """Every resource once: of copies of one Type/id the newest (`version_key`; on a tie the later copy), the
-    others None. With each, its label and the patient it names (`patient_of`)."""
+    others None. With each, its label and the patient it names (`patient_of`); and the patients named, in order."""
     chosen: dict[str, int] = {}  # label → index in `kept`
     kept: list[Any] = []
     labels: list[str] = []
     owners: list[str | None] = []
+    named: dict[str, None] = {}
     last_ref: Any = None  # a patient's lab results repeat one subject reference: look it up once
     last_owner: str | None = None
-    for position, res in iter_resources(data):
+    last_named: str | None = None
+    for position, res in enumerate(flat_resources(data)):
         if res.__class__ is LeanObservation:
             rid = res.id
             label = "Observation/" + rid if rid else f"Observation[#{position}]"
@@ -203,7 +204,10 @@ def _newest_copies(data: Data, problems: ProblemLog) -> tuple[list[Any], list[st
         kept.append(res)
         labels.append(label)
         owners.append(owner)
-    return kept, labels, owners
+        if owner is not last_named and owner is not None:  # lab results repeat one owner: record it once
+            named[owner] = None
+            last_named = owner
+    return kept, labels, owners, named
 
 
 def split_by_patient(data: Data) -> dict[str | None, list[Any]]:
@@ -215,7 +219,7 @@ def split_by_patient(data: Data) -> dict[str | None, list[Any]]:
     share holds a `NoPatient` in its place so that each record says so. Data naming no patient at all come back
     whole under None. Copies and versions are left for `extract_record` to settle.
     """
-    items = [res for _, res in iter_resources(data)]
+    items = flat_resources(data)
     owners = [patient_of(res) for res in items]
     shares: dict[str | None, list[Any]] = {}
     for res, owner in zip(items, owners, strict=True):

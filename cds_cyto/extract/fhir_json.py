@@ -11,7 +11,7 @@ from cds_cyto.extract.lean import LeanObservation, reference_key, settle_entries
 __all__ = [
     "NoPatient",
     "codings",
-    "iter_resources",
+    "flat_resources",
     "parse_instant",
     "patient_of",
     "reference_key",
@@ -90,25 +90,26 @@ def _version_number(version: Any) -> int:
     return -1
 
 
-def iter_resources(data: Json | Iterable[Any]) -> Iterator[tuple[int, Any]]:
-    """Every resource in a Bundle (of any type, nested Bundles flattened), a resource, or a list of either.
-
-    Yields (position, resource); a position numbers the items so that a problem can say where it was.
-    """
+def flat_resources(data: Json | Iterable[Any]) -> list[Any]:
+    """Every resource in a Bundle (of any type, nested Bundles flattened), a resource, or a list of either, in
+    order; an item's index in the list is its position, by which a problem can say where it was."""
     if isinstance(data, Mapping) or data is None or isinstance(data, str | bytes | int | float):
-        stack: list[Any] = [_plain(data)]  # a scalar is one entry that is not a resource
+        items: list[Any] = [_plain(data)]  # a scalar is one entry that is not a resource
     else:
-        stack = [d if d.__class__ is LeanObservation else _plain(d) for d in data]
-    nested = False
-    for item in stack:
-        if isinstance(item, dict) and item.get("resourceType") == "Bundle":
-            nested = True
-            break
-    if not nested:
-        yield from enumerate(stack)  # a flat list (the usual input): nothing to unfold
-        return
-    stack.reverse()
-    position = 0
+        items = []
+        nested = False
+        for item in data:  # the hot path: one pass over a flat list of lab results
+            if item.__class__ is not LeanObservation:
+                plain = _plain(item)
+                if plain.__class__ is dict and plain.get("resourceType") == "Bundle":
+                    nested = True
+                items.append(plain)
+            else:
+                items.append(item)
+        if not nested:
+            return items  # the usual input: nothing to unfold
+    stack = items[::-1]
+    out: list[Any] = []
     while stack:
         item = stack.pop()
         if isinstance(item, dict) and item.get("resourceType") == "Bundle":
@@ -117,8 +118,8 @@ def iter_resources(data: Json | Iterable[Any]) -> Iterator[tuple[int, Any]]:
                 pairs = [(e.get("fullUrl"), e.get("resource")) if isinstance(e, dict) else (None, e) for e in entries]
                 stack.extend(reversed(settle_entries(pairs)))
             continue
-        yield position, item
-        position += 1
+        out.append(item)
+    return out
 
 
 def _plain(item: Any) -> Any:

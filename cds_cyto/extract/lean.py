@@ -265,8 +265,11 @@ def lean_items(bundle: LeanBundle, body: Any, *, settle: bool = True) -> list[An
     source = _Source(body)
     items: list[Any] = []
     entries = bundle.entry or []
+    named = False  # whether any entry has a fullUrl: settle only then
     for index, entry in enumerate(entries):
         obs = entry.resource
+        if entry.fullUrl is not None:
+            named = True
         if obs is None:
             items.append(None)
         elif obs.resourceType == "Observation":
@@ -275,9 +278,8 @@ def lean_items(bundle: LeanBundle, body: Any, *, settle: bool = True) -> list[An
             items.append(obs)
         else:
             items.append(_dict(source.raw(index)))
-    for entry in entries if settle else ():
-        if entry.fullUrl is not None:  # settle only then
-            return settle_entries([(e.fullUrl, item) for e, item in zip(entries, items, strict=True)])
+    if named and settle:
+        return settle_entries([(e.fullUrl, item) for e, item in zip(entries, items, strict=True)])
     return items
 
 
