@@ -65,8 +65,10 @@ class Runtime:
         store = Store(settings.database_url)
         store.create_schema()
         pool = FhirPool()
+        # Synthetic patients only when the demo is asked for: without it, the hook answers from the prefetch and
+        # the request's fhirServer, or with 412 (issue 15: production never serves synthetic data).
         demo: PatientSource | None = None
-        if settings.fhir_base_url is None and settings.demo_dir.exists():
+        if settings.demo:
             demo = BundleFileSource(settings.demo_dir)
             demo.load()  # read the demo files at start-up, not on the first clinician's call
         tz = ZoneInfo(settings.timezone)

@@ -218,7 +218,7 @@ def test_a_patient_the_demo_cohort_lacks_is_412_patient_not_found(service_settin
             }
         )
     )
-    with TestClient(create_app(service_settings.model_copy(update={"demo_dir": demo}))) as client:
+    with TestClient(create_app(service_settings.model_copy(update={"demo": True, "demo_dir": demo}))) as client:
         known = call(client, hook_request(pid="someone"))
         unknown = call(client, hook_request(pid="nobody"))
     assert known.status_code == 200, known.text
