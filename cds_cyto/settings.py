@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     )
     trusted_issuers: str = Field(default="{}", description="JSON: issuer → {jwks_url | jwks, jku?, tenant?}")
     auth: Literal["required", "disabled"] = "required"
+    token_max_lifetime_s: int = Field(default=300, ge=1, le=86_400, description="a client JWT's maximum exp − iat")
     database_url: str = Field(default_factory=lambda: f"sqlite:///{_REPO / 'var' / 'cds-cyto.sqlite'}")
     # NoDecode: the environment value is ours to read (comma-separated, one origin, or a JSON list), not pydantic's.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

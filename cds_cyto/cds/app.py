@@ -81,7 +81,9 @@ class Runtime:
         }
         authenticator = None
         if settings.auth == "required":
-            authenticator = ClientAuthenticator(parse_trusted_issuers(settings.trusted_issuers))
+            authenticator = ClientAuthenticator(
+                parse_trusted_issuers(settings.trusted_issuers), max_lifetime=settings.token_max_lifetime_s
+            )
         return cls(settings, profile, services, handlers, store, pool, authenticator)
 
     async def aclose(self) -> None:

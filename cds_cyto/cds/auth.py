@@ -69,7 +69,8 @@ class AuthError(Exception):
     Codes: missing-token, bad-scheme, malformed, bad-header, bad-alg, missing-kid, unknown-issuer, bad-jku (not an
     http(s) URL string; a well-formed `jku` that is merely not configured is ignored, not refused),
     jwks-unavailable, unknown-kid, bad-key, bad-signature, bad-audience, missing-claim, bad-claim, expired,
-    future-iat, not-yet-valid, missing-jti, tenant-mismatch, replayed, replay-cache-full.
+    future-iat, not-yet-valid, too-long-lived (exp − iat over the maximum), missing-jti, tenant-mismatch, replayed,
+    replay-cache-full.
     """
 
     def __init__(self, code: str) -> None:
@@ -206,10 +207,12 @@ class ClientAuthenticator:
         jwks_min_refresh_interval: float = 30.0,
         jwks_timeout: float = 5.0,
         replay_cache_size: int = 100_000,
+        max_lifetime: float = 300.0,
     ) -> None:
         self._issuers = dict(issuers)
         self._clock = clock
         self._leeway = leeway
+        self._max_lifetime = max_lifetime  # exp − iat: a token valid for years is a stolen credential's dream
         self._jwks = JWKSCache(
             http_client, clock=clock, ttl=jwks_ttl, min_refresh_interval=jwks_min_refresh_interval, timeout=jwks_timeout
         )
@@ -289,6 +292,8 @@ class ClientAuthenticator:
             raise AuthError("missing-claim")
         if now >= exp + self._leeway:
             raise AuthError("expired")
+        if exp - iat > self._max_lifetime:
+            raise AuthError("too-long-lived")
         if iat > now + self._leeway:
             raise AuthError("future-iat")
         if nbf is not None and nbf > now + self._leeway:

@@ -778,3 +778,17 @@ def test_private_inline_key_is_refused(auth_keys: Keys) -> None:
     with pytest.raises(ValueError, match="private") as caught:
         parse_trusted_issuers(json.dumps({ISS: {"jwks": jwks(private)}}))
     assert private["d"] not in str(caught.value)
+
+
+async def test_a_token_living_longer_than_the_maximum_lifetime_is_refused(auth_keys: Keys, auth_clock: Clock) -> None:
+    """exp − iat over the site's maximum (default 300 s, the spec's examples) is refused however valid otherwise."""
+    async with authenticator(inline(auth_keys), auth_clock) as auth:
+        ten_years = int(auth_clock.now) + 10 * 365 * 86_400
+        assert await rejected(auth, bearer(token(auth_keys.ec384, auth_clock, exp=ten_years))) == "too-long-lived"
+        assert await rejected(auth, bearer(token(auth_keys.ec384, auth_clock, exp=int(auth_clock.now) + 301))) == (
+            "too-long-lived"
+        )
+        assert (await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock)), AUD)).iss == ISS  # exactly 300 s
+    async with authenticator(inline(auth_keys), auth_clock, max_lifetime=3600) as auth:
+        long = token(auth_keys.ec384, auth_clock, exp=int(auth_clock.now) + 3600)
+        assert (await auth.authenticate(bearer(long), AUD)).iss == ISS  # a site may allow longer
