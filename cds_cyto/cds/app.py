@@ -111,8 +111,11 @@ async def _client(request: Request) -> VerifiedClient | None:
     if runtime.authenticator is None:
         return None
     audience = runtime.settings.public_base_url + request.url.path
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:  # [valid, garbage] must not pass on the first: which one a proxy reads is anyone's guess
+        raise _Unauthorized
     try:
-        return await runtime.authenticator.authenticate(request.headers.get("authorization"), audience)
+        return await runtime.authenticator.authenticate(headers[0] if headers else None, audience)
     except AuthError:
         raise _Unauthorized from None
 
