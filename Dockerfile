@@ -22,6 +22,8 @@ USER cds
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
-# Auth is required by default: set CDS_CYTO_PUBLIC_BASE_URL and CDS_CYTO_TRUSTED_ISSUERS.
+    CMD python -c "import os,urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CDS_CYTO_PORT', '8000'), timeout=4).status == 200 else 1)"
+# Production by default: auth required (set CDS_CYTO_PUBLIC_BASE_URL and CDS_CYTO_TRUSTED_ISSUERS), patients from the
+# prefetch and the EHR's fhirServer only. The synthetic demo runs only when asked, with its host given explicitly:
+#   docker run -p 8000:8000 cds-cyto cds-cyto serve --demo --host 0.0.0.0
 CMD ["cds-cyto", "serve"]

@@ -6,16 +6,17 @@ Built when the service starts (never at import), so tests and the CLI can make t
 from __future__ import annotations
 
 import ipaddress
+import json
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "repo_path"]
+__all__ = ["Settings", "describe_settings_error", "repo_path"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -29,15 +30,23 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CDS_CYTO_", env_file=None, extra="ignore")
 
     fhir_base_url: str | None = Field(
-        default=None, description="FHIR server for sweeps and fallback fetches; unset = the embedded demo cohort"
+        default=None, description="the site's FHIR server for sweeps (the hook fetches from the request's fhirServer)"
+    )
+    demo: bool = Field(
+        default=False, description="`serve --demo`: the bundled synthetic cohort as patient source (never otherwise)"
+    )
+    demo_public_bind: bool = Field(
+        default=False, description="`serve --demo --host H` given explicitly: the unauthenticated demo may bind H"
     )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000", description="the external URL of this service; JWT `aud` is checked against it"
     )
     trusted_issuers: str = Field(default="{}", description="JSON: issuer → {jwks_url | jwks, jku?, tenant?}")
     auth: Literal["required", "disabled"] = "required"
+    token_max_lifetime_s: int = Field(default=300, ge=1, le=86_400, description="a client JWT's maximum exp − iat")
     database_url: str = Field(default_factory=lambda: f"sqlite:///{_REPO / 'var' / 'cds-cyto.sqlite'}")
-    cors_origins: list[str] = Field(default_factory=list)
+    # NoDecode: the environment value is ours to read (comma-separated, one origin, or a JSON list), not pydantic's.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     site_file: Path | None = None
     site_model: Path | None = Field(
         default=None, description="a site model artifact (`cds-cyto analyze` writes site_model.json) to score on cards"
@@ -82,7 +91,12 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, v: Any) -> Any:
-        if isinstance(v, str) and not v.strip().startswith("["):
+        if isinstance(v, str) and v.strip().startswith("["):
+            try:
+                return json.loads(v)
+            except ValueError:
+                raise ValueError("expected comma-separated origins or a JSON list of strings") from None
+        if isinstance(v, str):
             return [o.strip() for o in v.split(",") if o.strip()]
         return v
 
@@ -99,14 +113,36 @@ class Settings(BaseSettings):
     def _safe(self) -> Settings:
         if "*" in self.cors_origins and self.auth != "disabled":
             raise ValueError("CORS origin '*' is only allowed with CDS_CYTO_AUTH=disabled")
-        if self.auth == "disabled" and not _is_loopback(self.host):
-            raise ValueError("CDS_CYTO_AUTH=disabled is for local development: bind to a loopback host")
+        if self.auth == "disabled" and not _is_loopback(self.host) and not (self.demo and self.demo_public_bind):
+            raise ValueError(
+                "CDS_CYTO_AUTH=disabled is for local development: bind to a loopback host"
+                " (the demo binds another host only when given on the command line: serve --demo --host 0.0.0.0)"
+            )
+        if self.demo and not self.demo_dir.is_dir():
+            raise ValueError(f"the demo needs its cohort: CDS_CYTO_DEMO_DIR {str(self.demo_dir)!r} is not a directory")
         if self.sweep_interval_minutes is not None and self.sweep_cron:
             raise ValueError("set CDS_CYTO_SWEEP_INTERVAL_MINUTES or CDS_CYTO_SWEEP_CRON, not both")
         smart = (self.smart_token_url, self.smart_client_id, self.smart_private_key_file, self.smart_key_id)
         if any(smart) and not all(smart):
             raise ValueError("SMART backend auth needs token URL, client id, private key file and key id together")
         return self
+
+
+def describe_settings_error(exc: Exception) -> str:
+    """One line for a settings error: each setting by its environment name, what was expected; never the value."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for e in exc.errors():
+            loc = e["loc"]
+            name = f"CDS_CYTO_{str(loc[0]).upper()}" if loc else ""
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            parts.append(f"{name}: {msg}" if name else msg)
+        return "; ".join(parts)
+    text = str(exc)  # pydantic-settings: 'error parsing value for field "x" from source "EnvSettingsSource"'
+    field = text.split('"')[1] if text.count('"') >= 2 else ""
+    if field:
+        return f"CDS_CYTO_{field.upper()}: could not be parsed (expected JSON for this setting)"
+    return "the settings could not be read"
 
 
 def _is_loopback(host: str) -> bool:

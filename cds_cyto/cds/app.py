@@ -65,8 +65,10 @@ class Runtime:
         store = Store(settings.database_url)
         store.create_schema()
         pool = FhirPool()
+        # Synthetic patients only when the demo is asked for: without it, the hook answers from the prefetch and
+        # the request's fhirServer, or with 412 (issue 15: production never serves synthetic data).
         demo: PatientSource | None = None
-        if settings.fhir_base_url is None and settings.demo_dir.exists():
+        if settings.demo:
             demo = BundleFileSource(settings.demo_dir)
             demo.load()  # read the demo files at start-up, not on the first clinician's call
         tz = ZoneInfo(settings.timezone)
@@ -79,7 +81,9 @@ class Runtime:
         }
         authenticator = None
         if settings.auth == "required":
-            authenticator = ClientAuthenticator(parse_trusted_issuers(settings.trusted_issuers))
+            authenticator = ClientAuthenticator(
+                parse_trusted_issuers(settings.trusted_issuers), max_lifetime=settings.token_max_lifetime_s
+            )
         return cls(settings, profile, services, handlers, store, pool, authenticator)
 
     async def aclose(self) -> None:
@@ -107,8 +111,11 @@ async def _client(request: Request) -> VerifiedClient | None:
     if runtime.authenticator is None:
         return None
     audience = runtime.settings.public_base_url + request.url.path
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:  # [valid, garbage] must not pass on the first: which one a proxy reads is anyone's guess
+        raise _Unauthorized
     try:
-        return await runtime.authenticator.authenticate(request.headers.get("authorization"), audience)
+        return await runtime.authenticator.authenticate(headers[0] if headers else None, audience)
     except AuthError:
         raise _Unauthorized from None
 

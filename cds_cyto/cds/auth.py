@@ -69,7 +69,7 @@ class AuthError(Exception):
     Codes: missing-token, bad-scheme, malformed, bad-header, bad-alg, missing-kid, unknown-issuer, bad-jku (not an
     http(s) URL string; a well-formed `jku` that is merely not configured is ignored, not refused),
     jwks-unavailable, unknown-kid, bad-key, bad-signature, bad-audience, missing-claim, bad-claim, expired,
-    future-iat, not-yet-valid, missing-jti, tenant-mismatch, replayed, replay-cache-full.
+    future-iat, not-yet-valid, too-long-lived (exp − iat over the maximum), missing-jti, tenant-mismatch, replayed.
     """
 
     def __init__(self, code: str) -> None:
@@ -163,10 +163,11 @@ def _check_url(value: object, where: str) -> str:
 
 
 class _ReplayCache:
-    """(iss, jti) pairs seen while their token could still be accepted; bounded, fails closed when full."""
+    """(iss, jti) pairs seen while their token could still be accepted. Never full: every entry leaves with its token
+    (exp + leeway, at most max_lifetime + 2 x leeway from now), so its size is bounded by the token rate, and a valid
+    token is never refused for want of room. Per process: one worker (see the README)."""
 
-    def __init__(self, max_entries: int) -> None:
-        self._max_entries = max_entries
+    def __init__(self) -> None:
         self._until: dict[tuple[str, str], float] = {}
         self._expiries: list[tuple[float, str, str]] = []  # min-heap, to drop expired pairs in order
 
@@ -176,9 +177,6 @@ class _ReplayCache:
             del self._until[old_iss, old_jti]
         if (iss, jti) in self._until:
             raise AuthError("replayed")
-        if len(self._until) >= self._max_entries:
-            # Evicting a live pair would reopen it to replay; refusing is the safe side.
-            raise AuthError("replay-cache-full")
         self._until[iss, jti] = until
         heapq.heappush(self._expiries, (until, iss, jti))
 
@@ -205,15 +203,16 @@ class ClientAuthenticator:
         jwks_ttl: float = 3600.0,
         jwks_min_refresh_interval: float = 30.0,
         jwks_timeout: float = 5.0,
-        replay_cache_size: int = 100_000,
+        max_lifetime: float = 300.0,
     ) -> None:
         self._issuers = dict(issuers)
         self._clock = clock
         self._leeway = leeway
+        self._max_lifetime = max_lifetime  # exp − iat: a token valid for years is a stolen credential's dream
         self._jwks = JWKSCache(
             http_client, clock=clock, ttl=jwks_ttl, min_refresh_interval=jwks_min_refresh_interval, timeout=jwks_timeout
         )
-        self._replay = _ReplayCache(replay_cache_size)
+        self._replay = _ReplayCache()
 
     async def aclose(self) -> None:
         await self._jwks.aclose()
@@ -289,6 +288,8 @@ class ClientAuthenticator:
             raise AuthError("missing-claim")
         if now >= exp + self._leeway:
             raise AuthError("expired")
+        if exp - iat > self._max_lifetime:
+            raise AuthError("too-long-lived")
         if iat > now + self._leeway:
             raise AuthError("future-iat")
         if nbf is not None and nbf > now + self._leeway:

@@ -10,9 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["FeedbackItem", "FeedbackRequest", "FhirAuthorization", "HookRequest", "PatientViewContext"]
+
+
+MAX_OVERRIDE_REASON_BYTES = 8 * 1024  # a Coding and a 4,000-character comment fit
 
 
 class _Model(BaseModel):
@@ -61,6 +65,14 @@ class AcceptedSuggestion(_Model):
 class OverrideReason(_Model):
     reason: dict[str, Any] | None = None  # a Coding
     userComment: str | None = Field(default=None, max_length=4000)  # noqa: N815
+
+    @model_validator(mode="after")
+    def _bounded(self) -> OverrideReason:
+        # Extra members are allowed (the spec's Coding may carry more), but what is stored is bounded: three
+        # requests once stored 90 MB of "reason".
+        if len(orjson.dumps(self.model_dump(mode="json"))) > MAX_OVERRIDE_REASON_BYTES:
+            raise ValueError(f"overrideReason is larger than {MAX_OVERRIDE_REASON_BYTES} bytes")
+        return self
 
 
 class FeedbackItem(_Model):

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from cds_cyto.cli import CliError
 
@@ -22,6 +23,9 @@ def register(sub: Any) -> None:
         action="store_true",
         help="local demo: auth disabled, the bundled synthetic cohort as FHIR source, evaluated as of its data cut",
     )
+    p.add_argument(
+        "--check", action="store_true", help="check the configuration and build the app, then exit (0 = would start)"
+    )
     p.set_defaults(func=run)
 
 
@@ -29,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cds_cyto.cds.app import create_app
+    from cds_cyto.cds.auth import parse_trusted_issuers
     from cds_cyto.logs import configure_logging
     from cds_cyto.profile import ProfileError
-    from cds_cyto.settings import Settings
+    from cds_cyto.settings import Settings, describe_settings_error
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -39,19 +44,32 @@ def run(args: argparse.Namespace) -> int:
     if args.port:
         overrides["port"] = args.port
     if args.demo:
+        overrides["demo"] = True
+        overrides["demo_public_bind"] = bool(args.host)  # only a host given on the command line, not the env's
         overrides.setdefault("auth", "disabled")
         overrides.setdefault("as_of", os.environ.get("CDS_CYTO_AS_OF") or DEMO_AS_OF)
     try:
         settings = Settings(**overrides)
-    except ValidationError as exc:
-        raise CliError(
-            "configuration: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        ) from None
+    except (ValidationError, SettingsError) as exc:
+        raise CliError("configuration: " + describe_settings_error(exc)) from None
+    if settings.auth == "required":  # checked here, not in Settings: sweeps and other commands need no issuers
+        try:
+            parse_trusted_issuers(settings.trusted_issuers)
+        except ValueError as exc:
+            raise CliError(
+                f"configuration: CDS_CYTO_TRUSTED_ISSUERS: {exc} (auth is required; CDS_CYTO_AUTH=disabled is for"
+                " local development)"
+            ) from None
     configure_logging(settings.log_level)
     try:
         app = create_app(settings)
     except ProfileError as exc:  # a bad site file or site model stops the start, said in one line
         raise CliError(f"configuration: {exc}") from None
+    if args.check:
+        origins = ",".join(settings.cors_origins) or "-"
+        where = f"{settings.host}:{settings.port}"
+        print(f"configuration ok: {where} auth={settings.auth} demo={settings.demo} cors={origins}")
+        return 0
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
 

@@ -537,13 +537,17 @@ async def test_rejected_token_does_not_burn_its_jti(auth_keys: Keys, auth_clock:
         await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock, jti="j")), AUD)
 
 
-async def test_full_replay_cache_fails_closed_then_frees_expired_entries(auth_keys: Keys, auth_clock: Clock) -> None:
-    async with authenticator(inline(auth_keys), auth_clock, replay_cache_size=2) as auth:
-        for _ in range(2):
+async def test_many_live_tokens_never_fill_the_replay_store_and_expired_ones_leave(
+    auth_keys: Keys, auth_clock: Clock
+) -> None:
+    """Before issue 15 a full cache refused every valid token; now entries leave with their token, none is refused."""
+    async with authenticator(inline(auth_keys), auth_clock) as auth:
+        for _ in range(300):
             await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock, exp=int(auth_clock.now) + 10)), AUD)
-        assert await rejected(auth, bearer(token(auth_keys.ec384, auth_clock))) == "replay-cache-full"
-        auth_clock.now += 71  # both remembered tokens are now past exp + skew
+        await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock)), AUD)  # a fresh token is still accepted
+        auth_clock.now += 71  # the 300 short tokens are past exp + leeway
         await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock)), AUD)
+        assert len(auth._replay._until) == 2  # the expired entries are gone
 
 
 @pytest.mark.parametrize(("configured", "claim", "ok"), [("t1", "t1", True), ("t1", "t2", False), ("t1", None, False)])
@@ -778,3 +782,17 @@ def test_private_inline_key_is_refused(auth_keys: Keys) -> None:
     with pytest.raises(ValueError, match="private") as caught:
         parse_trusted_issuers(json.dumps({ISS: {"jwks": jwks(private)}}))
     assert private["d"] not in str(caught.value)
+
+
+async def test_a_token_living_longer_than_the_maximum_lifetime_is_refused(auth_keys: Keys, auth_clock: Clock) -> None:
+    """exp − iat over the site's maximum (default 300 s, the spec's examples) is refused however valid otherwise."""
+    async with authenticator(inline(auth_keys), auth_clock) as auth:
+        ten_years = int(auth_clock.now) + 10 * 365 * 86_400
+        assert await rejected(auth, bearer(token(auth_keys.ec384, auth_clock, exp=ten_years))) == "too-long-lived"
+        assert await rejected(auth, bearer(token(auth_keys.ec384, auth_clock, exp=int(auth_clock.now) + 301))) == (
+            "too-long-lived"
+        )
+        assert (await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock)), AUD)).iss == ISS  # exactly 300 s
+    async with authenticator(inline(auth_keys), auth_clock, max_lifetime=3600) as auth:
+        long = token(auth_keys.ec384, auth_clock, exp=int(auth_clock.now) + 3600)
+        assert (await auth.authenticate(bearer(long), AUD)).iss == ISS  # a site may allow longer

@@ -80,7 +80,7 @@ def demo(tmp_path: Path) -> Path:
 
 
 def demo_client(settings: Settings, folder: Path) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update={"demo_dir": folder})))
+    return TestClient(create_app(settings.model_copy(update={"demo": True, "demo_dir": folder})))
 
 
 def test_a_urn_uuid_medication_is_g_csf_given_through_the_hook_and_the_cli(

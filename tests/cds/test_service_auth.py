@@ -152,3 +152,11 @@ def test_sandbox_token_opens_discovery_whichever_way_its_keys_are_configured(
         refused = c.get("/cds-services", headers=bearer(forged))
     assert (ok.status_code, refused.status_code) == (200, 401)
     assert auth_jwks_http.hits["/attacker"] == 0
+
+
+def test_two_authorization_headers_are_refused_even_if_one_is_valid(secured: TestClient) -> None:
+    valid = f"Bearer {token('/cds-services')}"
+    for pair in ([valid, "Bearer garbage"], ["Bearer garbage", valid], [valid, valid]):
+        r = secured.get("/cds-services", headers=[("Authorization", v) for v in pair])
+        assert r.status_code == 401, pair
+    assert secured.get("/cds-services", headers=bearer(token("/cds-services"))).status_code == 200

@@ -218,7 +218,7 @@ def test_a_patient_the_demo_cohort_lacks_is_412_patient_not_found(service_settin
             }
         )
     )
-    with TestClient(create_app(service_settings.model_copy(update={"demo_dir": demo}))) as client:
+    with TestClient(create_app(service_settings.model_copy(update={"demo": True, "demo_dir": demo}))) as client:
         known = call(client, hook_request(pid="someone"))
         unknown = call(client, hook_request(pid="nobody"))
     assert known.status_code == 200, known.text
@@ -300,3 +300,17 @@ def test_request_id_is_echoed(client: TestClient) -> None:
 def test_rule_page(client: TestClient) -> None:
     r = client.get("/recommendations/gcsf-therapeutic")
     assert r.status_code == 200 and "anc_below" in r.text
+
+
+def test_an_oversized_override_reason_is_400_and_not_stored(client: TestClient) -> None:
+    """overrideReason was stored unbounded (three requests: 90 MB); now 8 KB at most, extra members included."""
+    item = {"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-03-08T10:00:00Z"}
+    huge = {"feedback": [{**item, "overrideReason": {"reason": {"code": "x", "display": "y" * 20_000}}}]}
+    extra = {"feedback": [{**item, "overrideReason": {"userComment": "ok", "padding": "z" * 20_000}}]}
+    for body in (huge, extra):
+        r = client.post(SERVICE + "/feedback", content=orjson.dumps(body))
+        assert r.status_code == 400
+        assert r.json()["resourceType"] == "OperationOutcome"
+        assert "z" * 100 not in r.text and "y" * 100 not in r.text  # the input is not echoed back
+    fine = {"feedback": [{**item, "overrideReason": {"reason": {"code": "x"}, "userComment": "c" * 4000}}]}
+    assert client.post(SERVICE + "/feedback", content=orjson.dumps(fine)).status_code == 200

@@ -314,7 +314,7 @@ def doors(hapi_url: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch_m
             )
             result.answers["fhir", pid] = normalised(document)
         settings = Settings(
-            auth="disabled", database_url=f"sqlite:///{work / 'hook.sqlite'}", demo_dir=folder, as_of=as_of
+            auth="disabled", database_url=f"sqlite:///{work / 'hook.sqlite'}", demo=True, demo_dir=folder, as_of=as_of
         )
         with TestClient(create_app(settings)) as service:
             templates = service.get("/cds-services").json()["services"][0]["prefetch"]
