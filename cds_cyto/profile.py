@@ -18,6 +18,7 @@ Site file (TOML), every key optional — values replace the defaults, `extra_cod
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -429,12 +430,20 @@ def load_profile(
             raise ProfileError(f"site file {site_file}: {exc}") from exc
     if site:
         overrides = _merge(overrides, site)
+    where = f"site file {site_file}" if site_file is not None else "site settings"
     for key, given in overrides.items():
         if key not in _SITE_SECTIONS:
-            raise ProfileError(f"site file: unknown section [{key}]")
+            raise ProfileError(f"{where}: unknown section [{key}] (expected one of: {', '.join(_SITE_SECTIONS)})")
         if not isinstance(given, dict):
-            raise ProfileError(f"site file: [{key}] is not a table")
+            raise ProfileError(f"{where}: [{key}] is not a table")
         file_name, section = _SITE_SECTIONS[key]
+        default = data[file_name] if section is None else data[file_name].get(section, {})
+        if key == "lln_defaults":  # an analyte's default LLN: the analytes are the keys
+            default = dict.fromkeys(data["analytes"]["analytes"], 0.0)
+        try:
+            _check_site_table(given, default, key)
+        except _SiteMistake as exc:
+            raise ProfileError(f"{where}: {exc}") from None
         value = _cite_site_thresholds(data["thresholds"], given) if key == "thresholds" else given
         if section is None:
             data[file_name] = _merge(data[file_name], value)
@@ -459,6 +468,120 @@ def with_site_model(profile: Profile, path: Path) -> Profile:
         raise ProfileError(f"site model {exc}") from exc
     versions = {**profile.versions, "site_model": f"{model.created} sha256:{(model.sha256 or '')[:12]}"}
     return replace(profile, site_model=model, versions=versions)
+
+
+# Tables of a site file whose keys the site names (a new unit alias, a code's display name); everywhere else a
+# key the bundled data do not have is a typo, and a typo must never leave the default silently in force.
+_OPEN_TABLES = frozenset(
+    {
+        "aliases",
+        "code_names",
+        "code_systems",
+        "crs.condition_grades",
+        "disease.groups",
+        "dimensions.*.factors",
+        "dimensions.*.offsets",
+        "dimensions.*.notes",
+        "exact_aliases",
+        "exact_aliases.*",
+        "profiles",
+    }
+)
+
+
+# Elements the bundled data leave out but the profile reads when given (with the shape of what it reads).
+_OPTIONAL: dict[str, dict[str, Any]] = {
+    "disease": {"default": ""},
+    "disease.groups.*": {"codes": [""]},
+}
+
+
+def _pattern_of(path: str) -> str:
+    return "disease.groups.*" if path.startswith("disease.groups.") and path.count(".") == 2 else path
+
+
+class _SiteMistake(ValueError):
+    pass
+
+
+def _is_open(path: str) -> bool:
+    parts = path.split(".")
+    return any(
+        len(parts) == len(pattern.split("."))
+        and all(p in ("*", q) for p, q in zip(pattern.split("."), parts, strict=True))
+        for pattern in _OPEN_TABLES
+    )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"  # TOML dates and times: no clinical table takes one
+
+
+def _check_site_table(given: dict[str, Any], default: dict[str, Any], path: str) -> None:
+    """Refuse, with the key and what was expected, what a site file gives that the bundled data would not take:
+    an unknown key, a value of another type than the default's, a negative or non-finite number where the
+    default is a non-negative number, an `extra_` list for no list."""
+    if default and all(isinstance(v, dict) for v in default.values()):
+        # Named entries (analytes, dimensions, profiles …): an element one entry has, another may take.
+        union = {k: v for entry in default.values() for k, v in entry.items()}
+        default = {name: {**union, **entry} for name, entry in default.items()}
+    default = {**_OPTIONAL.get(_pattern_of(path), {}), **default}
+    for key, value in given.items():
+        where = f"{path}.{key}"
+        if key.startswith("extra_") and isinstance(default.get(key.removeprefix("extra_")), list):
+            template: Any = default[key.removeprefix("extra_")]
+        elif key in default:
+            template = default[key]
+        elif _is_open(path) and default:
+            template = next(iter(default.values()))  # a new entry is shaped like the others
+        elif _is_open(path):
+            continue
+        else:
+            what = "table" if isinstance(value, dict) else "key"
+            raise _SiteMistake(f"{where}: unknown {what} (expected one of: {', '.join(default) or 'none'})")
+        _check_site_value(value, template, where)
+
+
+def _check_site_value(value: Any, template: Any, where: str) -> None:
+    if isinstance(template, dict):
+        if not isinstance(value, dict):
+            raise _SiteMistake(f"{where}: expected a table, got {_kind(value)}")
+        _check_site_table(value, template, where)
+        return
+    if isinstance(template, bool) or isinstance(value, bool):
+        if not (isinstance(template, bool) and isinstance(value, bool)):
+            raise _SiteMistake(f"{where}: expected {_kind(template)}, got {_kind(value)}")
+        return
+    if isinstance(template, int | float):
+        number_expected = "a whole number" if isinstance(template, int) else "a number"
+        if not isinstance(value, int | float) or (isinstance(template, int) and not isinstance(value, int)):
+            got = value if isinstance(value, float) else _kind(value)
+            raise _SiteMistake(f"{where}: expected {number_expected}, got {got}")
+        if not math.isfinite(value) or (template >= 0 and value < 0):
+            raise _SiteMistake(f"{where}: expected {number_expected} of 0 or more, got {value}")
+        return
+    if isinstance(template, list):
+        if not isinstance(value, list):
+            raise _SiteMistake(f"{where}: expected a list, got {_kind(value)}")
+        kinds = {_kind(v) for v in template}
+        for item in value:
+            if kinds and _kind(item) not in kinds and not (_kind(item) == "a whole number" and "a number" in kinds):
+                raise _SiteMistake(f"{where}: expected a list of {' or '.join(sorted(kinds))}, got {_kind(item)}")
+        return
+    if type(value) is not type(template):
+        raise _SiteMistake(f"{where}: expected {_kind(template)}, got {_kind(value)}")
 
 
 def _cite_site_thresholds(defaults: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:
