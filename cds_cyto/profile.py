@@ -18,6 +18,8 @@ Site file (TOML), every key optional — values replace the defaults, `extra_cod
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -357,11 +359,25 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         icaht=icaht,
         thresholds=dict(data["thresholds"]),
         lln_defaults={k: float(v) for k, v in data.get("site", {}).get("lln_defaults", {}).items()},
-        versions={name: str(data[name].get("version", "")) for name in _DATA_FILES},
+        versions=_table_versions(data),
         code_names={k: str(v) for k, v in data["codes"].get("code_names", {}).items() if "|" in k},
         code_systems={str(k): str(v) for k, v in data["analytes"].get("code_systems", {}).items()},
         panel_codes=tuple(dict.fromkeys(str(c) for c in data["analytes"].get("panels", {}).get("codes", []))),
     )
+
+
+def _table_versions(data: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each clinical table's version and the hash of its content as in force (site values merged), risk.toml
+    included: a change to any of them changes `profile_versions`, hence the sweep's profile hash (re-assessment)."""
+    tables = {name: data[name] for name in _DATA_FILES} | {"risk": _read_data("risk")}
+    if data.get("site"):
+        tables["site"] = data["site"]
+    return {name: f"{table.get('version', '')} sha256:{_content_hash(table)}".strip() for name, table in tables.items()}
+
+
+def _content_hash(table: dict[str, Any]) -> str:
+    text = json.dumps(table, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def _disease_codes(raw: dict[str, Any]) -> DiseaseCodes:
