@@ -213,19 +213,27 @@ class ObservationReader:
         if not floor <= canonical <= ceiling:
             self.read(obs.as_dict(), label)
             return
-        self._keep(
+        # `_keep`, inlined: this is the one line run for every lab result (tests/core/test_lean_route.py holds
+        # both routes to one record).
+        comparator = quantity.comparator
+        result = LabResult(
             analyte_name,
-            status,
-            when,
-            label,
             canonical,
             canonical_unit,
+            when[0],
+            when[1],
+            label,
             float(value),
             unit if unit is not None else ucum,
             lln,
-            quantity.comparator,
+            comparator if comparator in _COMPARATORS else None,
+            False,
             note,
         )
+        raw = self.labs.get(analyte_name)
+        if raw is None:
+            raw = self.labs[analyte_name] = []
+        raw.append((when[2], -STATUS_RANK.get(status, 1) if status is not None else -1, label, len(raw), result))
 
     def _read_components(self, panel: dict[str, Any], components: Any, label: str) -> None:
         """A panel (e.g. a CBC, LOINC 58410-2) read component by component (clinical-reference §1): each with its own

@@ -66,8 +66,11 @@ def baseline_window(record: PatientRecord, data: RiskData) -> BaselineWindow | N
 
 def _latest_within(series: list[LabResult], window: BaselineWindow, as_of: date) -> LabResult | None:
     found: LabResult | None = None
+    first, last = window.first, window.last
     for r in series:  # sorted by time: the last match is the most recent
-        if r.local_date <= as_of and window.holds(r):
+        day = r.local_date
+        # the window's dates first, inline: nearly every result of a series lies outside it
+        if first <= day <= last and day <= as_of and window.holds(r):
             found = r
     return found
 
