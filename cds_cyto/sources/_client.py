@@ -30,6 +30,7 @@ from ._errors import FhirError, FhirProtocolError, FhirUnavailable
 from ._fhir_json import (
     Resource,
     bundle_resources,
+    bundle_shape_problem,
     has_error_issue,
     is_bundle,
     is_fhir_id,
@@ -327,6 +328,9 @@ class FhirClient:
             body = _json(response, label)
         if not is_bundle(body) or body.get("type") != f"{kind}-response":
             raise FhirProtocolError(f"{label}: expected a {kind}-response Bundle, got {_kind(body)}")
+        shape = bundle_shape_problem(body)
+        if shape is not None or not all(isinstance(e, Mapping) for e in body.get("entry") or []):
+            raise FhirProtocolError(f"{label}: {shape or 'an entry is not an object'}")
         if len(body.get("entry") or []) != len(entries):
             raise FhirProtocolError(f"{label}: response has a different number of entries")
         return body
@@ -454,6 +458,9 @@ def _check_type(resource_type: str) -> None:
 def _check_searchset(page: Mapping[str, Any], label: str) -> None:
     if not is_bundle(page):
         raise FhirProtocolError(f"{label}: expected a Bundle, got {_kind(page)}")
+    shape = bundle_shape_problem(page)
+    if shape is not None:
+        raise FhirProtocolError(f"{label}: {shape}")
     for outcome in search_outcomes(page):
         if has_error_issue(outcome):
             # The server says the search went wrong; its results cannot be trusted to be complete.

@@ -18,6 +18,7 @@ __all__ = [
     "SortedSearchset",
     "as_transaction",
     "bundle_resources",
+    "bundle_shape_problem",
     "entry_status",
     "holds_another_patient",
     "is_fhir_id",
@@ -52,6 +53,16 @@ def resource_key(resource: Mapping[str, Any] | LeanObservation) -> str | None:
 
 def is_bundle(value: object) -> bool:
     return isinstance(value, Mapping) and value.get("resourceType") == "Bundle"
+
+
+def bundle_shape_problem(bundle: Mapping[str, Any]) -> str | None:
+    """Why a Bundle's `entry` or `link` cannot be read (not a list), or None: such a Bundle is refused whole,
+    never read as empty, since its results — or its next page — would be lost without a word."""
+    for element in ("entry", "link"):
+        value = bundle.get(element)
+        if value is not None and not isinstance(value, list):
+            return f"Bundle.{element} is not a list"
+    return None
 
 
 def bundle_resources(bundle: Mapping[str, Any]) -> list[Resource]:

@@ -17,6 +17,7 @@ from typing import Any
 from ._errors import FhirError, PatientNotFound, PrefetchUnavailable, SourceError
 from ._fhir_json import (
     Readable,
+    bundle_shape_problem,
     has_error_issue,
     holds_another_patient,
     is_bundle,
@@ -181,6 +182,9 @@ def _read_value(value: object, template: str, patient_id: str) -> list[Readable]
     if "?" in template or "/" not in path:  # a search: the answer is a searchset
         if not is_bundle(value):
             return f"expected a Bundle, got {value['resourceType']}"
+        shape = bundle_shape_problem(value)
+        if shape is not None:
+            return shape
         if next_link(value) is not None:
             return "only the first page was sent"
         resources, outcomes = prefetched_searchset(value)

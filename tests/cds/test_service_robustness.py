@@ -48,6 +48,40 @@ def test_junk_inside_prefetch_never_500(client: TestClient, resource: Any, key: 
     assert r.status_code in (200, 400, 412), r.text
 
 
+PREFETCH_SEARCHES = ["observations", "procedures", "conditions", "medicationAdministrations", "medicationStatements"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    key=st.sampled_from(PREFETCH_SEARCHES),
+    element=st.sampled_from(["entry", "link", "type", "total", "resourceType", "meta"]),
+    value=json_values,
+)
+def test_a_prefetched_bundle_with_an_element_of_any_type_never_500(
+    client: TestClient, key: str, element: str, value: Any
+) -> None:
+    """Type-mutated Bundle elements (a searchset with `"entry": 5` or `"link": 7` used to answer 500)."""
+    prefetch = prefetch_for(cytopenic_patient())
+    prefetch[key][element] = value
+    r = client.post(SERVICE, content=json.dumps(hook_request(prefetch=prefetch)))
+    assert r.status_code in (200, 400, 412), r.text
+    assert r.json()
+
+
+@pytest.mark.parametrize("key", ["observations", "procedures", "medicationAdministrations"])
+@pytest.mark.parametrize(("element", "value"), [("entry", 5), ("link", 7), ("entry", {"a": 1}), ("link", "x")])
+def test_a_prefetched_bundle_whose_entry_or_link_is_no_list_is_not_used(
+    client: TestClient, key: str, element: str, value: Any
+) -> None:
+    """Read as empty, its results (or its next page) would be lost without a word: a required search is then
+    unusable, and with no FHIR server to fetch it from the answer is 412, never advice on half the data."""
+    prefetch = prefetch_for(cytopenic_patient())
+    prefetch[key][element] = value
+    r = client.post(SERVICE, content=json.dumps(hook_request(prefetch=prefetch)))
+    assert r.status_code == 412, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=200))
 def test_arbitrary_bytes_never_500(client: TestClient, body: bytes) -> None:

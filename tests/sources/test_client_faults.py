@@ -131,6 +131,19 @@ async def test_search_answer_that_is_not_a_bundle(fhir_mock: respx.MockRouter, c
         await client.search("Observation")
 
 
+@pytest.mark.parametrize(
+    ("element", "value"), [("entry", 5), ("entry", {"resource": {}}), ("link", 7), ("link", "next")]
+)
+async def test_a_searchset_whose_entry_or_link_is_no_list_is_refused(
+    fhir_mock: respx.MockRouter, client: FhirClient, element: str, value: object
+) -> None:
+    """Read as empty, its results or its next page would be lost without a word (a fault HAPI cannot produce)."""
+    page = {**bundle(observation("o1")), element: value}
+    fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=page))
+    with pytest.raises(FhirProtocolError, match=f"Bundle.{element} is not a list"):
+        await client.search("Observation")
+
+
 async def test_paging_loop_is_detected(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     fhir_mock.get("/Observation").mock(
         return_value=httpx.Response(200, json=bundle(observation("o1"), next_url=f"{BASE}?page=2"))
