@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,6 +21,7 @@ from cds_cyto.cds.models import HookRequest, PatientViewContext
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.extract import extract_record
 from cds_cyto.profile import Profile
+from cds_cyto.record import DataProblem
 from cds_cyto.sources import (
     BearerToken,
     FhirPatientSource,
@@ -109,7 +110,7 @@ class PatientViewService:
 
     async def _resources(
         self, request: HookRequest, context: PatientViewContext, prefetch: dict[str, Any] | None
-    ) -> list[Readable]:
+    ) -> tuple[list[Readable], list[DataProblem]]:
         source = PrefetchSource(
             prefetch,
             self.definition.prefetch,
@@ -152,14 +153,15 @@ class PatientViewService:
                 "fetched": list(result.fetched),
             },
         )
-        return result.resources
+        return result.resources, _optional_gaps(result.unusable, result.unresolved)
 
     async def handle(self, body: Any) -> dict[str, Any]:
         """The cards for one hook call; raises HookFailure for a request that gets no cards."""
         started = time.perf_counter()
         request, context, prefetch = self._validate(body)
-        resources = await self._resources(request, context, prefetch)
+        resources, gaps = await self._resources(request, context, prefetch)
         record = extract_record(resources, self.profile, patient_id=context.patientId)
+        record.problems.extend(gaps)
         if any(p.code == "other-patient" for p in record.problems):
             # The core left them out, but data that mix patients are not to be trusted for advice at all.
             raise HookFailure(
@@ -176,3 +178,16 @@ class PatientViewService:
             },
         )
         return {"cards": cards}
+
+
+def _optional_gaps(unusable: Mapping[str, str], unresolved: Mapping[str, str]) -> list[DataProblem]:
+    """The optional searches the advice went without. One the EHR sent but that could not be read is a warning (a
+    data-quality card: a G-CSF charted as a MedicationStatement, say, may have been missed); one it did not send,
+    with no server to fetch it from, is recorded (info), since many EHRs never send optional prefetch."""
+    gaps = []
+    for key, why in sorted(unresolved.items()):
+        sent = unusable.get(key) not in (None, "absent", "null")
+        told = f"could not be read ({unusable[key]})" if sent else "was not sent"
+        reason = f"prefetch {key!r} {told} and could not be fetched ({why}): advice was given without it"
+        gaps.append(DataProblem(f"prefetch {key}", "prefetch-unusable", reason, "warning" if sent else "info"))
+    return gaps

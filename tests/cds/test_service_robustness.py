@@ -109,3 +109,23 @@ def test_logs_carry_no_token_and_no_patient_id(client: TestClient, caplog: pytes
     text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
     assert secret not in text
     assert "pt-1" not in text
+
+
+@pytest.mark.parametrize("key", ["conditions", "medicationStatements"])
+def test_an_optional_search_sent_unreadable_is_said_on_a_card(client: TestClient, key: str) -> None:
+    """Advice without it may miss a G-CSF charted as a MedicationStatement: the clinician is told, not left guessing."""
+    prefetch = prefetch_for(cytopenic_patient())
+    prefetch[key]["entry"] = 5
+    r = client.post(SERVICE, content=json.dumps(hook_request(prefetch=prefetch)))
+    assert r.status_code == 200, r.text
+    details = [c["detail"] for c in r.json()["cards"] if "prefetch-unusable" in c["detail"]]
+    assert len(details) == 1
+    assert f"prefetch '{key}' could not be read (Bundle.entry is not a list)" in details[0]
+
+
+def test_an_optional_search_not_sent_gets_no_card(client: TestClient) -> None:
+    prefetch = prefetch_for(cytopenic_patient())
+    del prefetch["conditions"]
+    r = client.post(SERVICE, content=json.dumps(hook_request(prefetch=prefetch)))
+    assert r.status_code == 200, r.text
+    assert not [c for c in r.json()["cards"] if "prefetch-unusable" in c["detail"]]
