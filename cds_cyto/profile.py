@@ -512,37 +512,38 @@ _OPTIONAL: dict[str, dict[str, Any]] = {
 }
 
 
-def _pattern_of(path: str) -> str:
-    return "disease.groups.*" if path.startswith("disease.groups.") and path.count(".") == 2 else path
-
-
 class _SiteMistake(ValueError):
     pass
 
 
+def _matches(pattern: str, path: str) -> bool:
+    """ "dimensions.*.factors" matches "dimensions.count.factors"."""
+    want, parts = pattern.split("."), path.split(".")
+    return len(want) == len(parts) and all(w in ("*", p) for w, p in zip(want, parts, strict=True))
+
+
 def _is_open(path: str) -> bool:
-    parts = path.split(".")
-    return any(
-        len(parts) == len(pattern.split("."))
-        and all(p in ("*", q) for p, q in zip(pattern.split("."), parts, strict=True))
-        for pattern in _OPEN_TABLES
-    )
+    return any(_matches(pattern, path) for pattern in _OPEN_TABLES)
+
+
+def _optional(path: str) -> dict[str, Any]:
+    return next((elements for pattern, elements in _OPTIONAL.items() if _matches(pattern, path)), {})
+
+
+# The words for what a site file holds, in order (bool before int: a TOML true is an int to Python).
+_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "true or false"),
+    (int, "a whole number"),
+    (float, "a number"),
+    (str, "a string"),
+    (list, "a list"),
+    (dict, "a table"),
+)
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int):
-        return "a whole number"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return f"a {type(value).__name__}"  # TOML dates and times: no clinical table takes one
+    word = next((word for kind, word in _KINDS if isinstance(value, kind)), None)
+    return word or f"a {type(value).__name__}"  # TOML dates and times: no clinical table takes one
 
 
 def _check_site_table(given: dict[str, Any], default: dict[str, Any], path: str) -> None:
@@ -553,7 +554,7 @@ def _check_site_table(given: dict[str, Any], default: dict[str, Any], path: str)
         # Named entries (analytes, dimensions, profiles …): an element one entry has, another may take.
         union = {k: v for entry in default.values() for k, v in entry.items()}
         default = {name: {**union, **entry} for name, entry in default.items()}
-    default = {**_OPTIONAL.get(_pattern_of(path), {}), **default}
+    default = {**_optional(path), **default}
     for key, value in given.items():
         where = f"{path}.{key}"
         if key.startswith("extra_") and isinstance(default.get(key.removeprefix("extra_")), list):

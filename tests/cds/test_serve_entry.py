@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,30 +11,12 @@ from fastapi.testclient import TestClient
 from cds_cyto.cds.app import create_app
 from cds_cyto.settings import Settings, repo_path
 from tests.cds.scenario import hook_request
+from tests.support.cli import assert_one_line_error, run_cds_cyto
 
 
 def serve(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `cds-cyto serve` with only CDS_CYTO_* from `env`; PORT=-1 variants fail before binding."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CDS_CYTO_")}
-    base["CDS_CYTO_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cfg.sqlite'}"
-    base.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "cds_cyto", "serve", *args, "--check"],
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
+    """`cds-cyto serve ARGS --check` with only CDS_CYTO_* from `env`: the configuration is judged, no port bound."""
+    return run_cds_cyto(tmp_path, "serve", *args, "--check", env=env)
 
 
 def test_without_demo_the_bundled_cohort_is_never_the_patient_source(tmp_path: Path) -> None:
@@ -62,12 +42,13 @@ def test_without_demo_the_bundled_cohort_is_never_the_patient_source(tmp_path: P
         ({"CDS_CYTO_AUTH": "disabled", "CDS_CYTO_HOST": "0.0.0.0"}, ["loopback"]),
         ({"CDS_CYTO_AUTH": "disabled", "CDS_CYTO_CORS_ORIGINS": '["https://a.example"'}, ["CDS_CYTO_CORS_ORIGINS"]),
         ({"CDS_CYTO_AUTH": "disabled", "CDS_CYTO_TIMEZONE": "Mars/Olympus"}, ["CDS_CYTO_TIMEZONE"]),
+        ({"CDS_CYTO_AUTH": "disabled", "CDS_CYTO_TOKEN_MAX_LIFETIME_S": "0"}, ["CDS_CYTO_TOKEN_MAX_LIFETIME_S"]),
     ],
 )
 def test_a_configuration_error_is_one_line_naming_the_setting_exit_2(
     env: dict[str, str], words: list[str], tmp_path: Path
 ) -> None:
-    one_line_error(serve(env, tmp_path), "configuration", *words)
+    assert_one_line_error(serve(env, tmp_path), "configuration", *words)
 
 
 @pytest.mark.parametrize(
@@ -80,6 +61,6 @@ def test_cors_origins_in_the_documented_forms_start(origins: str, tmp_path: Path
 
 
 def test_the_demo_binds_a_public_host_only_when_given_on_the_command_line(tmp_path: Path) -> None:
-    one_line_error(serve({"CDS_CYTO_HOST": "0.0.0.0"}, tmp_path, "--demo"), "loopback")
+    assert_one_line_error(serve({"CDS_CYTO_HOST": "0.0.0.0"}, tmp_path, "--demo"), "loopback")
     r = serve({"CDS_CYTO_HOST": "0.0.0.0"}, tmp_path, "--demo", "--host", "0.0.0.0")
     assert r.returncode == 0, r.stderr

@@ -4,15 +4,13 @@ start a service that then answers 500 on every hook call."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cds_cyto.profile import ProfileError, load_profile
 from cds_cyto.settings import repo_path
+from tests.support.cli import assert_one_line_error, run_cds_cyto
 
 # (site file text, what the one line must say) — every mistake the issue names, and each kind of check.
 MISTAKES = [
@@ -82,46 +80,16 @@ def test_the_site_file_in_force_changes_the_threshold(tmp_path: Path) -> None:
     assert profile.thresholds["gcsf_therapeutic"]["anc_below"] == 0.4
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_CYTO_")}
-    env["CDS_CYTO_DATABASE_URL"] = f"sqlite:///{tmp_path / 'site.sqlite'}"
-    env.update(extra)
-    return env
-
-
-def _one_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-
-
 @pytest.mark.parametrize(("text", "said"), [MISTAKES[0], MISTAKES[1], MISTAKES[2]])
 def test_serve_refuses_to_start_on_a_bad_site_file(tmp_path: Path, text: str, said: str) -> None:
     path = write(tmp_path, text)
-    result = subprocess.run(
-        [sys.executable, "-m", "cds_cyto", "serve", "--demo", "--check"],
-        env=_env(tmp_path, CDS_CYTO_SITE_FILE=str(path), CDS_CYTO_AUTH="disabled"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    _one_line(result, str(path), said)
+    result = run_cds_cyto(tmp_path, "serve", "--demo", "--check", env={"CDS_CYTO_SITE_FILE": str(path)})
+    assert_one_line_error(result, str(path), said)
 
 
 def test_serve_starts_on_a_good_site_file(tmp_path: Path) -> None:
     path = write(tmp_path, ACCEPTED[0])
-    result = subprocess.run(
-        [sys.executable, "-m", "cds_cyto", "serve", "--demo", "--check"],
-        env=_env(tmp_path, CDS_CYTO_SITE_FILE=str(path), CDS_CYTO_AUTH="disabled"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_cds_cyto(tmp_path, "serve", "--demo", "--check", env={"CDS_CYTO_SITE_FILE": str(path)})
     assert result.returncode == 0, result.stderr
 
 
@@ -129,15 +97,7 @@ def test_serve_starts_on_a_good_site_file(tmp_path: Path) -> None:
 def test_the_cli_exits_2_on_a_bad_site_file(tmp_path: Path, text: str, said: str) -> None:
     path = write(tmp_path, text)
     bundle = next(iter(sorted(repo_path("fixtures", "edge").glob("*.json"))))
-    result = subprocess.run(
-        [sys.executable, "-m", "cds_cyto", "evaluate", str(bundle), "--site", str(path)],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    _one_line(result, str(path), said)
+    assert_one_line_error(run_cds_cyto(tmp_path, "evaluate", str(bundle), "--site", str(path)), str(path), said)
 
 
 def test_the_readme_example_site_file_is_accepted(tmp_path: Path) -> None:
