@@ -160,3 +160,23 @@ def test_two_authorization_headers_are_refused_even_if_one_is_valid(secured: Tes
         r = secured.get("/cds-services", headers=[("Authorization", v) for v in pair])
         assert r.status_code == 401, pair
     assert secured.get("/cds-services", headers=bearer(token("/cds-services"))).status_code == 200
+
+
+@pytest.mark.parametrize(("setting", "accepted"), [(None, False), ("900", True), ("899", False)])
+def test_the_maximum_token_lifetime_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, setting: str | None, accepted: bool
+) -> None:
+    """CDS_CYTO_TOKEN_MAX_LIFETIME_S as a site serving Epic sets it: Epic's tokens live 900 s, over the default 300."""
+    for name, value in {
+        "CDS_CYTO_AUTH": "required",
+        "CDS_CYTO_PUBLIC_BASE_URL": BASE,
+        "CDS_CYTO_TRUSTED_ISSUERS": json.dumps({ISS: {"jwks": {"keys": [KEY.as_dict(private=False)]}}}),
+        "CDS_CYTO_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite'}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    if setting is not None:
+        monkeypatch.setenv("CDS_CYTO_TOKEN_MAX_LIFETIME_S", setting)
+    with TestClient(create_app(Settings())) as client:
+        now = int(time.time())
+        r = client.get("/cds-services", headers=bearer(token("/cds-services", iat=now, exp=now + 900)))
+    assert r.status_code == (200 if accepted else 401)
