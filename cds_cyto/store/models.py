@@ -16,7 +16,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from cds_cyto.store.types import UtcDateTime
 
-__all__ = ["ALERT_STATES", "OPEN_STATES", "Alert", "Base", "FeedbackRecord", "Lease", "PatientState", "SweepRun"]
+__all__ = [
+    "ALERT_STATES",
+    "OPEN_STATES",
+    "Alert",
+    "Base",
+    "FeedbackRecord",
+    "Lease",
+    "PatientState",
+    "SweepRun",
+    "TokenReplay",
+]
 
 ALERT_STATES = ("new", "acknowledged", "resolved")
 OPEN_STATES = ("new", "acknowledged")
@@ -87,6 +97,10 @@ class PatientState(Base):
     evaluated_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_run.id"), nullable=True)
     written_back_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    tenant: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)  # the issuer it was swept for
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # consecutive failed assessments
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why; never patient data
+    retry_after: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # backoff after a failure
 
 
 class Alert(Base):
@@ -130,6 +144,7 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     resolution: Mapped[str | None] = mapped_column(String(40), nullable=True)  # stopped-firing | left-cohort
+    tenant: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
 
 
 class Lease(Base):
@@ -141,3 +156,12 @@ class Lease(Base):
     holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
     acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TokenReplay(Base):
+    """A token already used: `key` is a hash of its issuer and `jti`; the row may go once the token has expired."""
+
+    __tablename__ = "token_replay"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

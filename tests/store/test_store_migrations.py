@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table,
 from cds_cyto.store import Base, Store
 from cds_cyto.store.migrate import current_revision, head_revision
 
-TABLES = {"alembic_version", "feedback", "sweep_run", "patient_state", "alert", "lease"}
+TABLES = {"alembic_version", "feedback", "sweep_run", "patient_state", "alert", "lease", "token_replay"}
 
 
 def test_migrate_builds_every_table_at_head(store: Store) -> None:
