@@ -18,9 +18,9 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cds_cyto.assess import evaluate
-from cds_cyto.extract import extract_record, extract_record_json
-from cds_cyto.profile import default_profile
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record, extract_record_json
+from cds_cyto.core.profile import default_profile
 from tests.support.patient_bundle import make_patient_bundle
 
 

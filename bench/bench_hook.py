@@ -40,11 +40,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_fetch import WireCounter
-from cds_cyto.assess import evaluate
 from cds_cyto.cds.app import create_app
 from cds_cyto.cds.patient_view import PatientViewService
 from cds_cyto.cds.request_body import read_hook_body
-from cds_cyto.extract import extract_record
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
 from cds_cyto.settings import Settings
 from cds_cyto.sources import FhirPool, PrefetchSource
 from tests.cds.scenario import hook_request, prefetch_for

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cds_cyto.profile import default_profile
+from cds_cyto.core.profile import default_profile
 from cds_cyto.simulate import CohortSpec, plan_cohort, simulate_patient, transaction_bundle
 from cds_cyto.sources import FhirClient, FhirPatientSource, Timeouts, default_observation_codes
 from cds_cyto.store import Store

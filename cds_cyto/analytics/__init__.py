@@ -7,7 +7,7 @@ model = load_model(out_dir / "site_model.json"); model.predict({...})        # w
 
 from cds_cyto.analytics.cohort import assessment_row, bundle_files, cohort_table, daily_table, rows_from_files
 from cds_cyto.analytics.report import SECTIONS, AnalysisResult, analyze_rows
-from cds_cyto.analytics.site_model import SiteModel, SiteModelError, fit_site_model, load_model, save_model
+from cds_cyto.analytics.site_model_fit import SiteModel, SiteModelError, fit_site_model, load_model, save_model
 
 __all__ = [
     "SECTIONS",

@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from cds_cyto.assess import Assessment, evaluate
-from cds_cyto.extract import extract_record, extract_records, read_resources
-from cds_cyto.profile import Profile, default_profile, load_profile
+from cds_cyto.core.evaluate import Assessment, evaluate
+from cds_cyto.core.extract import extract_record, extract_records, read_resources
+from cds_cyto.core.profile import Profile, default_profile, load_profile
 
 __all__ = [
     "DAILY_DAYS",
@@ -130,7 +130,7 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         for m in MARKERS:
             peak = risk.markers.get(m)
             row[f"max_lg_{m}"] = _f(None if peak is None else peak.max_lg)
-        from cds_cyto.risk.baseline import baseline_result, marrow_baseline
+        from cds_cyto.core.risk.baseline import baseline_result, marrow_baseline
 
         il6 = baseline_result(rec, "il6", ht.window, risk.as_of)
         row["baseline_il6"] = _f(None if il6 is None else il6.value)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from cds_cyto.analytics import correlation, incidence, models, plots, site_model, survival
+from cds_cyto.analytics import correlation, incidence, models, plots, site_model_fit, survival
 from cds_cyto.analytics.cohort import MARKERS, PatientRow, cohort_table, daily_table
-from cds_cyto.profile import Profile, default_profile
+from cds_cyto.core.profile import Profile, default_profile
 
 __all__ = ["SECTIONS", "AnalysisResult", "analyze_rows"]
 
@@ -36,7 +36,7 @@ class AnalysisResult:
     table: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, bytes] = field(default_factory=dict)
-    model: site_model.SiteModel | None = None
+    model: site_model_fit.SiteModel | None = None
     notes: list[str] = field(default_factory=list)
     html_path: Path | None = None
 
@@ -123,12 +123,12 @@ def analyze_rows(
             ["baseline_neutrophils", "baseline_hemoglobin", "baseline_platelets", "crs_grade", "crs_recovery_day"],
         )
     )
-    key = site_model.OUTCOME_DEFINITIONS[outcome][1]
+    key = site_model_fit.OUTCOME_DEFINITIONS[outcome][1]
     res.model = _safe(
         "site model",
         res,
-        lambda: site_model.fit_site_model(
-            site_model.input_frame(df, outcome, feats),
+        lambda: site_model_fit.fit_site_model(
+            site_model_fit.input_frame(df, outcome, feats),
             outcome,
             feats,
             created=created,
@@ -141,7 +141,7 @@ def analyze_rows(
         ),
     )
     if res.model is not None:
-        site_model.save_model(res.model, out / "site_model.json")
+        site_model_fit.save_model(res.model, out / "site_model.json")
         t["site_model_calibration"] = pd.DataFrame(res.model.validation["calibration_table"])
     _write(res, out)
     return res
@@ -225,7 +225,7 @@ def render_html(res: AnalysisResult) -> str:
         parts.append(
             f"<p>Logistic model of <b>{html.escape(m.outcome_definition)}</b>, fitted on this cohort of "
             f"{m.population_name} patients (n={m.training['n']}, events={m.training['events']}); artifact "
-            f"<code>site_model.json</code> (format {site_model.ARTIFACT_FORMAT} v{m.version}). Validation: "
+            f"<code>site_model.json</code> (format {site_model_fit.ARTIFACT_FORMAT} v{m.version}). Validation: "
             f"{html.escape(v['method'])}; AUC {v['auc_cv']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}); calibration "
             f"slope {v['calibration_slope']:.3f}, intercept {v['calibration_intercept']:.3f}.</p>"
             "<p>To show its probability on cards, start the service with <code>CDS_CYTO_SITE_MODEL</code> naming "
@@ -235,7 +235,7 @@ def render_html(res: AnalysisResult) -> str:
             "within the training range below, and of this population; every probability carries these validation "
             "figures.</p>"
         )
-        caution = site_model.over_fitting_caution(m.training["events"], len(m.features))
+        caution = site_model_fit.over_fitting_caution(m.training["events"], len(m.features))
         if caution:
             parts.append(f"<p><b>Caution:</b> {caution}; read the cross-validated figures, not the apparent fit.</p>")
         coefs = pd.DataFrame(

@@ -29,9 +29,9 @@ from cds_cyto.cds.models import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure, PatientViewService, validation_outcome
 from cds_cyto.cds.request_body import read_hook_body
+from cds_cyto.cds.rule_pages import rule_page
+from cds_cyto.core.profile import Profile, default_profile, load_profile
 from cds_cyto.logs import request_id
-from cds_cyto.profile import Profile, default_profile, load_profile
-from cds_cyto.rule_pages import rule_page
 from cds_cyto.settings import Settings
 from cds_cyto.sources import BundleFileSource, FhirPool, PatientSource, default_observation_codes
 from cds_cyto.store import Store

@@ -8,12 +8,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from cds_cyto.assess import Assessment
 from cds_cyto.cds.drafts import draft_for
-from cds_cyto.grading.interval import shown
-from cds_cyto.recommend import Recommendation
-from cds_cyto.risk.site_score import LABEL as SITE_LABEL
-from cds_cyto.risk.site_score import SiteScore
+from cds_cyto.core.evaluate import Assessment
+from cds_cyto.core.grading.interval import shown
+from cds_cyto.core.recommend.cytopenia import Recommendation
+from cds_cyto.core.risk.site_score import LABEL as SITE_LABEL
+from cds_cyto.core.risk.site_score import SiteScore
 
 __all__ = ["TOPIC_SYSTEM", "render_cards"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_cyto.assess import Assessment
-from cds_cyto.recommend import Recommendation
+from cds_cyto.core.evaluate import Assessment
+from cds_cyto.core.recommend.cytopenia import Recommendation
 
 __all__ = ["draft_for"]
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds_cyto.assess import evaluate
 from cds_cyto.cds.cards import render_cards
 from cds_cyto.cds.discovery import ServiceDefinition
 from cds_cyto.cds.models import HookRequest, PatientViewContext
 from cds_cyto.cds.outcome import operation_outcome
-from cds_cyto.extract import extract_record
-from cds_cyto.profile import Profile
-from cds_cyto.record import DataProblem
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.extract.record import DataProblem
+from cds_cyto.core.profile import Profile
 from cds_cyto.sources import (
     BearerToken,
     FhirPatientSource,

@@ -3,7 +3,7 @@
 A patient-view request is mostly its prefetch, and the prefetch mostly lab results. Each prefetched searchset
 Bundle becomes a `SortedSearchset`: what the prefetch checks read (`resourceType`, `link`, and the entries'
 resources sorted into search outcomes and the rest); its Observations come as `LeanObservation`s
-(`cds_cyto.extract.lean`). Everything else is the plain decoded JSON (read by orjson, so numbers and refusals are
+(`cds_cyto.core.extract.lean`). Everything else is the plain decoded JSON (read by orjson, so numbers and refusals are
 the plain reading's). Bytes that are not JSON, or not UTF-8, raise `orjson.JSONDecodeError`, as `orjson.loads`
 would, so the service gives them the same 400. `tests/cds/test_cds_request_body.py` checks both readings give
 one answer.
@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from cds_cyto.extract.lean import (
+from cds_cyto.core.extract.lean import (
     LEAN_FAILURES,
     LeanObservation,
     decode_lean_bundle,

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from cds_cyto.cli import CliError
 from cds_cyto.cli.common import add_disease_argument, load_site_profile, parse_day
-from cds_cyto.profile import Profile
+from cds_cyto.core.profile import Profile
 
 __all__ = ["register", "rows_from_fhir"]
 
@@ -47,7 +47,7 @@ def rows_from_fhir(
     base_url: str, as_of: date | None, disease: str, profile: Profile | None = None
 ) -> Iterator[dict[str, Any]]:
     from cds_cyto.analytics.cohort import row_from_resources
-    from cds_cyto.profile import default_profile
+    from cds_cyto.core.profile import default_profile
     from cds_cyto.sources import FhirClient, FhirPatientSource, SourceError, default_observation_codes
 
     profile = profile or default_profile()
@@ -72,7 +72,7 @@ def rows_from_fhir(
 
 def run(args: argparse.Namespace) -> int:
     from cds_cyto.analytics import analyze_rows, bundle_files, rows_from_files
-    from cds_cyto.risk.site_model import POPULATIONS
+    from cds_cyto.core.profile.site_model import POPULATIONS
 
     disease = args.disease
     population = next(key for key, (normalised, _) in POPULATIONS.items() if normalised == disease)

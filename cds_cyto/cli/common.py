@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_cyto.cli import CliError
-from cds_cyto.profile import Profile, ProfileError, default_profile, load_profile
+from cds_cyto.core.profile import Profile, ProfileError, default_profile, load_profile
 
 __all__ = ["DISEASE_HELP", "add_disease_argument", "add_site_argument", "load_site_profile", "parse_day"]
 
@@ -53,7 +53,7 @@ def add_disease_argument(p: Any, allowed: tuple[str, ...], what: str, default: s
     `allowed` are the diseases this command can use; `what` says what the value does for it."""
 
     def parse(text: str) -> str:
-        from cds_cyto.risk.config import RiskDataError, load_risk_data, normalise_disease
+        from cds_cyto.core.profile.risk_tables import RiskDataError, load_risk_data, normalise_disease
 
         if text.strip().lower() in extra:
             return text.strip().lower()

@@ -10,13 +10,13 @@ from typing import Any
 
 import orjson
 
-from cds_cyto.assess import Assessment, evaluate
 from cds_cyto.cli import CliError
 from cds_cyto.cli.common import add_disease_argument, add_site_argument, load_site_profile, parse_day
-from cds_cyto.extract import extract_record, extract_records, read_resources
-from cds_cyto.extract.lean import JsonLineError, NotFhirError
-from cds_cyto.profile import Profile
-from cds_cyto.report_table import assessment_table
+from cds_cyto.cli.table import assessment_table
+from cds_cyto.core.evaluate import Assessment, evaluate
+from cds_cyto.core.extract import extract_record, extract_records, read_resources
+from cds_cyto.core.extract.lean import JsonLineError, NotFhirError
+from cds_cyto.core.profile import Profile
 
 __all__ = ["register"]
 

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from cds_cyto.cli import CliError
-from cds_cyto.profile import Profile
+from cds_cyto.core.profile import Profile
 from cds_cyto.sources import FhirClient, FhirPatientSource, SourceError, default_observation_codes
 
 __all__ = ["read_patient_resources"]

@@ -21,9 +21,10 @@ def register(sub: Any) -> None:
 
 def timeline_png(resources: Any, patient_id: str) -> bytes:
     from cds_cyto.analytics.plots import patient_timeline_png
-    from cds_cyto.extract import extract_record, split_by_patient
-    from cds_cyto.profile import default_profile
-    from cds_cyto.risk import crs_features, load_risk_data
+    from cds_cyto.core.extract import extract_record, split_by_patient
+    from cds_cyto.core.profile import default_profile
+    from cds_cyto.core.profile.risk_tables import load_risk_data
+    from cds_cyto.core.risk import crs_features
 
     profile = default_profile()
     patients = [p for p in split_by_patient(resources) if p is not None]

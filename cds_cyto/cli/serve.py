@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     from cds_cyto.cds.app import create_app
     from cds_cyto.cds.auth import parse_trusted_issuers
+    from cds_cyto.core.profile import ProfileError
     from cds_cyto.logs import configure_logging
-    from cds_cyto.profile import ProfileError
     from cds_cyto.settings import Settings, describe_settings_error
 
     overrides: dict[str, Any] = {}

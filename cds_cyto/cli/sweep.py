@@ -24,7 +24,7 @@ from cds_cyto.cli import CliError
 from cds_cyto.cli.common import add_site_argument, load_site_profile, parse_day
 
 if TYPE_CHECKING:
-    from cds_cyto.profile import Profile
+    from cds_cyto.core.profile import Profile
     from cds_cyto.settings import Settings
     from cds_cyto.store import Store
     from cds_cyto.sweep import SweepConfig

@@ -1,7 +1,7 @@
 """What the simulator charts: codes, canonical units, reported precision and reference ranges per analyte.
 
 Codes and units follow the FHIR conventions of the extraction engine (clinical-reference.md §1, §6, §9); the
-analyte keys are those of `cds_cyto/data/analytes.toml`.
+analyte keys are those of `cds_cyto/core/profile/data/analytes.toml`.
 """
 
 from __future__ import annotations

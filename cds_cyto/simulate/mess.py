@@ -117,7 +117,7 @@ class MessItem:
 
 
 def _load_tables() -> tuple[dict[str, dict[str, float]], dict[str, tuple[float, float]]]:
-    data = resources.files("cds_cyto") / "data"
+    data = resources.files("cds_cyto.core.profile") / "data"
     units = tomllib.loads((data / "units.toml").read_text(encoding="utf-8"))
     analytes = tomllib.loads((data / "analytes.toml").read_text(encoding="utf-8"))
     dims = {name: units["dimensions"][spec["dimension"]]["factors"] for name, spec in analytes["analytes"].items()}
@@ -135,7 +135,7 @@ def plausible_bounds(analyte: str) -> tuple[float, float]:
 
 
 def canonical_value(analyte: str, value: float, ucum: str) -> float:
-    """The written value in the canonical unit, by the factors of cds_cyto/data/units.toml."""
+    """The written value in the canonical unit, by the factors of cds_cyto/core/profile/data/units.toml."""
     code = ucum.split("{", maxsplit=1)[0] if analyte == "ddimer" else ucum
     return round(value * _FACTORS[analyte][code], 9)
 

@@ -1,7 +1,7 @@
 """How raw FHIR JSON reaches the pure core.
 
 A source hands back one patient's raw FHIR resources — no Bundle wrappers, every copy it got (versions, paging
-overlap and duplicates are the core's to settle, by its one rule) — for `cds_cyto.extract` (lab results may come
+overlap and duplicates are the core's to settle, by its one rule) — for `cds_cyto.core.extract` (lab results may come
 as `LeanObservation`s, decoded straight from the bytes). It returns everything or raises a `SourceError`; never
 part of it. Medications that medication uses reference but that did not come along are read from the server.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cds_cyto.profile import Profile, default_profile
+from cds_cyto.core.profile import Profile, default_profile
 
 __all__ = ["default_observation_codes"]
 

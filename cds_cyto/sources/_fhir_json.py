@@ -1,6 +1,6 @@
 """Small readers and shapers of raw FHIR JSON for the FHIR protocol: ids, searchsets, OperationOutcomes, transactions.
 
-Versions, duplicates and whose data a resource is are the core's to settle (`cds_cyto.extract`): sources hand over
+Versions, duplicates and whose data a resource is are the core's to settle (`cds_cyto.core.extract`): sources hand over
 everything they got."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from cds_cyto.extract.fhir_json import NoPatient, patient_of
-from cds_cyto.extract.lean import LeanObservation, settle_entries
+from cds_cyto.core.extract.fhir_json import NoPatient, patient_of
+from cds_cyto.core.extract.lean import LeanObservation, settle_entries
 
 __all__ = [
     "Readable",
@@ -29,8 +29,8 @@ __all__ = [
 ]
 
 Resource = dict[str, Any]
-# A resource as the extractor reads it: a dict, or a lab result the hook decoded lean (`cds_cyto.extract.lean`), or
-# the place of a resource that was nobody's in a file of several patients (`cds_cyto.extract.split_by_patient`).
+# A resource as the extractor reads it: a dict, or a lab result the hook decoded lean (`cds_cyto.core.extract.lean`), or
+# the place of a resource that was nobody's in a file of several patients (`cds_cyto.core.extract.split_by_patient`).
 Readable = Resource | LeanObservation | NoPatient
 
 # FHIR R4 `id` datatype. Checked before an id goes into a URL, so a hostile id cannot add query parameters.

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from cds_cyto.extract import unresolved_medication_ids
+from cds_cyto.core.extract import unresolved_medication_ids
 
 from ._client import FhirClient
 from ._codes import default_observation_codes

@@ -1,6 +1,6 @@
 """Patients from FHIR files: Bundles of any type, single resources, NDJSON — a file or a directory tree.
 
-Files are read by the core's one reader (`cds_cyto.extract.read_resources`: lab results lean, a Bundle's fullUrls
+Files are read by the core's one reader (`cds_cyto.core.extract.read_resources`: lab results lean, a Bundle's fullUrls
 and urn:uuid references settled as a server loading the Bundle would) and shared out by the core's one rule
 (`split_by_patient`, file by file, so a subject-less result counts only within its own one-patient file). Nothing
 is de-duplicated or rewritten here: each patient gets every copy the files hold, and the core settles versions.
@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from cds_cyto.extract import read_resources, split_by_patient, unresolved_medication_ids
-from cds_cyto.extract.lean import JsonLineError, NotFhirError
+from cds_cyto.core.extract import read_resources, split_by_patient, unresolved_medication_ids
+from cds_cyto.core.extract.lean import JsonLineError, NotFhirError
 
 from ._errors import PatientNotFound, SourceFileError
 from ._fhir_json import Readable

@@ -14,7 +14,7 @@ __all__ = ["PatientCatalog", "PatientSource", "QuerySource"]
 class PatientSource(Protocol):
     async def patient_resources(self, patient_id: str) -> Sequence[Readable]:
         """All of the patient's raw FHIR resources, every copy as it came (the core settles versions; lab results
-        may come decoded lean, see `cds_cyto.extract.lean`).
+        may come decoded lean, see `cds_cyto.core.extract.lean`).
 
         Complete or an exception (a `SourceError`): never a partial list. `PatientNotFound` when there is no such
         patient.

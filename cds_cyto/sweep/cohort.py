@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from cds_cyto.profile import Profile
+from cds_cyto.core.profile import Profile
 from cds_cyto.sources import FhirClient, SearchParams, date_range, is_fhir_id, token_list
 from cds_cyto.sweep.config import CohortQuery
 

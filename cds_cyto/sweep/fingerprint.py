@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from cds_cyto import __version__
-from cds_cyto.profile import Profile
+from cds_cyto.core.profile import Profile
 
 __all__ = ["assessment_hash", "grade_changes", "grade_summary", "profile_hash"]
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from cds_cyto.assess import evaluate
-from cds_cyto.extract import extract_record
-from cds_cyto.profile import Profile
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.profile import Profile
 from cds_cyto.sources import (
     Auth,
     FhirClient,

@@ -21,7 +21,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from cds_cyto.profile import Profile
+from cds_cyto.core.profile import Profile
 from cds_cyto.settings import Settings
 from cds_cyto.store import Store
 from cds_cyto.sweep.config import SweepConfig, backend_auth, sweep_config

@@ -1,5 +1,5 @@
 """A patient's resource snapshot: every resource a sweep has seen, keyed "Type/id", the newest version kept by the
-core's one rule (`cds_cyto.extract.version_key`).
+core's one rule (`cds_cyto.core.extract.version_key`).
 
 Incremental fetches bring only what changed since the last sweep; merging them here rebuilds the patient's
 complete data. A deleted resource is never reported by `_lastUpdated` searches, so only a full fetch (which
@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from cds_cyto.extract import version_key
+from cds_cyto.core.extract import version_key
 
 __all__ = ["Snapshot", "merge", "rebuild", "snapshot_hash"]
 

@@ -13,11 +13,11 @@ import pytest
 
 from cds_cyto.analytics import SiteModelError, fit_site_model, load_model, save_model
 from cds_cyto.analytics.cohort import bundle_files, cohort_table, rows_from_files
-from cds_cyto.analytics.site_model import input_frame
-from cds_cyto.assess import evaluate
+from cds_cyto.analytics.site_model_fit import input_frame
 from cds_cyto.cli import main
-from cds_cyto.extract import extract_record
-from cds_cyto.profile import load_profile
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.profile import load_profile
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cohort"
 

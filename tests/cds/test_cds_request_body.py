@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from cds_cyto.cds.app import create_app
 from cds_cyto.cds.patient_view import HookFailure, PatientViewService
 from cds_cyto.cds.request_body import read_hook_body
-from cds_cyto.extract.lean import LeanObservation
+from cds_cyto.core.extract.lean import LeanObservation
 from cds_cyto.settings import Settings
 from cds_cyto.sources import SortedSearchset
 from tests.cds.scenario import count, cytopenic_patient, hook_request, prefetch_for

@@ -12,9 +12,9 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
-from cds_cyto.assess import Assessment, evaluate
-from cds_cyto.extract import extract_record
-from cds_cyto.profile import Profile
+from cds_cyto.core.evaluate import Assessment, evaluate
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.profile import Profile
 
 Json = dict[str, Any]
 

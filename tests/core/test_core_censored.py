@@ -14,10 +14,12 @@ from builders import infusion, obs, patient, run
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cds_cyto.grading import ctcae
-from cds_cyto.grading.daily import daily_minima, daily_series
-from cds_cyto.grading.icaht import early_icaht, late_icaht
-from cds_cyto.grading.interval import (
+from cds_cyto.cli.table import assessment_table
+from cds_cyto.core.extract.record import LabResult
+from cds_cyto.core.grading import ctcae
+from cds_cyto.core.grading.daily import daily_minima, daily_series
+from cds_cyto.core.grading.icaht import early_icaht, late_icaht
+from cds_cyto.core.grading.interval import (
     Grade,
     Interval,
     above,
@@ -29,10 +31,8 @@ from cds_cyto.grading.interval import (
     lowest,
     shown,
 )
-from cds_cyto.grading.pht import pht_seed000
-from cds_cyto.profile import default_profile
-from cds_cyto.record import LabResult
-from cds_cyto.report_table import assessment_table
+from cds_cyto.core.grading.pht import pht_seed000
+from cds_cyto.core.profile import default_profile
 
 PROFILE = default_profile()
 RULES = PROFILE.icaht

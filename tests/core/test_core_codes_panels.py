@@ -11,9 +11,9 @@ from builders import LOINC, UCUM, at, bundle, infusion, obs, patient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cds_cyto.extract import extract_record, extract_record_json
-from cds_cyto.profile import default_profile
-from cds_cyto.record import PatientRecord
+from cds_cyto.core.extract import extract_record, extract_record_json
+from cds_cyto.core.extract.record import PatientRecord
+from cds_cyto.core.profile import default_profile
 
 OID = "urn:oid:2.16.840.1.113883.6.1"
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from builders import COUNT_UNITS, LOINC_OF, UNITS, in_unit, infusion, obs, problem_codes, run
 
-from cds_cyto.grading import ctcae
-from cds_cyto.profile import default_profile, load_profile
+from cds_cyto.core.grading import ctcae
+from cds_cyto.core.profile import default_profile, load_profile
 
 G1 = "G1"
 

@@ -24,9 +24,9 @@ from builders import (
     series,
 )
 
-from cds_cyto.assess import Assessment
-from cds_cyto.grading.episodes import Episode
-from cds_cyto.profile import load_profile
+from cds_cyto.core.evaluate import Assessment
+from cds_cyto.core.grading.episodes import Episode
+from cds_cyto.core.profile import load_profile
 
 
 def episodes(a: Assessment, lineage: str, profile: str) -> list[Episode]:

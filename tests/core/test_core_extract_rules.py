@@ -21,8 +21,8 @@ from builders import (
     series,
 )
 
-from cds_cyto.assess import evaluate
-from cds_cyto.extract import extract_record
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
 
 # ---------------------------------------------------------------------------------------------------------------
 # Values that are not numbers

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from cds_cyto.assess import evaluate
-from cds_cyto.assessment_json import result_json
-from cds_cyto.extract import extract_record
+from cds_cyto.core.assessment.to_json import result_json
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
 
 EDGE = Path(__file__).resolve().parents[2] / "fixtures" / "edge"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((EDGE / "expected.json").read_text(encoding="utf-8"))

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 import pytest
 from builders import COUNT_UNITS, in_unit, infusion, obs, run, series
 
-from cds_cyto.grading.daily import count_below, daily_series
-from cds_cyto.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
-from cds_cyto.profile import default_profile
+from cds_cyto.core.grading.daily import count_below, daily_series
+from cds_cyto.core.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
+from cds_cyto.core.profile import default_profile
 
 RULES = default_profile().icaht
 NORMAL_ANC = 2.0

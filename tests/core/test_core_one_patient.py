@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_core_properties import SETTINGS
 
-from cds_cyto.assess import evaluate
-from cds_cyto.extract import (
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import (
     NoPatient,
     extract_record,
     extract_record_json,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from builders import PLATELET_TRANSFUSION, infusion, obs, procedure, run, series
 
-from cds_cyto.grading.pht import day28_value
+from cds_cyto.core.grading.pht import day28_value
 
 WINDOW = (26, 30)
 

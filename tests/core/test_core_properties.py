@@ -26,12 +26,12 @@ from builders import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_cyto.assess import evaluate
-from cds_cyto.extract import extract_record
-from cds_cyto.grading import ctcae
-from cds_cyto.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
-from cds_cyto.grading.pht import pht_seed000
-from cds_cyto.profile import LINEAGES, default_profile
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.grading import ctcae
+from cds_cyto.core.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
+from cds_cyto.core.grading.pht import pht_seed000
+from cds_cyto.core.profile import LINEAGES, default_profile
 
 PROFILE = default_profile()
 # Modest by default (the whole tests/core run stays well under a minute); CORE_HYPOTHESIS_SCALE=20 for a deep run.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_cyto.profile import ProfileError, load_profile
+from cds_cyto.core.profile import ProfileError, load_profile
 
 SITE = """
 [thresholds.gcsf_therapeutic]

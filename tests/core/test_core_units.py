@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from builders import LOINC_OF, UCUM, bundle, infusion, obs, problem_codes, qty, run
 
-from cds_cyto.extract import extract_record
-from cds_cyto.extract.units import fold_unit
-from cds_cyto.profile import default_profile
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.extract.units import fold_unit
+from cds_cyto.core.profile import default_profile
 
 MMOL = 10 / 0.6206  # g/L per mmol/L of hemoglobin (1 g/dL = 0.6206 mmol/L)
 

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_core_properties import FEW, clinical_bundle, json_junk, junk_bundle
 
-from cds_cyto.extract import extract_record, extract_record_json
-from cds_cyto.extract.lean import LeanObservation, resources_from_json
-from cds_cyto.record import PatientRecord
+from cds_cyto.core.extract import extract_record, extract_record_json
+from cds_cyto.core.extract.lean import LeanObservation, resources_from_json
+from cds_cyto.core.extract.record import PatientRecord
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import cds_cyto.profile as profile_module
-from cds_cyto.profile import load_profile
+import cds_cyto.core.profile.load as profile_module
+from cds_cyto.core.profile import load_profile
 from cds_cyto.sweep.fingerprint import profile_hash
 
 TABLES = ["analytes", "units", "codes", "criteria", "profiles", "thresholds", "risk"]

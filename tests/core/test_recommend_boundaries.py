@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from builders import ATC, FILGRASTIM, infusion, med_admin, obs, patient, run
 
-from cds_cyto.profile import ProfileError, load_profile
+from cds_cyto.core.profile import ProfileError, load_profile
 
 GCSF = (ATC, "L03AA02")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_cyto.profile import ProfileError, load_profile
+from cds_cyto.core.profile import ProfileError, load_profile
 from cds_cyto.settings import repo_path
 from tests.support.cli import assert_one_line_error, run_cds_cyto
 

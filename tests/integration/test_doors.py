@@ -33,9 +33,9 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_cyto.assess import Assessment
 from cds_cyto.cds import patient_view
 from cds_cyto.cds.app import create_app
+from cds_cyto.core.evaluate import Assessment
 from cds_cyto.settings import Settings
 from cds_cyto.store import make_engine
 from cds_cyto.store.patients import load_patient

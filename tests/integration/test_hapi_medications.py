@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_cyto.extract import extract_record
+from cds_cyto.core.extract import extract_record
 from cds_cyto.sources import FhirClient, FhirPatientSource
 from tests.cds.scenario import cytopenic_patient, filgrastim, gcsf_by_reference, hook_request, prefetch_for
 from tests.integration.helpers import TcpProxy, load_resources, unique_id

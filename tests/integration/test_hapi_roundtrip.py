@@ -8,9 +8,9 @@ import time
 import orjson
 import pytest
 
-from cds_cyto.assess import evaluate
-from cds_cyto.extract import extract_record
-from cds_cyto.profile import default_profile
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.profile import default_profile
 from cds_cyto.sources import BundleFileSource, FhirClient, FhirPatientSource
 from cds_cyto.sources._fhir_json import resource_key
 from tests.integration.helpers import AS_OF, BIG_OBSERVATIONS, SMALL_OBSERVATIONS, LoadedPatients

@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from cds_cyto.analytics import rows_from_files
-from cds_cyto.assess import evaluate
 from cds_cyto.cli.analyze import rows_from_fhir
-from cds_cyto.extract import extract_record
-from cds_cyto.profile import default_profile
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.profile import default_profile
 from cds_cyto.sources import FhirClient, FhirPatientSource
 
 pytestmark = pytest.mark.hapi

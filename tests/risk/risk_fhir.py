@@ -11,10 +11,10 @@ from datetime import date, timedelta
 from itertools import count
 from typing import Any
 
-from cds_cyto.extract import extract_record
-from cds_cyto.profile import default_profile
-from cds_cyto.record import PatientRecord
-from cds_cyto.risk import RiskAssessment, assess_risk
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.extract.record import PatientRecord
+from cds_cyto.core.profile import default_profile
+from cds_cyto.core.risk import RiskAssessment, assess_risk
 
 Json = dict[str, Any]
 

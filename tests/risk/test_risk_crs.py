@@ -18,8 +18,9 @@ from risk_fhir import (
     risk_of,
 )
 
-from cds_cyto.risk import crs_features, load_risk_data
-from cds_cyto.risk.crs import CrsFeatures
+from cds_cyto.core.profile.risk_tables import load_risk_data
+from cds_cyto.core.risk import crs_features
+from cds_cyto.core.risk.crs import CrsFeatures
 
 
 def _crs(*resources: Json, as_of_day: int = 30) -> CrsFeatures:

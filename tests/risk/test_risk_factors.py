@@ -18,9 +18,9 @@ from risk_fhir import (
     risk_of,
 )
 
-from cds_cyto.risk import FactorResult, RiskAssessment, load_risk_data
-from cds_cyto.risk.config import FEATURE_NAMES
-from cds_cyto.risk.factors import FEATURES
+from cds_cyto.core.profile.risk_tables import FEATURE_NAMES, load_risk_data
+from cds_cyto.core.risk import FactorResult, RiskAssessment
+from cds_cyto.core.risk.factors import FEATURES
 
 LD = -5
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from risk_fhir import FLUDARABINE, baseline_labs, day_date, infusion, med, obs, risk_of
 
-from cds_cyto.risk import RiskDataError
+from cds_cyto.core.profile.risk_tables import RiskDataError
 
 LD = -5  # lymphodepletion start (fludarabine) in these tests; baseline panel on day −6
 

@@ -20,9 +20,10 @@ from risk_fhir import (
     risk_of,
 )
 
-from cds_cyto.profile import default_profile
-from cds_cyto.risk import RiskDataError, assess_risk, load_risk_data
-from cds_cyto.risk.engine import RiskAssessment
+from cds_cyto.core.profile import default_profile
+from cds_cyto.core.profile.risk_tables import RiskDataError, load_risk_data
+from cds_cyto.core.risk import assess_risk
+from cds_cyto.core.risk.engine import RiskAssessment
 
 
 def _full(disease: str | None = "ALL", as_of_day: int = 14) -> RiskAssessment:

@@ -18,7 +18,7 @@ from risk_fhir import (
     risk_of,
 )
 
-from cds_cyto.risk import load_risk_data
+from cds_cyto.core.profile.risk_tables import load_risk_data
 
 WITHIN = 14  # written from §9, not read from risk.toml
 

@@ -20,10 +20,11 @@ from risk_fhir import (
     record_of,
 )
 
-from cds_cyto.profile import Profile, default_profile, load_profile
-from cds_cyto.recommend import CODES, Evidence, Recommendation
-from cds_cyto.record import LabResult, PatientRecord
-from cds_cyto.risk import CardAddition, antibacterial_prophylaxis, assess_risk, risk_recommendations
+from cds_cyto.core.extract.record import LabResult, PatientRecord
+from cds_cyto.core.profile import Profile, default_profile, load_profile
+from cds_cyto.core.recommend.cytopenia import CODES, Evidence, Recommendation
+from cds_cyto.core.recommend.risk_based import CardAddition, antibacterial_prophylaxis, risk_recommendations
+from cds_cyto.core.risk import assess_risk
 
 LD = -5
 HIGH = baseline_labs(LD - 1, plt=100.0, anc=1.0)  # CAR-HEMATOTOX 2

@@ -26,12 +26,12 @@ from risk_fhir import (
     record_of,
 )
 
-from cds_cyto.assess import evaluate
 from cds_cyto.cds.cards import render_cards
-from cds_cyto.profile import Profile, ProfileError, default_profile, load_profile
-from cds_cyto.risk import assess_risk
-from cds_cyto.risk.site_model import SiteModel, SiteModelError, load_model, parse_model
-from cds_cyto.risk.site_score import SiteScore
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.profile import Profile, ProfileError, default_profile, load_profile
+from cds_cyto.core.profile.site_model import SiteModel, SiteModelError, load_model, parse_model
+from cds_cyto.core.risk import assess_risk
+from cds_cyto.core.risk.site_score import SiteScore
 from tests.support.site_model import artifact_doc
 
 LD = -5

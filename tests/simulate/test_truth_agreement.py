@@ -17,8 +17,8 @@ import pytest
 
 from cds_cyto.simulate import CohortSpec, SimulatedPatient, plan_cohort, simulate_patient, transaction_bundle
 
-assess = pytest.importorskip("cds_cyto.assess")
-extract = pytest.importorskip("cds_cyto.extract")
+assess = pytest.importorskip("cds_cyto.core.evaluate")
+extract = pytest.importorskip("cds_cyto.core.extract")
 
 LINEAGES = ("neutrophils", "hemoglobin", "platelets")
 EPISODE_KEYS = ("profile", "onset_day", "nadir_value", "nadir_day", "recovery_day", "duration_days", "new_onset")

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from cds_cyto.extract import NoPatient, extract_record
-from cds_cyto.extract.lean import LeanObservation
+from cds_cyto.core.extract import NoPatient, extract_record
+from cds_cyto.core.extract.lean import LeanObservation
 from cds_cyto.sources import BundleFileSource, PatientCatalog, PatientNotFound, SourceFileError
 
 from .conftest import bundle, observation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_cyto.risk.site_model import LOG_FEATURES
+from cds_cyto.core.profile.site_model import LOG_FEATURES
 
 
 def artifact_doc(

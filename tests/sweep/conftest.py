@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cds_cyto.profile import default_profile
+from cds_cyto.core.profile import default_profile
 from cds_cyto.store import Store
 from cds_cyto.sweep import SweepConfig, SweepReport, run_sweep
 

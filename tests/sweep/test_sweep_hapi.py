@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_cyto.profile import default_profile, load_profile
+from cds_cyto.core.profile import default_profile, load_profile
 from cds_cyto.sources import FhirClient
 from cds_cyto.store import Store
 from cds_cyto.store.alerts import alerts_of

@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import ValidationError
 
-from cds_cyto.profile import default_profile
+from cds_cyto.core.profile import default_profile
 from cds_cyto.settings import Settings
 from cds_cyto.store.alerts import AlertView
 from cds_cyto.sweep import CohortError, read_ids_file, site_today, sweep_config

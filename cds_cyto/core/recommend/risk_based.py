@@ -1,0 +1,280 @@
+"""Recommendations that rest on the risk picture (pure; every threshold from thresholds.toml or risk.toml).
+
+- `risk_recommendations` → (recommendations, extended-monitoring reasons):
+  * `gcsf-prophylaxis` — CAR-HEMATOTOX ≥ thresholds.gcsf_prophylaxis.hematotox_at_least (the points known suffice:
+    more points can only add), from day thresholds.gcsf_prophylaxis.from_day to risk.toml
+    gcsf_prophylaxis.until_day; not when G-CSF was already given since day 0; not when the therapeutic G-CSF card
+    applies (the latest ANC, fresh per thresholds.freshness.max_age_days, below thresholds.gcsf_therapeutic.anc_below
+    — the lead's `gcsf-therapeutic` card then speaks).
+  * extended-monitoring reasons (Evidence for the lead's `extended-monitoring` card): CRS grade ≥
+    thresholds.extended_monitoring.crs_grade_at_least; late CRS onset; late CRS recovery (risk.toml [crs.late]);
+    high CAR-HEMATOTOX with ongoing severe neutropenia (latest ANC from day 0 below the seed 000 SN threshold).
+- `antibacterial_prophylaxis` → a `CardAddition` for the `gcsf-therapeutic` card: high CAR-HEMATOTOX risk and a fresh
+  ANC < 0.5 ×10⁹/L (EHA/EBMT: antibacterial prophylaxis may be considered). There is no topic code of its own, and the
+  prophylaxis card is silent exactly then, so the sentence and its evidence belong on the therapeutic card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from cds_cyto.core.assessment.recommendation import (
+    Evidence,
+    Recommendation,
+    fresh,
+    given_on,
+    unidentified_evidence,
+    unidentified_since,
+)
+from cds_cyto.core.extract.record import LabResult, PatientRecord, TherapyEvent
+from cds_cyto.core.grading.interval import below, shown
+from cds_cyto.core.profile import Profile
+from cds_cyto.core.risk.engine import RiskAssessment
+from cds_cyto.core.risk.hematotox import Hematotox
+
+__all__ = ["CardAddition", "antibacterial_prophylaxis", "risk_recommendations"]
+
+
+@dataclass(frozen=True, slots=True)
+class CardAddition:
+    """A sentence and evidence to add to another card (`code`), with the rule and citation they rest on."""
+
+    code: str
+    text: str
+    rule: str
+    citation: str
+    evidence: tuple[Evidence, ...]
+
+
+def _day(day: int) -> str:
+    return f"day +{day}" if day >= 0 else f"day {day}"
+
+
+def _anc_evidence(r: LabResult) -> Evidence:
+    flags = " (derived)" if r.derived else ""
+    return Evidence("ANC", f"{shown(r, r.unit)}{flags}", r.time.isoformat(), r.source_id)
+
+
+def _score_text(h: Hematotox) -> str:
+    if h.complete:
+        return f"{h.score}/{h.max_score}"
+    return f"≥ {h.score} (incomplete: {', '.join(h.missing)} missing)"
+
+
+def _hematotox_evidence(h: Hematotox) -> list[Evidence]:
+    window = ""
+    if h.window is not None:
+        window = f"; baseline window {h.window.first.isoformat()} to {h.window.last.isoformat()} ({h.window.anchor})"
+    out = [Evidence("CAR-HEMATOTOX score", f"{_score_text(h)} — high risk ≥ {h.high_risk_at_least}{window}")]
+    for c in h.components:
+        if c.result is not None:
+            out.append(
+                Evidence(
+                    f"CAR-HEMATOTOX {c.name}",
+                    f"{shown(c.result, c.unit)} → "
+                    + (f"{c.points} point(s)" if c.points is not None else "band unknown (censored value)")
+                    + f" [{c.published}]",
+                    c.result.time.isoformat(),
+                    c.result.source_id,
+                )
+            )
+    if h.caveat:
+        out.append(Evidence("CAR-HEMATOTOX caveat", h.caveat))
+    return out
+
+
+def _gcsf_since(record: PatientRecord, day0: date, as_of: date) -> list[TherapyEvent]:
+    return [e for e in record.events_of("gcsf") if day0 <= e.start <= as_of]
+
+
+def _prophylaxis(
+    risk: RiskAssessment,
+    record: PatientRecord,
+    as_of: date,
+    day: int | None,
+    latest_anc: LabResult | None,
+    t: dict[str, Any],
+) -> Recommendation | None:
+    rule = t["gcsf_prophylaxis"]
+    h = risk.hematotox
+    at_least, from_day = int(rule["hematotox_at_least"]), int(rule["from_day"])
+    until = risk.data.gcsf_until_day
+    if day is None or not from_day <= day <= until or h.score is None or h.score < at_least:
+        return None
+    day0 = as_of - timedelta(days=day)
+    if _gcsf_since(record, day0 + timedelta(days=risk.data.gcsf_already_from_day), as_of):
+        return None
+    anc = fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))
+    if anc is not None and below(anc, float(t["gcsf_therapeutic"]["anc_below"])):
+        return None  # the therapeutic card applies
+    dose = str(rule["dose"])
+    evidence = _hematotox_evidence(h)
+    # A drug given since infusion that could not be identified may have been G-CSF: never say "no G-CSF" then.
+    unknown = unidentified_since(record, day0 + timedelta(days=risk.data.gcsf_already_from_day), as_of)
+    if unknown:
+        evidence += unidentified_evidence(unknown)
+    else:
+        evidence.append(Evidence("G-CSF since infusion", "none recorded", day0.isoformat()))
+    if latest_anc is not None:
+        evidence.append(_anc_evidence(latest_anc))
+    score = str(h.score) if h.complete else f"≥ {h.score}"
+    if unknown:
+        latest = unknown[-1]
+        text = (
+            f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia. The drug of "
+            f"{latest.source_id or 'an administration'} {given_on(latest)} could not be identified: check whether "
+            f"G-CSF was given before considering prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
+        )
+        summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: check whether G-CSF was given"
+    else:
+        text = (
+            f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia, and no G-CSF since infusion. "
+            f"Consider prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
+        )
+        summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: consider prophylactic G-CSF"
+    if h.caveat:
+        text += " " + h.caveat
+    return Recommendation(
+        "gcsf-prophylaxis",
+        summary,
+        text,
+        "warning",
+        f"CAR-HEMATOTOX ≥ {at_least} (thresholds gcsf_prophylaxis.hematotox_at_least), day +{from_day} to "
+        f"+{until} (risk.toml gcsf_prophylaxis.until_day, {risk.data.gcsf_until_source}), no G-CSF since day 0, "
+        f"latest ANC not below gcsf_therapeutic.anc_below",
+        f"{rule['source']}; {h.citation}",
+        tuple(evidence),
+        facts={
+            "dose": dose,
+            "hematotox_score": h.score,
+            "hematotox_complete": h.complete,
+            "from_day": from_day,
+            "unidentified_medication": bool(unknown),
+        },
+    )
+
+
+def _monitoring_reasons(
+    risk: RiskAssessment,
+    as_of: date,
+    day: int | None,
+    latest_anc: LabResult | None,
+    profile: Profile,
+) -> list[Evidence]:
+    if day is None or day < 0:
+        return []
+    t = profile.thresholds
+    data = risk.data
+    crs = risk.crs
+    reasons: list[Evidence] = []
+    where = crs.source_ids[0] if crs.source_ids else None
+    cut = int(t["extended_monitoring"]["crs_grade_at_least"])
+    if crs.max_grade is not None and crs.max_grade >= cut:
+        peak = crs.date_of(crs.peak_day)
+        reasons.append(
+            Evidence(
+                f"CRS grade ≥ {cut} (thresholds extended_monitoring.crs_grade_at_least; {data.severe_source})",
+                f"maximum grade {crs.max_grade} ({crs.sources.get('max_grade', crs.source)}"
+                + (
+                    f", peak {_day(crs.peak_day)} ({crs.sources.get('peak', crs.source)}))"
+                    if crs.peak_day is not None
+                    else ")"
+                ),
+                None if peak is None else peak.isoformat(),
+                where,
+            )
+        )
+    recorded = crs.source in ("condition", "observation")
+    if recorded and crs.onset_day is not None and crs.onset_day > data.late_onset_after_day:
+        onset = crs.date_of(crs.onset_day)
+        reasons.append(
+            Evidence(
+                f"late CRS onset: after day +{data.late_onset_after_day} ({data.late_onset_source})",
+                f"CRS onset {_day(crs.onset_day)} ({crs.sources.get('onset', crs.source)})",
+                None if onset is None else onset.isoformat(),
+                where,
+            )
+        )
+    if recorded and crs.onset_day is not None and (crs.recovery_day is not None or crs.ongoing):
+        end = crs.recovery_day if crs.recovery_day is not None else day
+        duration = end - crs.onset_day
+        if duration > data.late_duration_over_days:
+            value = (
+                f"CRS {_day(crs.onset_day)} → recovered {_day(crs.recovery_day)} ({duration} days)"
+                if crs.recovery_day is not None
+                else f"CRS from {_day(crs.onset_day)} not recovered by {_day(day)} ({duration} days so far)"
+            )
+            when = crs.date_of(end)
+            reasons.append(
+                Evidence(
+                    f"late CRS recovery: CRS longer than {data.late_duration_over_days} days "
+                    f"({data.late_duration_source})",
+                    value,
+                    None if when is None else when.isoformat(),
+                    where,
+                )
+            )
+    sn = profile.definitions["seed000"].severe["neutrophils"]
+    day0 = as_of - timedelta(days=day)
+    if (
+        risk.hematotox.high_risk
+        and latest_anc is not None
+        and day0 <= latest_anc.local_date <= as_of
+        and below(latest_anc, sn)
+    ):
+        reasons.append(
+            Evidence(
+                f"high CAR-HEMATOTOX ({_score_text(risk.hematotox)}) with ongoing severe neutropenia "
+                f"(ANC < {sn:g}; {data.monitoring_hematotox_source})",
+                f"ANC {shown(latest_anc, latest_anc.unit)} on {_day((latest_anc.local_date - day0).days)}",
+                latest_anc.time.isoformat(),
+                latest_anc.source_id,
+            )
+        )
+    return reasons
+
+
+def risk_recommendations(
+    risk: RiskAssessment,
+    record: PatientRecord,
+    as_of: date,
+    day: int | None,
+    latest_anc: LabResult | None,
+    profile: Profile,
+) -> tuple[list[Recommendation], list[Evidence]]:
+    """(recommendations, extended-monitoring reasons). `day` = as_of − infusion date (None without an infusion);
+    `latest_anc` = the latest ANC on or before `as_of` (the engine checks its freshness itself)."""
+    recs: list[Recommendation] = []
+    prophylaxis = _prophylaxis(risk, record, as_of, day, latest_anc, profile.thresholds)
+    if prophylaxis is not None:
+        recs.append(prophylaxis)
+    return recs, _monitoring_reasons(risk, as_of, day, latest_anc, profile)
+
+
+def antibacterial_prophylaxis(
+    risk: RiskAssessment,
+    as_of: date,
+    day: int | None,
+    latest_anc: LabResult | None,
+    profile: Profile,
+) -> CardAddition | None:
+    """For the `gcsf-therapeutic` card: high CAR-HEMATOTOX and a fresh ANC below risk.toml antibacterial.anc_below."""
+    if day is None or day < 0 or not risk.hematotox.high_risk:
+        return None
+    anc = fresh(latest_anc, as_of, int(profile.thresholds["freshness"]["max_age_days"]))
+    cut = risk.data.antibacterial_anc_below
+    if anc is None or not below(anc, cut):  # unknown (censored across the cut) adds nothing
+        return None
+    return CardAddition(
+        "gcsf-therapeutic",
+        risk.data.antibacterial_text,
+        f"CAR-HEMATOTOX high risk (≥ {risk.hematotox.high_risk_at_least}) and latest ANC < {cut:g} ×10⁹/L "
+        "(risk.toml antibacterial.anc_below)",
+        risk.data.antibacterial_source,
+        (
+            Evidence("CAR-HEMATOTOX score", f"{_score_text(risk.hematotox)} (high risk)"),
+            _anc_evidence(anc),
+        ),
+    )
