@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from cds_cyto.core.evaluate import Assessment, evaluate
+from cds_cyto.core.assessment.result import Assessment
+from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record, extract_records, read_resources
 from cds_cyto.core.profile import Profile, default_profile, load_profile
 

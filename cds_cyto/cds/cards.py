@@ -9,9 +9,11 @@ import uuid
 from typing import Any
 
 from cds_cyto.cds.drafts import draft_for
-from cds_cyto.core.evaluate import Assessment
+from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.grading.interval import shown
+from cds_cyto.core.profile import Profile
 from cds_cyto.core.recommend.cytopenia import Recommendation
+from cds_cyto.core.recommend.rules import title_of
 from cds_cyto.core.risk.site_score import LABEL as SITE_LABEL
 from cds_cyto.core.risk.site_score import SiteScore
 
@@ -23,14 +25,6 @@ OVERRIDE_SYSTEM = "urn:cds-cyto:override-reason"
 # can de-duplicate and feedback can be matched to the card it answers.
 _NAMESPACE = uuid.UUID("9f0c6c4e-5d1b-4d7e-9b1e-8a3d2c7f6e10")
 _INDICATOR = {"critical": "critical", "warning": "warning", "info": "info"}
-_TITLES = {
-    "gcsf-therapeutic": "Therapeutic G-CSF",
-    "gcsf-prophylaxis": "Prophylactic G-CSF",
-    "rbc-transfusion": "Red-cell transfusion",
-    "platelet-transfusion": "Platelet transfusion",
-    "extended-monitoring": "Extended blood-count monitoring",
-    "data-quality": "Data quality",
-}
 OVERRIDE_REASONS = (
     ("already-addressed", "Already addressed"),
     ("not-clinically-indicated", "Not clinically indicated for this patient"),
@@ -141,7 +135,7 @@ def _yn(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
-def render_card(rec: Recommendation, a: Assessment, public_base_url: str) -> dict[str, Any]:
+def render_card(rec: Recommendation, a: Assessment, public_base_url: str, profile: Profile) -> dict[str, Any]:
     day = a.as_of.isoformat() if a.as_of else None
     card: dict[str, Any] = {
         "uuid": card_uuid(a.patient_id, rec.code, day),
@@ -151,7 +145,7 @@ def render_card(rec: Recommendation, a: Assessment, public_base_url: str) -> dic
         "source": {
             "label": "cds-cyto: cytopenia after CAR-T",
             "url": f"{public_base_url.rstrip('/')}/recommendations/{rec.code}",
-            "topic": {"system": TOPIC_SYSTEM, "code": rec.code, "display": _TITLES.get(rec.code, rec.code)},
+            "topic": {"system": TOPIC_SYSTEM, "code": rec.code, "display": title_of(rec.code, profile)},
         },
     }
     draft = draft_for(rec, a)
@@ -177,5 +171,5 @@ def _summary(text: str) -> str:
     return text if len(text) < 140 else text[:138] + "…"
 
 
-def render_cards(a: Assessment, public_base_url: str) -> list[dict[str, Any]]:
-    return [render_card(rec, a, public_base_url) for rec in a.recommendations]
+def render_cards(a: Assessment, public_base_url: str, profile: Profile) -> list[dict[str, Any]]:
+    return [render_card(rec, a, public_base_url, profile) for rec in a.recommendations]

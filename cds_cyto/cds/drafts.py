@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_cyto.core.evaluate import Assessment
+from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.recommend.cytopenia import Recommendation
 
 __all__ = ["draft_for"]

@@ -169,7 +169,7 @@ class PatientViewService:
                 operation_outcome("wrong-patient", "the data given belong to another patient than context.patientId"),
             )
         assessment = evaluate(record, self.today(), self.profile)
-        cards = render_cards(assessment, self.public_base_url)
+        cards = render_cards(assessment, self.public_base_url, self.profile)
         log.info(
             "cards",
             extra={

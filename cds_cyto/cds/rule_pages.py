@@ -9,29 +9,18 @@ from cds_cyto.core.profile import Profile
 
 __all__ = ["rule_page"]
 
-_RULES = {
-    "gcsf-therapeutic": ("Therapeutic G-CSF", "gcsf_therapeutic"),
-    "gcsf-prophylaxis": ("Prophylactic G-CSF", "gcsf_prophylaxis"),
-    "rbc-transfusion": ("Red-cell transfusion", "rbc_transfusion"),
-    "platelet-transfusion": ("Platelet transfusion", "platelet_transfusion"),
-    "extended-monitoring": ("Extended blood-count monitoring", "extended_monitoring"),
-    "data-quality": ("Data quality", None),
-}
-
 
 def rule_page(code: str, profile: Profile) -> str | None:
-    if code not in _RULES:
+    rule = profile.rule(code)
+    if rule is None:
         return None
-    title, key = _RULES[code]
+    title = rule.title
     rows = ""
-    if key is not None:
-        for name, value in profile.thresholds.get(key, {}).items():
-            rows += f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
+    if rule.page_note is not None:  # a rule whose page explains it in a sentence rather than in numbers
+        rows = f"<tr><td>{html.escape(rule.page_note)}</td></tr>"
     else:
-        rows = (
-            "<tr><td>A result whose unit is missing or unknown, or whose converted value is outside plausible bounds, "
-            "is never graded and is listed here instead (clinical-reference §1).</td></tr>"
-        )
+        for name, value in profile.thresholds.get(rule.thresholds, {}).items():
+            rows += f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
     return (
         f"<!doctype html><html lang='en'><meta charset='utf-8'><title>cds-cyto: {html.escape(title)}</title>"
         f"<h1>{html.escape(title)}</h1><p>Thresholds in force at this site (site-configurable):</p>"

@@ -53,12 +53,13 @@ def add_disease_argument(p: Any, allowed: tuple[str, ...], what: str, default: s
     `allowed` are the diseases this command can use; `what` says what the value does for it."""
 
     def parse(text: str) -> str:
-        from cds_cyto.core.profile.risk_tables import RiskDataError, load_risk_data, normalise_disease
+        from cds_cyto.core.profile import default_profile
+        from cds_cyto.core.profile.risk_tables import RiskDataError, normalise_disease
 
         if text.strip().lower() in extra:
             return text.strip().lower()
         try:
-            disease = str(normalise_disease(text, load_risk_data()))
+            disease = str(normalise_disease(text, default_profile().risk))
         except RiskDataError:
             raise argparse.ArgumentTypeError(f"unknown disease {text!r}: {DISEASE_HELP}") from None
         if disease not in allowed:

@@ -13,7 +13,8 @@ import orjson
 from cds_cyto.cli import CliError
 from cds_cyto.cli.common import add_disease_argument, add_site_argument, load_site_profile, parse_day
 from cds_cyto.cli.table import assessment_table
-from cds_cyto.core.evaluate import Assessment, evaluate
+from cds_cyto.core.assessment.result import Assessment
+from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record, extract_records, read_resources
 from cds_cyto.core.extract.lean import JsonLineError, NotFhirError
 from cds_cyto.core.profile import Profile

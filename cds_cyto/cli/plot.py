@@ -23,7 +23,6 @@ def timeline_png(resources: Any, patient_id: str) -> bytes:
     from cds_cyto.analytics.plots import patient_timeline_png
     from cds_cyto.core.extract import extract_record, split_by_patient
     from cds_cyto.core.profile import default_profile
-    from cds_cyto.core.profile.risk_tables import load_risk_data
     from cds_cyto.core.risk import crs_features
 
     profile = default_profile()
@@ -40,7 +39,7 @@ def timeline_png(resources: Any, patient_id: str) -> bytes:
         for lin in ("neutrophils", "hemoglobin", "platelets")
     }
     last = max((r.local_date for s in record.labs.values() for r in s), default=day0)
-    crs = crs_features(record, last, load_risk_data())
+    crs = crs_features(record, last, profile.risk)
     span = None
     if crs.onset_day is not None:
         span = (crs.onset_day, crs.recovery_day if crs.recovery_day is not None else (last - day0).days)

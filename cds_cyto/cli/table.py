@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_cyto.core.evaluate import Assessment
+from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.grading.interval import shown, value_text
 
 __all__ = ["assessment_table"]

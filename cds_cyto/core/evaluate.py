@@ -7,15 +7,12 @@ sweep row, a CLI line and a report cell cannot disagree. `Assessment.to_json()` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
+from cds_cyto.core.assessment.result import Assessment, LineageAssessment
 from cds_cyto.core.extract.record import DataProblem, LabResult, PatientRecord
 from cds_cyto.core.grading.episodes import Episode, find_episodes
 from cds_cyto.core.grading.icaht import (
-    EarlyGrade,
-    LateGrade,
     early_icaht,
     early_t_icaht,
     late_icaht,
@@ -24,55 +21,12 @@ from cds_cyto.core.grading.icaht import (
 from cds_cyto.core.grading.interval import Value, below, ctcae_grade, interval_of, order_key
 from cds_cyto.core.grading.pht import pht_seed000, pht_seed001
 from cds_cyto.core.profile import LINEAGES, Profile, default_profile
-from cds_cyto.core.recommend.cytopenia import Recommendation, recommend
-from cds_cyto.core.risk import RiskAssessment, assess_risk
+from cds_cyto.core.recommend.cytopenia import recommend
+from cds_cyto.core.risk import assess_risk
 
-__all__ = ["Assessment", "LineageAssessment", "evaluate"]
+__all__ = ["evaluate", "latest_result_date"]
 
 EPISODE_LINEAGES = ("neutrophils", "hemoglobin", "platelets")
-
-
-@dataclass(slots=True)
-class LineageAssessment:
-    lineage: str
-    latest: LabResult | None
-    ctcae: dict[str, int | None]  # the grade; for a censored value spanning grades, the lowest it certainly has
-    severe: bool | None  # seed 000 severe (SN/SA/ST)
-    grade3plus: bool | None  # seed 001 grade ≥ 3
-    cytopenia: bool | None  # seed 000 cytopenia (not severe), sex-specific for Hb
-    nadir: tuple[float, int, LabResult] | None  # value, day, result — day 0 to as_of
-    baseline: LabResult | None  # last value before infusion
-    episodes: list[Episode] = field(default_factory=list)
-    ctcae_exact: dict[str, bool] = field(default_factory=dict)  # False: `ctcae` is a lower bound ("≥ 3")
-
-    def ctcae_text(self, version: str) -> str | None:
-        """ "3", "≥ 3" (a censored value spanning grades), or None when the grade cannot be told."""
-        g = self.ctcae.get(version)
-        return None if g is None else (str(g) if self.ctcae_exact.get(version, True) else f"≥ {g}")
-
-
-@dataclass(slots=True)
-class Assessment:
-    patient_id: str | None
-    as_of: date | None
-    infusion_date: date | None
-    day: int | None
-    lineages: dict[str, LineageAssessment]
-    icaht_early: EarlyGrade | None
-    icaht_late: LateGrade | None
-    t_icaht_early: EarlyGrade | None
-    t_icaht_late: LateGrade | None
-    pht_day28: dict[str, bool | None]
-    data_problems: list[DataProblem]
-    profile_versions: dict[str, str]
-    record: PatientRecord = field(repr=False)
-    risk: RiskAssessment | None = None
-    recommendations: list[Recommendation] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        from cds_cyto.core.assessment.to_json import assessment_to_json
-
-        return assessment_to_json(self)
 
 
 def _below(r: LabResult, cut: float | None) -> bool | None:

@@ -12,7 +12,8 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
-from cds_cyto.core.evaluate import Assessment, evaluate
+from cds_cyto.core.assessment.result import Assessment
+from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record
 from cds_cyto.core.profile import Profile
 

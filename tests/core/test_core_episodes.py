@@ -24,7 +24,7 @@ from builders import (
     series,
 )
 
-from cds_cyto.core.evaluate import Assessment
+from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.grading.episodes import Episode
 from cds_cyto.core.profile import load_profile
 

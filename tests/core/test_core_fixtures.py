@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cds_cyto.core.assessment.to_json import result_json
+from cds_cyto.core.assessment.result import result_json
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record
 

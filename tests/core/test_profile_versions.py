@@ -12,7 +12,7 @@ import cds_cyto.core.profile.load as profile_module
 from cds_cyto.core.profile import load_profile
 from cds_cyto.sweep.fingerprint import profile_hash
 
-TABLES = ["analytes", "units", "codes", "criteria", "profiles", "thresholds", "risk"]
+TABLES = ["analytes", "units", "codes", "criteria", "profiles", "thresholds", "risk", "rules"]
 
 
 def test_every_table_is_listed_with_its_version_and_content_hash() -> None:

@@ -35,7 +35,7 @@ from fastapi.testclient import TestClient
 
 from cds_cyto.cds import patient_view
 from cds_cyto.cds.app import create_app
-from cds_cyto.core.evaluate import Assessment
+from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.settings import Settings
 from cds_cyto.store import make_engine
 from cds_cyto.store.patients import load_patient

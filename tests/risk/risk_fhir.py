@@ -13,7 +13,7 @@ from typing import Any
 
 from cds_cyto.core.extract import extract_record
 from cds_cyto.core.extract.record import PatientRecord
-from cds_cyto.core.profile import default_profile
+from cds_cyto.core.profile import Profile, default_profile
 from cds_cyto.core.risk import RiskAssessment, assess_risk
 
 Json = dict[str, Any]
@@ -161,9 +161,9 @@ def record_of(*resources: Json | Iterable[Json]) -> PatientRecord:
 
 
 def risk_of(
-    *resources: Json | Iterable[Json], as_of_day: int = 0, disease: str | None = None, **kw: Any
+    *resources: Json | Iterable[Json], as_of_day: int = 0, disease: str | None = None, profile: Profile | None = None
 ) -> RiskAssessment:
-    return assess_risk(record_of(*resources), day_date(as_of_day), default_profile(), disease, **kw)
+    return assess_risk(record_of(*resources), day_date(as_of_day), profile or default_profile(), disease)
 
 
 def baseline_labs(

@@ -18,7 +18,7 @@ from risk_fhir import (
     risk_of,
 )
 
-from cds_cyto.core.profile.risk_tables import load_risk_data
+from cds_cyto.core.profile import default_profile
 from cds_cyto.core.risk import crs_features
 from cds_cyto.core.risk.crs import CrsFeatures
 
@@ -219,7 +219,7 @@ def test_no_record_no_temperature_is_unknown() -> None:
 
 
 def test_no_infusion_gives_nothing() -> None:
-    c = crs_features(record_of(crs_condition(2, 3, 5)), day_date(5), load_risk_data())
+    c = crs_features(record_of(crs_condition(2, 3, 5)), day_date(5), default_profile().risk)
     assert (c.source, c.max_grade, c.onset_day) == ("none", None, None)
 
 

@@ -18,7 +18,8 @@ from risk_fhir import (
     risk_of,
 )
 
-from cds_cyto.core.profile.risk_tables import FEATURE_NAMES, load_risk_data
+from cds_cyto.core.profile import default_profile
+from cds_cyto.core.profile.risk_tables import FEATURE_NAMES
 from cds_cyto.core.risk import FactorResult, RiskAssessment
 from cds_cyto.core.risk.factors import FEATURES
 
@@ -43,7 +44,7 @@ PUBLISHED = {
 
 
 def test_published_figures() -> None:
-    data = load_risk_data()
+    data = default_profile().risk
     assert {f.id: (f.measure, f.estimate, f.ci) for f in data.factors} == PUBLISHED
     for f in data.factors:  # the figure is quoted beside the number
         for x in (f.estimate, *f.ci):

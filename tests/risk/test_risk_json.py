@@ -20,8 +20,7 @@ from risk_fhir import (
     risk_of,
 )
 
-from cds_cyto.core.profile import default_profile
-from cds_cyto.core.profile.risk_tables import RiskDataError, load_risk_data
+from cds_cyto.core.profile import ProfileError, default_profile, load_profile
 from cds_cyto.core.risk import assess_risk
 from cds_cyto.core.risk.engine import RiskAssessment
 
@@ -139,31 +138,23 @@ def test_no_probability_anywhere(disease: str | None) -> None:
 
 
 def test_site_override_and_bad_override() -> None:
-    data = load_risk_data({"hematotox": {"high_risk_at_least": 3}})
+    data = load_profile(site={"risk": {"hematotox": {"high_risk_at_least": 3}}}).risk
     assert data.hematotox_high_risk_at_least == 3
-    assert load_risk_data().hematotox_high_risk_at_least == 2  # the cached default is untouched
-    with pytest.raises(RiskDataError):
-        load_risk_data(
-            {
-                "hematotox": {
-                    "variables": [
-                        {
-                            "name": "x",
-                            "analyte": "x",
-                            "unit": "u",
-                            "published": "p",
-                            "bands": [{"points": 1, "op": "=<", "value": 1.0}],
-                        }
-                    ]
-                }
-            }
-        )
-    with pytest.raises(RiskDataError):
-        load_risk_data({"factors": [{"id": "x"}]})
+    assert default_profile().risk.hematotox_high_risk_at_least == 2  # the cached default is untouched
+    bad_band = {
+        "name": "x",
+        "analyte": "x",
+        "unit": "u",
+        "published": "p",
+        "bands": [{"points": 1, "op": "=<", "value": 1.0}],
+    }
+    with pytest.raises(ProfileError, match="op must be one of"):
+        load_profile(site={"risk": {"hematotox": {"variables": [bad_band]}}})
+    with pytest.raises(ProfileError, match="risk"):
+        load_profile(site={"risk": {"factors": [{"id": "x"}]}})
 
 
 def test_override_reaches_the_score() -> None:
-    out = risk_of(
-        infusion(), baseline_labs(-6, plt=100.0, anc=1.0), risk_overrides={"hematotox": {"high_risk_at_least": 3}}
-    ).to_json()
+    site = load_profile(site={"risk": {"hematotox": {"high_risk_at_least": 3}}})
+    out = risk_of(infusion(), baseline_labs(-6, plt=100.0, anc=1.0), profile=site).to_json()
     assert (out["hematotox"]["score"], out["hematotox"]["high_risk"]) == (2, False)

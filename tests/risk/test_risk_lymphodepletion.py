@@ -18,15 +18,15 @@ from risk_fhir import (
     risk_of,
 )
 
-from cds_cyto.core.profile.risk_tables import load_risk_data
+from cds_cyto.core.profile import default_profile, load_profile
 
 WITHIN = 14  # written from §9, not read from risk.toml
 
 
 def test_the_window_is_data_with_its_source() -> None:
-    data = load_risk_data()
+    data = default_profile().risk
     assert data.ld_within_days == WITHIN and "§9" in data.ld_within_source
-    assert load_risk_data({"baseline": {"ld_within_days_before_infusion": 21}}).ld_within_days == 21
+    assert load_profile(site={"risk": {"baseline": {"ld_within_days_before_infusion": 21}}}).risk.ld_within_days == 21
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,6 @@ reasons — each fires and stays silent at its boundaries; the thresholds come f
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from risk_fhir import (
     FILGRASTIM,
@@ -40,12 +38,11 @@ def _run(
     *resources: Json | list[Json],
     day: int,
     profile: Profile | None = None,
-    risk_overrides: dict[str, Any] | None = None,
 ) -> tuple[list[Recommendation], list[Evidence], CardAddition | None]:
     profile = profile or default_profile()
     record = record_of(infusion(), med(FLUDARABINE, LD), *resources)
     as_of = day_date(day)
-    risk = assess_risk(record, as_of, profile, risk_overrides=risk_overrides)
+    risk = assess_risk(record, as_of, profile)
     anc = _latest_anc(record, day)
     recs, reasons = risk_recommendations(risk, record, as_of, day, anc, profile)
     return recs, reasons, antibacterial_prophylaxis(risk, as_of, day, anc, profile)
@@ -202,7 +199,7 @@ def test_ongoing_crs_counts_as_late_recovery(day: int, fires: bool) -> None:
 
 def test_late_crs_defaults_are_site_overridable() -> None:
     overrides = {"crs": {"late": {"onset_after_day": 5, "duration_over_days": 20}}}
-    _, reasons, _ = _run(crs_condition(1, 6, 17), day=20, risk_overrides=overrides)
+    _, reasons, _ = _run(crs_condition(1, 6, 17), day=20, profile=load_profile(site={"risk": overrides}))
     labels = _labels(reasons)
     assert any(label.startswith("late CRS onset: after day +5") for label in labels)
     assert not any(label.startswith("late CRS recovery") for label in labels)

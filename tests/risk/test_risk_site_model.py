@@ -27,6 +27,7 @@ from risk_fhir import (
 )
 
 from cds_cyto.cds.cards import render_cards
+from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.profile import Profile, ProfileError, default_profile, load_profile
 from cds_cyto.core.profile.site_model import SiteModel, SiteModelError, load_model, parse_model
@@ -413,7 +414,11 @@ def _monitoring_patient(day: int, *crs: Json) -> Any:
 
 def test_card_shows_probability_with_validation() -> None:
     a = evaluate(_monitoring_patient(15, crs_condition(3, 2, 6)), day_date(15), profile_with())
-    card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
+    card = next(
+        c
+        for c in render_cards(a, "http://x", default_profile())
+        if c["source"]["topic"]["code"] == "extended-monitoring"
+    )
     p = expected(1.5, 100.0, 150.0, 3, 6)
     assert f"**{round(p * 100)}%**" in card["detail"]
     for text in (
@@ -440,7 +445,11 @@ def test_card_shows_probability_with_validation() -> None:
 
 def test_card_says_why_not_scored() -> None:
     a = evaluate(_monitoring_patient(15, crs_condition(3, 2)), day_date(15), profile_with())
-    card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
+    card = next(
+        c
+        for c in render_cards(a, "http://x", default_profile())
+        if c["source"]["topic"]["code"] == "extended-monitoring"
+    )
     assert (
         "not scored — crs_grade, crs_recovery_day: CRS from day +2 had not abated by the day +14 landmark: "
         "the model does not apply to this patient"
@@ -453,7 +462,11 @@ def test_card_says_why_not_scored() -> None:
 def test_card_shows_no_crs_as_such_and_what_the_model_rests_on() -> None:
     record = record_of(infusion(), med(FLUDARABINE, LD), BASE, temps(1, 8), obs("neutrophils", 0.3, 22))
     a = evaluate(record, day_date(22), profile_with())  # severe neutropenia after day 21: extended monitoring
-    card = next(c for c in render_cards(a, "http://x") if c["source"]["topic"]["code"] == "extended-monitoring")
+    card = next(
+        c
+        for c in render_cards(a, "http://x", default_profile())
+        if c["source"]["topic"]["code"] == "extended-monitoring"
+    )
     assert (
         "- rests on these inputs only — CRS as recorded by its day +14 landmark, not today's counts: baseline ANC "
         "1.5 ×10⁹/L, baseline Hb 100 g/L, baseline PLT 150 ×10⁹/L, no CRS by day +14\n"
@@ -463,7 +476,7 @@ def test_card_shows_no_crs_as_such_and_what_the_model_rests_on() -> None:
 def test_no_model_no_block() -> None:
     a = evaluate(_monitoring_patient(15, crs_condition(3, 2, 6)), day_date(15), default_profile())
     assert a.to_json()["risk"]["site_model"] is None
-    assert all("Site-calibrated" not in c["detail"] for c in render_cards(a, "http://x"))
+    assert all("Site-calibrated" not in c["detail"] for c in render_cards(a, "http://x", default_profile()))
 
 
 # ---- the doors: service start-up and the CLI -----------------------------------------------------------------------
@@ -543,3 +556,8 @@ def test_the_hook_sees_the_recorded_disease() -> None:
     s = score(BASE, crs_condition(1, 1, 3), b_all, day=15, profile=strict)
     assert s.scored, s.reasons
     assert not any("not recorded here" in c for c in s.cautions)
+
+
+def _monitoring_card(a: Assessment) -> dict[str, Any]:
+    cards = render_cards(a, "http://x", default_profile())
+    return next(c for c in cards if c["source"]["topic"]["code"] == "extended-monitoring")

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
-if TYPE_CHECKING:
-    from cds_cyto.core.profile.site_model import SiteModel
+from cds_cyto.core.profile.risk_tables import RiskData, RiskDataError, build_risk_data, normalise_disease
+from cds_cyto.core.profile.site_model import SiteModel, SiteModelError, load_model
 
 __all__ = [
     "LINEAGES",
@@ -43,6 +43,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "RecoveryRule",
+    "RuleDef",
     "default_profile",
     "load_profile",
     "with_site_model",
@@ -61,7 +62,7 @@ EventKind = Literal[
 ]
 
 LINEAGES = ("neutrophils", "hemoglobin", "platelets", "leukocytes", "lymphocytes")
-_DATA_FILES = ("analytes", "units", "codes", "criteria", "profiles", "thresholds")
+_DATA_FILES = ("analytes", "units", "codes", "criteria", "profiles", "thresholds", "risk", "rules")
 
 
 class ProfileError(ValueError):
@@ -174,9 +175,21 @@ class DiseaseCodes:
         return next((g for g in self.groups if g.matches(code, self.icd10cm_system)), None)
 
 
+@dataclass(frozen=True, slots=True)
+class RuleDef:
+    """One recommendation rule of rules.toml: its code, its title, the thresholds section with its numbers and
+    citation, and (for a rule without numbers to show) the sentence its page shows instead."""
+
+    code: str
+    title: str
+    thresholds: str
+    page_note: str | None = None
+
+
 @dataclass(frozen=True)
 class Profile:
-    """Everything the core needs to know that is clinical: codes, units, criteria, definitions, thresholds."""
+    """Everything the core needs to know that is clinical: codes, units, criteria, definitions, thresholds, the risk
+    tables and the recommendation rules. Built only by `load_profile`."""
 
     analytes: dict[str, AnalyteDef]
     dimensions: dict[str, Dimension]
@@ -194,6 +207,8 @@ class Profile:
     pht: dict[str, Any]
     icaht: IcahtRules
     thresholds: dict[str, Any]
+    risk: RiskData  # risk.toml as in force
+    rules: tuple[RuleDef, ...]  # rules.toml, in card order
     lln_defaults: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     code_names: dict[str, str] = field(default_factory=dict)  # "system|code" → a name evidence can show
@@ -201,6 +216,9 @@ class Profile:
     code_systems: dict[str, str] = field(default_factory=dict)
     panel_codes: tuple[str, ...] = ()  # "system|code" of panels whose counts come as components (searched for too)
     site_model: SiteModel | None = None  # the site's own calibrated model (`load_profile(site_model=...)`)
+
+    def rule(self, code: str) -> RuleDef | None:
+        return next((r for r in self.rules if r.code == code), None)
 
     @property
     def ctcae_versions(self) -> tuple[str, ...]:
@@ -273,7 +291,11 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
     for kind, raw in data["codes"]["events"].items():
         for code in raw.get("codes", []):
             event_codes[code] = (cast(EventKind, kind), frozenset(raw.get("resources", [])))
-    disease = _disease_codes(data["codes"]["disease"])
+    try:
+        risk = build_risk_data(data["risk"])
+    except RiskDataError as exc:
+        raise ProfileError(f"risk: {exc}") from None
+    disease = _disease_codes(data["codes"]["disease"], risk)
     crs = data["codes"]["crs"]
     crs_grades: dict[str, int | None] = {k: int(v) for k, v in crs["condition_grades"].items()}
     for code in crs.get("condition_unspecified", []):
@@ -375,13 +397,27 @@ def _build(data: dict[str, dict[str, Any]]) -> Profile:
         code_names={k: str(v) for k, v in data["codes"].get("code_names", {}).items() if "|" in k},
         code_systems={str(k): str(v) for k, v in data["analytes"].get("code_systems", {}).items()},
         panel_codes=tuple(dict.fromkeys(str(c) for c in data["analytes"].get("panels", {}).get("codes", []))),
+        risk=risk,
+        rules=_rules(data["rules"], data["thresholds"]),
     )
 
 
+def _rules(raw: dict[str, Any], thresholds: dict[str, Any]) -> tuple[RuleDef, ...]:
+    rows = sorted(raw["rules"].items(), key=lambda kv: int(kv[1]["order"]))
+    out = []
+    for code, row in rows:
+        section = str(row["thresholds"])
+        if not isinstance(thresholds.get(section), dict) or "source" not in thresholds[section]:
+            raise ProfileError(f"rules.{code}.thresholds: {section!r} is not a thresholds section with a source")
+        note = row.get("page_note")
+        out.append(RuleDef(str(code), str(row["title"]), section, None if note is None else str(note)))
+    return tuple(out)
+
+
 def _table_versions(data: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Each clinical table's version and the hash of its content as in force (site values merged), risk.toml
-    included: a change to any of them changes `profile_versions`, hence the sweep's profile hash (re-assessment)."""
-    tables = {name: data[name] for name in _DATA_FILES} | {"risk": _read_data("risk")}
+    """Each clinical table's version and the hash of its content as in force (site values merged): a change to any
+    of them changes `profile_versions`, hence the sweep's profile hash (re-assessment)."""
+    tables = {name: data[name] for name in _DATA_FILES}
     if data.get("site"):
         tables["site"] = data["site"]
     return {name: f"{table.get('version', '')} sha256:{_content_hash(table)}".strip() for name, table in tables.items()}
@@ -392,16 +428,10 @@ def _content_hash(table: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def _disease_codes(raw: dict[str, Any]) -> DiseaseCodes:
-    from cds_cyto.core.profile.risk_tables import (  # risk imports this module
-        RiskDataError,
-        load_risk_data,
-        normalise_disease,
-    )
-
+def _disease_codes(raw: dict[str, Any], risk: RiskData) -> DiseaseCodes:
     def family(value: Any, where: str) -> str:
         try:
-            return str(normalise_disease(str(value), load_risk_data()))
+            return str(normalise_disease(str(value), risk))
         except RiskDataError as exc:
             raise ProfileError(f"{where}: {exc}") from exc
 
@@ -443,6 +473,8 @@ _SITE_SECTIONS = {
     "t_icaht": ("profiles", "t_icaht"),
     "grade3plus_extra": ("profiles", "grade3plus_extra"),
     "thresholds": ("thresholds", None),
+    "risk": ("risk", None),
+    "rules": ("rules", "rules"),
     "lln_defaults": ("site", "lln_defaults"),
 }
 
@@ -492,8 +524,6 @@ def load_profile(
 
 def with_site_model(profile: Profile, path: Path) -> Profile:
     """`profile` with the site model read from `path`; its file hash is recorded in `versions`."""
-    from cds_cyto.core.profile.site_model import SiteModelError, load_model
-
     try:
         model = load_model(path)
     except SiteModelError as exc:

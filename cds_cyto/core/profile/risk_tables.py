@@ -1,4 +1,4 @@
-"""risk.toml → typed, validated `RiskData` (cached default; a site override dict merged over it).
+"""risk.toml → typed, validated `RiskData`, built by the profile's one loader (`Profile.risk`).
 
 Every number the risk engine uses is here, with the text it was taken from; the interpreters in this package hold
 no clinical literal.
@@ -6,11 +6,8 @@ no clinical literal.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal, cast
 
 __all__ = [
@@ -20,8 +17,8 @@ __all__ = [
     "HematotoxVariable",
     "RiskData",
     "RiskDataError",
+    "build_risk_data",
     "compare",
-    "load_risk_data",
     "normalise_disease",
 ]
 
@@ -180,17 +177,6 @@ def normalise_disease(disease: str | None, data: RiskData) -> str | None:
     return data.disease_aliases[key]
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Nested dicts are merged; any other value (lists included) replaces the default."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _positive_days(raw: Any, where: str) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
         raise RiskDataError(f"{where}: a whole number of days, 1 or more, not {raw!r}")
@@ -263,6 +249,16 @@ def _factor(raw: Mapping[str, Any]) -> FactorDef:
     )
 
 
+def build_risk_data(d: Mapping[str, Any]) -> RiskData:
+    """risk.toml as in force (site values merged by the profile loader) → `RiskData`; RiskDataError if unusable."""
+    try:
+        return _build(d)
+    except RiskDataError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RiskDataError(f"risk data: {exc!r}") from exc
+
+
 def _build(d: Mapping[str, Any]) -> RiskData:
     b, h, c, m, s = d["baseline"], d["hematotox"], d["crs"], d["markers"], d["summary"]
     factors = tuple(_factor(f) for f in d["factors"])
@@ -313,26 +309,3 @@ def _build(d: Mapping[str, Any]) -> RiskData:
         antibacterial_text=str(d["antibacterial"]["text"]),
         monitoring_hematotox_source=str(d["extended_monitoring"]["hematotox_source"]),
     )
-
-
-@lru_cache(maxsize=1)
-def _raw() -> dict[str, Any]:
-    text = resources.files("cds_cyto.core.profile.data").joinpath("risk.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
-@lru_cache(maxsize=1)
-def _default() -> RiskData:
-    return _build(_raw())
-
-
-def load_risk_data(overrides: Mapping[str, Any] | None = None) -> RiskData:
-    """risk.toml, with a site override dict (same layout) merged over it. The default is parsed once."""
-    if not overrides:
-        return _default()
-    try:
-        return _build(_merge(_raw(), overrides))
-    except RiskDataError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RiskDataError(f"risk data: {exc!r}") from exc

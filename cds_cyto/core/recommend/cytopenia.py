@@ -9,25 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cds_cyto.core.assessment.recommendation import (
-    CODES,
-    Evidence,
-    Recommendation,
-    code_text,
-    fresh,
-    given_on,
-    unidentified_evidence,
-    unidentified_since,
-)
+from cds_cyto.core.assessment.recommendation import Evidence, Recommendation
+from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.extract.record import DataProblem, LabResult, TherapyEvent
 from cds_cyto.core.grading.interval import below, shown
+from cds_cyto.core.profile import Profile
+from cds_cyto.core.recommend.evidence import code_text, fresh, given_on, unidentified_evidence, unidentified_since
 from cds_cyto.core.recommend.risk_based import antibacterial_prophylaxis, risk_recommendations
-
-if TYPE_CHECKING:
-    from cds_cyto.core.evaluate import Assessment
-    from cds_cyto.core.profile import Profile
+from cds_cyto.core.recommend.rules import CODES
 
 __all__ = ["CODES", "Evidence", "Recommendation", "recommend"]
 

@@ -20,17 +20,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from cds_cyto.core.assessment.recommendation import (
-    Evidence,
-    Recommendation,
-    fresh,
-    given_on,
-    unidentified_evidence,
-    unidentified_since,
-)
+from cds_cyto.core.assessment.recommendation import Evidence, Recommendation
 from cds_cyto.core.extract.record import LabResult, PatientRecord, TherapyEvent
 from cds_cyto.core.grading.interval import below, shown
 from cds_cyto.core.profile import Profile
+from cds_cyto.core.recommend.evidence import fresh, given_on, unidentified_evidence, unidentified_since
 from cds_cyto.core.risk.engine import RiskAssessment
 from cds_cyto.core.risk.hematotox import Hematotox
 

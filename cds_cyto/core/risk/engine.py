@@ -8,7 +8,7 @@ validation figures; the published factors never become one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -16,7 +16,7 @@ from typing import Any
 
 from cds_cyto.core.extract.record import PatientRecord
 from cds_cyto.core.profile import Profile
-from cds_cyto.core.profile.risk_tables import RiskData, load_risk_data
+from cds_cyto.core.profile.risk_tables import RiskData
 from cds_cyto.core.risk.baseline import baseline_result, marrow_baseline
 from cds_cyto.core.risk.crs import CrsFeatures, crs_features
 from cds_cyto.core.risk.disease import DiseaseChoice, choose_disease
@@ -72,16 +72,16 @@ def assess_risk(
     as_of: date,
     profile: Profile,
     disease: str | None = None,
-    risk_overrides: Mapping[str, Any] | None = None,
 ) -> RiskAssessment:
     """The risk picture of `record` as it stood at the end of `as_of`.
 
     The disease (the record's diagnosis, else `disease` — any spelling of risk.toml disease_aliases —, else the
     site's setting; see risk/disease.py) selects the CAR-HEMATOTOX caveat, the published factors of that population
-    (unknown: all factors) and whether the site model applies. `risk_overrides` is merged over risk.toml.
-    `profile` gives the site model, if any, and its scoring rule (thresholds.toml [site_model]).
+    (unknown: all factors) and whether the site model applies.
+    `profile` gives the risk tables (risk.toml as in force), the site model, if any, and its scoring rule
+    (thresholds.toml [site_model]).
     """
-    data = load_risk_data(risk_overrides)
+    data = profile.risk
     choice = choose_disease(record, profile, disease, data)
     dz = choice.disease
     day0 = record.infusion_date

@@ -1,19 +1,65 @@
-"""The Assessment JSON contract (documented in the README). Canonical units: counts ×10⁹/L, Hb g/L."""
+"""The Assessment: what `evaluate` concluded for one patient, and its JSON contract (README, "Assessment JSON").
+
+Canonical units in the JSON: counts ×10⁹/L, Hb g/L.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
-from cds_cyto.core.extract.record import LabResult
+from cds_cyto.core.assessment.recommendation import Recommendation
+from cds_cyto.core.extract.record import DataProblem, LabResult, PatientRecord
+from cds_cyto.core.grading.episodes import Episode
 from cds_cyto.core.grading.icaht import EarlyGrade, LateGrade
 from cds_cyto.core.grading.interval import Interval, Value
+from cds_cyto.core.risk import RiskAssessment
 
-if TYPE_CHECKING:
-    from cds_cyto.core.evaluate import Assessment, LineageAssessment
-
-__all__ = ["assessment_to_json", "result_json"]
+__all__ = ["Assessment", "LineageAssessment", "assessment_to_json", "result_json"]
 
 SCHEMA_VERSION = "1"
+
+
+@dataclass(slots=True)
+class LineageAssessment:
+    lineage: str
+    latest: LabResult | None
+    ctcae: dict[str, int | None]  # the grade; for a censored value spanning grades, the lowest it certainly has
+    severe: bool | None  # seed 000 severe (SN/SA/ST)
+    grade3plus: bool | None  # seed 001 grade ≥ 3
+    cytopenia: bool | None  # seed 000 cytopenia (not severe), sex-specific for Hb
+    nadir: tuple[float, int, LabResult] | None  # value, day, result — day 0 to as_of
+    baseline: LabResult | None  # last value before infusion
+    episodes: list[Episode] = field(default_factory=list)
+    ctcae_exact: dict[str, bool] = field(default_factory=dict)  # False: `ctcae` is a lower bound ("≥ 3")
+
+    def ctcae_text(self, version: str) -> str | None:
+        """ "3", "≥ 3" (a censored value spanning grades), or None when the grade cannot be told."""
+        g = self.ctcae.get(version)
+        return None if g is None else (str(g) if self.ctcae_exact.get(version, True) else f"≥ {g}")
+
+
+@dataclass(slots=True)
+class Assessment:
+    patient_id: str | None
+    as_of: date | None
+    infusion_date: date | None
+    day: int | None
+    lineages: dict[str, LineageAssessment]
+    icaht_early: EarlyGrade | None
+    icaht_late: LateGrade | None
+    t_icaht_early: EarlyGrade | None
+    t_icaht_late: LateGrade | None
+    pht_day28: dict[str, bool | None]
+    data_problems: list[DataProblem]
+    profile_versions: dict[str, str]
+    record: PatientRecord = field(repr=False)
+    risk: RiskAssessment | None = None
+    recommendations: list[Recommendation] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return assessment_to_json(self)
 
 
 def result_json(r: LabResult) -> dict[str, Any]:

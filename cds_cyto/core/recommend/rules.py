@@ -1,0 +1,36 @@
+"""The recommendation rules as one table: each code with its title, its thresholds and its citation.
+
+The codes are the contract (the cards' topics, the Assessment's `recommendations[].code`, the rule pages' URLs);
+titles come from rules.toml and numbers and citations from thresholds.toml, both in the profile, so the card, the rule
+page and the Assessment read the same row.
+"""
+
+from __future__ import annotations
+
+from cds_cyto.core.profile import Profile, RuleDef
+
+__all__ = ["CODES", "citation_of", "rule_of", "title_of"]
+
+# In card order; rules.toml must list exactly these (tests/core/test_rules_table.py).
+CODES = (
+    "gcsf-therapeutic",
+    "gcsf-prophylaxis",
+    "rbc-transfusion",
+    "platelet-transfusion",
+    "extended-monitoring",
+    "data-quality",
+)
+
+
+def rule_of(code: str, profile: Profile) -> RuleDef | None:
+    return profile.rule(code)
+
+
+def title_of(code: str, profile: Profile) -> str:
+    rule = profile.rule(code)
+    return rule.title if rule is not None else code
+
+
+def citation_of(code: str, profile: Profile) -> str:
+    rule = profile.rule(code)
+    return str(profile.thresholds[rule.thresholds]["source"]) if rule is not None else ""
