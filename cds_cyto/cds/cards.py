@@ -148,7 +148,7 @@ def render_card(rec: Recommendation, a: Assessment, public_base_url: str, profil
             "topic": {"system": TOPIC_SYSTEM, "code": rec.code, "display": title_of(rec.code, profile)},
         },
     }
-    draft = draft_for(rec, a)
+    draft = draft_for(rec, a, profile)
     if draft is not None:
         label, resource = draft
         card["suggestions"] = [

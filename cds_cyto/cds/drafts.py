@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cds_cyto.core.assessment.recommendation import Recommendation
 from cds_cyto.core.assessment.result import Assessment
-from cds_cyto.core.recommend.cytopenia import Recommendation
+from cds_cyto.core.profile import Profile
 
 __all__ = ["draft_for"]
 
 _SNOMED = "http://snomed.info/sct"
-_ATC = "http://www.whocc.no/atc"
 
 
 def _base(resource_type: str, a: Assessment, rec: Recommendation) -> dict[str, Any]:
@@ -22,13 +22,12 @@ def _base(resource_type: str, a: Assessment, rec: Recommendation) -> dict[str, A
     return out
 
 
-def _gcsf(a: Assessment, rec: Recommendation) -> dict[str, Any]:
+def _gcsf(a: Assessment, rec: Recommendation, rule: dict[str, Any]) -> dict[str, Any]:
     r = _base("MedicationRequest", a, rec)
-    r["medicationCodeableConcept"] = {
-        "coding": [{"system": _ATC, "code": "L03AA02", "display": "filgrastim"}],
-        "text": "filgrastim",
-    }
-    r["dosageInstruction"] = [{"text": "5 µg/kg subcutaneously once daily; review daily with the blood count"}]
+    system, _, code = str(rule["drug_code"]).rpartition("|")
+    name = str(rule["drug"])
+    r["medicationCodeableConcept"] = {"coding": [{"system": system, "code": code, "display": name}], "text": name}
+    r["dosageInstruction"] = [{"text": str(rule["draft_dosage"])}]
     return r
 
 
@@ -39,21 +38,23 @@ def _transfusion(a: Assessment, rec: Recommendation, code: str, text: str) -> di
     return r
 
 
-def _monitoring(a: Assessment, rec: Recommendation) -> dict[str, Any]:
+def _monitoring(a: Assessment, rec: Recommendation, per_week: int) -> dict[str, Any]:
     r = _base("ServiceRequest", a, rec)
     # No verified public code for "CBC schedule" is in the project's references: text only, never a guessed code.
     r["code"] = {"text": "Complete blood count with differential"}
-    r["occurrenceTiming"] = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "wk"}}
+    r["occurrenceTiming"] = {"repeat": {"frequency": per_week, "period": 1, "periodUnit": "wk"}}
     return r
 
 
-def draft_for(rec: Recommendation, a: Assessment) -> tuple[str, dict[str, Any]] | None:
+def draft_for(rec: Recommendation, a: Assessment, profile: Profile) -> tuple[str, dict[str, Any]] | None:
+    t = profile.thresholds
     if (
         rec.code in ("gcsf-therapeutic", "gcsf-prophylaxis")
         and not rec.facts.get("already_given")
         and not rec.facts.get("unidentified_medication")  # it may have been G-CSF: no order until checked
     ):
-        return "Draft filgrastim order (5 µg/kg/day)", _gcsf(a, rec)
+        gcsf = t["gcsf_therapeutic"]
+        return f"Draft {gcsf['drug']} order ({gcsf['dose']})", _gcsf(a, rec, gcsf)
     if rec.code == "rbc-transfusion":
         return "Draft request: 1 unit irradiated red cells", _transfusion(
             a, rec, "116863004", "Irradiated packed red cells, 1 unit"
@@ -63,5 +64,6 @@ def draft_for(rec: Recommendation, a: Assessment) -> tuple[str, dict[str, Any]] 
             a, rec, "12719002", "Irradiated platelets, 1 unit"
         )
     if rec.code == "extended-monitoring":
-        return "Draft order: blood counts twice weekly", _monitoring(a, rec)
+        rule = t["extended_monitoring"]
+        return f"Draft order: blood counts {rule['schedule']}", _monitoring(a, rec, int(rule["schedule_per_week"]))
     return None

@@ -20,8 +20,9 @@ from risk_fhir import (
 
 from cds_cyto.core.extract.record import LabResult, PatientRecord
 from cds_cyto.core.profile import Profile, default_profile, load_profile
-from cds_cyto.core.recommend.cytopenia import CODES, Evidence, Recommendation
+from cds_cyto.core.recommend.cytopenia import Evidence, Recommendation
 from cds_cyto.core.recommend.risk_based import CardAddition, antibacterial_prophylaxis, risk_recommendations
+from cds_cyto.core.recommend.rules import CODES
 from cds_cyto.core.risk import assess_risk
 
 LD = -5

@@ -18,9 +18,8 @@ from cds_cyto.core.grading.interval import below, shown
 from cds_cyto.core.profile import Profile
 from cds_cyto.core.recommend.evidence import code_text, fresh, given_on, unidentified_evidence, unidentified_since
 from cds_cyto.core.recommend.risk_based import antibacterial_prophylaxis, risk_recommendations
-from cds_cyto.core.recommend.rules import CODES
 
-__all__ = ["CODES", "Evidence", "Recommendation", "recommend"]
+__all__ = ["Evidence", "Recommendation", "recommend"]
 
 
 _UNIT_TEXT = {"10*9/L": "×10⁹/L"}
@@ -45,8 +44,9 @@ def _gcsf_therapeutic(
 ) -> Recommendation:
     evidence = [_result_evidence("ANC", anc)]
     evidence += [Evidence("G-CSF given", code_text(e.code, names), e.start.isoformat(), e.source_id) for e in recent]
+    agent = f"{t['gcsf_therapeutic']['drug']} {t['gcsf_therapeutic']['dose']}"
     text = (
-        f"ANC {shown(anc)} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF (filgrastim 5 µg/kg/day) per protocol."
+        f"ANC {shown(anc)} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF ({agent}) per protocol."
         if not recent
         else f"ANC {shown(anc)} ×10⁹/L on {_day(a)} despite G-CSF on {recent[-1].start}: continue per protocol."
     )
@@ -74,7 +74,7 @@ def _gcsf_unknown(a: Assessment, anc: LabResult, cut: float, t: dict[str, Any]) 
         f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — check whether G-CSF was given",
         f"ANC {shown(anc)} ×10⁹/L on {_day(a)}. The drug of {latest.source_id or 'an administration'} "
         f"{given_on(latest)} could not be identified: check whether G-CSF was given before starting therapeutic "
-        "G-CSF (filgrastim 5 µg/kg/day) per protocol.",
+        f"G-CSF ({t['gcsf_therapeutic']['drug']} {t['gcsf_therapeutic']['dose']}) per protocol.",
         "warning",
         f"latest ANC < {cut:g} ×10⁹/L (site threshold gcsf_therapeutic.anc_below)",
         str(t["gcsf_therapeutic"]["source"]),
@@ -105,10 +105,10 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
                 "rbc-transfusion",
                 f"Hb {shown(hb)} g/L ({_day(a)}): below {cut:g} g/L — consider red-cell transfusion",
                 f"Hb {shown(hb)} g/L on {_day(a)}: consider packed red-cell transfusion, one unit at a time, "
-                "irradiated (from 7 days before apheresis to at least 90 days after infusion).",
+                f"irradiated ({_irradiated_window(t)}).",
                 "critical",
                 f"latest Hb < {cut:g} g/L (site threshold rbc_transfusion.hb_below)",
-                str(t["rbc_transfusion"]["source"]),
+                f"{t['rbc_transfusion']['source']}; {t['irradiated_products']['source']}",
                 (_result_evidence("Hemoglobin", hb),),
             )
         )
@@ -123,17 +123,29 @@ def _treatment_cards(a: Assessment, t: dict[str, Any], names: dict[str, str]) ->
                 "irradiated products.",
                 "critical",
                 f"latest PLT < {cut:g} ×10⁹/L (site threshold platelet_transfusion.plt_below)",
-                str(t["platelet_transfusion"]["source"]),
+                f"{t['platelet_transfusion']['source']}; {t['irradiated_products']['source']}",
                 (_result_evidence("Platelets", plt),),
             )
         )
     return out
 
 
-def _monitoring(a: Assessment, t: dict[str, Any], risk_reasons: list[Evidence]) -> Recommendation | None:
+def _irradiated_window(t: dict[str, Any]) -> str:
+    w = t["irradiated_products"]
+    return (
+        f"from {int(w['from_days_before_apheresis'])} days before apheresis to at least "
+        f"{int(w['until_days_after_infusion'])} days after infusion"
+    )
+
+
+def _monitoring(
+    a: Assessment, t: dict[str, Any], pht: dict[str, Any], risk_reasons: list[Evidence]
+) -> Recommendation | None:
     if a.as_of is None or a.day is None:
         return None
     rule = t["extended_monitoring"]
+    beyond = int(rule["beyond_day"])
+    pht_days = {"seed000": int(pht["day"]), "seed001": int(pht["seed001_day"])}
     if a.day > int(rule["until_day"]):
         return None
     after = int(rule["severe_after_day"])
@@ -145,18 +157,23 @@ def _monitoring(a: Assessment, t: dict[str, Any], risk_reasons: list[Evidence]) 
                 reasons.append(_result_evidence(f"severe {name} after day {after}", latest))
     for profile, value in a.pht_day28.items():
         if value:
-            label = "prolonged toxicity at day 28 (SN/SA/ST)" if profile == "seed000" else "not recovered at day 28"
+            label = (
+                f"prolonged toxicity at day {pht_days[profile]} (SN/SA/ST)"
+                if profile == "seed000"
+                else f"not recovered at day {pht_days[profile]}"
+            )
             reasons.append(Evidence(label, "yes"))
     reasons += risk_reasons
     if not reasons:
         return None
     return Recommendation(
         "extended-monitoring",
-        f"{_day(a).capitalize()}: risk of prolonged cytopenia — blood counts beyond day 28",
-        "Continue blood counts beyond day 28 (e.g. twice weekly); if cytopenia persists, evaluate the marrow.",
+        f"{_day(a).capitalize()}: risk of prolonged cytopenia — blood counts beyond day {beyond}",
+        f"Continue blood counts beyond day {beyond} (e.g. {rule['schedule']}); if cytopenia persists, evaluate the"
+        " marrow.",
         "warning" if any(r.label.startswith("severe") for r in reasons) else "info",
         "extended monitoring: " + "; ".join(r.label for r in reasons),
-        str(rule["source"]),
+        f"{rule['source']}; schedule: {rule['schedule_source']}",
         tuple(reasons),
     )
 
@@ -283,11 +300,11 @@ def recommend(a: Assessment, profile: Profile) -> list[Recommendation]:
                 else r
                 for r in out
             ]
-    monitoring = _monitoring(a, t, risk_reasons)
+    monitoring = _monitoring(a, t, profile.pht, risk_reasons)
     if monitoring:
         out.append(monitoring)
     quality = _data_quality(a, t)
     if quality:
         out.append(quality)
-    order = {code: i for i, code in enumerate(CODES)}
+    order = {rule.code: i for i, rule in enumerate(profile.rules)}  # rules.toml: the cards' order
     return sorted(out, key=lambda r: order.get(r.code, len(order)))
