@@ -158,7 +158,7 @@ def measure(args: argparse.Namespace) -> None:
         store = Store(f"sqlite:///{tmp}/bench.sqlite")
         store.migrate()
         # The cohort as the sweep will find it; then warm HAPI's caches and JIT on these very reads.
-        from cds_cyto.sweep.cohort import discover_cohort
+        from cds_cyto.sweep.cohort_query import discover_cohort
 
         async def cohort() -> list[str]:
             async with FhirClient(args.fhir) as client:

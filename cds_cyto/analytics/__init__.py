@@ -5,8 +5,8 @@ result = analyze_rows(rows, out_dir, disease="all")                          # C
 model = load_model(out_dir / "site_model.json"); model.predict({...})        # with model.validation beside it
 """
 
-from cds_cyto.analytics.cohort import assessment_row, bundle_files, cohort_table, daily_table, rows_from_files
 from cds_cyto.analytics.report import SECTIONS, AnalysisResult, analyze_rows
+from cds_cyto.analytics.rows import assessment_row, bundle_files, cohort_table, daily_table, rows_from_files
 from cds_cyto.analytics.site_model_fit import SiteModel, SiteModelError, fit_site_model, load_model, save_model
 
 __all__ = [

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from cds_cyto.analytics import correlation, incidence, models, plots, site_model_fit, survival
-from cds_cyto.analytics.cohort import MARKERS, PatientRow, cohort_table, daily_table
+from cds_cyto.analytics import correlation, incidence, plots, regression, site_model_fit, survival
+from cds_cyto.analytics.rows import MARKERS, PatientRow, cohort_table, daily_table
 from cds_cyto.core.profile import Profile, default_profile
 
 __all__ = ["SECTIONS", "AnalysisResult", "analyze_rows"]
@@ -62,7 +62,7 @@ def analyze_rows(
     profile = profile or default_profile()
     rows = list(rows)
     out.mkdir(parents=True, exist_ok=True)
-    df = models.prepare(cohort_table(rows))
+    df = regression.prepare(cohort_table(rows))
     daily = daily_table(rows)
     res = AnalysisResult(df)
     t = res.tables
@@ -89,18 +89,18 @@ def analyze_rows(
     if not corr.empty:
         res.figures["spearman_heatmap"] = plots.heatmap_png(corr)
     for lin in ("sn", "sa", "st"):
-        uni = _safe(f"Cox univariable {lin}", res, lambda lin=lin: models.cox_univariable(df, lin))
+        uni = _safe(f"Cox univariable {lin}", res, lambda lin=lin: regression.cox_univariable(df, lin))
         if uni is not None:
             t[f"cox_univariable_{lin}"] = uni
-        cox = _safe(f"Cox multivariable {lin}", res, lambda lin=lin: models.cox_multivariable(df, lin))
+        cox = _safe(f"Cox multivariable {lin}", res, lambda lin=lin: regression.cox_multivariable(df, lin))
         if cox is not None:
             t[f"cox_multivariable_{lin}"] = cox.table.assign(n=cox.n, events=cox.events)
             t[f"cox_ph_test_{lin}"] = cox.ph_test
     for outcome in ("pht_seed000", "nonrec28_seed001"):
-        uni = _safe(f"logistic univariable {outcome}", res, lambda o=outcome: models.logistic_univariable(df, o))
+        uni = _safe(f"logistic univariable {outcome}", res, lambda o=outcome: regression.logistic_univariable(df, o))
         if uni is not None:
             t[f"logistic_univariable_{outcome}"] = uni
-        mv = _safe(f"logistic multivariable {outcome}", res, lambda o=outcome: models.logistic_multivariable(df, o))
+        mv = _safe(f"logistic multivariable {outcome}", res, lambda o=outcome: regression.logistic_multivariable(df, o))
         if mv is not None:
             t[f"logistic_multivariable_{outcome}"] = mv
     cuts = []
@@ -111,7 +111,9 @@ def analyze_rows(
         ("baseline_ferritin", True),
         ("max_lg_ferritin", True),
     ):
-        c = _safe(f"Youden {pred}", res, lambda p=pred, h=higher: models.youden_cutoff(df, "nonrec28_seed001", p, h))
+        c = _safe(
+            f"Youden {pred}", res, lambda p=pred, h=higher: regression.youden_cutoff(df, "nonrec28_seed001", p, h)
+        )
         if c is not None:
             cuts.append(c)
     t["roc_cutoffs_nonrec28"] = pd.DataFrame(cuts)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from cds_cyto.analytics.models import roc_auc
+from cds_cyto.analytics.regression import roc_auc
 from cds_cyto.core.profile.site_model import (
     ARTIFACT_FORMAT,
     ARTIFACT_VERSION,

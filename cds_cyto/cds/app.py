@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_cyto.cds.auth import AuthError, ClientAuthenticator, VerifiedClient, parse_trusted_issuers
 from cds_cyto.cds.discovery import ServiceDefinition, discovery_document, load_services
-from cds_cyto.cds.models import FeedbackRequest, HookRequest
+from cds_cyto.cds.messages import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure, PatientViewService, validation_outcome
 from cds_cyto.cds.request_body import read_hook_body

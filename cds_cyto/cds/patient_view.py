@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from cds_cyto.cds.cards import render_cards
 from cds_cyto.cds.discovery import ServiceDefinition
-from cds_cyto.cds.models import HookRequest, PatientViewContext
+from cds_cyto.cds.messages import HookRequest, PatientViewContext
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record

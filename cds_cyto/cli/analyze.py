@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
 def rows_from_fhir(
     base_url: str, as_of: date | None, disease: str, profile: Profile | None = None
 ) -> Iterator[dict[str, Any]]:
-    from cds_cyto.analytics.cohort import row_from_resources
+    from cds_cyto.analytics.rows import row_from_resources
     from cds_cyto.core.profile import default_profile
     from cds_cyto.sources import FhirClient, FhirPatientSource, SourceError, default_observation_codes
 

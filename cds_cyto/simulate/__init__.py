@@ -11,10 +11,10 @@ dates), writer (bundles, NDJSON, truth.json), calibration (the report), tuning (
 """
 
 from cds_cyto.simulate.calibration import CalibrationReport, calibration_report, cohort_truths
-from cds_cyto.simulate.cohort import DEFAULT_ANCHOR, CohortSpec, DiseaseChoice, PatientPlan, plan_cohort
 from cds_cyto.simulate.mess import DATA_PROBLEM_KINDS, MESS_LEVELS, MessItem, MessLevel, MessRates
 from cds_cyto.simulate.params import PROFILES, TARGETS, Disease, Target, model_for
 from cds_cyto.simulate.patient import SimulatedPatient, dense_patient, simulate_patient
+from cds_cyto.simulate.plan import DEFAULT_ANCHOR, CohortSpec, DiseaseChoice, PatientPlan, plan_cohort
 from cds_cyto.simulate.writer import NDJSON_TYPES, OutputFormat, WriteSummary, transaction_bundle, write_cohort
 
 __all__ = [

@@ -14,9 +14,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from cds_cyto.simulate.cohort import CohortSpec, DiseaseChoice, PatientPlan, plan_cohort
 from cds_cyto.simulate.params import DISEASES, TARGETS, Disease, DiseaseModel, Target
 from cds_cyto.simulate.patient import simulate_patient
+from cds_cyto.simulate.plan import CohortSpec, DiseaseChoice, PatientPlan, plan_cohort
 
 __all__ = [
     "CalibrationReport",

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from cds_cyto.simulate.cohort import CohortSpec, PatientPlan, patient_rng, plan_cohort
 from cds_cyto.simulate.fhir import Resource, ResourceFactory
 from cds_cyto.simulate.latent import PatientLatent, draw_latent
 from cds_cyto.simulate.mess import MESS_LEVELS, Charted, MessItem, apply_mess
 from cds_cyto.simulate.params import LINEAGES, Disease, DiseaseModel, Lineage, model_for
+from cds_cyto.simulate.plan import CohortSpec, PatientPlan, patient_rng, plan_cohort
 from cds_cyto.simulate.schedule import draw_schedule
 from cds_cyto.simulate.trajectories import Course, Event, run_course
 from cds_cyto.simulate.truth import LabPoint, lineage_truth, not_recovered_day28, pht_day28

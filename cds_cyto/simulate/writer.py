@@ -20,11 +20,11 @@ from typing import Any, Literal
 import orjson
 
 from cds_cyto import __version__
-from cds_cyto.simulate.cohort import CohortSpec, PatientPlan, plan_cohort
 from cds_cyto.simulate.fhir import Resource
 from cds_cyto.simulate.mess import MESS_LEVELS
 from cds_cyto.simulate.params import model_for
 from cds_cyto.simulate.patient import simulate_patient
+from cds_cyto.simulate.plan import CohortSpec, PatientPlan, plan_cohort
 from cds_cyto.simulate.truth import definitions
 
 __all__ = ["NDJSON_TYPES", "OutputFormat", "WriteSummary", "transaction_bundle", "write_cohort"]

@@ -6,6 +6,6 @@ Modules, one job each: `db` (engine, the Store facade, feedback), `migrate` (Ale
 """
 
 from cds_cyto.store.db import Store, make_engine
-from cds_cyto.store.models import Alert, Base, FeedbackRecord, Lease, PatientState, SweepRun
+from cds_cyto.store.tables import Alert, Base, FeedbackRecord, Lease, PatientState, SweepRun
 
 __all__ = ["Alert", "Base", "FeedbackRecord", "Lease", "PatientState", "Store", "SweepRun", "make_engine"]

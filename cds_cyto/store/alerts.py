@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, select, update
 from sqlalchemy.orm import Session
 
-from cds_cyto.store.models import OPEN_STATES, Alert, SweepRun
+from cds_cyto.store.tables import OPEN_STATES, Alert, SweepRun
 
 __all__ = [
     "URGENCY_RANK",

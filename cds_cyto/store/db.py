@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from cds_cyto.store.migrate import upgrade
-from cds_cyto.store.models import FeedbackRecord
+from cds_cyto.store.tables import FeedbackRecord
 
 __all__ = ["Store", "make_engine"]
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from cds_cyto.store.models import Lease
+from cds_cyto.store.tables import Lease
 
 __all__ = ["LeaseInfo", "acquire", "holder_name", "read", "release", "renew"]
 

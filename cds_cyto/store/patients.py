@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from cds_cyto.store.alerts import Finding, Reconciled, reconcile
-from cds_cyto.store.models import PatientState, SweepRun
+from cds_cyto.store.tables import PatientState, SweepRun
 
 __all__ = [
     "Evaluation",

@@ -9,7 +9,7 @@ from typing import Literal
 from sqlalchemy import Engine, Select, insert, select, update
 from sqlalchemy.orm import Session
 
-from cds_cyto.store.models import SweepRun
+from cds_cyto.store.tables import SweepRun
 
 __all__ = [
     "RunInfo",

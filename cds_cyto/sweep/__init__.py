@@ -19,7 +19,7 @@ stays in the patient's snapshot until the patient's next full fetch: `--full`, o
 full fetch is older than `sweep_full_refresh_days` (default 7).
 """
 
-from cds_cyto.sweep.cohort import CohortError, discover_cohort, read_ids_file
+from cds_cyto.sweep.cohort_query import CohortError, discover_cohort, read_ids_file
 from cds_cyto.sweep.config import CohortQuery, SweepConfig, backend_auth, site_today, sweep_config
 from cds_cyto.sweep.runner import PatientOutcome, Sweeper, SweepReport, run_sweep
 from cds_cyto.sweep.worklist import Worklist, build_worklist, render_csv, render_table

@@ -48,10 +48,10 @@ from cds_cyto.store.patients import (
     save_patient,
 )
 from cds_cyto.store.runs import adopt_run, count_failure, finish_run, set_cohort_size, start_run, unfinished_run
-from cds_cyto.sweep.cohort import CohortError, discover_cohort
+from cds_cyto.sweep.cohort_query import CohortError, discover_cohort
 from cds_cyto.sweep.config import SweepConfig
 from cds_cyto.sweep.fingerprint import assessment_hash, grade_summary, profile_hash
-from cds_cyto.sweep.lease import SweepLease
+from cds_cyto.sweep.lease_keeper import SweepLease
 from cds_cyto.sweep.snapshot import merge, rebuild, snapshot_hash
 from cds_cyto.sweep.writeback import WriteBackError, write_back
 

@@ -30,8 +30,8 @@ import pandas as pd
 import pytest
 
 from cds_cyto.analytics import analyze_rows, bundle_files, rows_from_files
-from cds_cyto.analytics.cohort import cohort_table
-from cds_cyto.analytics.models import COX_SPECS, LOGIT_SPECS, cox_multivariable, logistic_multivariable, prepare
+from cds_cyto.analytics.regression import COX_SPECS, LOGIT_SPECS, cox_multivariable, logistic_multivariable, prepare
+from cds_cyto.analytics.rows import cohort_table
 from cds_cyto.simulate import CohortSpec, write_cohort
 
 _RECOVERY_KEYS = {"sn": "neutrophils", "sa": "hemoglobin", "st": "platelets"}

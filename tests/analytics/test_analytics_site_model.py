@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cds_cyto.analytics import SiteModelError, fit_site_model, load_model, save_model
-from cds_cyto.analytics.cohort import bundle_files, cohort_table, rows_from_files
+from cds_cyto.analytics.rows import bundle_files, cohort_table, rows_from_files
 from cds_cyto.analytics.site_model_fit import input_frame
 from cds_cyto.cli import main
 from cds_cyto.core.evaluate import evaluate

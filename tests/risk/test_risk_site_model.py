@@ -527,7 +527,7 @@ def test_training_inputs_are_read_on_the_landmark() -> None:
     """A steroid on day +30 and a ferritin peak on day +35 are after the landmark (+14): the analysis row keeps them
     for the seeds' analyses, but the site model's inputs must not see them."""
 
-    from cds_cyto.analytics.cohort import assessment_row
+    from cds_cyto.analytics.rows import assessment_row
 
     record = record_of(
         infusion(), med(FLUDARABINE, LD), BASE, crs_condition(2, 2, 6), obs("ferritin", 500.0, 3),

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from cds_cyto.core.profile import load_profile
 from cds_cyto.store.db import make_engine
-from cds_cyto.store.models import SweepRun
+from cds_cyto.store.tables import SweepRun
 from tests.support.cli import run_cds_cyto
 from tests.sweep.builders import course, load
 

@@ -16,7 +16,7 @@ from cds_cyto.core.profile import default_profile
 from cds_cyto.settings import Settings
 from cds_cyto.store.alerts import AlertView
 from cds_cyto.sweep import CohortError, read_ids_file, site_today, sweep_config
-from cds_cyto.sweep.cohort import _patient_id, infusion_searches
+from cds_cyto.sweep.cohort_query import _patient_id, infusion_searches
 from cds_cyto.sweep.fingerprint import grade_changes, grade_summary, profile_hash
 from cds_cyto.sweep.scheduler import schedule_trigger
 from cds_cyto.sweep.snapshot import merge, rebuild, snapshot_hash

@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from cds_cyto.store.db import make_engine
-from cds_cyto.store.models import Base
+from cds_cyto.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
