@@ -40,7 +40,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_fetch import WireCounter
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 from cds_cyto.cds.patient_view import PatientViewService
 from cds_cyto.cds.request_body import read_hook_body
 from cds_cyto.core.evaluate import evaluate

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 
 __all__ = ["app", "create_app"]  # noqa: F822 — `app` is provided by __getattr__
 

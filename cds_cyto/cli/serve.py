@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from cds_cyto.cds.app import create_app
+    from cds_cyto.app import create_app
     from cds_cyto.cds.auth import parse_trusted_issuers
     from cds_cyto.core.profile import ProfileError
     from cds_cyto.logs import configure_logging

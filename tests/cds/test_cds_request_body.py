@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 from cds_cyto.cds.patient_view import HookFailure, PatientViewService
 from cds_cyto.cds.request_body import read_hook_body
 from cds_cyto.core.extract.lean import LeanObservation

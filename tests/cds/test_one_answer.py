@@ -15,7 +15,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 from cds_cyto.settings import Settings
 from tests.cds.scenario import (
     count,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 from cds_cyto.settings import Settings, repo_path
 from tests.cds.scenario import hook_request
 from tests.support.cli import assert_one_line_error, run_cds_cyto

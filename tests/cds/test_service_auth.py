@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 from cds_cyto.settings import Settings
 from tests.cds.scenario import cytopenic_patient, hook_request, prefetch_for
 from tests.cds.test_auth import JwksServer, auth_jwks_http

@@ -33,8 +33,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_cyto.app import create_app
 from cds_cyto.cds import patient_view
-from cds_cyto.cds.app import create_app
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.settings import Settings
 from cds_cyto.store import make_engine

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 from cds_cyto.settings import Settings
 from cds_cyto.sources import FhirClient, FhirPatientSource, FhirUnavailable, RetryPolicy, SourceError, Timeouts
 from tests.cds.scenario import hook_request

@@ -485,7 +485,7 @@ def test_no_model_no_block() -> None:
 def test_service_refuses_to_start_on_a_bad_artifact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cds_cyto.cds.app import create_app
+    from cds_cyto.app import create_app
     from cds_cyto.cli import main
     from cds_cyto.settings import Settings
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 from cds_cyto.settings import Settings
 from cds_cyto.sweep.scheduler import JOB_ID, SweepScheduler
 from tests.sweep.builders import course, load

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from cds_cyto.cds.app import create_app
+from cds_cyto.app import create_app
 from cds_cyto.cli import main
 from cds_cyto.settings import Settings
 from cds_cyto.store import Store

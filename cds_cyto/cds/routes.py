@@ -1,0 +1,126 @@
+"""The CDS Hooks routes (discovery, the services, feedback) and the rule pages that cards link to, as routers the
+app includes; the client-authentication dependency every protected route shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from cds_cyto.cds.auth import AuthError, VerifiedClient
+from cds_cyto.cds.discovery import discovery_document
+from cds_cyto.cds.messages import FeedbackRequest, HookRequest
+from cds_cyto.cds.outcome import operation_outcome
+from cds_cyto.cds.patient_view import HookFailure, validation_outcome
+from cds_cyto.cds.request_body import read_hook_body
+from cds_cyto.cds.rule_pages import rule_page
+from cds_cyto.cds.runtime import runtime_of
+
+__all__ = ["Client", "Unauthorized", "client_of", "docs_router", "hooks_router", "json_response"]
+
+MAX_BODY = 32 * 1024 * 1024  # a large patient's prefetch fits; a runaway upload does not
+
+
+class Unauthorized(Exception):
+    """The request carries no acceptable client token: the app answers 401."""
+
+    pass
+
+
+async def client_of(request: Request) -> VerifiedClient | None:
+    runtime = runtime_of(request)
+    if runtime.authenticator is None:
+        return None
+    audience = runtime.settings.public_base_url + request.url.path
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:  # [valid, garbage] must not pass on the first: which one a proxy reads is anyone's guess
+        raise Unauthorized
+    try:
+        return await runtime.authenticator.authenticate(headers[0] if headers else None, audience)
+    except AuthError:
+        raise Unauthorized from None
+
+
+Client = Annotated[VerifiedClient | None, Depends(client_of)]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    media = "application/fhir+json" if isinstance(body, dict) and body.get("resourceType") else "application/json"
+    return Response(orjson.dumps(body), status_code=status, media_type=media)
+
+
+async def _read_json(request: Request, reader: Callable[[bytes], Any] = orjson.loads) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise HookFailure(413, operation_outcome("too-large", "request body too large", fhir_code="too-costly"))
+    try:
+        return reader(raw)
+    except orjson.JSONDecodeError:
+        raise HookFailure(
+            400,
+            operation_outcome("invalid-json", "the request body is not valid JSON (or holds a number out of range)"),
+        ) from None
+
+
+def _hook_schema() -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": HookRequest.model_json_schema()}}}
+    }
+
+
+def _feedback_schema() -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": FeedbackRequest.model_json_schema()}},
+        }
+    }
+
+
+def hooks_router() -> APIRouter:
+    router = APIRouter(tags=["cds-hooks"])
+
+    @router.get("/cds-services")
+    async def discovery(request: Request, _client: Client) -> Response:
+        return json_response(discovery_document(runtime_of(request).services))
+
+    @router.post("/cds-services/{service_id}", openapi_extra=_hook_schema())
+    async def call_service(service_id: str, request: Request, _client: Client) -> Response:
+        handler = runtime_of(request).handlers.get(service_id)
+        if handler is None:
+            raise HookFailure(404, operation_outcome("unknown-service", "no such CDS service", fhir_code="not-found"))
+        body = await _read_json(request, read_hook_body)
+        return json_response(await handler.handle(body))
+
+    @router.post("/cds-services/{service_id}/feedback", openapi_extra=_feedback_schema())
+    async def feedback(service_id: str, request: Request, client: Client) -> Response:
+        runtime = runtime_of(request)
+        if service_id not in runtime.services:
+            raise HookFailure(404, operation_outcome("unknown-service", "no such CDS service", fhir_code="not-found"))
+        body = await _read_json(request)
+        try:
+            parsed = FeedbackRequest.model_validate(body)
+        except ValidationError as exc:
+            raise HookFailure(400, validation_outcome(exc)) from None
+        items = [item.model_dump(mode="python") for item in parsed.feedback]
+        runtime.store.add_feedback(service_id, items, client.iss if client else None)
+        return Response(status_code=200)
+
+    return router
+
+
+def docs_router() -> APIRouter:
+    router = APIRouter(tags=["docs"])
+
+    @router.get("/recommendations/{code}", response_class=HTMLResponse)
+    async def recommendation_page(code: str, request: Request) -> Response:
+        page = rule_page(code, runtime_of(request).profile)
+        if page is None:
+            raise HookFailure(404, operation_outcome("not-found", "no such recommendation", fhir_code="not-found"))
+        return HTMLResponse(page)
+
+    return router

@@ -1,0 +1,79 @@
+"""What the service holds while it runs: settings, the profile, the CDS services and their handlers, the store, the
+FHIR connection pool and the client authenticator. Built once at start-up from `Settings`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+
+from cds_cyto.cds.auth import ClientAuthenticator, parse_trusted_issuers
+from cds_cyto.cds.discovery import ServiceDefinition, load_services
+from cds_cyto.cds.patient_view import PatientViewService
+from cds_cyto.core.profile import Profile, default_profile, load_profile
+from cds_cyto.settings import Settings
+from cds_cyto.sources import BundleFileSource, FhirPool, PatientSource, default_observation_codes
+from cds_cyto.store import Store
+
+__all__ = ["Runtime", "runtime_of", "store_of"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    profile: Profile
+    services: dict[str, ServiceDefinition]
+    handlers: dict[str, PatientViewService]
+    store: Store
+    pool: FhirPool
+    authenticator: ClientAuthenticator | None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        profile = (
+            load_profile(settings.site_file, site_model=settings.site_model)
+            if settings.site_file or settings.site_model
+            else default_profile()
+        )
+        services = load_services(settings.hooks_dir, default_observation_codes(profile))
+        store = Store(settings.database_url)
+        store.create_schema()
+        pool = FhirPool()
+        # Synthetic patients only when the demo is asked for: without it, the hook answers from the prefetch and
+        # the request's fhirServer, or with 412 (issue 15: production never serves synthetic data).
+        demo: PatientSource | None = None
+        if settings.demo:
+            demo = BundleFileSource(settings.demo_dir)
+            demo.load()  # read the demo files at start-up, not on the first clinician's call
+        tz = ZoneInfo(settings.timezone)
+        fixed = settings.as_of
+        today: Callable[[], date] = (lambda: fixed) if fixed else (lambda: datetime.now(tz).date())
+        handlers = {
+            sid: PatientViewService(s, profile, pool, settings.public_base_url, demo, today, settings.fetch_timeout_s)
+            for sid, s in services.items()
+            if s.hook == "patient-view"
+        }
+        authenticator = None
+        if settings.auth == "required":
+            authenticator = ClientAuthenticator(
+                parse_trusted_issuers(settings.trusted_issuers), max_lifetime=settings.token_max_lifetime_s
+            )
+        return cls(settings, profile, services, handlers, store, pool, authenticator)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+        if self.authenticator is not None:
+            await self.authenticator.aclose()
+        self.store.dispose()
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def store_of(request: Request) -> Store:
+    return runtime_of(request).store
