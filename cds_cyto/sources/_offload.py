@@ -1,0 +1,27 @@
+"""CPU-heavy work (JSON parsing, record extraction) on a few threads, off the event loop.
+
+A 30 MB body parsed on the loop stalls every other request, `/healthz` included, for the whole parse. Here it
+waits for one of `THREADS` worker threads instead; small inputs stay inline, where a thread hop costs more than
+the work. The pool is process-wide and bounded, so a burst of large answers queues rather than multiplying threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["INLINE_BYTES", "THREADS", "offload"]
+
+T = TypeVar("T")
+
+THREADS = 2  # the service's CPU budget for parsing; more threads only contend for the GIL
+INLINE_BYTES = 256 * 1024  # below this, parsing takes well under a millisecond
+
+_executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cds-cyto-parse")
+
+
+async def offload(fn: Callable[..., T], *args: object) -> T:
+    """`fn(*args)` on a worker thread; cancelling the caller abandons the wait, the thread finishes its item."""
+    return await asyncio.get_running_loop().run_in_executor(_executor, fn, *args)
