@@ -23,17 +23,18 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cds_cyto.cds.auth import AuthError, ClientAuthenticator, VerifiedClient, parse_trusted_issuers
+from cds_cyto.cds.auth import AuthError, ClientAuthenticator, IssuerConfig, VerifiedClient, parse_trusted_issuers
 from cds_cyto.cds.discovery import ServiceDefinition, discovery_document, load_services
 from cds_cyto.cds.models import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure, PatientViewService, validation_outcome
-from cds_cyto.cds.request_body import read_hook_body
+from cds_cyto.cds.request_body import read_hook_body, receive_body
 from cds_cyto.logs import request_id
 from cds_cyto.profile import Profile, default_profile, load_profile
 from cds_cyto.rule_pages import rule_page
 from cds_cyto.settings import Settings
-from cds_cyto.sources import BundleFileSource, FhirPool, PatientSource, default_observation_codes
+from cds_cyto.sources import BundleFileSource, FetchLimits, FhirPool, PatientSource, default_observation_codes
+from cds_cyto.sources._offload import INLINE_BYTES, offload
 from cds_cyto.store import Store
 from cds_cyto.sweep.routes import worklist_router
 from cds_cyto.sweep.scheduler import SweepScheduler, schedule_trigger
@@ -41,7 +42,6 @@ from cds_cyto.sweep.scheduler import SweepScheduler, schedule_trigger
 __all__ = ["Runtime", "create_app"]
 
 log = logging.getLogger("cds_cyto.http")
-MAX_BODY = 32 * 1024 * 1024  # a large patient's prefetch fits; a runaway upload does not
 
 
 @dataclass
@@ -53,6 +53,7 @@ class Runtime:
     store: Store
     pool: FhirPool
     authenticator: ClientAuthenticator | None
+    issuers: dict[str, IssuerConfig]
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -64,7 +65,13 @@ class Runtime:
         services = load_services(settings.hooks_dir, default_observation_codes(profile))
         store = Store(settings.database_url)
         store.create_schema()
-        pool = FhirPool()
+        pool = FhirPool(max_connections=settings.fhir_pool_connections, max_origins=settings.fhir_pool_origins)
+        limits = FetchLimits(
+            max_response_bytes=settings.fhir_max_response_bytes,
+            max_client_bytes=settings.hook_max_fetch_bytes,
+            max_page_entries=settings.fhir_max_page_entries,
+            max_pages=settings.fhir_max_pages,
+        )
         # Synthetic patients only when the demo is asked for: without it, the hook answers from the prefetch and
         # the request's fhirServer, or with 412 (issue 15: production never serves synthetic data).
         demo: PatientSource | None = None
@@ -75,16 +82,26 @@ class Runtime:
         fixed = settings.as_of
         today: Callable[[], date] = (lambda: fixed) if fixed else (lambda: datetime.now(tz).date())
         handlers = {
-            sid: PatientViewService(s, profile, pool, settings.public_base_url, demo, today, settings.fetch_timeout_s)
+            sid: PatientViewService(
+                s,
+                profile,
+                pool,
+                settings.public_base_url,
+                demo,
+                today,
+                settings.fetch_timeout_s,
+                deadline_s=settings.hook_deadline_s,
+                limits=limits,
+            )
             for sid, s in services.items()
             if s.hook == "patient-view"
         }
         authenticator = None
+        issuers: dict[str, IssuerConfig] = {}
         if settings.auth == "required":
-            authenticator = ClientAuthenticator(
-                parse_trusted_issuers(settings.trusted_issuers), max_lifetime=settings.token_max_lifetime_s
-            )
-        return cls(settings, profile, services, handlers, store, pool, authenticator)
+            issuers = parse_trusted_issuers(settings.trusted_issuers)
+            authenticator = ClientAuthenticator(issuers, max_lifetime=settings.token_max_lifetime_s)
+        return cls(settings, profile, services, handlers, store, pool, authenticator, issuers)
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -129,11 +146,11 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 async def _read_json(request: Request, reader: Callable[[bytes], Any] = orjson.loads) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise HookFailure(413, operation_outcome("too-large", "request body too large", fhir_code="too-costly"))
+    settings = _runtime(request).settings
+    raw = await receive_body(request, settings.max_request_bytes, settings.request_read_timeout_s)
     try:
-        return reader(raw)
+        # A large body is parsed on a worker thread: the loop (and /healthz) must not wait for it.
+        return reader(raw) if len(raw) <= INLINE_BYTES else await offload(reader, raw)
     except orjson.JSONDecodeError:
         raise HookFailure(
             400,
@@ -234,7 +251,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if handler is None:
             raise HookFailure(404, operation_outcome("unknown-service", "no such CDS service", fhir_code="not-found"))
         body = await _read_json(request, read_hook_body)
-        return _json(await handler.handle(body))
+        runtime = _runtime(request)
+        issuer = runtime.issuers.get(_client.iss) if _client is not None else None
+        fhir_bases = None if _client is None else (issuer.fhir_base_urls if issuer else ())
+        return _json(await handler.handle(body, fhir_bases))
 
     @app.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"], openapi_extra=_feedback_schema())
     async def feedback(service_id: str, request: Request, client: Client) -> Response:

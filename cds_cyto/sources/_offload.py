@@ -8,6 +8,7 @@ the work. The pool is process-wide and bounded, so a burst of large answers queu
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -24,4 +25,5 @@ _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cds-cyto
 
 async def offload(fn: Callable[..., T], *args: object) -> T:
     """`fn(*args)` on a worker thread; cancelling the caller abandons the wait, the thread finishes its item."""
-    return await asyncio.get_running_loop().run_in_executor(_executor, fn, *args)
+    context = contextvars.copy_context()  # the request id and the deadline travel with the work, as in to_thread
+    return await asyncio.get_running_loop().run_in_executor(_executor, context.run, fn, *args)
