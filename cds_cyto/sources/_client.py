@@ -127,13 +127,13 @@ class FhirPool:
             yield self._shared
             return
         origin: _Origin = (url.scheme, url.host, url.port)
+        self._leases[origin] = self._leases.get(origin, 0) + 1  # leased first: eviction must not pick it
         http = self._pools.get(origin)
         if http is None:
             http = self._pools[origin] = self._new_client()
-            await self._evict()
         self._pools.move_to_end(origin)
-        self._leases[origin] = self._leases.get(origin, 0) + 1
         try:
+            await self._evict()
             yield http
         finally:
             self._leases[origin] -= 1
@@ -142,9 +142,11 @@ class FhirPool:
 
     async def _evict(self) -> None:
         # Only idle pools: closing one in use would break its calls. All busy: the LRU grows until they finish.
-        idle = [o for o in self._pools if o not in self._leases]
-        while len(self._pools) > self.max_origins and idle:
-            await self._pools.pop(idle.pop(0)).aclose()
+        while len(self._pools) > self.max_origins:
+            idle = next((o for o in self._pools if o not in self._leases), None)
+            if idle is None:
+                return
+            await self._pools.pop(idle).aclose()  # popped before the await: no one can lease it meanwhile
 
     def remember(self, cache: dict[str, Any], base_url: str, value: Any) -> None:
         """Cache a per-server fact, bounded: an unbounded dict keyed by a request's URL is a memory leak."""
