@@ -1,7 +1,7 @@
 """CPU-heavy work (JSON parsing, record extraction) on a few threads, off the event loop.
 
 A 30 MB body parsed on the loop stalls every other request, `/healthz` included, for the whole parse. Here it
-waits for one of `THREADS` worker threads instead; small inputs stay inline, where a thread hop costs more than
+waits for the worker thread instead; small inputs stay inline, where a thread hop costs more than
 the work. The pool is process-wide and bounded, so a burst of large answers queues rather than multiplying threads.
 """
 
@@ -17,7 +17,9 @@ __all__ = ["INLINE_BYTES", "THREADS", "offload"]
 
 T = TypeVar("T")
 
-THREADS = 2  # the service's CPU budget for parsing; more threads only contend for the GIL
+# One: orjson and msgspec hold the GIL while they parse, so a second thread adds no throughput, only a second
+# contender the event loop must wait for (bench/bench_hostile.py: /healthz p99 under load about half with one).
+THREADS = 1
 INLINE_BYTES = 256 * 1024  # below this, parsing takes well under a millisecond
 
 _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cds-cyto-parse")

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,14 @@ class Service:
         claims["jti"] = str(uuid.uuid4())
         return jwt.encode({"alg": "ES384", "kid": "hostile-key", "typ": "JWT"}, claims, KEY, algorithms=["ES384"])
 
-    def call(self, body: dict[str, Any], iss: str = ISS, timeout: float = 60.0) -> tuple[httpx.Response, float]:
-        """POST a hook call with a fresh token; (response, seconds it took)."""
+    def call(
+        self, body: dict[str, Any] | bytes, iss: str = ISS, timeout: float = 60.0
+    ) -> tuple[httpx.Response, float]:
+        """POST a hook call (a body, or its bytes) with a fresh token; (response, seconds it took)."""
         started = time.monotonic()
         r = httpx.post(
             self.base + HOOK,
-            content=json.dumps(body),
+            content=body if isinstance(body, bytes) else json.dumps(body),
             headers={"Authorization": f"Bearer {self.token(HOOK, iss)}", "Content-Type": "application/json"},
             timeout=timeout,
         )
@@ -112,13 +115,11 @@ def hook_body(fhir_server: str | None, pid: str = "pt-1", **extra: Any) -> dict[
     return body
 
 
-@pytest.fixture(scope="package")
-def hostile() -> Iterator[Hostile]:
+@contextmanager
+def running_hostile() -> Iterator[Hostile]:
+    """The hostile server as a subprocess (its CPU is not the service's), stopped on exit."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.hostile.hostile_fhir"],
-        cwd=repo_path(),
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "tests.hostile.hostile_fhir"], cwd=repo_path(), stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
@@ -129,8 +130,9 @@ def hostile() -> Iterator[Hostile]:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="package")
-def service(hostile: Hostile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+@contextmanager
+def running_service(hostile: Hostile, workdir: Path, poll_s: float = 0.02) -> Iterator[Service]:
+    """`cds-cyto serve` as a subprocess with auth required and LIMITS, `/healthz` and RSS polled every `poll_s`."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     public = KEY.as_dict(private=False)
@@ -144,7 +146,7 @@ def service(hostile: Hostile, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "CDS_CYTO_TRUSTED_ISSUERS": json.dumps(issuers),
         "CDS_CYTO_PUBLIC_BASE_URL": base,
         "CDS_CYTO_PORT": str(port),
-        "CDS_CYTO_DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'h.sqlite'}",
+        "CDS_CYTO_DATABASE_URL": f"sqlite:///{workdir / 'h.sqlite'}",
         "CDS_CYTO_LOG_LEVEL": "WARNING",
         **LIMITS,
     }
@@ -162,18 +164,32 @@ def service(hostile: Hostile, tmp_path_factory: pytest.TempPathFactory) -> Itera
         svc.call(hook_body(hostile.base("ok", 1)))  # warm: imports and first-call caches are not growth
         svc.baseline_rss = svc.peak_rss = vm_rss_bytes(proc.pid)
         stop = threading.Event()
-        poller = threading.Thread(target=_poll, args=(svc, stop), daemon=True)
+        poller = threading.Thread(target=_poll, args=(svc, stop, poll_s), daemon=True)
         poller.start()
-        yield svc
-        stop.set()
-        poller.join(timeout=5)
+        try:
+            yield svc
+        finally:
+            stop.set()
+            poller.join(timeout=5)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
 
 
-def _poll(svc: Service, stop: threading.Event) -> None:
-    """/healthz every 20 ms over one kept-alive connection, and the service's RSS, until told to stop."""
+@pytest.fixture(scope="package")
+def hostile() -> Iterator[Hostile]:
+    with running_hostile() as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+def service(hostile: Hostile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with running_service(hostile, tmp_path_factory.mktemp("hostile")) as svc:
+        yield svc
+
+
+def _poll(svc: Service, stop: threading.Event, every_s: float) -> None:
+    """/healthz every `every_s` over one kept-alive connection, and the service's RSS, until told to stop."""
     with httpx.Client(base_url=svc.base, timeout=10) as client:
         while not stop.is_set():
             started = time.perf_counter()
@@ -184,4 +200,4 @@ def _poll(svc: Service, stop: threading.Event) -> None:
             svc.health_ms.append((time.perf_counter() - started) * 1000)
             svc.health_failures += not ok
             svc.peak_rss = max(svc.peak_rss, vm_rss_bytes(svc.pid))
-            stop.wait(0.02)
+            stop.wait(every_s)
