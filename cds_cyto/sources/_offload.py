@@ -1,4 +1,4 @@
-"""CPU-heavy work (JSON parsing, record extraction) on a few threads, off the event loop.
+"""CPU-heavy work (JSON parsing, record extraction) on a worker thread, off the event loop.
 
 A 30 MB body parsed on the loop stalls every other request, `/healthz` included, for the whole parse. Here it
 waits for the worker thread instead; small inputs stay inline, where a thread hop costs more than

@@ -89,9 +89,7 @@ class Service:
         claims["jti"] = str(uuid.uuid4())
         return jwt.encode({"alg": "ES384", "kid": "hostile-key", "typ": "JWT"}, claims, KEY, algorithms=["ES384"])
 
-    def call(
-        self, body: dict[str, Any] | bytes, iss: str = ISS, timeout: float = 60.0
-    ) -> tuple[httpx.Response, float]:
+    def call(self, body: dict[str, Any] | bytes, iss: str = ISS, timeout: float = 60.0) -> tuple[httpx.Response, float]:
         """POST a hook call (a body, or its bytes) with a fresh token; (response, seconds it took)."""
         started = time.monotonic()
         r = httpx.post(
