@@ -92,7 +92,7 @@ class FhirPool:
     def __init__(
         self,
         *,
-        max_connections: int = 10,
+        max_connections: int = 20,
         max_origins: int = 64,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

@@ -70,7 +70,14 @@ def test_the_issuer_field_is_parsed_normalised() -> None:
         (["https://ehr/fhir?x=1"], ["fhir_base_urls", "query"]),
     ],
 )
-def test_a_bad_list_stops_serve_in_one_line(tmp_path: Path, value: object, words: list[str]) -> None:
+def test_a_bad_list_is_refused_naming_the_field(value: object, words: list[str]) -> None:
     issuers = {"https://ehr": {"jwks_url": "https://ehr/jwks", "fhir_base_urls": value}}
+    with pytest.raises(ValueError, match="fhir_base_urls") as caught:
+        parse_trusted_issuers(json.dumps(issuers))
+    assert all(w in str(caught.value) for w in words)
+
+
+def test_a_bad_list_stops_serve_in_one_line(tmp_path: Path) -> None:
+    issuers = {"https://ehr": {"jwks_url": "https://ehr/jwks", "fhir_base_urls": "https://ehr/fhir"}}
     r = run_cds_cyto(tmp_path, "serve", "--check", env={"CDS_CYTO_TRUSTED_ISSUERS": json.dumps(issuers)})
-    assert_one_line_error(r, "CDS_CYTO_TRUSTED_ISSUERS", *words)
+    assert_one_line_error(r, "CDS_CYTO_TRUSTED_ISSUERS", "fhir_base_urls")

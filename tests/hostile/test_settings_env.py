@@ -37,20 +37,19 @@ def test_every_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     runtime.store.dispose()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "CDS_CYTO_FHIR_MAX_RESPONSE_BYTES",
-        "CDS_CYTO_HOOK_MAX_FETCH_BYTES",
-        "CDS_CYTO_FHIR_MAX_PAGE_ENTRIES",
-        "CDS_CYTO_FHIR_MAX_PAGES",
-        "CDS_CYTO_HOOK_DEADLINE_S",
-        "CDS_CYTO_FHIR_POOL_CONNECTIONS",
-        "CDS_CYTO_FHIR_POOL_ORIGINS",
-        "CDS_CYTO_MAX_REQUEST_BYTES",
-        "CDS_CYTO_REQUEST_READ_TIMEOUT_S",
-    ],
+LIMIT_SETTINGS = (
+    "CDS_CYTO_FHIR_MAX_RESPONSE_BYTES",
+    "CDS_CYTO_HOOK_MAX_FETCH_BYTES",
+    "CDS_CYTO_FHIR_MAX_PAGE_ENTRIES",
+    "CDS_CYTO_FHIR_MAX_PAGES",
+    "CDS_CYTO_HOOK_DEADLINE_S",
+    "CDS_CYTO_FHIR_POOL_CONNECTIONS",
+    "CDS_CYTO_FHIR_POOL_ORIGINS",
+    "CDS_CYTO_MAX_REQUEST_BYTES",
+    "CDS_CYTO_REQUEST_READ_TIMEOUT_S",
 )
-def test_a_limit_of_zero_stops_serve_in_one_line(tmp_path: Path, name: str) -> None:
-    r = run_cds_cyto(tmp_path, "serve", "--check", env={"CDS_CYTO_AUTH": "disabled", name: "0"})
-    assert_one_line_error(r, "configuration", name)
+
+
+def test_limits_of_zero_stop_serve_in_one_line_naming_each(tmp_path: Path) -> None:
+    env = dict.fromkeys(LIMIT_SETTINGS, "0") | {"CDS_CYTO_AUTH": "disabled"}
+    assert_one_line_error(run_cds_cyto(tmp_path, "serve", "--check", env=env), "configuration", *LIMIT_SETTINGS)
