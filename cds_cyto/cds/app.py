@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_cyto.cds.auth import AuthError, ClientAuthenticator, IssuerConfig, VerifiedClient, parse_trusted_issuers
 from cds_cyto.cds.discovery import ServiceDefinition, discovery_document, load_services
+from cds_cyto.cds.interpreter import tune_for_latency
 from cds_cyto.cds.models import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure, PatientViewService, validation_outcome
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for `settings` (default: read from the environment now)."""
     settings = settings or Settings()
     runtime = Runtime.build(settings)
+    tune_for_latency()  # /healthz keeps answering while the worker thread parses and evaluates
 
     # Scheduled cohort sweeps (issue 7) run on their own thread; built now so a bad schedule fails at start-up.
     sweeps = SweepScheduler(settings, runtime.profile, runtime.store) if schedule_trigger(settings) else None
