@@ -127,6 +127,28 @@ class Settings(BaseSettings):
             raise ValueError("SMART backend auth needs token URL, client id, private key file and key id together")
         return self
 
+    # Limits for FHIR servers and hook calls (issue 15 item 1)
+    # Checked while the bytes arrive, never after a whole body: a server (or client) that sends more is cut off.
+    fhir_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="one FHIR response body; reading stops past it"
+    )
+    hook_max_fetch_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="every FHIR response of one hook call together"
+    )
+    fhir_max_page_entries: int = Field(default=10_000, ge=1, description="entries in one searchset page")
+    fhir_max_pages: int = Field(default=20, ge=1, description="pages followed for one search")
+    hook_deadline_s: float = Field(
+        default=10.0, gt=0, le=300, description="one hook call's fetching in all: every query, page, retry and wait"
+    )
+    fhir_pool_connections: int = Field(default=10, ge=1, le=1000, description="connections per FHIR server origin")
+    fhir_pool_origins: int = Field(default=64, ge=1, le=10_000, description="FHIR server origins that keep a pool")
+    max_request_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="a hook or feedback request body; refused (413) as it passes"
+    )
+    request_read_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="to receive a request body once its headers came; else 408"
+    )
+
 
 def describe_settings_error(exc: Exception) -> str:
     """One line for a settings error: each setting by its environment name, what was expected; never the value."""

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_cyto.app.ops import ops_router
+from cds_cyto.cds.interpreter import tune_for_latency
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure
 from cds_cyto.cds.routes import Unauthorized, client_of, docs_router, hooks_router, json_response
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for `settings` (default: read from the environment now)."""
     settings = settings or Settings()
     runtime = Runtime.build(settings)
+    tune_for_latency()  # /healthz keeps answering while the worker thread parses and evaluates
 
     # Scheduled cohort sweeps (issue 7) run on their own thread; built now so a bad schedule fails at start-up.
     sweeps = SweepScheduler(settings, runtime.profile, runtime.store) if schedule_trigger(settings) else None

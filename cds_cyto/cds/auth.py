@@ -26,6 +26,7 @@ from joserfc import jws
 from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import ECKey, Key, RSAKey
 
+from .fhir_servers import BaseUrl, normalise_base_url
 from .jwks import MIN_RSA_BITS, JWKSCache, JWKSUnavailable, signing_keys
 
 __all__ = [
@@ -48,7 +49,7 @@ _MAX_TOKEN_CHARS: Final = 16 * 1024
 _MAX_JTI_CHARS: Final = 256
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
-_CONFIG_FIELDS: Final = frozenset({"jwks_url", "jwks", "jku", "tenant"})
+_CONFIG_FIELDS: Final = frozenset({"jwks_url", "jwks", "jku", "tenant", "fhir_base_urls"})
 _PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
@@ -80,13 +81,15 @@ class AuthError(Exception):
 @dataclass(frozen=True, slots=True)
 class IssuerConfig:
     """How to verify one trusted issuer. Its keys are the inline `keys` (pinned) and the sets published at
-    `jwks_url` and at the `jku` allowlist URLs; `tenant`, if set, must match the token's claim."""
+    `jwks_url` and at the `jku` allowlist URLs; `tenant`, if set, must match the token's claim. `fhir_base_urls`
+    are the FHIR servers its requests' `fhirServer` may name (normalised); none: the service never fetches for it."""
 
     issuer: str
     jwks_url: str | None = None
     keys: tuple[Key, ...] = ()
     jku: frozenset[str] = frozenset()
     tenant: str | None = None
+    fhir_base_urls: tuple[BaseUrl, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +150,18 @@ def _parse_issuer(iss: str, conf: object) -> IssuerConfig:
     tenant = conf.get("tenant")
     if tenant is not None and (not isinstance(tenant, str) or not tenant):
         raise ValueError(f"{where}: 'tenant' must be a non-empty string")
-    return IssuerConfig(issuer=iss, jwks_url=jwks_url, keys=keys, jku=jku, tenant=tenant)
+    fhir_list = conf.get("fhir_base_urls", [])
+    if not isinstance(fhir_list, list):
+        raise ValueError(f"{where}: 'fhir_base_urls' must be a list of URLs")
+    fhir_bases = []
+    for url in fhir_list:
+        base = normalise_base_url(_check_url(url, f"{where}: 'fhir_base_urls' entry"))
+        if base is None:
+            raise ValueError(f"{where}: a 'fhir_base_urls' entry must be a base URL without user, query or fragment")
+        fhir_bases.append(base)
+    return IssuerConfig(
+        issuer=iss, jwks_url=jwks_url, keys=keys, jku=jku, tenant=tenant, fhir_base_urls=tuple(fhir_bases)
+    )
 
 
 def _check_url(value: object, where: str) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from cds_cyto.cds.cards import render_cards
 from cds_cyto.cds.discovery import ServiceDefinition
+from cds_cyto.cds.fhir_servers import BaseUrl, server_allowed
 from cds_cyto.cds.messages import HookRequest, PatientViewContext
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.core.evaluate import evaluate
@@ -24,6 +25,7 @@ from cds_cyto.core.extract.record import DataProblem
 from cds_cyto.core.profile import Profile
 from cds_cyto.sources import (
     BearerToken,
+    FetchLimits,
     FhirPatientSource,
     FhirPool,
     NoAuth,
@@ -37,6 +39,7 @@ from cds_cyto.sources import (
     Timeouts,
     default_observation_codes,
 )
+from cds_cyto.sources._offload import offload
 
 __all__ = ["HookFailure", "PatientViewService", "validation_outcome"]
 
@@ -68,12 +71,17 @@ class PatientViewService:
     demo_source: PatientSource | None
     today: Callable[[], date]
     fetch_timeout_s: float = 8.0  # a hook answer is wanted in about a second: a slow EHR server must not hold it
+    # The whole fetching of one call — every query, page, retry and wait — ends by this deadline, and what the
+    # server sends is counted against `limits` as it arrives (`max_client_bytes`: the call's fetches together).
+    deadline_s: float = 10.0
+    limits: FetchLimits = field(default_factory=lambda: FetchLimits(max_client_bytes=64 * 1024 * 1024))
 
     def _fetch_policy(self) -> dict[str, Any]:
-        t = self.fetch_timeout_s
+        t = min(self.fetch_timeout_s, self.deadline_s)
         return {
-            "timeouts": Timeouts(connect=min(3.0, t), read=t, total=t),
+            "timeouts": Timeouts(connect=min(3.0, t), read=t, total=self.deadline_s),
             "retry": RetryPolicy(attempts=2, backoff=0.2, max_backoff=1.0, max_retry_after=min(2.0, t)),
+            "limits": self.limits,
         }
 
     def _validate(self, body: Any) -> tuple[HookRequest, PatientViewContext, dict[str, Any] | None]:
@@ -101,32 +109,61 @@ class PatientViewService:
             raise HookFailure(400, validation_outcome(exc, "context.")) from None
         return request, context, prefetch
 
-    def _fallback(self, request: HookRequest) -> PatientSource | None:
+    def _fallback(self, request: HookRequest, fhir_bases: Sequence[BaseUrl] | None) -> PatientSource | None:
+        """Where missing data is fetched from. `fhir_bases`: the FHIR servers the caller's issuer may name (None:
+        no allowlist, auth disabled); an issuer with none gets no fetching at all, its prefetch is the data."""
         if request.fhirServer is not None:
+            server = str(request.fhirServer)
+            if fhir_bases is not None and not fhir_bases:
+                return None
+            if fhir_bases is not None and not server_allowed(server, fhir_bases):
+                log.info("fhirServer refused: not among the issuer's FHIR base URLs")
+                raise HookFailure(
+                    403,
+                    operation_outcome(
+                        "fhir-server-not-allowed",
+                        "fhirServer is not among the FHIR base URLs configured for this issuer",
+                        fhir_code="forbidden",
+                        expression="fhirServer",
+                    ),
+                )
             auth = BearerToken(request.fhirAuthorization.access_token) if request.fhirAuthorization else NoAuth()
-            client = self.pool.client(str(request.fhirServer), auth, **self._fetch_policy())
+            client = self.pool.client(server, auth, **self._fetch_policy())
             return FhirPatientSource(client, default_observation_codes(self.profile))
         return self.demo_source
 
     async def _resources(
-        self, request: HookRequest, context: PatientViewContext, prefetch: dict[str, Any] | None
+        self,
+        request: HookRequest,
+        context: PatientViewContext,
+        prefetch: dict[str, Any] | None,
+        fhir_bases: Sequence[BaseUrl] | None = None,
     ) -> tuple[list[Readable], list[DataProblem]]:
+        fallback = self._fallback(request, fhir_bases)
+        refused = request.fhirServer is not None and fallback is None
         source = PrefetchSource(
             prefetch,
             self.definition.prefetch,
-            self._fallback(request),
+            fallback,
             context=request.context,
             optional=self.definition.optional_prefetch,
         )
         try:
-            result = await source.resolve(context.patientId)
+            if isinstance(fallback, FhirPatientSource):
+                async with fallback.client.deadline("hook call", self.deadline_s):  # one over all its fetches
+                    result = await source.resolve(context.patientId)
+            else:
+                result = await source.resolve(context.patientId)
         except PrefetchUnavailable as exc:
             log.info("prefetch unavailable", extra={"keys": sorted(exc.reasons)})
+            note = " (no FHIR base URLs are configured for this issuer, so nothing is fetched)" if refused else ""
             raise HookFailure(
                 412,
                 operation_outcome(
                     "data-unavailable",
-                    "the patient's data was not prefetched and could not be fetched: "
+                    "the patient's data was not prefetched and could not be fetched"
+                    + note
+                    + ": "
                     + "; ".join(f"{k}: {v}" for k, v in sorted(exc.reasons.items())),
                     fhir_code="not-found",
                 ),
@@ -155,21 +192,14 @@ class PatientViewService:
         )
         return result.resources, _optional_gaps(result.unusable, result.unresolved)
 
-    async def handle(self, body: Any) -> dict[str, Any]:
-        """The cards for one hook call; raises HookFailure for a request that gets no cards."""
+    async def handle(self, body: Any, fhir_bases: Sequence[BaseUrl] | None = None) -> dict[str, Any]:
+        """The cards for one hook call; raises HookFailure for a request that gets no cards. `fhir_bases`: the
+        FHIR servers the caller's issuer may name as `fhirServer` (None: any, as with auth disabled)."""
         started = time.perf_counter()
         request, context, prefetch = self._validate(body)
-        resources, gaps = await self._resources(request, context, prefetch)
-        record = extract_record(resources, self.profile, patient_id=context.patientId)
-        record.problems.extend(gaps)
-        if any(p.code == "other-patient" for p in record.problems):
-            # The core left them out, but data that mix patients are not to be trusted for advice at all.
-            raise HookFailure(
-                400,
-                operation_outcome("wrong-patient", "the data given belong to another patient than context.patientId"),
-            )
-        assessment = evaluate(record, self.today(), self.profile)
-        cards = render_cards(assessment, self.public_base_url, self.profile)
+        resources, gaps = await self._resources(request, context, prefetch, fhir_bases)
+        # Extraction and evaluation are CPU work on a large record: on a worker thread the loop keeps answering.
+        cards = await offload(self._cards, resources, gaps, context.patientId)
         log.info(
             "cards",
             extra={
@@ -178,6 +208,18 @@ class PatientViewService:
             },
         )
         return {"cards": cards}
+
+    def _cards(self, resources: list[Readable], gaps: list[DataProblem], patient_id: str) -> list[dict[str, Any]]:
+        record = extract_record(resources, self.profile, patient_id=patient_id)
+        record.problems.extend(gaps)
+        if any(p.code == "other-patient" for p in record.problems):
+            # The core left them out, but data that mix patients are not to be trusted for advice at all.
+            raise HookFailure(
+                400,
+                operation_outcome("wrong-patient", "the data given belong to another patient than context.patientId"),
+            )
+        assessment = evaluate(record, self.today(), self.profile)
+        return render_cards(assessment, self.public_base_url, self.profile)
 
 
 def _optional_gaps(unusable: Mapping[str, str], unresolved: Mapping[str, str]) -> list[DataProblem]:

@@ -7,15 +7,23 @@ resources sorted into search outcomes and the rest); its Observations come as `L
 the plain reading's). Bytes that are not JSON, or not UTF-8, raise `orjson.JSONDecodeError`, as `orjson.loads`
 would, so the service gives them the same 400. `tests/cds/test_cds_request_body.py` checks both readings give
 one answer.
+
+`receive_body` gets those bytes off the socket within bounds: a body announced or streamed past the limit is
+refused (413) as soon as it passes, before it is buffered whole, and a body that stops coming (headers sent, the
+rest never) is refused (408) when the read deadline passes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
 import orjson
+from starlette.requests import ClientDisconnect, Request
 
+from cds_cyto.cds.outcome import operation_outcome
+from cds_cyto.cds.patient_view import HookFailure
 from cds_cyto.core.extract.lean import (
     LEAN_FAILURES,
     LeanObservation,
@@ -27,7 +35,41 @@ from cds_cyto.core.extract.lean import (
 from cds_cyto.sources import Readable, SortedSearchset
 from cds_cyto.sources._fhir_json import Resource
 
-__all__ = ["read_hook_body"]
+__all__ = ["read_hook_body", "receive_body"]
+
+
+def _too_large(limit: int) -> HookFailure:
+    return HookFailure(
+        413, operation_outcome("too-large", f"request body larger than {limit} bytes", fhir_code="too-costly")
+    )
+
+
+async def receive_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The request body, at most `limit` bytes, all of it within `timeout_s` of starting to read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)  # refused on its word, before a byte of it is read
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HookFailure(
+            408,
+            operation_outcome(
+                "timeout", f"the request body did not arrive within {timeout_s:g} s", fhir_code="timeout"
+            ),
+        ) from None
+    except ClientDisconnect:
+        raise HookFailure(
+            400, operation_outcome("incomplete", "the client closed the request before its end")
+        ) from None
+    return b"".join(chunks)
 
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])

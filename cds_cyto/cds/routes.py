@@ -16,13 +16,12 @@ from cds_cyto.cds.discovery import discovery_document
 from cds_cyto.cds.messages import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure, validation_outcome
-from cds_cyto.cds.request_body import read_hook_body
+from cds_cyto.cds.request_body import read_hook_body, receive_body
 from cds_cyto.cds.rule_pages import rule_page
 from cds_cyto.cds.runtime import runtime_of
+from cds_cyto.sources._offload import INLINE_BYTES, offload
 
 __all__ = ["Client", "Unauthorized", "client_of", "docs_router", "hooks_router", "json_response"]
-
-MAX_BODY = 32 * 1024 * 1024  # a large patient's prefetch fits; a runaway upload does not
 
 
 class Unauthorized(Exception):
@@ -54,11 +53,11 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 async def _read_json(request: Request, reader: Callable[[bytes], Any] = orjson.loads) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise HookFailure(413, operation_outcome("too-large", "request body too large", fhir_code="too-costly"))
+    settings = runtime_of(request).settings
+    raw = await receive_body(request, settings.max_request_bytes, settings.request_read_timeout_s)
     try:
-        return reader(raw)
+        # A large body is parsed on a worker thread: the loop (and /healthz) must not wait for it.
+        return reader(raw) if len(raw) <= INLINE_BYTES else await offload(reader, raw)
     except orjson.JSONDecodeError:
         raise HookFailure(
             400,
@@ -94,7 +93,10 @@ def hooks_router() -> APIRouter:
         if handler is None:
             raise HookFailure(404, operation_outcome("unknown-service", "no such CDS service", fhir_code="not-found"))
         body = await _read_json(request, read_hook_body)
-        return json_response(await handler.handle(body))
+        runtime = runtime_of(request)
+        issuer = runtime.issuers.get(_client.iss) if _client is not None else None
+        fhir_bases = None if _client is None else (issuer.fhir_base_urls if issuer else ())
+        return json_response(await handler.handle(body, fhir_bases))
 
     @router.post("/cds-services/{service_id}/feedback", openapi_extra=_feedback_schema())
     async def feedback(service_id: str, request: Request, client: Client) -> Response:

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
-from cds_cyto.cds.auth import ClientAuthenticator, parse_trusted_issuers
+from cds_cyto.cds.auth import ClientAuthenticator, IssuerConfig, parse_trusted_issuers
 from cds_cyto.cds.discovery import ServiceDefinition, load_services
 from cds_cyto.cds.patient_view import PatientViewService
 from cds_cyto.core.profile import Profile, default_profile, load_profile
 from cds_cyto.settings import Settings
-from cds_cyto.sources import BundleFileSource, FhirPool, PatientSource, default_observation_codes
+from cds_cyto.sources import BundleFileSource, FetchLimits, FhirPool, PatientSource, default_observation_codes
 from cds_cyto.store import Store
 
 __all__ = ["Runtime", "runtime_of", "store_of"]
@@ -30,6 +30,7 @@ class Runtime:
     store: Store
     pool: FhirPool
     authenticator: ClientAuthenticator | None
+    issuers: dict[str, IssuerConfig]
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -41,7 +42,13 @@ class Runtime:
         services = load_services(settings.hooks_dir, default_observation_codes(profile))
         store = Store(settings.database_url)
         store.create_schema()
-        pool = FhirPool()
+        pool = FhirPool(max_connections=settings.fhir_pool_connections, max_origins=settings.fhir_pool_origins)
+        limits = FetchLimits(
+            max_response_bytes=settings.fhir_max_response_bytes,
+            max_client_bytes=settings.hook_max_fetch_bytes,
+            max_page_entries=settings.fhir_max_page_entries,
+            max_pages=settings.fhir_max_pages,
+        )
         # Synthetic patients only when the demo is asked for: without it, the hook answers from the prefetch and
         # the request's fhirServer, or with 412 (issue 15: production never serves synthetic data).
         demo: PatientSource | None = None
@@ -52,16 +59,26 @@ class Runtime:
         fixed = settings.as_of
         today: Callable[[], date] = (lambda: fixed) if fixed else (lambda: datetime.now(tz).date())
         handlers = {
-            sid: PatientViewService(s, profile, pool, settings.public_base_url, demo, today, settings.fetch_timeout_s)
+            sid: PatientViewService(
+                s,
+                profile,
+                pool,
+                settings.public_base_url,
+                demo,
+                today,
+                settings.fetch_timeout_s,
+                deadline_s=settings.hook_deadline_s,
+                limits=limits,
+            )
             for sid, s in services.items()
             if s.hook == "patient-view"
         }
         authenticator = None
+        issuers: dict[str, IssuerConfig] = {}
         if settings.auth == "required":
-            authenticator = ClientAuthenticator(
-                parse_trusted_issuers(settings.trusted_issuers), max_lifetime=settings.token_max_lifetime_s
-            )
-        return cls(settings, profile, services, handlers, store, pool, authenticator)
+            issuers = parse_trusted_issuers(settings.trusted_issuers)
+            authenticator = ClientAuthenticator(issuers, max_lifetime=settings.token_max_lifetime_s)
+        return cls(settings, profile, services, handlers, store, pool, authenticator, issuers)
 
     async def aclose(self) -> None:
         await self.pool.aclose()

@@ -21,6 +21,7 @@ import orjson
 from cds_cyto.cli import CliError
 from cds_cyto.sources import (
     FhirClient,
+    FhirError,
     RetryPolicy,
     SourceError,
     Timeouts,
@@ -92,7 +93,8 @@ async def _load(client: FhirClient, paths: Sequence[Path], concurrency: int) -> 
             try:
                 await client.transaction(transaction)
             except SourceError as exc:
-                raise CliError(f"{path}: {exc} ({summary.files} file(s) loaded before this one)") from exc
+                said = exc.for_operator() if isinstance(exc, FhirError) else str(exc)  # the operator's own server
+                raise CliError(f"{path}: {said} ({summary.files} file(s) loaded before this one)") from exc
             summary.files += 1
             summary.resources += len(transaction["entry"])
 

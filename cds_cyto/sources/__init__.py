@@ -15,6 +15,7 @@ from ._client import FhirClient, FhirPool, Stats
 from ._codes import default_observation_codes
 from ._errors import (
     FhirError,
+    FhirLimitExceeded,
     FhirProtocolError,
     FhirUnavailable,
     PatientNotFound,
@@ -25,7 +26,7 @@ from ._errors import (
 from ._fhir_json import Readable, SortedSearchset, as_transaction, is_fhir_id, outcome_text
 from ._fhir_source import PATIENT_SEARCHES, FhirPatientSource
 from ._files import BundleFileSource
-from ._policy import RetryPolicy, Timeouts
+from ._policy import FetchLimits, RetryPolicy, Timeouts
 from ._prefetch import PrefetchResult, PrefetchSource, render_template
 from ._protocol import PatientCatalog, PatientSource, QuerySource
 from ._query import SearchParams, date_range, encode_query, token_list
@@ -35,8 +36,10 @@ __all__ = [
     "Auth",
     "BearerToken",
     "BundleFileSource",
+    "FetchLimits",
     "FhirClient",
     "FhirError",
+    "FhirLimitExceeded",
     "FhirPatientSource",
     "FhirPool",
     "FhirProtocolError",

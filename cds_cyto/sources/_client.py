@@ -1,9 +1,14 @@
 """An async FHIR REST client: reads, paged searches, batch/transaction, retries and deadlines.
 
-Connection pooling: a `FhirPool` owns the one `httpx.AsyncClient` (and the per-server capability cache) that a
-process shares; `FhirClient`s borrow it. A CDS service creates one pool at start-up and, per hook request, a
-cheap client with that request's server URL and token. A script that needs a single client just writes
-`async with FhirClient(url) as client:` and the client owns a private pool.
+Connection pooling: a `FhirPool` holds one `httpx.AsyncClient` per server origin (scheme, host, port), each with
+its own connection limit, in a bounded LRU — so calls hanging on one slow server use up only that server's
+connections — and the per-server capability cache. `FhirClient`s borrow it. A CDS service creates one pool at
+start-up and, per hook request, a cheap client with that request's server URL and token. A script that needs a
+single client just writes `async with FhirClient(url) as client:` and the client owns a private pool.
+
+Bodies are streamed and counted as they arrive against `FetchLimits` (bytes per response, bytes per client,
+entries per page, pages per search): past a limit, reading stops and the connection is closed. Large bodies are
+parsed on a worker thread (`_offload`), so the event loop keeps answering.
 
 Logs name an operation ("search Observation", "batch"), a status, sizes and durations — never a URL (patient ids
 ride in paths and queries) nor a header (tokens).
@@ -15,6 +20,7 @@ import asyncio
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -23,10 +29,11 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import msgspec
 import orjson
 
 from ._auth import Auth, NoAuth
-from ._errors import FhirError, FhirProtocolError, FhirUnavailable
+from ._errors import FhirError, FhirLimitExceeded, FhirProtocolError, FhirUnavailable
 from ._fhir_json import (
     Resource,
     bundle_resources,
@@ -38,7 +45,8 @@ from ._fhir_json import (
     outcome_text,
     search_outcomes,
 )
-from ._policy import RetryPolicy, Timeouts
+from ._offload import INLINE_BYTES, offload
+from ._policy import FetchLimits, RetryPolicy, Timeouts
 from ._query import SearchParams, encode_query
 
 __all__ = ["FhirClient", "FhirPool", "Stats"]
@@ -56,6 +64,9 @@ _deadline: ContextVar[float | None] = ContextVar("cds_cyto_fhir_deadline", defau
 
 DEFAULT_TIMEOUTS = Timeouts()
 DEFAULT_RETRY = RetryPolicy()
+DEFAULT_LIMITS = FetchLimits()
+_ERROR_BODY_BYTES = 64 * 1024  # of an error answer we want at most its OperationOutcome, never a flood
+_CAPABILITY_CACHE = 256  # base URLs whose CapabilityStatement is kept
 
 
 @dataclass(slots=True)
@@ -68,18 +79,80 @@ class Stats:
     bytes_received: int = 0
 
 
-class FhirPool:
-    """One HTTP connection pool and capability cache, shared by every FhirClient of a process (per event loop)."""
+_Origin = tuple[str, str, int | None]
 
-    def __init__(self, *, max_connections: int = 20, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+
+class FhirPool:
+    """Connection pools per server origin and the capability cache, shared by every FhirClient of a process (per
+    event loop).
+
+    `max_connections` bounds each origin's pool; `max_origins` how many origins keep a pool (least recently used
+    idle ones are closed first). A `transport` (tests, benchmarks) is shared by all origins through one client."""
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 20,
+        max_origins: int = 64,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if max_connections < 1 or max_origins < 1:
+            raise ValueError("FhirPool: max_connections and max_origins must be at least 1")
+        self.max_connections = max_connections
+        self.max_origins = max_origins
+        self._transport = transport
+        self._shared = self._new_client() if transport is not None else None
+        self._pools: OrderedDict[_Origin, httpx.AsyncClient] = OrderedDict()
+        self._leases: dict[_Origin, int] = {}
+        self.capabilities: dict[str, Resource] = {}  # base URL → CapabilityStatement
+        self.batch_support: dict[str, bool] = {}  # base URL → does it accept batch Bundles
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections),
+            transport=self._transport,
             follow_redirects=False,  # a redirect could carry our Authorization header somewhere unexpected
             headers={"User-Agent": "cds-cyto"},
         )
-        self.capabilities: dict[str, Resource] = {}  # base URL → CapabilityStatement
-        self.batch_support: dict[str, bool] = {}  # base URL → does it accept batch Bundles
+
+    @property
+    def origins(self) -> int:
+        """How many origins hold a pool now."""
+        return len(self._pools)
+
+    @asynccontextmanager
+    async def lease(self, url: httpx.URL) -> AsyncIterator[httpx.AsyncClient]:
+        """The HTTP client for `url`'s origin, kept open while leased."""
+        if self._shared is not None:
+            yield self._shared
+            return
+        origin: _Origin = (url.scheme, url.host, url.port)
+        self._leases[origin] = self._leases.get(origin, 0) + 1  # leased first: eviction must not pick it
+        http = self._pools.get(origin)
+        if http is None:
+            http = self._pools[origin] = self._new_client()
+        self._pools.move_to_end(origin)
+        try:
+            await self._evict()
+            yield http
+        finally:
+            self._leases[origin] -= 1
+            if not self._leases[origin]:
+                del self._leases[origin]
+
+    async def _evict(self) -> None:
+        # Only idle pools: closing one in use would break its calls. All busy: the LRU grows until they finish.
+        while len(self._pools) > self.max_origins:
+            idle = next((o for o in self._pools if o not in self._leases), None)
+            if idle is None:
+                return
+            await self._pools.pop(idle).aclose()  # popped before the await: no one can lease it meanwhile
+
+    def remember(self, cache: dict[str, Any], base_url: str, value: Any) -> None:
+        """Cache a per-server fact, bounded: an unbounded dict keyed by a request's URL is a memory leak."""
+        if base_url not in cache and len(cache) >= _CAPABILITY_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[base_url] = value
 
     def client(
         self,
@@ -88,13 +161,17 @@ class FhirPool:
         *,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
-        max_pages: int = 100,
+        limits: FetchLimits = DEFAULT_LIMITS,
     ) -> FhirClient:
         """A client for one server that borrows this pool (closing the client leaves the pool open)."""
-        return FhirClient(base_url, auth, pool=self, timeouts=timeouts, retry=retry, max_pages=max_pages)
+        return FhirClient(base_url, auth, pool=self, timeouts=timeouts, retry=retry, limits=limits)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for http in pools:
+            await http.aclose()
+        if self._shared is not None:
+            await self._shared.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -119,14 +196,20 @@ class FhirClient:
         pool: FhirPool | None = None,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
-        max_pages: int = 100,
+        limits: FetchLimits = DEFAULT_LIMITS,
+        max_pages: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         base = httpx.URL(base_url.rstrip("/"))
         if base.scheme not in ("http", "https") or not base.host:
             raise ValueError("FHIR base URL must be an absolute http(s) URL")
-        if max_pages < 1:
-            raise ValueError("max_pages must be at least 1")
+        if max_pages is not None:  # the older spelling of limits.max_pages
+            limits = FetchLimits(
+                max_response_bytes=limits.max_response_bytes,
+                max_client_bytes=limits.max_client_bytes,
+                max_page_entries=limits.max_page_entries,
+                max_pages=max_pages,
+            )
         self.base_url = str(base)
         self._base = base
         self.auth: Auth = auth or NoAuth()
@@ -134,7 +217,8 @@ class FhirClient:
         self.pool = pool or FhirPool()
         self.timeouts = timeouts
         self.retry = retry
-        self.max_pages = max_pages
+        self.limits = limits
+        self.max_pages = limits.max_pages
         self.stats = Stats()
         self._sleep = sleep  # injectable so tests can see the waits without spending them
 
@@ -156,13 +240,15 @@ class FhirClient:
         await self.aclose()
 
     @asynccontextmanager
-    async def deadline(self, label: str) -> AsyncIterator[None]:
-        """Bound everything inside to `timeouts.total`; inside another operation, keep that one's deadline."""
+    async def deadline(self, label: str, seconds: float | None = None) -> AsyncIterator[None]:
+        """Bound everything inside to `seconds` (default `timeouts.total`); inside another operation, keep that
+        one's deadline — so a hook call's deadline bounds all its fetches, their pages and retries together."""
         if _deadline.get() is not None:
             yield
             return
+        total = self.timeouts.total if seconds is None else seconds
         loop = asyncio.get_running_loop()
-        when = loop.time() + self.timeouts.total
+        when = loop.time() + total
         token = _deadline.set(when)
         started = time.perf_counter()
         scope = asyncio.timeout_at(when)
@@ -171,7 +257,7 @@ class FhirClient:
                 yield
         except TimeoutError as exc:
             if scope.expired():
-                raise FhirUnavailable(f"{label}: no complete answer within {self.timeouts.total:g} s") from exc
+                raise FhirUnavailable(f"{label}: no complete answer within {total:g} s") from exc
             raise
         finally:
             _deadline.reset(token)
@@ -189,7 +275,7 @@ class FhirClient:
             body = await self._get_json(self._url("metadata"), label)
         if body.get("resourceType") != "CapabilityStatement":
             raise FhirProtocolError(f"{label}: expected a CapabilityStatement, got {_kind(body)}")
-        self.pool.capabilities[self.base_url] = body
+        self.pool.remember(self.pool.capabilities, self.base_url, body)
         return body
 
     async def supports_batch(self) -> bool:
@@ -216,12 +302,12 @@ class FhirClient:
                 )
                 for rest in statement.get("rest") or []
             )
-        self.pool.batch_support[self.base_url] = supported
+        self.pool.remember(self.pool.batch_support, self.base_url, supported)
         return supported
 
     def refuse_batch(self) -> None:
         """The server refused a batch Bundle: use separate searches for this base URL from now on."""
-        self.pool.batch_support[self.base_url] = False
+        self.pool.remember(self.pool.batch_support, self.base_url, False)
 
     async def read(self, resource_type: str, resource_id: str) -> Resource:
         _check_type(resource_type)
@@ -272,14 +358,15 @@ class FhirClient:
             pages = 1
             while True:
                 _check_searchset(page, label)
+                self._check_entries(page, label)
                 resources.extend(bundle_resources(page))
                 link = next_link(page)
                 if link is None:
                     break
                 if link in seen:
                     raise FhirProtocolError(f"{label}: paging loop (a next link came back)")
-                if pages >= self.max_pages:
-                    raise FhirProtocolError(f"{label}: more than {self.max_pages} pages")
+                if pages >= self.limits.max_pages:
+                    raise FhirLimitExceeded(f"{label}: more than {self.limits.max_pages} pages")
                 seen.add(link)
                 pages += 1
                 page = await self._get_json(self._next_url(link, label), f"{label} page {pages}")
@@ -295,6 +382,11 @@ class FhirClient:
         return await self._post_bundle(bundle, "transaction")
 
     # -- plumbing ----------------------------------------------------------------------------------------------
+
+    def _check_entries(self, page: Mapping[str, Any], label: str) -> None:
+        entries = page.get("entry")
+        if isinstance(entries, list) and len(entries) > self.limits.max_page_entries:
+            raise FhirLimitExceeded(f"{label}: a page of more than {self.limits.max_page_entries} entries")
 
     def _url(self, relative: str) -> str:
         return f"{self.base_url}/{relative}"
@@ -325,7 +417,7 @@ class FhirClient:
                 content=orjson.dumps(bundle),
                 idempotent=methods <= _IDEMPOTENT,
             )
-            body = _json(response, label)
+            body = await self._parse(response, label)
         if not is_bundle(body) or body.get("type") != f"{kind}-response":
             raise FhirProtocolError(f"{label}: expected a {kind}-response Bundle, got {_kind(body)}")
         shape = bundle_shape_problem(body)
@@ -336,11 +428,32 @@ class FhirClient:
         return body
 
     async def _get_json(self, url: str, label: str) -> Resource:
-        return _json(await self._send("GET", url, label=label), label)
+        return await self._parse(await self._send("GET", url, label=label), label)
 
     async def _post_form(self, url: str, form: Mapping[str, str]) -> dict[str, Any]:
         response = await self._send("POST", url, label="token", form=form, authenticate=False)
-        return _json(response, "token")
+        return await self._parse(response, "token")
+
+    async def _parse(self, reply: _Reply, label: str) -> Resource:
+        if len(reply.content) <= INLINE_BYTES:
+            return _json(reply.content, label, self.limits.max_page_entries)
+        return await offload(_json, reply.content, label, self.limits.max_page_entries)
+
+    async def _read_body(self, response: httpx.Response, label: str, cap: int) -> bytes | bytearray:
+        """The body, counted as it arrives: past `cap` (this response) or the client's budget, reading stops."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise FhirLimitExceeded(f"{label}: the answer announces more than {cap} bytes")
+        budget = self.limits.max_client_bytes
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            self.stats.bytes_received += len(chunk)
+            if len(body) > cap:
+                raise FhirLimitExceeded(f"{label}: an answer of more than {cap} bytes")
+            if budget is not None and self.stats.bytes_received > budget:
+                raise FhirLimitExceeded(f"{label}: the answers together pass {budget} bytes")
+        return body
 
     async def _send(
         self,
@@ -352,7 +465,7 @@ class FhirClient:
         form: Mapping[str, str] | None = None,
         idempotent: bool = True,
         authenticate: bool = True,
-    ) -> httpx.Response:
+    ) -> _Reply:
         attempt = 0
         reauthorised = False
         while True:
@@ -362,19 +475,38 @@ class FhirClient:
                 headers["Content-Type"] = _FHIR_JSON
             if authenticate:
                 headers.update(await self.auth.headers(self._post_form))
-            request = self.pool.http.build_request(
-                method,
-                url,
-                content=content,
-                data=form,
-                headers=headers,
-                timeout=self.timeouts.for_httpx(),
-            )
-            self.stats.requests += 1
-            self.stats.bytes_sent += len(request.content)
+            target = httpx.URL(url)
             started = time.perf_counter()
             try:
-                response = await self.pool.http.send(request)
+                async with self.pool.lease(target) as http:
+                    request = http.build_request(
+                        method,
+                        target,
+                        content=content,
+                        data=form,
+                        headers=headers,
+                        timeout=self.timeouts.for_httpx(),
+                    )
+                    self.stats.requests += 1
+                    self.stats.bytes_sent += len(request.content)
+                    response = await http.send(request, stream=True)
+                    try:
+                        status = response.status_code
+                        ok = 200 <= status < 300
+                        cap = (
+                            self.limits.max_response_bytes
+                            if ok
+                            else min(_ERROR_BODY_BYTES, self.limits.max_response_bytes)
+                        )
+                        try:
+                            body = await self._read_body(response, label, cap)
+                        except FhirLimitExceeded:
+                            if ok:
+                                raise
+                            body = b""  # an error answer too long to read is still its status
+                        reply = _Reply(status, response.headers, body)
+                    finally:
+                        await response.aclose()  # past a limit: the rest of the body is never read
             except httpx.TransportError as exc:
                 reason = _describe(exc)
                 log.info("%s %s: %s", method, label, reason)
@@ -385,14 +517,12 @@ class FhirClient:
                 continue
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
                 raise FhirProtocolError(f"{label}: {_describe(exc)}") from exc
-            status = response.status_code
-            self.stats.bytes_received += len(response.content)
             log.debug(
                 "%s %s → %d, %d bytes, %.0f ms",
                 method,
                 label,
                 status,
-                len(response.content),
+                len(reply.content),
                 (time.perf_counter() - started) * 1000,
             )
             if status == 401 and authenticate and not reauthorised and self.auth.invalidate():
@@ -401,24 +531,18 @@ class FhirClient:
                 continue
             if status in self.retry.statuses:
                 if attempt >= self.retry.attempts:
-                    raise FhirUnavailable(
-                        _with_text(
-                            f"{label}: HTTP {status} after {attempt} attempts",
-                            _error_text(response),
-                        ),
-                        status=status,
-                    )
+                    raise FhirUnavailable(f"{label}: HTTP {status} after {attempt} attempts", status=status)
                 await self._wait(
                     label,
                     attempt,
-                    response.headers.get("Retry-After"),
+                    reply.headers.get("Retry-After"),
                     f"HTTP {status}",
                     status=status,
                 )
                 continue
             if not 200 <= status < 300:
-                raise FhirError(status, f"{label}: HTTP {status}", _error_text(response))
-            return response
+                raise FhirError(status, f"{label}: HTTP {status}", _error_text(reply.content))
+            return reply
 
     async def _wait(
         self,
@@ -467,9 +591,34 @@ def _check_searchset(page: Mapping[str, Any], label: str) -> None:
             raise FhirError(200, f"{label}: the server reported an error", outcome_text(outcome))
 
 
-def _json(response: httpx.Response, label: str) -> Resource:
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """An answer read within the limits."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes | bytearray
+
+
+class _Entries(msgspec.Struct):
+    entry: list[msgspec.Raw] | None = None
+
+
+_ENTRIES = msgspec.json.Decoder(_Entries)
+
+
+def _json(content: bytes | bytearray, label: str, max_entries: int) -> Resource:
+    """The JSON object; a Bundle of more than `max_entries` entries is refused before it becomes Python objects
+    (counting raw entries costs a fraction of building them)."""
+    if len(content) > INLINE_BYTES:
+        try:
+            entries = _ENTRIES.decode(content).entry
+        except (msgspec.DecodeError, RecursionError):
+            entries = None  # not this shape (or not JSON): the plain reading below says what is wrong
+        if entries is not None and len(entries) > max_entries:
+            raise FhirLimitExceeded(f"{label}: a page of more than {max_entries} entries")
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
         raise FhirProtocolError(f"{label}: response is not JSON") from exc
     if not isinstance(body, dict):
@@ -477,16 +626,14 @@ def _json(response: httpx.Response, label: str) -> Resource:
     return body
 
 
-def _error_text(response: httpx.Response) -> str | None:
+def _error_text(content: bytes | bytearray) -> str | None:
+    """The OperationOutcome's text, for the caller to inspect (`FhirError.operation_outcome_text`); never put
+    into a message."""
     try:
-        return outcome_text(orjson.loads(response.content))
+        return outcome_text(orjson.loads(content))
     except orjson.JSONDecodeError:
-        first_line = response.text.strip().split("\n", 1)[0]
+        first_line = bytes(content).decode("utf-8", "replace").strip().split("\n", 1)[0]
         return first_line[:200] or None
-
-
-def _with_text(message: str, text: str | None) -> str:
-    return f"{message}: {text}" if text else message
 
 
 def _kind(body: Mapping[str, Any]) -> str:

@@ -6,12 +6,14 @@
     ├── FhirUnavailable         no usable answer: connection refused, timeouts, retries exhausted, deadline passed
     ├── FhirProtocolError       an answer that breaks the FHIR REST contract: not JSON, not a Bundle,
     │                           a paging loop, more pages than the cap, a next link to another server
+    │   └── FhirLimitExceeded   an answer larger than a configured limit (bytes, entries, pages): reading stopped
     ├── PatientNotFound         the source has no such patient
     ├── SourceFileError         a bundle or NDJSON file that cannot be read or parsed
     └── PrefetchUnavailable     CDS Hooks prefetch lacks data that no fallback could supply (the service answers 412)
 
 Messages composed here name resource types, statuses and counts, never a patient identifier or a token. The
-`operation_outcome_text` of a `FhirError` is the server's own wording and may name a resource.
+`operation_outcome_text` of a `FhirError` is the server's own wording and may name a resource: it is kept for the
+caller to inspect, never part of the message (`str`), so no upstream text reaches a response or a log line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 
 __all__ = [
     "FhirError",
+    "FhirLimitExceeded",
     "FhirProtocolError",
     "FhirUnavailable",
     "PatientNotFound",
@@ -47,9 +50,11 @@ class FhirError(SourceError):
         super().__init__(status, message, operation_outcome_text)
 
     def __str__(self) -> str:
-        if self.operation_outcome_text:
-            return f"{self.message}: {self.operation_outcome_text}"
-        return self.message
+        return self.message  # our words only: the server's text could be anything a hostile server wants echoed
+
+    def for_operator(self) -> str:
+        """The message with the server's own text, for an operator's terminal (never a response or a log)."""
+        return f"{self.message}: {self.operation_outcome_text}" if self.operation_outcome_text else self.message
 
 
 class FhirUnavailable(SourceError):
@@ -66,6 +71,12 @@ class FhirProtocolError(SourceError):
     """An answer that breaks the FHIR REST contract."""
 
     code = "fhir-protocol"
+
+
+class FhirLimitExceeded(FhirProtocolError):
+    """An answer larger than a configured limit (`FetchLimits`): reading stopped there and the connection closed."""
+
+    code = "fhir-limit"
 
 
 class PatientNotFound(SourceError):

@@ -19,8 +19,12 @@ async def gather_bounded(awaitables: Iterable[Awaitable[T]], limit: int) -> list
     gate = asyncio.Semaphore(max(1, limit))
 
     async def gated(awaitable: Awaitable[T]) -> T:
-        async with gate:
-            return await awaitable
+        try:
+            async with gate:
+                return await awaitable
+        finally:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()  # cancelled at the gate (a deadline passed): never started, never "not awaited"
 
     try:
         async with asyncio.TaskGroup() as group:

@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-__all__ = ["RetryPolicy", "Timeouts"]
+__all__ = ["FetchLimits", "RetryPolicy", "Timeouts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,26 @@ class Timeouts:
 
     def for_httpx(self) -> httpx.Timeout:
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """How much a FHIR server may make us hold, checked while the bytes arrive (never after a whole body).
+
+    `max_response_bytes` bounds one response body (decoded); `max_client_bytes` every body one client receives
+    (a hook call's client: the sum over all its fetches; None for long-lived clients such as a sweep's);
+    `max_page_entries` one searchset page's entries; `max_pages` the pages of one search."""
+
+    max_response_bytes: int = 64 * 1024 * 1024
+    max_client_bytes: int | None = None
+    max_page_entries: int = 10_000
+    max_pages: int = 100
+
+    def __post_init__(self) -> None:
+        if self.max_response_bytes < 1 or self.max_page_entries < 1 or self.max_pages < 1:
+            raise ValueError("FetchLimits: every limit must be at least 1")
+        if self.max_client_bytes is not None and self.max_client_bytes < 1:
+            raise ValueError("FetchLimits.max_client_bytes must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)

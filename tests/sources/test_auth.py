@@ -146,8 +146,9 @@ async def test_token_endpoint_refusal_is_a_clear_fhir_error(
     )
     auth = SmartBackendAuth(TOKEN_URL, "c", rsa_pem[0], "k", scope="system/*.rs")
     async with FhirClient(BASE, auth) as client:
-        with pytest.raises(FhirError, match="token: HTTP 400: invalid_client: unknown kid"):
+        with pytest.raises(FhirError, match=r"token: HTTP 400$") as caught:
             await client.read("Patient", "p1")
+    assert caught.value.for_operator() == "token: HTTP 400: invalid_client: unknown kid"
 
 
 async def test_no_token_or_patient_id_in_logs(
