@@ -35,6 +35,7 @@ from cds_cyto.rule_pages import rule_page
 from cds_cyto.settings import Settings
 from cds_cyto.sources import BundleFileSource, FhirPool, PatientSource, default_observation_codes
 from cds_cyto.store import Store
+from cds_cyto.store.replay import DatabaseReplayStore
 from cds_cyto.sweep.routes import worklist_router
 from cds_cyto.sweep.scheduler import SweepScheduler, schedule_trigger
 
@@ -82,7 +83,9 @@ class Runtime:
         authenticator = None
         if settings.auth == "required":
             authenticator = ClientAuthenticator(
-                parse_trusted_issuers(settings.trusted_issuers), max_lifetime=settings.token_max_lifetime_s
+                parse_trusted_issuers(settings.trusted_issuers),
+                max_lifetime=settings.token_max_lifetime_s,
+                replay=DatabaseReplayStore(store.engine),  # shared by every worker and replica on this database
             )
         return cls(settings, profile, services, handlers, store, pool, authenticator)
 
