@@ -35,7 +35,7 @@ def _instant(epoch: float) -> datetime:
 
 
 def _claim(dialect: str, key: str, until: datetime, now: datetime) -> Executable:
-    """Insert the row; on a live one change nothing (rowcount 0: a replay); a dead one (its token expired, not yet
+    """Insert the row; on a live one change nothing (no row returned: a replay); a dead one (its token expired, not yet
     purged) is taken over like a new row. One statement: atomic against every other worker and replica."""
     values = {"key": key, "expires_at": until}
     if dialect == "postgresql":
@@ -44,13 +44,13 @@ def _claim(dialect: str, key: str, until: datetime, now: datetime) -> Executable
             index_elements=[TokenReplay.key],
             set_={"expires_at": pg.excluded.expires_at},
             where=TokenReplay.expires_at <= now,
-        )
+        ).returning(TokenReplay.key)
     lite = sqlite.insert(TokenReplay).values(values)
     return lite.on_conflict_do_update(
         index_elements=[TokenReplay.key],
         set_={"expires_at": lite.excluded.expires_at},
         where=TokenReplay.expires_at <= now,
-    )
+    ).returning(TokenReplay.key)
 
 
 class DatabaseReplayStore:
@@ -72,7 +72,8 @@ class DatabaseReplayStore:
             self.purge(now)
         stmt = _claim(self._engine.dialect.name, replay_key(iss, jti), _instant(until), _instant(now))
         with self._engine.begin() as conn:
-            return bool(conn.execute(stmt).rowcount == 1)
+            # RETURNING, not rowcount: psycopg reports no rowcount (-1) for this upsert.
+            return conn.execute(stmt).first() is not None
 
     def purge(self, now: float) -> int:
         """Delete the rows whose token has expired; returns how many went. One indexed range delete."""
