@@ -67,8 +67,15 @@ class Served:
 
     def worker_pids(self) -> set[int]:
         """The serving processes: the workers when there are several (uvicorn's parent only supervises), else it."""
-        children = _children(self.process.pid)
-        return children or {self.process.pid}
+        workers = {pid for pid in _children(self.process.pid) if b"spawn_main" in _cmdline(pid)}
+        return workers or {self.process.pid}  # (multiprocessing's resource tracker is a child too: not a worker)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _children(pid: int) -> set[int]:
