@@ -4,7 +4,9 @@ A token's first use inserts the row `sha256(iss NUL jti)` → `expires_at` (its 
 row and is a replay. The database makes "is it there?" and "put it there" one atomic step (an upsert), so of two
 workers or replicas that see the same token together exactly one wins. A row whose token has expired is dead: it is
 overwritten by a new use of the same key and purged at most every `purge_interval_s` by whichever process comes
-first, so the table holds only the tokens still live and is never "full".
+first, so the table holds only the tokens still live (and those dead for less than `purge_grace_s`) and is never
+"full". The grace is for clocks: a replica whose clock runs ahead must not delete a row that one whose clock is
+right still needs to refuse a replay.
 
 Blocking database calls run in a worker thread: the event loop keeps serving while SQLite waits on its lock.
 """
@@ -56,11 +58,12 @@ def _claim(dialect: str, key: str, until: datetime, now: datetime) -> Executable
 class DatabaseReplayStore:
     """`first_use(iss, jti, until, now)`: True the first time a live token is seen, by any process on this database."""
 
-    def __init__(self, engine: Engine, *, purge_interval_s: float = 60.0) -> None:
+    def __init__(self, engine: Engine, *, purge_interval_s: float = 60.0, purge_grace_s: float = 120.0) -> None:
         if engine.dialect.name not in _DIALECTS:
             raise ValueError(f"the token-replay store needs SQLite or PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
         self._purge_interval_s = purge_interval_s
+        self._purge_grace_s = purge_grace_s
         self._next_purge = float("-inf")  # the first use purges what a previous run left behind
 
     async def first_use(self, iss: str, jti: str, until: float, now: float) -> bool:
@@ -76,9 +79,10 @@ class DatabaseReplayStore:
             return conn.execute(stmt).first() is not None
 
     def purge(self, now: float) -> int:
-        """Delete the rows whose token has expired; returns how many went. One indexed range delete."""
+        """Delete the rows whose token expired `purge_grace_s` ago or more; how many went. One indexed range delete."""
+        dead = _instant(now - self._purge_grace_s)
         with self._engine.begin() as conn:
-            return conn.execute(delete(TokenReplay).where(TokenReplay.expires_at <= _instant(now))).rowcount
+            return conn.execute(delete(TokenReplay).where(TokenReplay.expires_at <= dead)).rowcount
 
     def count(self) -> int:
         with self._engine.connect() as conn:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,7 @@ from tests.support.postgres import PostgresServer
 from tests.support.serve import Served, Signer, served
 
 MAX_CONNECTIONS = 400  # fresh connections tried until both workers have served one
+RACERS = 16
 
 
 def _server_side_inode(server_port: int, client_port: int) -> str | None:
@@ -86,13 +89,28 @@ def test_one_token_sent_to_two_workers_many_times_is_accepted_exactly_once(tmp_p
         assert len(server.worker_pids()) == 2
         headers = signer.bearer(server.url + "/cds-services")
         answers, workers = over_both_workers(server, get("/cds-services", headers))
-        fresh = [httpx.get(server.url + "/cds-services", headers=signer.bearer(server.url + "/cds-services"))]
+        raced = together(server, [signer.bearer(server.url + "/cds-services")] * RACERS)
+        fresh = together(server, [signer.bearer(server.url + "/cds-services") for _ in range(RACERS)])
     assert len(workers) == 2, f"only one worker answered {len(answers)} connections"
     statuses = [status for status, _ in answers]
     assert statuses[0] == 200
     assert statuses.count(200) == 1, statuses
     assert set(statuses[1:]) == {401}
-    assert [r.status_code for r in fresh] == [200]
+    assert sorted(raced) == [200] + [401] * (RACERS - 1)  # sent at once to both workers: one wins the insert
+    assert fresh == [200] * RACERS  # concurrent inserts into one SQLite file all succeed
+
+
+def together(server: Served, headers: list[dict[str, str]]) -> list[int]:
+    """One request per header set, all released at once from their own threads and connections."""
+    gate = threading.Barrier(len(headers))
+
+    def one(h: dict[str, str]) -> int:
+        with httpx.Client(trust_env=False, timeout=60) as client:
+            gate.wait()
+            return client.get(server.url + "/cds-services", headers=h).status_code
+
+    with ThreadPoolExecutor(len(headers)) as pool:
+        return list(pool.map(one, headers))
 
 
 def test_the_command_line_reaches_every_worker(tmp_path: Path) -> None:

@@ -41,25 +41,30 @@ def test_a_store_of_100k_live_tokens_still_accepts_a_fresh_one_and_purges_them_o
     rows = [{"key": f"{i:064x}", "expires_at": at(T + 300 + i % 60)} for i in range(100_000)]
     with store.engine.begin() as conn:
         conn.execute(insert(TokenReplay), rows)
-    replay = DatabaseReplayStore(store.engine, purge_interval_s=60)
+    replay = DatabaseReplayStore(store.engine, purge_interval_s=60, purge_grace_s=120)
     assert replay.first_use_sync(ISS, "fresh", T + 360, T)  # no "full": a valid token is never refused for room
     assert not replay.first_use_sync(ISS, "fresh", T + 360, T + 1)
     assert replay.count() == 100_001
-    # Past every expiry and the purge interval, the next use purges them all; only the live token stays.
-    assert replay.first_use_sync(ISS, "later", T + 900, T + 400)
+    # Past every expiry, the grace and the purge interval, the next use purges them all; only its own row stays.
+    assert replay.first_use_sync(ISS, "later", T + 900, T + 360 + 120)
     assert replay.count() == 1
 
 
 @pytest.mark.parametrize(
-    ("now", "purged"),
+    ("grace", "now", "purged"),
     [
-        (T + 359, False),  # before until (exp + leeway): the token could still be accepted, its row stays
-        (T + 360, True),  # at until: the token is already refused as expired, so its row is dead
-        (T + 361, True),
+        (0, T + 359, False),  # before until (exp + leeway): the token could still be accepted, its row stays
+        (0, T + 360, True),  # at until: the token is already refused as expired, so its row is dead
+        (0, T + 361, True),
+        (120, T + 360, False),  # dead, but a replica whose clock is 2 min behind could still take the token
+        (120, T + 479, False),
+        (120, T + 480, True),
     ],
 )
-def test_purge_removes_a_row_once_its_token_has_expired(store: Store, now: float, purged: bool) -> None:
-    replay = DatabaseReplayStore(store.engine)
+def test_purge_removes_a_row_once_its_token_has_expired_and_the_grace_passed(
+    store: Store, grace: float, now: float, purged: bool
+) -> None:
+    replay = DatabaseReplayStore(store.engine, purge_grace_s=grace)
     assert replay.first_use_sync(ISS, "j", T + 360, T)
     assert replay.purge(now) == (1 if purged else 0)
 
@@ -78,7 +83,7 @@ def test_a_dead_row_does_not_block_its_key(store: Store, now: float, first: bool
 
 
 def test_purging_happens_at_most_once_per_interval(store: Store) -> None:
-    replay = DatabaseReplayStore(store.engine, purge_interval_s=60)
+    replay = DatabaseReplayStore(store.engine, purge_interval_s=60, purge_grace_s=0)
     assert replay.first_use_sync(ISS, "a", T + 10, T)  # purges (nothing), next purge due at T + 60
     assert replay.first_use_sync(ISS, "b", T + 500, T + 30)  # "a" expired but no purge yet
     assert replay.count() == 2
