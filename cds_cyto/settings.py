@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     trusted_issuers: str = Field(default="{}", description="JSON: issuer → {jwks_url | jwks, jku?, tenant?}")
     auth: Literal["required", "disabled"] = "required"
     token_max_lifetime_s: int = Field(default=300, ge=1, le=86_400, description="a client JWT's maximum exp − iat")
+    # Every worker and replica shares the database's token-replay store, so more than one is safe (issue 15).
+    workers: int = Field(default=1, ge=1, le=64, description="`serve`: uvicorn worker processes")
     database_url: str = Field(default_factory=lambda: f"sqlite:///{_REPO / 'var' / 'cds-cyto.sqlite'}")
     # NoDecode: the environment value is ours to read (comma-separated, one origin, or a JSON list), not pydantic's.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,6 +34,7 @@ __all__ = [
     "AuthError",
     "ClientAuthenticator",
     "IssuerConfig",
+    "ReplayStore",
     "VerifiedClient",
     "parse_trusted_issuers",
 ]
@@ -70,7 +71,8 @@ class AuthError(Exception):
     Codes: missing-token, bad-scheme, malformed, bad-header, bad-alg, missing-kid, unknown-issuer, bad-jku (not an
     http(s) URL string; a well-formed `jku` that is merely not configured is ignored, not refused),
     jwks-unavailable, unknown-kid, bad-key, bad-signature, bad-audience, missing-claim, bad-claim, expired,
-    future-iat, not-yet-valid, too-long-lived (exp − iat over the maximum), missing-jti, tenant-mismatch, replayed.
+    future-iat, not-yet-valid, too-long-lived (exp − iat over the maximum), missing-jti, tenant-mismatch, replayed,
+    replay-unavailable (the replay store could not be asked: refused, since a replay could not be ruled out).
     """
 
     def __init__(self, code: str) -> None:
@@ -176,23 +178,32 @@ def _check_url(value: object, where: str) -> str:
     return value
 
 
+class ReplayStore(Protocol):
+    """Where used tokens are remembered until they expire (`until` = exp + leeway, epoch seconds)."""
+
+    async def first_use(self, iss: str, jti: str, until: float, now: float) -> bool:
+        """True the first time (iss, jti) is seen while live; False for a replay."""
+        ...
+
+
 class _ReplayCache:
-    """(iss, jti) pairs seen while their token could still be accepted. Never full: every entry leaves with its token
-    (exp + leeway, at most max_lifetime + 2 x leeway from now), so its size is bounded by the token rate, and a valid
-    token is never refused for want of room. Per process: one worker (see the README)."""
+    """(iss, jti) pairs seen while their token could still be accepted, in this process only: the fallback when no
+    shared store is given (the service always gives the database's, `cds_cyto.store.replay`). Never full: every
+    entry leaves with its token (exp + leeway), so a valid token is never refused for want of room."""
 
     def __init__(self) -> None:
         self._until: dict[tuple[str, str], float] = {}
         self._expiries: list[tuple[float, str, str]] = []  # min-heap, to drop expired pairs in order
 
-    def remember(self, iss: str, jti: str, until: float, now: float) -> None:
+    async def first_use(self, iss: str, jti: str, until: float, now: float) -> bool:
         while self._expiries and self._expiries[0][0] <= now:
             _, old_iss, old_jti = heapq.heappop(self._expiries)
             del self._until[old_iss, old_jti]
         if (iss, jti) in self._until:
-            raise AuthError("replayed")
+            return False
         self._until[iss, jti] = until
         heapq.heappush(self._expiries, (until, iss, jti))
+        return True
 
 
 @dataclass(slots=True)
@@ -204,8 +215,9 @@ class _Seen:
 
 
 class ClientAuthenticator:
-    """Verifies CDS client JWTs against the trusted issuers. One instance per process (it holds the JWKS and
-    replay caches); close it with `aclose()` when the app stops."""
+    """Verifies CDS client JWTs against the trusted issuers. One instance per process (it holds the JWKS cache);
+    used tokens go to `replay` (shared by every worker and replica when it is the database's; an in-process cache
+    otherwise). Close it with `aclose()` when the app stops."""
 
     def __init__(
         self,
@@ -218,6 +230,7 @@ class ClientAuthenticator:
         jwks_min_refresh_interval: float = 30.0,
         jwks_timeout: float = 5.0,
         max_lifetime: float = 300.0,
+        replay: ReplayStore | None = None,
     ) -> None:
         self._issuers = dict(issuers)
         self._clock = clock
@@ -226,7 +239,7 @@ class ClientAuthenticator:
         self._jwks = JWKSCache(
             http_client, clock=clock, ttl=jwks_ttl, min_refresh_interval=jwks_min_refresh_interval, timeout=jwks_timeout
         )
-        self._replay = _ReplayCache()
+        self._replay: ReplayStore = replay if replay is not None else _ReplayCache()
 
     async def aclose(self) -> None:
         await self._jwks.aclose()
@@ -256,7 +269,16 @@ class ClientAuthenticator:
             raise AuthError("unknown-issuer")  # before any fetch: untrusted tokens never make us call out
         key = await self._find_key(config, header, alg, kid)
         claims = _verify_signature(token, key, alg)
-        return self._check_claims(claims, config, audience)
+        client, until, now = self._check_claims(claims, config, audience)
+        # Last, so a token rejected for any other reason does not burn its jti.
+        try:
+            first = await self._replay.first_use(client.iss, client.jti, until, now)
+        except Exception as exc:  # a store that cannot answer must not let a replay through, nor become a 500
+            _log.warning("token replay store unavailable: %s", type(exc).__name__)
+            raise AuthError("replay-unavailable") from None
+        if not first:
+            raise AuthError("replayed")
+        return client
 
     async def _find_key(self, config: IssuerConfig, header: dict[str, Any], alg: str, kid: str) -> Key:
         """The key `kid` names among the keys the site configured for this issuer; the token never adds a source.
@@ -290,7 +312,10 @@ class ClientAuthenticator:
                 return key, unavailable
         return None, unavailable
 
-    def _check_claims(self, claims: dict[str, Any], config: IssuerConfig, audience: str) -> VerifiedClient:
+    def _check_claims(
+        self, claims: dict[str, Any], config: IssuerConfig, audience: str
+    ) -> tuple[VerifiedClient, float, float]:
+        """The client, when its token is remembered until (exp + leeway), and the instant it was judged at."""
         now = self._clock()
         aud = claims.get("aud")
         auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
@@ -318,9 +343,8 @@ class ClientAuthenticator:
             raise AuthError("bad-claim")
         if config.tenant is not None and tenant != config.tenant:
             raise AuthError("tenant-mismatch")
-        # Last, so a token rejected for any other reason does not burn its jti.
-        self._replay.remember(config.issuer, jti, exp + self._leeway, now)
-        return VerifiedClient(iss=config.issuer, sub=sub, jti=jti, tenant=tenant, claims=claims)
+        client = VerifiedClient(iss=config.issuer, sub=sub, jti=jti, tenant=tenant, claims=claims)
+        return client, exp + self._leeway, now
 
 
 def _bearer_token(authorization: str | None) -> str:

@@ -17,6 +17,7 @@ from cds_cyto.core.profile import Profile, default_profile, load_profile
 from cds_cyto.settings import Settings
 from cds_cyto.sources import BundleFileSource, FetchLimits, FhirPool, PatientSource, default_observation_codes
 from cds_cyto.store import Store
+from cds_cyto.store.replay import DatabaseReplayStore
 
 __all__ = ["Runtime", "runtime_of", "store_of"]
 
@@ -77,7 +78,11 @@ class Runtime:
         issuers: dict[str, IssuerConfig] = {}
         if settings.auth == "required":
             issuers = parse_trusted_issuers(settings.trusted_issuers)
-            authenticator = ClientAuthenticator(issuers, max_lifetime=settings.token_max_lifetime_s)
+            authenticator = ClientAuthenticator(
+                issuers,
+                max_lifetime=settings.token_max_lifetime_s,
+                replay=DatabaseReplayStore(store.engine),  # shared by every worker and replica on this database
+            )
         return cls(settings, profile, services, handlers, store, pool, authenticator, issuers)
 
     async def aclose(self) -> None:

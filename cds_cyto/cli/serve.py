@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from typing import Any
 
@@ -18,6 +19,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the CDS Hooks service (settings from CDS_CYTO_* environment variables)")
     p.add_argument("--host", help="bind address (default $CDS_CYTO_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default $CDS_CYTO_PORT or 8000)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default $CDS_CYTO_WORKERS or 1); they share the database's token-replay store",
+    )
     p.add_argument(
         "--demo",
         action="store_true",
@@ -43,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
+    if args.workers is not None:
+        overrides["workers"] = args.workers
     if args.demo:
         overrides["demo"] = True
         overrides["demo_public_bind"] = bool(args.host)  # only a host given on the command line, not the env's
@@ -62,16 +70,44 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     configure_logging(settings.log_level)
     try:
+        # Built here even for several workers: a bad configuration stops the start in one line, and the database is
+        # migrated once, before the workers start together on it.
         app = create_app(settings)
     except ProfileError as exc:  # a bad site file or site model stops the start, said in one line
         raise CliError(f"configuration: {exc}") from None
     if args.check:
         origins = ",".join(settings.cors_origins) or "-"
         where = f"{settings.host}:{settings.port}"
-        print(f"configuration ok: {where} auth={settings.auth} demo={settings.demo} cors={origins}")
+        print(
+            f"configuration ok: {where} auth={settings.auth} demo={settings.demo} cors={origins}"
+            f" workers={settings.workers}"
+        )
         return 0
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    if settings.workers == 1:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        return 0
+    asyncio.run(app.state.runtime.aclose())  # this process only supervises; each worker builds its own app
+    # Each worker is a new interpreter that reads its settings from the environment: the command line's choices
+    # must be there too, or a worker would serve with other settings than the ones just checked.
+    os.environ.update(as_environment(overrides))
+    uvicorn.run(
+        "cds_cyto.service:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+    )
     return 0
+
+
+def as_environment(overrides: dict[str, Any]) -> dict[str, str]:
+    """`Settings` field values as the CDS_CYTO_* variables that set them."""
+    return {
+        f"CDS_CYTO_{name.upper()}": (str(value).lower() if isinstance(value, bool) else str(value))
+        for name, value in overrides.items()
+    }
 
 
 # The bundled cohort's data cut (fixtures/cohort/README.md): the demo evaluates as of that day so its cards do not

@@ -1,0 +1,206 @@
+"""Benchmark: patient-view hook throughput and latency of `cds-cyto serve` with 1 and 2 workers (issue 15).
+
+    .venv/bin/python bench/bench_throughput.py [--seconds 8] [--rounds 3] [--concurrency 1 8 32] [--workers 1 2]
+
+One real `cds-cyto serve --workers N` process per worker count, all started first (auth required, a pinned ES384
+key, each its own SQLite file: the replay store its workers share). For each concurrency C, in `--rounds` rounds
+that alternate which server goes first (so a change in the machine's other load hits both alike), C clients post
+the same 1,500-Observation prefetch (`make_patient_bundle(1500)`, as of day +7; 0.80 MB) to one server for
+`--seconds`, every request with its own freshly signed token (signed before the sample, so signing takes no CPU
+during it), while another process polls `/healthz` every 50 ms. Printed per (workers, C): requests/s (median of the
+rounds, min-max), hook and `/healthz` p50/p99 over all rounds, the server's CPU per request and how many cores it
+got (from /proc: the rest went to the load generator and to other jobs), and the 2-worker/1-worker throughput ratio
+(of the medians, and the median of the ratios of adjacent samples). The load generator shares the machine with the
+server. Performance is printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.cds.scenario import hook_request, prefetch_for
+from tests.support.patient_bundle import make_patient_bundle
+from tests.support.serve import Served, Signer, served
+
+N_OBSERVATIONS = 1500
+AS_OF = "2026-03-08"  # day +7 of make_patient_bundle's infusion
+PATH = "/cds-services/cyto-patient-view"
+HEALTH_EVERY_S = 0.05
+WARMUP = 4
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def server_cpu(server: Served) -> float:
+    """CPU seconds (user + system) used so far by the processes that serve requests."""
+    total = 0
+    for pid in server.worker_pids():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / _TICK
+
+
+@dataclass
+class Sample:
+    rate: float
+    latencies: list[float]
+    health: list[float]
+    failures: int
+    cpu_per_request: float
+    cores: float
+    client_cpu_per_request: float
+
+
+@dataclass
+class Cell:
+    workers: int
+    concurrency: int
+    samples: list[Sample] = field(default_factory=list)
+
+    def rates(self) -> list[float]:
+        return [s.rate for s in self.samples]
+
+    def pooled(self, name: str) -> list[float]:
+        return [v for s in self.samples for v in getattr(s, name)]
+
+    def row(self) -> str:
+        rates, hook, health = self.rates(), self.pooled("latencies"), self.pooled("health")
+        cpu = statistics.median(s.cpu_per_request for s in self.samples) * 1e3
+        cores = statistics.median(s.cores for s in self.samples)
+        failures = sum(s.failures for s in self.samples)
+        return (
+            f"| {self.workers} | {self.concurrency}"
+            f" | {statistics.median(rates):.1f} ({min(rates):.1f}-{max(rates):.1f})"
+            f" | {pct(hook, 0.5) * 1e3:.0f} | {pct(hook, 0.99) * 1e3:.0f}"
+            f" | {pct(health, 0.5) * 1e3:.1f} | {pct(health, 0.99) * 1e3:.1f} | {pct(health, 1.0) * 1e3:.0f}"
+            f" | {cpu:.1f} | {cores:.2f} | {failures} |"
+        )
+
+
+def poll_health(url: str, stop: Event, out: multiprocessing.Queue[list[float]]) -> None:
+    """In its own process, so the clients' event loop cannot delay the probe: what a load balancer would see."""
+    latencies: list[float] = []
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            client.get(url + "/healthz")
+            latencies.append(time.perf_counter() - started)
+            time.sleep(HEALTH_EVERY_S)
+    out.put(latencies)
+
+
+async def load(url: str, body: bytes, tokens: list[str], concurrency: int, seconds: float) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(trust_env=False, timeout=120, limits=limits) as client:
+
+        async def one_client() -> None:
+            nonlocal failures
+            while time.perf_counter() < deadline and tokens:
+                headers = {"Authorization": f"Bearer {tokens.pop()}", "Content-Type": "application/json"}
+                started = time.perf_counter()
+                r = await client.post(url + PATH, content=body, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                if r.status_code != 200:
+                    failures += 1
+
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    return latencies, failures
+
+
+def sample(server: Served, signer: Signer, body: bytes, concurrency: int, seconds: float) -> Sample:
+    audience = server.url + PATH  # served() sets CDS_CYTO_PUBLIC_BASE_URL to the server's own URL
+    tokens = [signer.token(audience) for _ in range(int(seconds * 150) + 50)]  # more than a sample can use
+    warmup = [signer.token(audience) for _ in range(WARMUP)]
+    asyncio.run(load(server.url, body, warmup, min(concurrency, WARMUP), 60))
+    ctx = multiprocessing.get_context("spawn")
+    stop, out = ctx.Event(), ctx.Queue()
+    poller = ctx.Process(target=poll_health, args=(server.url, stop, out))
+    poller.start()
+    cpu_before, client_before, started = server_cpu(server), time.process_time(), time.perf_counter()
+    latencies, failures = asyncio.run(load(server.url, body, tokens, concurrency, seconds))
+    elapsed, cpu = time.perf_counter() - started, server_cpu(server) - cpu_before
+    client = time.process_time() - client_before
+    stop.set()
+    health = out.get(timeout=60)
+    poller.join(timeout=30)
+    n = max(len(latencies), 1)
+    return Sample(len(latencies) / elapsed, latencies, health, failures, cpu / n, cpu / elapsed, client / n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="load per sample (default 8)")
+    parser.add_argument("--rounds", type=int, default=3, help="samples per (workers, concurrency), interleaved")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+
+    resources = [e["resource"] for e in make_patient_bundle(N_OBSERVATIONS, pid="bench-1")["entry"]]
+    body = orjson.dumps(hook_request("bench-1", prefetch=prefetch_for(resources)))
+    signer = Signer()
+    env = {"CDS_CYTO_AUTH": "required", "CDS_CYTO_TRUSTED_ISSUERS": signer.issuers(), "CDS_CYTO_AS_OF": AS_OF}
+    print(f"body {len(body) / 1e6:.2f} MB, {os.cpu_count()} CPUs, load average before {os.getloadavg()}")
+    cells = {(w, c): Cell(w, c) for c in args.concurrency for w in args.workers}
+    paired: dict[int, list[float]] = {c: [] for c in args.concurrency}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        servers = {w: stack.enter_context(served(Path(tmp), env, "--workers", str(w))) for w in args.workers}
+        for c in args.concurrency:
+            for r in range(args.rounds):
+                order = args.workers if r % 2 == 0 else list(reversed(args.workers))
+                got: dict[int, float] = {}
+                for w in order:
+                    s = sample(servers[w], signer, body, c, args.seconds)
+                    cells[w, c].samples.append(s)
+                    got[w] = s.rate
+                    print(
+                        f"c={c:<3} round {r + 1} workers {w}: {s.rate:6.1f} req/s, server {s.cores:.2f} cores,"
+                        f" {s.cpu_per_request * 1e3:.1f} ms CPU/request (clients {s.client_cpu_per_request * 1e3:.1f}),"
+                        f" /healthz p99 {pct(s.health, 0.99) * 1e3:.0f} ms, non-200 {s.failures}",
+                        flush=True,
+                    )
+                if 1 in got and 2 in got:
+                    paired[c].append(got[2] / got[1])
+    print(f"load average after {os.getloadavg()}")
+    print()
+    print(
+        "| workers | concurrency | requests/s median (min-max) | hook p50 ms | hook p99 ms | /healthz p50 ms"
+        " | /healthz p99 ms | /healthz max ms | server CPU ms/request | server cores used | non-200 |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for cell in cells.values():
+        print(cell.row())
+    print()
+    for c in args.concurrency:
+        one, two = cells.get((1, c)), cells.get((2, c))
+        if one and two and one.samples and two.samples:
+            ratio = statistics.median(two.rates()) / statistics.median(one.rates())
+            pairs = ", ".join(f"{p:.2f}" for p in paired[c])
+            print(f"c={c}: 2 workers / 1 worker throughput = {ratio:.2f} (adjacent samples: {pairs})")
+
+
+if __name__ == "__main__":
+    main()
