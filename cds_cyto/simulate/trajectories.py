@@ -66,7 +66,7 @@ def observed_covariates(
     marker peaks (max lg) from the highest value charted from day 0 (clinical-reference §6), not the latent peak."""
     out = dict(latent.covariates)
     # The planted CRS-peak covariate is the onset day: the engine used to read the peak from the Condition alone.
-    # It now merges the daily grades (clinical-reference §6; cds_cyto/risk/crs.py) and reads the daily peak; this
+    # It now merges the daily grades (clinical-reference §6; cds_cyto/core/risk/crs.py) and reads the daily peak; this
     # override is kept so the committed cohort stays as it is (removing it changes every B-ALL outcome with CRS).
     if latent.crs.onset_day is not None:
         out["crs_peak_day"] = float(latent.crs.onset_day)
