@@ -250,7 +250,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.store.add_feedback(service_id, items, client.iss if client else None)
         return Response(status_code=200)
 
-    app.include_router(worklist_router(_client, _runtime_store))
+    # the worklist shows each caller its issuer's configured tenant only (issue 15)
+    issuers = parse_trusted_issuers(settings.trusted_issuers) if runtime.authenticator is not None else {}
+    app.include_router(worklist_router(_client, _runtime_store, {iss: c.tenant for iss, c in issuers.items()}))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> Response:

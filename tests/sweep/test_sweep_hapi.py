@@ -17,7 +17,7 @@ import pytest
 from cds_cyto.profile import default_profile, load_profile
 from cds_cyto.sources import FhirClient
 from cds_cyto.store import Store
-from cds_cyto.store.alerts import alerts_of
+from cds_cyto.store.alerts import ALL_TENANTS, alerts_of
 from cds_cyto.store.patients import load_patient
 from cds_cyto.sweep import CohortQuery, SweepConfig, build_worklist, run_sweep
 from cds_cyto.sweep.writeback import ALERT_SYSTEM, RISK_SYSTEM
@@ -85,7 +85,7 @@ async def test_incremental_sweeps_reassess_only_what_changed(hapi_url: str, stor
     assert (fourth.evaluated, fourth.unchanged) == (5, 0)
     assert fourth.resources_fetched >= first.resources_fetched
 
-    worklist = build_worklist(store.engine)
+    worklist = build_worklist(store.engine, scope=ALL_TENANTS)
     assert worklist.since_run is not None and worklist.since_run.id == fourth.run_id
 
 
