@@ -57,7 +57,7 @@ def worklist_router(
         # Query values are checked here, not by FastAPI: its 422 echoes the value back (`input`).
         unknown = sorted(set(request.query_params) - {"format"})
         if unknown:
-            return _problem(400, "unknown query parameter(s); this endpoint takes only 'format' (json or csv)")
+            return _problem(400, "unknown query parameter: this endpoint takes only 'format' (one of: json, csv)")
         fmt = request.query_params.getlist("format") or ["json"]
         if len(fmt) > 1 or fmt[0] not in FORMATS:
             return _problem(400, "query parameter 'format' must be one of: json, csv")
