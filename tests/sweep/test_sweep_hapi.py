@@ -145,7 +145,7 @@ async def test_logs_name_no_patient(hapi_url: str, store: Store, caplog: pytest.
     caplog.set_level("DEBUG")
     ids = CohortQuery(patient_ids=(secret, "swl-missing"))
     report = await sweep(store, hapi_url, as_of, cohort=ids, write_back=True)
-    assert report.status == "completed" and report.failed == 1 and report.errors == {"patient-not-found": 1}
+    assert report.status == "completed" and report.failed == 1 and report.errors == {"fetch: patient-not-found": 1}
     ours = [r for r in caplog.records if r.name.startswith("cds_cyto")]
     assert ours, "the sweep logs what it does"
     for record in ours:
