@@ -292,11 +292,14 @@ class Sweeper:
     async def _patient(self, patient_id: str, report: SweepReport) -> None:
         stage = _Stage()
         try:
-            await self._sweep_patient(patient_id, report, stage)
+            outcome: PatientOutcome = await self._sweep_patient(patient_id, report, stage)
         except Exception as exc:  # one patient's data or server fault must not end the sweep for everyone
             self._failed(report, patient_id, _reason(stage.name, exc))
+            outcome = "failed"
+        if self.on_patient is not None:  # outside the try: a caller's callback is no fault of the patient's
+            self.on_patient(outcome)
 
-    async def _sweep_patient(self, patient_id: str, report: SweepReport, stage: _Stage) -> None:
+    async def _sweep_patient(self, patient_id: str, report: SweepReport, stage: _Stage) -> PatientOutcome:
         state = load_patient(self.engine, patient_id)
         fetched_at = self.clock()
         full = self._full_fetch(state, fetched_at)
@@ -350,8 +353,7 @@ class Sweeper:
             report.unchanged += 1
         if self.config.write_back:
             await self._write_back(patient_id, state, evaluation, report)
-        if self.on_patient is not None:
-            self.on_patient("evaluated" if evaluation is not None else "unchanged")
+        return "evaluated" if evaluation is not None else "unchanged"
 
     def _failed(self, report: SweepReport, patient_id: str, reason: str) -> None:
         now = self.clock()
@@ -361,8 +363,6 @@ class Sweeper:
         report.failed += 1
         report.errors[reason] += 1
         log.warning("patient not swept", extra={"run_id": self._run_id, "code": reason, "failures": failures})
-        if self.on_patient is not None:
-            self.on_patient("failed")
 
     def _evaluate(self, snapshot: dict[str, dict[str, object]], patient_id: str, stage: _Stage) -> Evaluation:
         stage.name = "read"
