@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     )
     sweep_write_back: bool = Field(default=False, description="PUT a RiskAssessment and Flags back to the server")
     sweep_lease_seconds: int = Field(default=300, ge=10)
+    sweep_tenant: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="the `tenant` of the trusted issuer whose patients the sweep's FHIR server holds (worklist scope)",
+    )
     # SMART Backend Services credentials for unattended sweeps (all four, or none: no auth).
     smart_token_url: str | None = None
     smart_client_id: str | None = None

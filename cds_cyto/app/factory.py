@@ -103,7 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return json_response(operation_outcome(code, str(exc.detail), fhir_code="not-found"), exc.status_code)
 
     app.include_router(hooks_router())
-    app.include_router(worklist_router(client_of, store_of))
+    # the worklist shows each caller its issuer's configured tenant only (issue 15)
+    tenants = {iss: config.tenant for iss, config in runtime.issuers.items()}
+    app.include_router(worklist_router(client_of, store_of, tenants))
     app.include_router(ops_router())
     app.include_router(docs_router())
     return app

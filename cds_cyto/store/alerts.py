@@ -8,6 +8,9 @@ Reconciling one patient's current findings with its open alerts:
 - an open alert whose code no longer fires → resolved.
 
 One open alert per patient and code is also a unique index, so no path can add a duplicate.
+
+Tenants (issue 15): an alert carries the tenant its patient was swept for; every read for a caller takes a `Scope`,
+and a scope with no tenant matches nothing (only `ALL_TENANTS` — auth disabled, the operator's CLI — sees all).
 """
 
 from __future__ import annotations
@@ -18,24 +21,52 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Engine, and_, false, select, true, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from cds_cyto.store.tables import OPEN_STATES, Alert, SweepRun
 
 __all__ = [
+    "ALL_TENANTS",
     "URGENCY_RANK",
     "AlertView",
     "Finding",
     "Reconciled",
+    "Scope",
     "acknowledge",
     "alerts_for_worklist",
     "alerts_of",
+    "in_scope",
     "reconcile",
     "resolve_left_cohort",
+    "tenant_is",
 ]
 
 URGENCY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose patients and alerts a reader may see: one tenant's, nobody's (`tenant` None), or everyone's."""
+
+    tenant: str | None
+    everyone: bool = False
+
+
+ALL_TENANTS = Scope(None, everyone=True)
+
+
+def in_scope(column: InstrumentedAttribute[str | None], scope: Scope) -> ColumnElement[bool]:
+    if scope.everyone:
+        return true()
+    if scope.tenant is None:
+        return false()  # an issuer with no tenant sees nothing rather than everything
+    return column == scope.tenant
+
+
+def tenant_is(column: InstrumentedAttribute[str | None], tenant: str | None) -> ColumnElement[bool]:
+    """The rows of exactly this tenant (None: the rows swept before tenants, or with none configured)."""
+    return column.is_(None) if tenant is None else column == tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +148,14 @@ def _one_per_code(findings: Iterable[Finding]) -> dict[str, Finding]:
     return out
 
 
-def reconcile(session: Session, patient_id: str, run_id: int, findings: Sequence[Finding], now: datetime) -> Reconciled:
+def reconcile(
+    session: Session,
+    patient_id: str,
+    run_id: int,
+    findings: Sequence[Finding],
+    now: datetime,
+    tenant: str | None = None,
+) -> Reconciled:
     """Apply one patient's findings to its open alerts, inside the caller's transaction."""
     current = _one_per_code(findings)
     open_alerts = session.scalars(
@@ -166,23 +204,30 @@ def reconcile(session: Session, patient_id: str, run_id: int, findings: Sequence
                 last_seen_run_id=run_id,
                 opened_at=now,
                 updated_at=now,
+                tenant=tenant,
             )
         )
         opened += 1
     return Reconciled(opened, resolved, changed)
 
 
-def resolve_left_cohort(engine: Engine, cohort: set[str], run_id: int, now: datetime | None = None) -> int:
-    """Resolve the open alerts of patients no longer in the cohort (past the look-back, or out of the group)."""
+def resolve_left_cohort(
+    engine: Engine, cohort: set[str], run_id: int, now: datetime | None = None, tenant: str | None = None
+) -> int:
+    """Resolve the open alerts of patients no longer in the cohort (past the look-back, or out of the group).
+
+    Only this sweep's tenant's: another tenant's patients are not in this cohort because they are not on this server.
+    """
     now = now or datetime.now(UTC)
     with Session(engine) as session, session.begin():
-        patients = set(session.scalars(select(Alert.patient_id).where(Alert.state.in_(OPEN_STATES)).distinct()))
+        mine = and_(Alert.state.in_(OPEN_STATES), tenant_is(Alert.tenant, tenant))
+        patients = set(session.scalars(select(Alert.patient_id).where(mine).distinct()))
         gone = sorted(patients - cohort)
         total = 0
         for start in range(0, len(gone), 500):
             result = session.execute(
                 update(Alert)
-                .where(and_(Alert.patient_id.in_(gone[start : start + 500]), Alert.state.in_(OPEN_STATES)))
+                .where(and_(Alert.patient_id.in_(gone[start : start + 500]), mine))
                 .values(
                     state="resolved", resolved_run_id=run_id, resolved_at=now, resolution="left-cohort", updated_at=now
                 )
@@ -195,11 +240,15 @@ def resolve_left_cohort(engine: Engine, cohort: set[str], run_id: int, now: date
         return total
 
 
-def acknowledge(engine: Engine, uid: str, by: str | None, now: datetime | None = None) -> AlertView | None:
-    """Mark an open alert acknowledged. None when there is no such open alert."""
+def acknowledge(
+    engine: Engine, uid: str, by: str | None, now: datetime | None = None, *, scope: Scope = ALL_TENANTS
+) -> AlertView | None:
+    """Mark an open alert acknowledged. None when there is no such open alert in `scope` (another tenant's alert
+    is answered exactly like one that does not exist)."""
     now = now or datetime.now(UTC)
     with Session(engine) as session, session.begin():
-        alert = session.scalars(select(Alert).where(and_(Alert.uid == uid, Alert.state.in_(OPEN_STATES)))).first()
+        wanted = and_(Alert.uid == uid, Alert.state.in_(OPEN_STATES), in_scope(Alert.tenant, scope))
+        alert = session.scalars(select(Alert).where(wanted)).first()
         if alert is None:
             return None
         if alert.state == "new":
@@ -210,14 +259,17 @@ def acknowledge(engine: Engine, uid: str, by: str | None, now: datetime | None =
         return _view(alert)
 
 
-def alerts_for_worklist(engine: Engine, since_run_id: int) -> list[AlertView]:
-    """Every open alert, and those resolved in run `since_run_id` or later (so a worklist can show what went away)."""
-    condition = Alert.state.in_(OPEN_STATES) | (Alert.resolved_run_id >= since_run_id)
+def alerts_for_worklist(engine: Engine, since_run_id: int, *, scope: Scope) -> list[AlertView]:
+    """Every open alert in `scope`, and those resolved in run `since_run_id` or later (so a worklist can show what
+    went away)."""
+    condition = and_(
+        Alert.state.in_(OPEN_STATES) | (Alert.resolved_run_id >= since_run_id), in_scope(Alert.tenant, scope)
+    )
     with Session(engine) as session:
         return [_view(a) for a in session.scalars(select(Alert).where(condition).order_by(Alert.id))]
 
 
-def alerts_of(engine: Engine, patient_id: str) -> list[AlertView]:
+def alerts_of(engine: Engine, patient_id: str, *, scope: Scope = ALL_TENANTS) -> list[AlertView]:
     with Session(engine) as session:
-        stmt = select(Alert).where(Alert.patient_id == patient_id).order_by(Alert.id)
+        stmt = select(Alert).where(Alert.patient_id == patient_id, in_scope(Alert.tenant, scope)).order_by(Alert.id)
         return [_view(a) for a in session.scalars(stmt)]

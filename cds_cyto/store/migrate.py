@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -36,10 +39,32 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate, one process at a time: processes that start together on a new database would otherwise race to
+    create the same tables (PostgreSQL: an advisory lock; a SQLite file: a file lock beside it)."""
     config = alembic_config()
-    with engine.begin() as conn:
+    with _sqlite_file_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            # Replicas that start together would otherwise race to create the same tables.
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive flock on `<database>.migrate.lock` while migrating a SQLite file.
+
+    Not SQLite's own locking: pysqlite opens its transaction only at the first write, so two processes both read
+    "no tables yet" before either writes, and Alembic's DDL then fails in the second ("table already exists"). The
+    flock is held by the open file, so a killed process releases it.
+    """
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate.lock")
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # waits for the other migrator; then head is already there
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

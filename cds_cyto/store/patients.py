@@ -2,32 +2,43 @@
 
 `save_patient` writes the patient's state, reconciles its alerts and counts it in the run, all or nothing: a sweep
 killed at any point leaves each patient either fully done in that run or not touched, which is what resuming needs.
+
+A patient the sweep could not assess is recorded by `record_failure` (its count, a reason that holds no patient data,
+when to try again) and is not done in the run: a resumed run finds it waiting for its retry; the next successful
+save clears it. Both stamp the sweep's tenant.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.orm import Session
 
-from cds_cyto.store.alerts import Finding, Reconciled, reconcile
-from cds_cyto.store.tables import PatientState, SweepRun
+from cds_cyto.store.alerts import ALL_TENANTS, Finding, Reconciled, Scope, in_scope, reconcile
+from cds_cyto.store.tables import Alert, PatientState, SweepRun
 
 __all__ = [
     "Evaluation",
+    "FailedPatient",
     "PatientSummary",
     "PatientUpdate",
     "StoredPatient",
+    "deferred_patients",
     "done_in_run",
+    "failed_patients",
     "load_patient",
     "mark_written_back",
     "patient_summaries",
+    "record_failure",
     "save_patient",
 ]
+
+# A failure-only row (the patient was never fetched whole): no snapshot; the next success fetches everything.
+NEVER_FETCHED = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,7 @@ class PatientUpdate:
     snapshot: dict[str, Any] | None
     snapshot_hash: str
     evaluation: Evaluation | None = None
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +97,21 @@ class PatientSummary:
     assessment_hash: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class FailedPatient:
+    """A patient the last sweeps could not assess: how many times in a row, why, and when it is tried again."""
+
+    patient_id: str
+    failures: int
+    reason: str | None
+    retry_after: datetime | None
+
+
 def load_patient(engine: Engine, patient_id: str) -> StoredPatient | None:
     with Session(engine) as session:
         row = session.get(PatientState, patient_id)
-        if row is None:
-            return None
+        if row is None or row.snapshot_hash == NEVER_FETCHED:
+            return None  # failed before its first fetch: as new to the sweep as a patient never seen
         return StoredPatient(
             row.patient_id,
             row.last_fetched_at,
@@ -108,18 +130,24 @@ def load_patient(engine: Engine, patient_id: str) -> StoredPatient | None:
 
 def done_in_run(engine: Engine, run_id: int) -> set[str]:
     with engine.connect() as conn:
-        return set(conn.execute(select(PatientState.patient_id).where(PatientState.last_run_id == run_id)).scalars())
+        done = and_(PatientState.last_run_id == run_id, PatientState.failures == 0)
+        return set(conn.execute(select(PatientState.patient_id).where(done)).scalars())
 
 
 def save_patient(engine: Engine, u: PatientUpdate, now: datetime) -> Reconciled:
     """Commit one patient: state, alerts and the run's counters together."""
     with Session(engine) as session, session.begin():
-        exists = session.scalar(select(PatientState.patient_id).where(PatientState.patient_id == u.patient_id))
+        stored = session.scalar(select(PatientState.snapshot_hash).where(PatientState.patient_id == u.patient_id))
+        seen = stored is not None and stored != NEVER_FETCHED  # a failure-only row has no grades to compare
         values: dict[str, Any] = {
             "last_fetched_at": u.fetched_at,
             "last_run_id": u.run_id,
             "updated_at": now,
             "snapshot_hash": u.snapshot_hash,
+            "tenant": u.tenant,
+            "failures": 0,
+            "failure_reason": None,
+            "retry_after": None,
         }
         if u.full_fetch:
             values["last_full_at"] = u.fetched_at
@@ -138,10 +166,12 @@ def save_patient(engine: Engine, u: PatientUpdate, now: datetime) -> Reconciled:
                 "evaluated_run_id": u.run_id,
             }
             previous = session.scalar(select(PatientState.grades).where(PatientState.patient_id == u.patient_id))
-            if exists is not None and previous != e.grades:
+            if seen and previous != e.grades:
                 values |= {"previous_grades": previous, "grades_changed_run_id": u.run_id}
-            reconciled = reconcile(session, u.patient_id, u.run_id, e.findings, now)
-        if exists is None:
+            reconciled = reconcile(session, u.patient_id, u.run_id, e.findings, now, u.tenant)
+        # all of the patient's alerts, resolved ones too: a worklist shows what went away to the same tenant
+        session.execute(update(Alert).where(Alert.patient_id == u.patient_id).values(tenant=u.tenant))
+        if stored is None:
             values.setdefault("last_full_at", u.fetched_at)
             values.setdefault("snapshot", {})
             values.setdefault("grades", {})
@@ -162,6 +192,70 @@ def save_patient(engine: Engine, u: PatientUpdate, now: datetime) -> Reconciled:
     return reconciled
 
 
+def record_failure(
+    engine: Engine,
+    patient_id: str,
+    run_id: int,
+    tenant: str | None,
+    reason: str,
+    retry_after: Callable[[int], datetime],
+    now: datetime,
+) -> int:
+    """Count a failed patient in its state and in the run, in one transaction; the patient's consecutive failures.
+    `retry_after(failures)` says when to try it again.
+
+    What the patient had (snapshot, last fetch, alerts) is kept: its next success goes on from there.
+    """
+    with Session(engine) as session, session.begin():
+        failures = session.scalar(select(PatientState.failures).where(PatientState.patient_id == patient_id))
+        count = (failures or 0) + 1
+        values: dict[str, Any] = {
+            "failures": count,
+            "failure_reason": reason[:200],
+            "retry_after": retry_after(count),
+            "updated_at": now,
+            "tenant": tenant,
+        }
+        if failures is None:
+            values |= {
+                "last_run_id": run_id,  # required; `done_in_run` does not count a failed patient as done
+                "last_fetched_at": now,
+                "last_full_at": now,
+                "snapshot": {},
+                "snapshot_hash": NEVER_FETCHED,
+                "grades": {},
+            }
+            session.execute(insert(PatientState).values(patient_id=patient_id, **values))
+        else:
+            session.execute(update(PatientState).where(PatientState.patient_id == patient_id).values(**values))
+        session.execute(update(SweepRun).where(SweepRun.id == run_id).values(failed=SweepRun.failed + 1))
+    return count
+
+
+def deferred_patients(engine: Engine, patient_ids: Sequence[str], now: datetime) -> dict[str, datetime]:
+    """Of these patients, those whose backoff has not run out yet, with when it does."""
+    out: dict[str, datetime] = {}
+    ids = list(patient_ids)
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            stmt = select(PatientState.patient_id, PatientState.retry_after).where(
+                and_(PatientState.patient_id.in_(ids[start : start + 500]), PatientState.retry_after > now)
+            )
+            out |= {pid: when for pid, when in conn.execute(stmt) if when is not None}
+    return out
+
+
+def failed_patients(engine: Engine, *, scope: Scope) -> list[FailedPatient]:
+    """Patients in `scope` whose last sweep could not assess them, the longest-failing first."""
+    stmt = (
+        select(PatientState.patient_id, PatientState.failures, PatientState.failure_reason, PatientState.retry_after)
+        .where(and_(PatientState.failures > 0, in_scope(PatientState.tenant, scope)))
+        .order_by(PatientState.failures.desc(), PatientState.patient_id)
+    )
+    with engine.connect() as conn:
+        return [FailedPatient(*row) for row in conn.execute(stmt)]
+
+
 def mark_written_back(engine: Engine, patient_id: str, assessment_hash: str) -> None:
     with engine.begin() as conn:
         conn.execute(
@@ -169,7 +263,9 @@ def mark_written_back(engine: Engine, patient_id: str, assessment_hash: str) -> 
         )
 
 
-def patient_summaries(engine: Engine, patient_ids: Sequence[str] | None = None) -> dict[str, PatientSummary]:
+def patient_summaries(
+    engine: Engine, patient_ids: Sequence[str] | None = None, *, scope: Scope = ALL_TENANTS
+) -> dict[str, PatientSummary]:
     cols = (
         PatientState.patient_id,
         PatientState.day,
@@ -180,7 +276,7 @@ def patient_summaries(engine: Engine, patient_ids: Sequence[str] | None = None) 
         PatientState.evaluated_run_id,
         PatientState.assessment_hash,
     )
-    stmt = select(*cols)
+    stmt = select(*cols).where(in_scope(PatientState.tenant, scope), PatientState.snapshot_hash != NEVER_FETCHED)
     if patient_ids is not None:
         stmt = stmt.where(PatientState.patient_id.in_(list(patient_ids)))
     with engine.connect() as conn:

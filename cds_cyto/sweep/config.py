@@ -54,6 +54,9 @@ class SweepConfig:
     # CapabilityStatement; None asks the CapabilityStatement (a server that lists no batch gets separate searches).
     use_batch: bool | None = True
     fetch_timeout_s: float = 120.0
+    # The tenant whose FHIR server this is: stamped on each patient and alert, so the worklist shows them only to
+    # callers of that tenant. None: visible only with auth disabled.
+    tenant: str | None = None
 
 
 def site_today(settings: Settings, now: datetime | None = None) -> date:
@@ -75,6 +78,7 @@ def sweep_config(settings: Settings, *, as_of: date | None = None, **overrides: 
         concurrency=settings.sweep_concurrency,
         write_back=settings.sweep_write_back,
         lease_seconds=float(settings.sweep_lease_seconds),
+        tenant=settings.sweep_tenant,
     )
     return replace(config, **overrides)
 

@@ -1,48 +1,102 @@
-"""HTTP worklist: GET /worklist (JSON or CSV) and POST /worklist/alerts/{id}/acknowledge.
+"""HTTP worklist: GET /worklist (JSON or CSV), GET /worklist/patients/{id}, POST /worklist/alerts/{id}/acknowledge.
 
 The app passes in its client-authentication dependency, so these routes are protected exactly like the CDS Hooks
-endpoints, and a function that finds the store for a request.
+endpoints, a function that finds the store for a request, and each trusted issuer's configured `tenant`.
+
+Who sees what (issue 15): a caller sees the patients and alerts of its issuer's configured `tenant` only — the
+tenant a sweep stamped on them (CDS_CYTO_SWEEP_TENANT). An issuer configured without a tenant sees nothing; with
+auth disabled (development, the demo) every tenant's are shown. Acknowledging also needs a user: the token's `sub`,
+which is recorded as who acknowledged. Another tenant's patient or alert is a 404, like one that does not exist.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at definition time, and one of them
 # names the dependency this factory is given.
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Protocol
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from cds_cyto.store import Store
-from cds_cyto.store.alerts import acknowledge
-from cds_cyto.sweep.worklist import build_worklist, render_csv
+from cds_cyto.store.alerts import ALL_TENANTS, Scope, acknowledge
+from cds_cyto.sweep.worklist import build_worklist, patient_entry, render_csv
 
-__all__ = ["worklist_router"]
+__all__ = ["caller_scope", "worklist_router"]
+
+FORMATS = ("json", "csv")
 
 
-def worklist_router(authenticate: Callable[..., Any], store_of: Callable[[Request], Store]) -> APIRouter:
+class Caller(Protocol):
+    """What the worklist needs of a verified client (the CDS door's `Caller`): its issuer and user."""
+
+    @property
+    def iss(self) -> str: ...
+
+    @property
+    def sub(self) -> str | None: ...
+
+
+_ANONYMOUS = "anonymous"  # auth disabled: nobody to name
+
+
+def caller_scope(client: Caller | None, issuer_tenants: Mapping[str, str | None]) -> Scope:
+    """The tenant a caller may see: its issuer's configured one (the authenticator has checked the token's
+    `tenant` claim against it). Not the claim alone: an issuer with no configured tenant could claim any."""
+    if client is None:
+        return ALL_TENANTS
+    return Scope(issuer_tenants.get(client.iss))
+
+
+def _problem(status: int, message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
+
+
+def _not_found(what: str) -> Response:
+    return _problem(404, f"no such {what}")
+
+
+def worklist_router(
+    authenticate: Callable[..., Any],
+    store_of: Callable[[Request], Store],
+    issuer_tenants: Mapping[str, str | None],
+) -> APIRouter:
     router = APIRouter(prefix="/worklist", tags=["worklist"], dependencies=[Depends(authenticate)])
 
     @router.get("")
-    async def worklist(
-        request: Request, fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json"
-    ) -> Response:
-        built = build_worklist(store_of(request).engine)
-        if fmt == "csv":
+    async def worklist(request: Request, client: Annotated[Any, Depends(authenticate)]) -> Response:
+        # Query values are checked here, not by FastAPI: its 422 echoes the value back (`input`).
+        unknown = sorted(set(request.query_params) - {"format"})
+        if unknown:
+            return _problem(400, "unknown query parameter: this endpoint takes only 'format' (one of: json, csv)")
+        fmt = request.query_params.getlist("format") or ["json"]
+        if len(fmt) > 1 or fmt[0] not in FORMATS:
+            return _problem(400, "query parameter 'format' must be one of: json, csv")
+        built = build_worklist(store_of(request).engine, scope=caller_scope(client, issuer_tenants))
+        if fmt[0] == "csv":
             return Response(render_csv(built), media_type="text/csv; charset=utf-8")
         return Response(orjson.dumps(built.to_json()), media_type="application/json")
+
+    @router.get("/patients/{patient_id}")
+    async def patient(patient_id: str, request: Request, client: Annotated[Any, Depends(authenticate)]) -> Response:
+        entry = patient_entry(store_of(request).engine, patient_id, scope=caller_scope(client, issuer_tenants))
+        if entry is None:
+            return _not_found("patient on the worklist")
+        return Response(orjson.dumps(entry), media_type="application/json")
 
     @router.post("/alerts/{alert_id}/acknowledge")
     async def acknowledge_alert(
         alert_id: str, request: Request, client: Annotated[Any, Depends(authenticate)]
     ) -> Response:
         # the same dependency as the router's: FastAPI runs it once per request and hands over its result
-        by = getattr(client, "iss", None) or "anonymous"
-        view = acknowledge(store_of(request).engine, alert_id, by)
+        if client is not None and not client.sub:
+            # a token that names no user cannot silence an alert: nobody would answer for it
+            return _problem(403, "acknowledging needs a token whose 'sub' names the user")
+        by = client.sub[:200] if client is not None else _ANONYMOUS
+        scope = caller_scope(client, issuer_tenants)
+        view = acknowledge(store_of(request).engine, alert_id, by, scope=scope)
         if view is None:
-            return Response(
-                orjson.dumps({"error": "no such open alert"}), status_code=404, media_type="application/json"
-            )
+            return _not_found("open alert")
         return Response(orjson.dumps({"id": view.uid, "state": view.state}), media_type="application/json")
 
     return router

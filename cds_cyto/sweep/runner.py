@@ -7,6 +7,12 @@ profile changed; then commit state, alerts and run counters in one transaction. 
 in this run, so a sweep killed at any point resumes where it stopped: the next sweep (same day and mode) adopts
 the unfinished run and skips the patients it already committed.
 
+A patient that cannot be assessed (any exception while fetching, reading, assessing or saving it: a server's 500
+for that patient, JSON of the wrong types) is recorded as failed with a short reason and a backoff (`retry`), and
+the sweep goes on; the next sweeps skip it until its backoff runs out, then try it again. A run ends `completed`
+with its failures counted and named in its note, or `failed` — never left `running` after an exception (only a
+killed or stopped sweep leaves its run open, for the next one to resume).
+
 Logs carry counts, run ids and error codes — never a patient id.
 """
 
@@ -29,6 +35,7 @@ from cds_cyto.core.profile import Profile
 from cds_cyto.sources import (
     Auth,
     FhirClient,
+    FhirError,
     FhirPatientSource,
     RetryPolicy,
     SourceError,
@@ -42,16 +49,19 @@ from cds_cyto.store.patients import (
     Evaluation,
     PatientUpdate,
     StoredPatient,
+    deferred_patients,
     done_in_run,
     load_patient,
     mark_written_back,
+    record_failure,
     save_patient,
 )
-from cds_cyto.store.runs import adopt_run, count_failure, finish_run, set_cohort_size, start_run, unfinished_run
+from cds_cyto.store.runs import adopt_run, finish_run, set_cohort_size, start_run, unfinished_run
 from cds_cyto.sweep.cohort_query import CohortError, discover_cohort
 from cds_cyto.sweep.config import SweepConfig
 from cds_cyto.sweep.fingerprint import assessment_hash, grade_summary, profile_hash
 from cds_cyto.sweep.lease_keeper import SweepLease
+from cds_cyto.sweep.retry import backoff
 from cds_cyto.sweep.snapshot import merge, rebuild, snapshot_hash
 from cds_cyto.sweep.writeback import WriteBackError, write_back
 
@@ -70,6 +80,7 @@ class SweepReport:
     resumed: bool = False
     cohort_size: int = 0
     already_done: int = 0  # committed by the crashed run this one resumed
+    deferred: int = 0  # failed in an earlier sweep and not due for a retry yet
     evaluated: int = 0
     unchanged: int = 0
     failed: int = 0
@@ -80,7 +91,7 @@ class SweepReport:
     write_back_failed: int = 0
     seconds: float = 0.0
     reason: str | None = None
-    errors: Counter[str] = field(default_factory=Counter)  # error code → patients
+    errors: Counter[str] = field(default_factory=Counter)  # failure reason → patients (never a patient id)
 
     def summary(self) -> str:
         if self.status == "skipped":
@@ -94,14 +105,29 @@ class SweepReport:
             f"{self.unchanged} unchanged",
             f"{self.failed} failed",
         ]
+        if self.deferred:
+            parts.append(f"{self.deferred} waiting to be retried")
         if self.already_done:
             parts.append(f"{self.already_done} done before the restart")
         parts.append(f"alerts +{self.alerts_opened} new, {self.alerts_resolved} resolved")
         if self.written_back or self.write_back_failed:
             parts.append(f"{self.written_back} resource(s) written back, {self.write_back_failed} failed")
-        errors = ", ".join(f"{code} ×{n}" for code, n in sorted(self.errors.items()))
-        tail = f" [{errors}]" if errors else ""
+        tail = f" [failed: {self.failure_text()}]" if self.errors else ""
         return f"{head}: " + ", ".join(parts) + f" in {self.seconds:.1f} s{tail}"
+
+    def failure_text(self) -> str:
+        return ", ".join(f"{reason} ×{n}" for reason, n in sorted(self.errors.items()))
+
+    def note(self) -> str | None:
+        """What the run's row says about its patients that were not assessed (None: every one was)."""
+        if not self.failed and not self.deferred:
+            return None
+        parts = []
+        if self.failed:
+            parts.append(f"{self.failed} patient(s) failed and will be retried with backoff ({self.failure_text()})")
+        if self.deferred:
+            parts.append(f"{self.deferred} patient(s) skipped until their retry is due")
+        return "; ".join(parts)
 
 
 def _utcnow() -> datetime:
@@ -172,6 +198,21 @@ class Sweeper:
         run_id, resumed = self._open_run()
         self._run_id = run_id
         report = SweepReport("completed", run_id=run_id, resumed=resumed)
+        try:
+            return await self._sweep(report, lease)
+        except Exception as exc:  # a run must never stay `running` after an exception: only a kill leaves it open
+            code = type(exc).__name__  # the type only: a message could quote a patient's data or an SQL parameter
+            log.error("sweep failed", extra={"run_id": run_id, "error": code})
+            try:
+                finish_run(self.engine, run_id, "failed", note=f"sweep failed ({code})", now=self.clock())
+            except Exception:  # the database itself is gone: the run stays open and the next sweep resumes it
+                log.error("sweep run could not be closed", extra={"run_id": run_id})
+            report.status = "failed"
+            report.reason = f"unexpected error ({code}); the next sweep starts a new run"
+            return report
+
+    async def _sweep(self, report: SweepReport, lease: SweepLease) -> SweepReport:
+        run_id, resumed = self._run_id, report.resumed
         log.info(
             "sweep started",
             extra={
@@ -183,17 +224,20 @@ class Sweeper:
         )
         try:
             cohort = await discover_cohort(self.client, self.config.cohort, self.profile, self.config.as_of)
-        except (SourceError, CohortError) as exc:
-            code = exc.code if isinstance(exc, SourceError) else "cohort"
+        except Exception as exc:  # a malformed search result as much as a server error: no cohort, no sweep
+            known = isinstance(exc, SourceError | CohortError)  # their messages are ours, with no patient data
+            code = exc.code if isinstance(exc, SourceError) else "cohort" if known else type(exc).__name__
             finish_run(self.engine, run_id, "failed", note=f"cohort discovery failed ({code})")
             report.status = "failed"
-            report.reason = f"cohort discovery failed: {exc}"
+            report.reason = f"cohort discovery failed: {exc}" if known else f"cohort discovery failed ({code})"
             return report
         set_cohort_size(self.engine, run_id, len(cohort))
         done = done_in_run(self.engine, run_id) if resumed else set()
-        todo = [pid for pid in cohort if pid not in done]
+        waiting = deferred_patients(self.engine, [pid for pid in cohort if pid not in done], self.clock())
+        todo = [pid for pid in cohort if pid not in done and pid not in waiting]
         report.cohort_size = len(cohort)
-        report.already_done = len(cohort) - len(todo)
+        report.deferred = len(waiting)
+        report.already_done = len(cohort) - len(todo) - len(waiting)
         if self.on_cohort is not None:
             self.on_cohort(len(cohort), report.already_done)
         await self._patients(todo, report, lease)
@@ -201,8 +245,9 @@ class Sweeper:
             report.status = "stopped"
             report.reason = "lease lost" if lease.lost else "stopped"
             return report  # left running: the next sweep resumes it
-        report.alerts_resolved += resolve_left_cohort(self.engine, set(cohort), run_id, self.clock())
-        finish_run(self.engine, run_id, "completed", now=self.clock())
+        resolved = resolve_left_cohort(self.engine, set(cohort), run_id, self.clock(), self.config.tenant)
+        report.alerts_resolved += resolved
+        finish_run(self.engine, run_id, "completed", note=report.note(), now=self.clock())
         return report
 
     def _open_run(self) -> tuple[int, bool]:
@@ -245,6 +290,16 @@ class Sweeper:
         return days is not None and now - state.last_full_at >= timedelta(days=days)
 
     async def _patient(self, patient_id: str, report: SweepReport) -> None:
+        stage = _Stage()
+        try:
+            outcome: PatientOutcome = await self._sweep_patient(patient_id, report, stage)
+        except Exception as exc:  # one patient's data or server fault must not end the sweep for everyone
+            self._failed(report, patient_id, _reason(stage.name, exc))
+            outcome = "failed"
+        if self.on_patient is not None:  # outside the try: a caller's callback is no fault of the patient's
+            self.on_patient(outcome)
+
+    async def _sweep_patient(self, patient_id: str, report: SweepReport, stage: _Stage) -> PatientOutcome:
         state = load_patient(self.engine, patient_id)
         fetched_at = self.clock()
         full = self._full_fetch(state, fetched_at)
@@ -256,12 +311,10 @@ class Sweeper:
             since = start.replace(microsecond=0) - timedelta(seconds=1)
         paging = {} if self.config.page_size is None else {"page_size": self.config.page_size}
         source = FhirPatientSource(self.client, self._codes, since=since, use_batch=self.config.use_batch, **paging)
-        try:
-            fetched = await source.patient_resources(patient_id)
-        except SourceError as exc:
-            self._failed(report, exc.code)
-            return
+        stage.name = "fetch"
+        fetched = await source.patient_resources(patient_id)
 
+        stage.name = "read"
         if full or state is None:
             snapshot = rebuild(fetched)
             digest = snapshot_hash(snapshot)
@@ -277,13 +330,8 @@ class Sweeper:
         )
         evaluation = None
         if changed or stale:
-            try:
-                evaluation = self._evaluate(snapshot, patient_id)
-            except Exception as exc:  # a bug on one patient's data must not end the sweep for everyone
-                # the type only: the message or a traceback could quote the patient's data
-                log.error("assessment failed", extra={"run_id": self._run_id, "error": type(exc).__name__})
-                self._failed(report, "assessment-error")
-                return
+            evaluation = self._evaluate(snapshot, patient_id, stage)
+        stage.name = "save"
         update = PatientUpdate(
             patient_id=patient_id,
             run_id=self._run_id,
@@ -293,6 +341,7 @@ class Sweeper:
             snapshot=snapshot if changed or state is None else None,
             snapshot_hash=digest,
             evaluation=evaluation,
+            tenant=self.config.tenant,
         )
         reconciled = save_patient(self.engine, update, self.clock())
         report.resources_fetched += len(fetched)
@@ -304,19 +353,21 @@ class Sweeper:
             report.unchanged += 1
         if self.config.write_back:
             await self._write_back(patient_id, state, evaluation, report)
-        if self.on_patient is not None:
-            self.on_patient("evaluated" if evaluation is not None else "unchanged")
+        return "evaluated" if evaluation is not None else "unchanged"
 
-    def _failed(self, report: SweepReport, code: str) -> None:
+    def _failed(self, report: SweepReport, patient_id: str, reason: str) -> None:
+        now = self.clock()
+        failures = record_failure(
+            self.engine, patient_id, self._run_id, self.config.tenant, reason, lambda n: now + backoff(n), now
+        )
         report.failed += 1
-        report.errors[code] += 1
-        count_failure(self.engine, self._run_id)
-        log.warning("patient not swept", extra={"run_id": self._run_id, "code": code})
-        if self.on_patient is not None:
-            self.on_patient("failed")
+        report.errors[reason] += 1
+        log.warning("patient not swept", extra={"run_id": self._run_id, "code": reason, "failures": failures})
 
-    def _evaluate(self, snapshot: dict[str, dict[str, object]], patient_id: str) -> Evaluation:
+    def _evaluate(self, snapshot: dict[str, dict[str, object]], patient_id: str, stage: _Stage) -> Evaluation:
+        stage.name = "read"
         record = extract_record([snapshot[key] for key in sorted(snapshot)], self.profile, patient_id=patient_id)
+        stage.name = "assess"
         assessment = evaluate(record, self.config.as_of, self.profile)
         document = assessment.to_json()
         findings = [
@@ -348,13 +399,36 @@ class Sweeper:
         try:
             # awaited first: `report.x += await ...` would read the count before the await and lose updates
             written = await write_back(self.client, patient_id, document, grades, alerts_of(self.engine, patient_id))
-        except (SourceError, WriteBackError) as exc:
+        except Exception as exc:  # the patient is assessed and saved: a failed write-back is retried next sweep
             report.write_back_failed += 1
-            code = exc.code if isinstance(exc, SourceError) else "write-back-invalid"
+            code = (
+                exc.code
+                if isinstance(exc, SourceError)
+                else "write-back-invalid"
+                if isinstance(exc, WriteBackError)
+                else type(exc).__name__
+            )
             log.warning("write-back failed", extra={"run_id": self._run_id, "code": code})
             return
         report.written_back += written
         mark_written_back(self.engine, patient_id, digest)
+
+
+@dataclass(slots=True)
+class _Stage:
+    """Where a patient's sweep is, so a failure can say so without quoting anything from the patient."""
+
+    name: str = "load"
+
+
+def _reason(stage: str, exc: Exception) -> str:
+    """A short failure reason for the store and the report: the stage and the error's kind, never its message
+    (a message or a traceback could quote the patient's data)."""
+    if isinstance(exc, FhirError):
+        return f"{stage}: {exc.code} (HTTP {exc.status})"
+    if isinstance(exc, SourceError):
+        return f"{stage}: {exc.code}"
+    return f"{stage}: {type(exc).__name__}"
 
 
 async def run_sweep(
@@ -366,9 +440,13 @@ async def run_sweep(
     on_cohort: Callable[[int, int], None] | None = None,
     on_patient: Callable[[PatientOutcome], None] | None = None,
     stop: threading.Event | None = None,
+    clock: Callable[[], datetime] = _utcnow,
 ) -> SweepReport:
-    """One sweep with its own FHIR client (and connection pool) on the running event loop."""
+    """One sweep with its own FHIR client (and connection pool) on the running event loop. `clock` is the wall
+    clock the store's instants and the retry backoff are read from (tests move it)."""
     timeouts = Timeouts(connect=10.0, read=config.fetch_timeout_s, total=config.fetch_timeout_s)
     async with FhirClient(config.fhir_base_url, auth, timeouts=timeouts, retry=RetryPolicy(attempts=4)) as client:
-        sweeper = Sweeper(store, client, profile, config, on_cohort=on_cohort, on_patient=on_patient, stop=stop)
+        sweeper = Sweeper(
+            store, client, profile, config, on_cohort=on_cohort, on_patient=on_patient, stop=stop, clock=clock
+        )
         return await sweeper.run()

@@ -35,7 +35,8 @@ def _stamp(resource: Mapping[str, Any]) -> tuple[int, str]:
     version = meta.get("versionId")
     updated = meta.get("lastUpdated")
     return (
-        int(version) if isinstance(version, str) and version.isdigit() else -1,
+        # ASCII digits only: "²" is a digit to str.isdigit, and int() would raise on it (a poisoned patient)
+        int(version) if isinstance(version, str) and version.isascii() and version.isdigit() else -1,
         updated if isinstance(updated, str) else "",
     )
 

@@ -4,6 +4,9 @@ Order: the patient's most urgent open alert (critical > warning > info; patients
 alert last), then the day since infusion (earliest first: the acute window moves fastest), then the patient id.
 "Changed" means since the last completed sweep, that sweep included: alerts it opened or resolved, urgencies it
 changed, grades it changed.
+
+Every read is for a `Scope`: a caller sees its own tenant's patients and alerts only. The patients the sweeps could
+not assess are listed apart (`failed_patients`), with their reason and when they are tried again.
 """
 
 from __future__ import annotations
@@ -16,12 +19,20 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from cds_cyto.store.alerts import URGENCY_RANK, AlertView, alerts_for_worklist
-from cds_cyto.store.patients import PatientSummary, patient_summaries
+from cds_cyto.store.alerts import URGENCY_RANK, AlertView, Scope, alerts_for_worklist, alerts_of
+from cds_cyto.store.patients import FailedPatient, PatientSummary, failed_patients, patient_summaries
 from cds_cyto.store.runs import RunInfo, last_completed_run
 from cds_cyto.sweep.fingerprint import grade_changes
 
-__all__ = ["Worklist", "WorklistAlert", "WorklistRow", "build_worklist", "render_csv", "render_table"]
+__all__ = [
+    "Worklist",
+    "WorklistAlert",
+    "WorklistRow",
+    "build_worklist",
+    "patient_entry",
+    "render_csv",
+    "render_table",
+]
 
 Change = Literal["new", "resolved", "escalated", "de-escalated", "ongoing"]
 
@@ -74,10 +85,20 @@ class WorklistRow:
         }
 
 
+def _failed_json(f: FailedPatient) -> dict[str, Any]:
+    return {
+        "patient_id": f.patient_id,
+        "failures": f.failures,
+        "reason": f.reason,
+        "retry_after": f.retry_after.isoformat() if f.retry_after else None,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Worklist:
     since_run: RunInfo | None  # the last completed sweep; None before the first one
     rows: list[WorklistRow]
+    failed: list[FailedPatient] = field(default_factory=list)  # not assessed by the last sweeps
 
     def to_json(self) -> dict[str, Any]:
         run = self.since_run
@@ -93,8 +114,11 @@ class Worklist:
                 "evaluated": run.evaluated,
                 "alerts_opened": run.alerts_opened,
                 "alerts_resolved": run.alerts_resolved,
+                "failed": run.failed,
+                "note": run.note,
             },
             "patients": [r.to_json() for r in self.rows],
+            "failed_patients": [_failed_json(f) for f in self.failed],
         }
 
 
@@ -143,13 +167,13 @@ def _row(patient_id: str, alerts: list[AlertView], summary: PatientSummary | Non
     )
 
 
-def build_worklist(engine: Engine) -> Worklist:
+def build_worklist(engine: Engine, *, scope: Scope) -> Worklist:
     last = last_completed_run(engine)
     since = last.id if last is not None else 0
     by_patient: dict[str, list[AlertView]] = {}
-    for alert in alerts_for_worklist(engine, since):
+    for alert in alerts_for_worklist(engine, since, scope=scope):
         by_patient.setdefault(alert.patient_id, []).append(alert)
-    summaries = patient_summaries(engine)
+    summaries = patient_summaries(engine, scope=scope)
     for pid, s in summaries.items():
         if s.grades_changed_run_id is not None and s.grades_changed_run_id >= since:
             by_patient.setdefault(pid, [])
@@ -162,7 +186,20 @@ def build_worklist(engine: Engine) -> Worklist:
             r.patient_id,
         )
     )
-    return Worklist(last, rows)
+    return Worklist(last, rows, failed_patients(engine, scope=scope))
+
+
+def patient_entry(engine: Engine, patient_id: str, *, scope: Scope) -> dict[str, Any] | None:
+    """One patient's worklist entry with every alert it ever had; None when the patient is not in `scope` (another
+    tenant's patient is answered like one never swept)."""
+    summaries = patient_summaries(engine, [patient_id], scope=scope)
+    failed = [f for f in failed_patients(engine, scope=scope) if f.patient_id == patient_id]
+    if patient_id not in summaries and not failed:
+        return None
+    last = last_completed_run(engine)
+    alerts = alerts_of(engine, patient_id, scope=scope)
+    row = _row(patient_id, alerts, summaries.get(patient_id), last.id if last else 0)
+    return row.to_json() | {"failure": _failed_json(failed[0]) if failed else None}
 
 
 def _day(day: int | None) -> str:
@@ -180,8 +217,9 @@ def render_table(worklist: Worklist) -> str:
         if run is None
         else f"Worklist — changes since sweep {run.id} (as of {run.as_of.isoformat()})"
     )
+    failed = _failed_text(worklist.failed)
     if not worklist.rows:
-        return head + "\nNothing to review."
+        return head + "\nNothing to review." + failed
     table = [("URGENCY", "DAY", "PATIENT", "CHANGE", "STATE", "ALERT", "SUMMARY")]
     for row in worklist.rows:
         first = True
@@ -212,7 +250,17 @@ def render_table(worklist: Worklist) -> str:
             )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in table]
-    return head + "\n" + "\n".join(line.rstrip() for line in lines)
+    return head + "\n" + "\n".join(line.rstrip() for line in lines) + failed
+
+
+def _failed_text(failed: list[FailedPatient]) -> str:
+    if not failed:
+        return ""
+    lines = [f"\nNot assessed by the last sweeps: {len(failed)} patient(s)"]
+    for f in failed:
+        when = f.retry_after.isoformat(timespec="minutes") if f.retry_after else "next sweep"
+        lines.append(f"  {f.patient_id}  {f.reason or 'unknown'} (failed {f.failures}×, retried after {when})")
+    return "\n".join(lines)
 
 
 CSV_COLUMNS = (

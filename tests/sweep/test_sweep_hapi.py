@@ -17,7 +17,7 @@ import pytest
 from cds_cyto.core.profile import default_profile, load_profile
 from cds_cyto.sources import FhirClient
 from cds_cyto.store import Store
-from cds_cyto.store.alerts import alerts_of
+from cds_cyto.store.alerts import ALL_TENANTS, alerts_of
 from cds_cyto.store.patients import load_patient
 from cds_cyto.sweep import CohortQuery, SweepConfig, build_worklist, run_sweep
 from cds_cyto.sweep.writeback import ALERT_SYSTEM, RISK_SYSTEM
@@ -85,7 +85,7 @@ async def test_incremental_sweeps_reassess_only_what_changed(hapi_url: str, stor
     assert (fourth.evaluated, fourth.unchanged) == (5, 0)
     assert fourth.resources_fetched >= first.resources_fetched
 
-    worklist = build_worklist(store.engine)
+    worklist = build_worklist(store.engine, scope=ALL_TENANTS)
     assert worklist.since_run is not None and worklist.since_run.id == fourth.run_id
 
 
@@ -145,7 +145,7 @@ async def test_logs_name_no_patient(hapi_url: str, store: Store, caplog: pytest.
     caplog.set_level("DEBUG")
     ids = CohortQuery(patient_ids=(secret, "swl-missing"))
     report = await sweep(store, hapi_url, as_of, cohort=ids, write_back=True)
-    assert report.status == "completed" and report.failed == 1 and report.errors == {"patient-not-found": 1}
+    assert report.status == "completed" and report.failed == 1 and report.errors == {"fetch: patient-not-found": 1}
     ours = [r for r in caplog.records if r.name.startswith("cds_cyto")]
     assert ours, "the sweep logs what it does"
     for record in ours:

@@ -22,12 +22,13 @@ from cds_cyto.app import create_app
 from cds_cyto.cli import main
 from cds_cyto.settings import Settings
 from cds_cyto.store import Store
-from cds_cyto.store.alerts import Finding, alerts_of
+from cds_cyto.store.alerts import ALL_TENANTS, Finding, alerts_of
 from cds_cyto.store.patients import Evaluation, PatientUpdate, save_patient
 from cds_cyto.store.runs import finish_run, start_run
 from cds_cyto.sweep import build_worklist, render_csv, render_table
 
 AS_OF = date(2031, 5, 1)
+TENANT = "ward-a"
 T0 = datetime(2031, 5, 1, 6, 0, tzinfo=UTC)
 
 
@@ -37,7 +38,7 @@ def finding(code: str, urgency: str, day: int) -> Finding:
 
 def assess(store: Store, run: int, patient: str, day: int, findings: list[Finding], grades: dict[str, Any]) -> None:
     evaluation = Evaluation({"day": day}, f"{patient}-{run}", "p", AS_OF, day, grades, findings)
-    save_patient(store.engine, PatientUpdate(patient, run, T0, False, 1, {}, "s", evaluation), T0)
+    save_patient(store.engine, PatientUpdate(patient, run, T0, False, 1, {}, "s", evaluation, TENANT), T0)
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def swept(store: Store) -> Store:
 
 
 def test_order_and_changes(swept: Store) -> None:
-    worklist = build_worklist(swept.engine)
+    worklist = build_worklist(swept.engine, scope=ALL_TENANTS)
     assert worklist.since_run is not None and worklist.since_run.id == 2
     rows = [(r.patient_id, r.urgency, r.day, [(a.code, a.change) for a in r.alerts]) for r in worklist.rows]
     assert rows == [
@@ -79,7 +80,7 @@ def test_order_and_changes(swept: Store) -> None:
 
 
 def test_renderings(swept: Store) -> None:
-    worklist = build_worklist(swept.engine)
+    worklist = build_worklist(swept.engine, scope=ALL_TENANTS)
     table = render_table(worklist)
     assert table.splitlines()[0] == "Worklist — changes since sweep 2 (as of 2031-05-01)"
     assert table.splitlines()[1].split() == ["URGENCY", "DAY", "PATIENT", "CHANGE", "STATE", "ALERT", "SUMMARY"]
@@ -115,7 +116,15 @@ KEY = ECKey.generate_key("P-384", parameters={"kid": "k1"}, private=True)
 
 def token(path: str) -> str:
     now = int(time.time())
-    claims = {"iss": ISS, "sub": "ehr", "aud": BASE + path, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    claims = {
+        "iss": ISS,
+        "sub": "nurse-3",
+        "tenant": TENANT,
+        "aud": BASE + path,
+        "exp": now + 300,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+    }
     return jwt.encode({"alg": "ES384", "kid": "k1", "typ": "JWT"}, claims, KEY, algorithms=["ES384"])
 
 
@@ -124,7 +133,7 @@ def secured(swept: Store, store_path: Path, tmp_path: Path) -> Iterator[TestClie
     settings = Settings(
         auth="required",
         public_base_url=BASE,
-        trusted_issuers=json.dumps({ISS: {"jwks": {"keys": [KEY.as_dict(private=False)]}}}),
+        trusted_issuers=json.dumps({ISS: {"jwks": {"keys": [KEY.as_dict(private=False)]}, "tenant": TENANT}}),
         database_url=f"sqlite:///{store_path}",
         demo_dir=tmp_path / "none",
     )
@@ -150,6 +159,6 @@ def test_http_acknowledge_records_the_client(secured: TestClient, swept: Store) 
     answer = secured.post(path, headers={"Authorization": f"Bearer {token(path)}"})
     assert answer.status_code == 200 and orjson.loads(answer.content)["state"] == "acknowledged"
     [alert] = alerts_of(swept.engine, "p-info")
-    assert alert.acknowledged_by == ISS
+    assert alert.acknowledged_by == "nurse-3", "the user the token names"
     missing = "/worklist/alerts/nope/acknowledge"
     assert secured.post(missing, headers={"Authorization": f"Bearer {token(missing)}"}).status_code == 404

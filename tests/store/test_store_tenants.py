@@ -1,0 +1,107 @@
+"""Tenants and failed patients in the store (issue 15), on SQLite and PostgreSQL: every read for a caller is scoped,
+a scope without a tenant matches nothing, a sweep resolves only its own tenant's alerts, and a failed patient keeps
+its count, reason and backoff until a success clears them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from cds_cyto.store import Store
+from cds_cyto.store.alerts import ALL_TENANTS, Finding, Scope, acknowledge, alerts_for_worklist, resolve_left_cohort
+from cds_cyto.store.patients import (
+    Evaluation,
+    PatientUpdate,
+    deferred_patients,
+    done_in_run,
+    failed_patients,
+    load_patient,
+    patient_summaries,
+    record_failure,
+    save_patient,
+)
+from cds_cyto.store.runs import get_run, start_run
+from cds_cyto.sweep.retry import backoff
+
+T0 = datetime(2032, 7, 1, 6, 0, tzinfo=UTC)
+AS_OF = date(2032, 7, 1)
+PLT = Finding("platelet-transfusion", "critical", "PLT 12", "PLT < 20", "ref", [], 9)
+
+
+def _save(store: Store, run: int, patient: str, tenant: str | None) -> None:
+    evaluation = Evaluation({"day": 9}, f"h-{patient}", "p", AS_OF, 9, {"ICAHT early": "I"}, [PLT])
+    save_patient(store.engine, PatientUpdate(patient, run, T0, True, 3, {}, "s", evaluation, tenant), T0)
+
+
+def test_each_scope_sees_its_own_tenant_and_no_tenant_sees_nothing(store: Store) -> None:
+    run = start_run(store.engine, "full", AS_OF, "t", T0)
+    _save(store, run, "pa", "ward-a")
+    _save(store, run, "pb", "ward-b")
+    _save(store, run, "p-untenanted", None)
+    seen = {
+        name: (
+            {a.patient_id for a in alerts_for_worklist(store.engine, run, scope=s)},
+            set(patient_summaries(store.engine, scope=s)),
+        )
+        for name, s in {"a": Scope("ward-a"), "none": Scope(None), "all": ALL_TENANTS}.items()
+    }
+    assert seen["a"] == ({"pa"}, {"pa"})
+    assert seen["none"] == (set(), set())
+    assert seen["all"] == ({"pa", "pb", "p-untenanted"},) * 2
+
+    [b_alert] = alerts_for_worklist(store.engine, run, scope=Scope("ward-b"))
+    assert acknowledge(store.engine, b_alert.uid, "dr-a", T0, scope=Scope("ward-a")) is None
+    assert acknowledge(store.engine, b_alert.uid, "dr-x", T0, scope=Scope(None)) is None
+    [still] = alerts_for_worklist(store.engine, run, scope=Scope("ward-b"))
+    assert still.state == "new"
+    acked = acknowledge(store.engine, b_alert.uid, "dr-b", T0, scope=Scope("ward-b"))
+    assert acked is not None and (acked.state, acked.acknowledged_by) == ("acknowledged", "dr-b")
+
+
+def test_a_sweep_resolves_only_its_own_tenants_alerts(store: Store) -> None:
+    run = start_run(store.engine, "full", AS_OF, "t", T0)
+    _save(store, run, "pa", "ward-a")
+    _save(store, run, "pb", "ward-b")
+    assert resolve_left_cohort(store.engine, set(), run, T0, "ward-a") == 1, "ward-a's sweep: pa left its cohort"
+    assert [a.state for a in alerts_for_worklist(store.engine, run + 1, scope=Scope("ward-b"))] == ["new"]
+
+
+def test_a_failed_patient_backs_off_and_a_success_clears_it(store: Store) -> None:
+    run = start_run(store.engine, "full", AS_OF, "t", T0)
+
+    def fail(now: datetime) -> int:
+        return record_failure(
+            store.engine, "px", run, "ward-a", "fetch: fhir-protocol", lambda n: now + backoff(n), now
+        )
+
+    assert fail(T0) == 1
+    assert load_patient(store.engine, "px") is None, "never fetched whole: still new to the sweep"
+    assert done_in_run(store.engine, run) == set(), "a failed patient is not done"
+    assert deferred_patients(store.engine, ["px", "other"], T0 + timedelta(minutes=14)) == {
+        "px": T0 + timedelta(minutes=15)
+    }
+    assert deferred_patients(store.engine, ["px"], T0 + timedelta(minutes=15)) == {}
+    assert fail(T0 + timedelta(minutes=15)) == 2
+    [failed] = failed_patients(store.engine, scope=Scope("ward-a"))
+    assert (failed.failures, failed.reason, failed.retry_after) == (
+        2,
+        "fetch: fhir-protocol",
+        T0 + timedelta(minutes=15 + 30),
+    )
+    assert failed_patients(store.engine, scope=Scope("ward-b")) == []
+    assert patient_summaries(store.engine, scope=ALL_TENANTS) == {}, "no assessment to show yet"
+    run_row = get_run(store.engine, run)
+    assert run_row is not None and run_row.failed == 2
+
+    _save(store, run, "px", "ward-a")
+    assert failed_patients(store.engine, scope=ALL_TENANTS) == []
+    assert deferred_patients(store.engine, ["px"], T0) == {}
+    state = load_patient(store.engine, "px")
+    assert state is not None and state.assessment_hash == "h-px"
+    summary = patient_summaries(store.engine, scope=Scope("ward-a"))["px"]
+    assert summary.grades_changed_run_id is None, "a first assessment is not a change of grades"
+
+
+def test_backoff_doubles_from_a_quarter_hour_to_a_day() -> None:
+    assert [backoff(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (15, 30, 60)]
+    assert backoff(7) == timedelta(hours=16)
+    assert backoff(8) == backoff(1000) == timedelta(hours=24)
