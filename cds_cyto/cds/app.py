@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_cyto.cds.auth import AuthError, ClientAuthenticator, VerifiedClient, parse_trusted_issuers
 from cds_cyto.cds.discovery import ServiceDefinition, discovery_document, load_services
+from cds_cyto.cds.header_limit import HeaderLimit
 from cds_cyto.cds.models import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure, PatientViewService, validation_outcome
@@ -274,4 +275,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HookFailure(404, operation_outcome("not-found", "no such recommendation", fhir_code="not-found"))
         return HTMLResponse(page)
 
+    app.add_middleware(HeaderLimit)  # outermost: an oversized header gets its 431 before anything else runs
     return app

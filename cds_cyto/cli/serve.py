@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from cds_cyto.cds.app import create_app
     from cds_cyto.cds.auth import parse_trusted_issuers
+    from cds_cyto.cds.header_limit import MAX_REQUEST_HEAD_BYTES
     from cds_cyto.logs import configure_logging
     from cds_cyto.profile import ProfileError
     from cds_cyto.settings import Settings, describe_settings_error
@@ -70,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
         where = f"{settings.host}:{settings.port}"
         print(f"configuration ok: {where} auth={settings.auth} demo={settings.demo} cors={origins}")
         return 0
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,  # oversized headers reach HeaderLimit's 431 (issue 15)
+    )
     return 0
 
 
