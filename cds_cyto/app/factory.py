@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds_cyto.app.ops import ops_router
+from cds_cyto.cds.header_limit import HeaderLimit
 from cds_cyto.cds.interpreter import tune_for_latency
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure
@@ -108,4 +109,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(worklist_router(client_of, store_of, tenants))
     app.include_router(ops_router())
     app.include_router(docs_router())
+    app.add_middleware(HeaderLimit)  # outermost: an oversized header gets its 431 before anything else runs
     return app

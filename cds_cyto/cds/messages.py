@@ -17,6 +17,7 @@ __all__ = ["FeedbackItem", "FeedbackRequest", "FhirAuthorization", "HookRequest"
 
 
 MAX_OVERRIDE_REASON_BYTES = 8 * 1024  # a Coding and a 4,000-character comment fit
+_UUID = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 
 
 class _Model(BaseModel):
@@ -39,7 +40,10 @@ class FhirAuthorization(_Model):
 
 class HookRequest(_Model):
     hook: str = Field(min_length=1)
-    hookInstance: str = Field(min_length=1)  # noqa: N815 — the spec's field name
+    # CDS Hooks 2.0, HTTP request: hookInstance is required, "a universally unique identifier (UUID) for this
+    # particular hook call" (its logical model: 1..1 uuid, read with "urn:uuid:" prefixed), so anything that is no
+    # UUID — an empty string, a number, a megabyte of text — is refused with a 400 OperationOutcome.
+    hookInstance: str = Field(pattern=_UUID)  # noqa: N815 — the spec's field name
     fhirServer: AnyHttpUrl | None = None  # noqa: N815
     fhirAuthorization: FhirAuthorization | None = None  # noqa: N815
     context: dict[str, Any]

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from cds_cyto.app import create_app
     from cds_cyto.cds.auth import parse_trusted_issuers
+    from cds_cyto.cds.header_limit import MAX_REQUEST_HEAD_BYTES
     from cds_cyto.core.profile import ProfileError
     from cds_cyto.logs import configure_logging
     from cds_cyto.settings import Settings, describe_settings_error
@@ -84,7 +85,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if settings.workers == 1:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,  # oversized headers reach HeaderLimit's 431
+        )
         return 0
     asyncio.run(app.state.runtime.aclose())  # this process only supervises; each worker builds its own app
     # Each worker is a new interpreter that reads its settings from the environment: the command line's choices
@@ -98,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         workers=settings.workers,
         log_config=None,
         access_log=False,
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
     return 0
 

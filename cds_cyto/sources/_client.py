@@ -293,14 +293,15 @@ class FhirClient:
             log.warning("capabilities unusable (%s); using separate searches", type(exc).__name__)
             supported = False
         else:
+            # A server's own document, so any element may have the wrong type: only lists are walked.
             supported = any(
                 isinstance(rest, Mapping)
                 and rest.get("mode", "server") == "server"
                 and any(
                     isinstance(i, Mapping) and i.get("code") in ("batch", "transaction")
-                    for i in rest.get("interaction") or []
+                    for i in _list(rest.get("interaction"))
                 )
-                for rest in statement.get("rest") or []
+                for rest in _list(statement.get("rest"))
             )
         self.pool.remember(self.pool.batch_support, self.base_url, supported)
         return supported
@@ -657,3 +658,7 @@ def _describe(exc: httpx.HTTPError) -> str:
         if isinstance(exc, kind):
             return text
     return type(exc).__name__
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []

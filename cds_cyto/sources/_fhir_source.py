@@ -133,7 +133,9 @@ class FhirPatientSource:
             if status is None or not 200 <= status < 300:
                 if index == 0 and status in (404, 410):
                     raise PatientNotFound("the FHIR server has no such Patient")
-                details = entry.get("response", {}).get("outcome") or resource
+                response_element = entry.get("response")  # any JSON: a server's error answer is read, not trusted
+                outcome = response_element.get("outcome") if isinstance(response_element, Mapping) else None
+                details = outcome or resource
                 raise FhirError(status or 0, f"batch entry {rtype}: HTTP {status}", outcome_text(details))
             if not isinstance(resource, dict):
                 raise FhirProtocolError(f"batch entry {rtype}: no resource in the response")

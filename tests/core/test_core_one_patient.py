@@ -197,13 +197,14 @@ def test_split_by_patient_shares_out_and_medications_go_with_who_uses_them() -> 
     assert all("other-patient" not in [p.code for p in r.problems] for r in records)
 
 
-def test_a_result_naming_no_patient_counts_only_in_one_patients_data() -> None:
+def test_a_result_naming_no_patient_is_never_a_patients() -> None:
+    # issue 15: even in one patient's own data, a result without its subject is not read as that patient's
     loose = obs("neutrophils", 0.2, "10*9/L", day=7, id="loose")
     del loose["subject"]
     alone = extract_record(bundle(patient(), infusion(), loose))
-    assert [r.value for r in alone.series("neutrophils")] == [0.2]
-    (kept,) = [p for p in alone.problems if p.code == "no-subject"]
-    assert kept.severity == "info" and kept.resource == "Observation/loose"
+    assert [r.value for r in alone.series("neutrophils")] == []
+    (left_out,) = [p for p in alone.problems if p.code == "no-subject"]
+    assert left_out.severity == "warning" and left_out.resource == "Observation/loose"
 
     shares = split_by_patient(bundle(_two_patients(), loose))
     assert all(NoPatient("Observation/loose") in share for share in shares.values())

@@ -547,6 +547,7 @@ def test_the_hook_sees_the_recorded_disease() -> None:
     nhl = {
         "resourceType": "Condition",
         "id": "dx",
+        "subject": {"reference": "Patient/p1"},  # a Condition naming no patient is nobody's (issue 15)
         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C83.30"}]},
     }
     s = score(BASE, crs_condition(1, 1, 3), nhl, day=15)

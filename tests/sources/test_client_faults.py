@@ -266,3 +266,20 @@ async def test_ids_that_could_change_the_url_are_refused(client: FhirClient) -> 
         await client.read("Patient", "p1&_include=*")
     with pytest.raises(ValueError, match="relative"):
         await client.query("https://elsewhere.test/Patient/1")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"resourceType": "CapabilityStatement", "rest": 5},
+        {"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "interaction": 7}]},
+        {"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "interaction": {"code": "batch"}}]},
+        {"resourceType": "CapabilityStatement", "rest": "batch"},
+    ],
+)
+async def test_a_capability_statement_of_wrong_types_means_no_batch(
+    fhir_mock: respx.MockRouter, client: FhirClient, statement: dict[str, object]
+) -> None:
+    # found by type-mutation fuzzing (tests/fuzz): a number for `rest` or `interaction` raised TypeError, a 500
+    fhir_mock.get("/metadata").mock(return_value=httpx.Response(200, json=statement))
+    assert await client.supports_batch() is False

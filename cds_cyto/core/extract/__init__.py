@@ -9,10 +9,9 @@ hold several patients). The rules the core applies whatever the door:
 - Versions and duplicates: copies of one resource (Type/id) count once, the newest (`version_key`) superseding the
   others, in any order they came.
 - The patient's own data only: a resource whose subject/patient is another patient is never read (`other-patient`).
-  A resource that names no patient (an Observation without subject, say) is read only when the data name no other
-  patient — one patient's own Bundle — and is then reported (`no-subject`, info); in data that hold several
-  patients it is nobody's and is reported (`no-subject`, warning). Resources that are nobody's by nature (a
-  Medication) go with whoever references them.
+  A resource of patient data that names no patient (an Observation without subject, say) is never read as a
+  patient's: it is left out and reported (`no-subject`, warning); only data that name no patient at all read it
+  (`no-subject`, info). Resources that are nobody's by nature (a Medication) go with whoever references them.
 """
 
 from __future__ import annotations
@@ -90,6 +89,9 @@ def extract_record(data: Data, profile: Profile | None = None, *, patient_id: st
                 problems.warn(res.label, "no-subject", _NOBODYS)
                 continue
             rtype = res.get("resourceType")
+            if rtype.__class__ is not str:  # also a list or object, which no set lookup below could take
+                problems.warn(label, "not-a-resource", "entry has no resourceType")
+                continue
             if owner is None and rtype in _PATIENT_DATA and not _unowned_kept(label, patient, others, problems):
                 continue
             if rtype == "Observation":
@@ -100,8 +102,6 @@ def extract_record(data: Data, profile: Profile | None = None, *, patient_id: st
                 events.read_medication(res)
             elif rtype in _DEFERRED:
                 deferred.append((res, label, rtype))  # after all Medications are known
-            elif not isinstance(rtype, str):
-                problems.warn(label, "not-a-resource", "entry has no resourceType")
         except Exception as exc:  # bad content must become a data problem, never a crash
             problems.warn(label, "unreadable", f"resource could not be read ({type(exc).__name__})")
 
@@ -138,15 +138,20 @@ def extract_record(data: Data, profile: Profile | None = None, *, patient_id: st
 
 
 _NOBODYS = "names no patient, and the data it came with hold several patients: not used for any of them"
+_NOT_THEIRS = "names no patient (no subject or patient reference to a Patient): not read as this patient's"
 
 
 def _unowned_kept(label: str, patient: str | None, others: Mapping[str, int], problems: ProblemLog) -> bool:
-    """A resource naming no patient counts for this one only when the data name no other patient."""
+    """A resource naming no patient is never read as a patient's (issue 15: a prefetch or a server's answer with a
+    result lacking its subject must not give that result to the context patient). Only data that name no patient
+    at all — a record of nobody in particular — read it, and say so."""
     if others:
         problems.warn(label, "no-subject", _NOBODYS)
         return False
-    whose = f"Patient/{patient}'s" if patient is not None else "this record's"
-    problems.info(label, "no-subject", f"names no patient; read as {whose}, the only patient in the data")
+    if patient is not None:
+        problems.warn(label, "no-subject", _NOT_THEIRS)
+        return False
+    problems.info(label, "no-subject", "names no patient; read as this record's, since the data name no patient")
     return True
 
 
@@ -266,7 +271,7 @@ def unresolved_medication_ids(resources: Iterable[Any]) -> list[str]:
             rid = res.get("id")
             if isinstance(rid, str):
                 present.add(rid)
-        elif rtype in _MEDICATION_USES:
+        elif rtype.__class__ is str and rtype in _MEDICATION_USES:  # a list is unhashable
             ref = res.get("medicationReference")
             reference = ref.get("reference") if isinstance(ref, dict) else None
             if isinstance(reference, str) and not reference.startswith("#"):

@@ -82,7 +82,8 @@ class EventReader:
 
     def _referenced_drug(self, res: Mapping[str, Any], reference: str) -> list[str] | None:
         if reference.startswith("#"):
-            for contained in res.get("contained") or []:
+            contained_list = res.get("contained")
+            for contained in contained_list if isinstance(contained_list, list) else ():
                 if (
                     isinstance(contained, Mapping)
                     and contained.get("resourceType") == "Medication"
@@ -95,7 +96,7 @@ class EventReader:
 
     def _unresolved(self, res: Mapping[str, Any], label: str, rtype: str, reference: str) -> None:
         status = res.get("status")
-        if status in _NOT_DONE:
+        if status.__class__ is str and status in _NOT_DONE:
             return  # not given, whatever the drug
         start = parse_instant(period_start(res, "effective"))
         when = start[1] if start else None
@@ -117,6 +118,9 @@ class EventReader:
         if not kinds:
             return
         status = res.get("status")
+        if status is not None and status.__class__ is not str:  # a list or object: whether it happened is unknown
+            self._problems.warn(label, "unreadable", f"{rtype}: status is not a code; the event is not used")
+            return
         if status in _NOT_DONE:
             self._problems.info(label, "status-excluded", f"{rtype} with status {status} is not used")
             return

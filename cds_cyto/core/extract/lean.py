@@ -386,6 +386,9 @@ def _settled(resource: Any, new_id: str | None, aliases: Mapping[str, str]) -> A
         changed["id"] = new_id
     for name in _FOLLOWED:
         ref = resource.get(name)
-        if isinstance(ref, dict) and ref.get("reference") in aliases:
-            changed[name] = {**ref, "reference": aliases[ref["reference"]]}
+        if not isinstance(ref, dict):
+            continue
+        target = ref.get("reference")
+        if target.__class__ is str and target in aliases:  # a list or object is unhashable: no alias of ours
+            changed[name] = {**ref, "reference": aliases[target]}
     return {**resource, **changed} if changed else resource

@@ -56,7 +56,8 @@ class ObservationReader:
         analyte_name = None
         matched_code = ""
         concept = obs.get("code")
-        for coding in concept.get("coding") or () if isinstance(concept, dict) else ():
+        coding_list = concept.get("coding") if isinstance(concept, dict) else None
+        for coding in coding_list if isinstance(coding_list, list) else ():
             if not isinstance(coding, dict):
                 continue
             key = f"{coding.get('system')}|{coding.get('code')}"
@@ -75,6 +76,11 @@ class ObservationReader:
         analyte = self._profile.analytes[analyte_name]
         status = obs.get("status")
         when = self._instant(_effective(obs))
+        if status is not None and status.__class__ is not str:  # a list or object: whether it counts is unknown
+            self._problems.warn(
+                label, "unreadable", f"{analyte.label}: status is not a code; not used", when and when[1]
+            )
+            return
         if status in EXCLUDED_STATUSES:
             self._problems.info(
                 label, "status-excluded", f"{analyte.label}: status {status} is not used", when and when[1]
@@ -142,7 +148,7 @@ class ObservationReader:
                 )
         self._keep(
             analyte_name,
-            status if isinstance(status, str) else None,
+            status,
             when,
             label,
             canonical,
@@ -284,7 +290,7 @@ class ObservationReader:
             value,
             unit,
             lln,
-            comparator if comparator in _COMPARATORS else None,
+            comparator if comparator.__class__ is str and comparator in _COMPARATORS else None,
             False,
             note,
         )
@@ -354,7 +360,11 @@ class ObservationReader:
         return None
 
     def _read_crs_grade(self, obs: Mapping[str, Any], label: str) -> None:
-        if obs.get("status") in EXCLUDED_STATUSES:
+        status = obs.get("status")
+        if status is not None and status.__class__ is not str:
+            self._problems.warn(label, "crs-grade-unreadable", "CRS grade observation whose status is not a code")
+            return
+        if status in EXCLUDED_STATUSES:
             return
         when = parse_instant(_effective(obs))
         grade = _grade_value(obs)

@@ -1,0 +1,3 @@
+from tests.cds.conftest import client, service_settings
+
+__all__ = ["client", "service_settings"]
