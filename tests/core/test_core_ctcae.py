@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import COUNT_UNITS, LOINC_OF, UNITS, in_unit, infusion, obs, problem_codes, run
 
 from cds_cyto.core.grading import ctcae
 from cds_cyto.core.profile import default_profile, load_profile
+from tests.core.builders import COUNT_UNITS, LOINC_OF, UNITS, in_unit, infusion, obs, problem_codes, run
 
 G1 = "G1"
 

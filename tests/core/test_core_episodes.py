@@ -11,7 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import (
+
+from cds_cyto.core.assessment.result import Assessment
+from cds_cyto.core.grading.episodes import Episode
+from cds_cyto.core.profile import load_profile
+from tests.core.builders import (
     BLOOD_PRODUCT,
     FILGRASTIM,
     PLATELET_TRANSFUSION,
@@ -23,10 +27,6 @@ from builders import (
     run,
     series,
 )
-
-from cds_cyto.core.assessment.result import Assessment
-from cds_cyto.core.grading.episodes import Episode
-from cds_cyto.core.profile import load_profile
 
 
 def episodes(a: Assessment, lineage: str, profile: str) -> list[Episode]:

@@ -6,7 +6,10 @@ from datetime import date
 from typing import Any
 
 import pytest
-from builders import (
+
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
+from tests.core.builders import (
     DAY0,
     UCUM,
     at,
@@ -20,9 +23,6 @@ from builders import (
     run,
     series,
 )
-
-from cds_cyto.core.evaluate import evaluate
-from cds_cyto.core.extract import extract_record
 
 # ---------------------------------------------------------------------------------------------------------------
 # Values that are not numbers

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import PLATELET_TRANSFUSION, infusion, obs, procedure, run, series
 
 from cds_cyto.core.grading.pht import day28_value
+from tests.core.builders import PLATELET_TRANSFUSION, infusion, obs, procedure, run, series
 
 WINDOW = (26, 30)
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from risk_fhir import (
+
+from cds_cyto.core.profile import default_profile
+from cds_cyto.core.profile.risk_tables import FEATURE_NAMES
+from cds_cyto.core.risk import FactorResult, RiskAssessment
+from cds_cyto.core.risk.factors import FEATURES
+from tests.risk.risk_fhir import (
     FLUDARABINE,
     TOCILIZUMAB,
     Json,
@@ -17,11 +22,6 @@ from risk_fhir import (
     obs,
     risk_of,
 )
-
-from cds_cyto.core.profile import default_profile
-from cds_cyto.core.profile.risk_tables import FEATURE_NAMES
-from cds_cyto.core.risk import FactorResult, RiskAssessment
-from cds_cyto.core.risk.factors import FEATURES
 
 LD = -5
 

@@ -7,7 +7,11 @@ import re
 from typing import Any
 
 import pytest
-from risk_fhir import (
+
+from cds_cyto.core.profile import ProfileError, default_profile, load_profile
+from cds_cyto.core.risk import assess_risk
+from cds_cyto.core.risk.engine import RiskAssessment
+from tests.risk.risk_fhir import (
     FLUDARABINE,
     TOCILIZUMAB,
     baseline_labs,
@@ -19,10 +23,6 @@ from risk_fhir import (
     record_of,
     risk_of,
 )
-
-from cds_cyto.core.profile import ProfileError, default_profile, load_profile
-from cds_cyto.core.risk import assess_risk
-from cds_cyto.core.risk.engine import RiskAssessment
 
 
 def _full(disease: str | None = "ALL", as_of_day: int = 14) -> RiskAssessment:

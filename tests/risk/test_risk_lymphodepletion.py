@@ -6,7 +6,9 @@ only a same-day result counts."""
 from __future__ import annotations
 
 import pytest
-from risk_fhir import (
+
+from cds_cyto.core.profile import default_profile, load_profile
+from tests.risk.risk_fhir import (
     CYCLOPHOSPHAMIDE,
     FLUDARABINE,
     baseline_labs,
@@ -17,8 +19,6 @@ from risk_fhir import (
     record_of,
     risk_of,
 )
-
-from cds_cyto.core.profile import default_profile, load_profile
 
 WITHIN = 14  # written from §9, not read from risk.toml
 

@@ -4,7 +4,13 @@ reasons — each fires and stays silent at its boundaries; the thresholds come f
 from __future__ import annotations
 
 import pytest
-from risk_fhir import (
+
+from cds_cyto.core.extract.record import LabResult, PatientRecord
+from cds_cyto.core.profile import Profile, default_profile, load_profile
+from cds_cyto.core.recommend.cytopenia import CODES, Evidence, Recommendation
+from cds_cyto.core.recommend.risk_based import CardAddition, antibacterial_prophylaxis, risk_recommendations
+from cds_cyto.core.risk import assess_risk
+from tests.risk.risk_fhir import (
     FILGRASTIM,
     FLUDARABINE,
     Json,
@@ -17,12 +23,6 @@ from risk_fhir import (
     obs,
     record_of,
 )
-
-from cds_cyto.core.extract.record import LabResult, PatientRecord
-from cds_cyto.core.profile import Profile, default_profile, load_profile
-from cds_cyto.core.recommend.cytopenia import CODES, Evidence, Recommendation
-from cds_cyto.core.recommend.risk_based import CardAddition, antibacterial_prophylaxis, risk_recommendations
-from cds_cyto.core.risk import assess_risk
 
 LD = -5
 HIGH = baseline_labs(LD - 1, plt=100.0, anc=1.0)  # CAR-HEMATOTOX 2

@@ -20,8 +20,7 @@ from cds_cyto.sources import (
     date_range,
     token_list,
 )
-
-from .conftest import BASE, SleepRecorder, bundle, observation, outcome
+from tests.sources.conftest import BASE, SleepRecorder, bundle, observation, outcome
 
 
 async def test_429_with_retry_after_seconds_waits_that_long(

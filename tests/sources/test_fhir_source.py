@@ -18,8 +18,7 @@ from cds_cyto.sources import (
     PatientSource,
     default_observation_codes,
 )
-
-from .conftest import BASE, bundle, observation, outcome
+from tests.sources.conftest import BASE, bundle, observation, outcome
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
 MEDICATION = {"resourceType": "Medication", "id": "m1"}

@@ -9,20 +9,15 @@ import orjson
 import pytest
 
 from cds_cyto.core.extract import NoPatient, extract_record
-from cds_cyto.core.extract.lean import LeanObservation
 from cds_cyto.sources import BundleFileSource, PatientCatalog, PatientNotFound, SourceFileError
-
-from .conftest import bundle, observation
+from tests.sources.conftest import bundle, observation
+from tests.support.fhir import as_dict, resource_ids
 
 
 def write(path: Path, value: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(value))
     return path
-
-
-def ids(resources: list[Any]) -> list[str]:
-    return [r.id if isinstance(r, LeanObservation) else r["id"] for r in resources]
 
 
 def patient(pid: str) -> dict[str, Any]:
@@ -39,8 +34,8 @@ async def test_directory_of_bundles_of_any_type(tmp_path: Path) -> None:
     assert isinstance(source, PatientCatalog)
     assert await source.patient_ids() == ["p1", "p2"]
     # every copy, in file order: the core settles copies and versions (o1 is in two files)
-    assert ids(await source.patient_resources("p1")) == ["p1", "o1", "o3", "o1"]
-    assert ids(await source.patient_resources("p2")) == ["p2", "o2"]
+    assert resource_ids(await source.patient_resources("p1")) == ["p1", "o1", "o3", "o1"]
+    assert resource_ids(await source.patient_resources("p2")) == ["p2", "o2"]
 
 
 async def test_ndjson_and_absolute_or_versioned_references(tmp_path: Path) -> None:
@@ -52,7 +47,7 @@ async def test_ndjson_and_absolute_or_versioned_references(tmp_path: Path) -> No
     ]
     (tmp_path / "data.ndjson").write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n\n")
     resources = await BundleFileSource(tmp_path / "data.ndjson").patient_resources("p1")
-    assert ids(resources) == ["p1", "c1", "pr1", "a1"]
+    assert resource_ids(resources) == ["p1", "c1", "pr1", "a1"]
 
 
 async def test_urn_uuid_references_look_like_a_loaded_server(tmp_path: Path) -> None:
@@ -78,7 +73,7 @@ async def test_urn_uuid_references_look_like_a_loaded_server(tmp_path: Path) -> 
     source = BundleFileSource(tmp_path)
     (pid,) = await source.patient_ids()
     assert pid == "0b1c5e2e-6d4b-4a53-9a3e-3a3f1c1b0001"
-    by_type = {r["resourceType"]: r for r in await source.patient_resources(pid)}
+    by_type = {as_dict(r)["resourceType"]: as_dict(r) for r in await source.patient_resources(pid)}
     assert set(by_type) == {"Patient", "MedicationAdministration", "Medication"}  # the Medication comes along
     admin = by_type["MedicationAdministration"]
     assert admin["subject"] == {"reference": f"Patient/{pid}"}
@@ -133,8 +128,8 @@ async def test_a_medication_in_another_file_goes_with_who_references_it(tmp_path
     write(tmp_path / "p2.json", bundle(patient("p2")))
     write(tmp_path / "medications.json", bundle({"resourceType": "Medication", "id": "m1"}))
     source = BundleFileSource(tmp_path)
-    assert ids(await source.patient_resources("p1")) == ["p1", "ma1", "m1"]
-    assert ids(await source.patient_resources("p2")) == ["p2"]
+    assert resource_ids(await source.patient_resources("p1")) == ["p1", "ma1", "m1"]
+    assert resource_ids(await source.patient_resources("p2")) == ["p2"]
 
 
 async def test_a_result_naming_no_patient_is_nobodys_in_a_file_of_several(tmp_path: Path) -> None:
@@ -142,6 +137,6 @@ async def test_a_result_naming_no_patient_is_nobodys_in_a_file_of_several(tmp_pa
     write(tmp_path / "one.json", bundle(patient("p1"), loose))
     write(tmp_path / "two.json", bundle(patient("p2"), patient("p3"), {**loose, "id": "loose2"}))
     source = BundleFileSource(tmp_path)
-    assert ids(await source.patient_resources("p1")) == ["p1", "loose"]  # its own one-patient file
+    assert resource_ids(await source.patient_resources("p1")) == ["p1", "loose"]  # its own one-patient file
     for pid in ("p2", "p3"):
         assert await source.patient_resources(pid) == [patient(pid), NoPatient("Observation/loose2")]

@@ -12,8 +12,7 @@ import respx
 
 from cds_cyto.cli import main
 from cds_cyto.sources import as_transaction
-
-from .conftest import BASE, bundle, observation, outcome
+from tests.sources.conftest import BASE, bundle, observation, outcome
 
 
 def tx_response(request: httpx.Request) -> httpx.Response:

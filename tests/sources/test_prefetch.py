@@ -14,8 +14,8 @@ from cds_cyto.sources import (
     QuerySource,
     render_template,
 )
-
-from .conftest import bundle, observation, outcome
+from tests.sources.conftest import bundle, observation, outcome
+from tests.support.fhir import resource_ids
 
 TEMPLATES = {
     "patient": "Patient/{{context.patientId}}",
@@ -57,7 +57,7 @@ class WholePatientFallback:
 async def test_everything_prefetched_needs_no_fallback() -> None:
     prefetch = {"patient": PATIENT, "labs": bundle(observation("o1"), observation("o2"))}
     result = await PrefetchSource(prefetch, TEMPLATES, context=CONTEXT).resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1", "o1", "o2"]
+    assert resource_ids(result.resources) == ["p1", "o1", "o2"]
     assert result.supplied == ("patient", "labs")
     assert result.fetched == ()
     assert result.unusable == {}
@@ -81,7 +81,7 @@ async def test_unusable_values_are_fetched_per_key(labs: object, reason: str) ->
     assert result.unusable == {"labs": reason}
     assert result.fetched == ("labs",)
     assert fallback.queries == ["Observation?patient=p1&code=http://loinc.org|751-8"]
-    assert [r["id"] for r in result.resources] == ["p1", "o7"]
+    assert resource_ids(result.resources) == ["p1", "o7"]
 
 
 async def test_absent_key_without_fallback_raises_with_reasons() -> None:
@@ -95,7 +95,7 @@ async def test_absent_key_without_fallback_raises_with_reasons() -> None:
 async def test_optional_key_may_stay_missing() -> None:
     source = PrefetchSource({"patient": PATIENT, "labs": None}, TEMPLATES, optional={"labs"})
     result = await source.resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1"]
+    assert resource_ids(result.resources) == ["p1"]
     assert not result.complete
     assert set(result.unresolved) == {"labs"}
 
@@ -117,7 +117,7 @@ async def test_a_fallback_without_queries_fetches_the_whole_patient_once() -> No
     assert fallback.calls == 1
     assert result.fetched == ("patient", "labs")
     assert result.unusable == {"patient": "absent", "labs": "absent"}
-    assert [r["id"] for r in result.resources] == ["p1", "o9"]
+    assert resource_ids(result.resources) == ["p1", "o9"]
 
 
 async def test_read_template_with_a_wrong_resource() -> None:
@@ -154,7 +154,7 @@ async def test_a_medication_the_client_did_not_include_is_read_in_one_search() -
     fallback = QueryFallback({"Medication": [{"resourceType": "Medication", "id": "m1"}]})
     prefetch = {"patient": PATIENT, "labs": bundle(observation("o1")), "meds": bundle(ADMIN)}
     result = await PrefetchSource(prefetch, MED_TEMPLATES, fallback, context=CONTEXT).resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1", "o1", "ma1", "m1"]
+    assert resource_ids(result.resources) == ["p1", "o1", "ma1", "m1"]
     assert fallback.queries == ["Medication?_id=m1&_count=1000"]
 
 
@@ -162,10 +162,10 @@ async def test_a_medication_that_cannot_be_read_is_left_to_the_core() -> None:
     fallback = QueryFallback({}, fail=FhirUnavailable("down"))
     prefetch = {"patient": PATIENT, "labs": bundle(observation("o1")), "meds": bundle(ADMIN)}
     result = await PrefetchSource(prefetch, MED_TEMPLATES, fallback, context=CONTEXT).resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1", "o1", "ma1"]  # the core: medication-unresolved
+    assert resource_ids(result.resources) == ["p1", "o1", "ma1"]  # the core: medication-unresolved
 
 
 async def test_every_copy_the_client_sent_is_handed_over() -> None:
     prefetch = {"patient": PATIENT, "labs": bundle(observation("o1"), observation("o1"))}
     result = await PrefetchSource(prefetch, TEMPLATES, context=CONTEXT).resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1", "o1", "o1"]  # the core settles copies
+    assert resource_ids(result.resources) == ["p1", "o1", "o1"]  # the core settles copies
