@@ -32,7 +32,8 @@ from cds_cyto.core.grading.interval import (
 )
 from cds_cyto.core.grading.pht import pht_seed000
 from cds_cyto.core.profile import default_profile
-from tests.core.builders import infusion, obs, patient, run
+from tests.core.harness import run
+from tests.support.fhir import infusion, obs, patient
 
 PROFILE = default_profile()
 RULES = PROFILE.icaht

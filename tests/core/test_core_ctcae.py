@@ -14,7 +14,8 @@ import pytest
 
 from cds_cyto.core.grading import ctcae
 from cds_cyto.core.profile import default_profile, load_profile
-from tests.core.builders import COUNT_UNITS, LOINC_OF, UNITS, in_unit, infusion, obs, problem_codes, run
+from tests.core.harness import problem_codes, run
+from tests.support.fhir import COUNT_UNITS, LOINC_OF, UNITS, in_unit, infusion, obs
 
 G1 = "G1"
 

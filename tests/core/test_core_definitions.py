@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.core.builders import UNITS, in_unit, infusion, obs, patient, run
+from tests.core.harness import run
+from tests.support.fhir import UNITS, in_unit, infusion, obs, patient
 
 # (lineage, canonical value, expected) — all cut-offs are strict "<"
 SEED000_SEVERE = [

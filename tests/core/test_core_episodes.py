@@ -15,7 +15,8 @@ import pytest
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.grading.episodes import Episode
 from cds_cyto.core.profile import load_profile
-from tests.core.builders import (
+from tests.core.harness import run
+from tests.support.fhir import (
     BLOOD_PRODUCT,
     FILGRASTIM,
     PLATELET_TRANSFUSION,
@@ -24,7 +25,6 @@ from tests.core.builders import (
     med_admin,
     obs,
     procedure,
-    run,
     series,
 )
 

@@ -9,20 +9,8 @@ import pytest
 
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record
-from tests.core.builders import (
-    DAY0,
-    UCUM,
-    at,
-    bundle,
-    day_date,
-    infusion,
-    obs,
-    patient,
-    problem_codes,
-    qty,
-    run,
-    series,
-)
+from tests.core.harness import problem_codes, run
+from tests.support.fhir import DAY0, UCUM, at, bundle, day_date, infusion, obs, patient, qty, series
 
 # ---------------------------------------------------------------------------------------------------------------
 # Values that are not numbers

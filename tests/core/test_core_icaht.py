@@ -11,7 +11,8 @@ from cds_cyto.core.grading.daily import count_below, daily_series
 from cds_cyto.core.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
 from cds_cyto.core.grading.interval import at_most
 from cds_cyto.core.profile import default_profile
-from tests.core.builders import COUNT_UNITS, in_unit, infusion, obs, run, series
+from tests.core.harness import run
+from tests.support.fhir import COUNT_UNITS, in_unit, infusion, obs, series
 
 RULES = default_profile().icaht
 NORMAL_ANC = 2.0

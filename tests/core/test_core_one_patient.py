@@ -22,8 +22,9 @@ from cds_cyto.core.extract import (
     split_by_patient,
     unresolved_medication_ids,
 )
-from tests.core.builders import DAY0, FILGRASTIM, bundle, day_date, infusion, med_admin, obs, patient, problem_codes
+from tests.core.harness import problem_codes
 from tests.core.test_core_properties import SETTINGS
+from tests.support.fhir import DAY0, FILGRASTIM, bundle, day_date, infusion, med_admin, obs, patient
 
 ATC = FILGRASTIM[0]
 

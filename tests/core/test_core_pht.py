@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from cds_cyto.core.grading.pht import day28_value
-from tests.core.builders import PLATELET_TRANSFUSION, infusion, obs, procedure, run, series
+from tests.core.harness import run
+from tests.support.fhir import PLATELET_TRANSFUSION, infusion, obs, procedure, series
 
 WINDOW = (26, 30)
 

@@ -18,7 +18,7 @@ from cds_cyto.core.grading import ctcae
 from cds_cyto.core.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
 from cds_cyto.core.grading.pht import pht_seed000
 from cds_cyto.core.profile import LINEAGES, default_profile
-from tests.core.builders import (
+from tests.support.fhir import (
     DAY0,
     FILGRASTIM,
     PLATELET_TRANSFUSION,

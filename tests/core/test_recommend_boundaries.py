@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from cds_cyto.core.profile import ProfileError, load_profile
-from tests.core.builders import ATC, FILGRASTIM, infusion, med_admin, obs, patient, run
+from tests.core.harness import run
+from tests.support.fhir import ATC, FILGRASTIM, infusion, med_admin, obs, patient
 
 GCSF = (ATC, "L03AA02")
 

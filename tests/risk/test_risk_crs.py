@@ -11,16 +11,15 @@ from cds_cyto.core.risk.crs import CrsFeatures
 from tests.risk.risk_fhir import (
     DEXAMETHASONE,
     TOCILIZUMAB,
-    Json,
     crs_condition,
     crs_grade,
-    day_date,
     infusion,
     med,
     obs,
     record_of,
     risk_of,
 )
+from tests.support.fhir import Json, day_date
 
 
 def _crs(*resources: Json, as_of_day: int = 30) -> CrsFeatures:

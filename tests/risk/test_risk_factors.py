@@ -11,17 +11,8 @@ from cds_cyto.core.profile import default_profile
 from cds_cyto.core.profile.risk_tables import FEATURE_NAMES
 from cds_cyto.core.risk import FactorResult, RiskAssessment
 from cds_cyto.core.risk.factors import FEATURES
-from tests.risk.risk_fhir import (
-    FLUDARABINE,
-    TOCILIZUMAB,
-    Json,
-    baseline_labs,
-    crs_condition,
-    infusion,
-    med,
-    obs,
-    risk_of,
-)
+from tests.risk.risk_fhir import FLUDARABINE, TOCILIZUMAB, baseline_labs, crs_condition, infusion, med, obs, risk_of
+from tests.support.fhir import Json
 
 LD = -5
 

@@ -16,13 +16,13 @@ from tests.risk.risk_fhir import (
     TOCILIZUMAB,
     baseline_labs,
     crs_condition,
-    day_date,
     infusion,
     med,
     obs,
     record_of,
     risk_of,
 )
+from tests.support.fhir import day_date
 
 
 def _full(disease: str | None = "ALL", as_of_day: int = 14) -> RiskAssessment:

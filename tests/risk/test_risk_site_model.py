@@ -23,16 +23,15 @@ from tests.risk.risk_fhir import (
     DEXAMETHASONE,
     FLUDARABINE,
     TOCILIZUMAB,
-    Json,
     baseline_labs,
     crs_condition,
     crs_grade,
-    day_date,
     infusion,
     med,
     obs,
     record_of,
 )
+from tests.support.fhir import Json, day_date
 from tests.support.site_model import artifact_doc
 
 LD = -5
