@@ -23,7 +23,7 @@ from cds_cyto.core.extract import (
     unresolved_medication_ids,
 )
 from tests.core.harness import problem_codes
-from tests.core.test_core_properties import SETTINGS
+from tests.core.test_core_invariants import SETTINGS
 from tests.support.fhir import DAY0, FILGRASTIM, bundle, day_date, infusion, med_admin, obs, patient
 
 ATC = FILGRASTIM[0]
