@@ -187,6 +187,19 @@ def infusion(day: int = 0, *, id: str = "car-t-infusion", when: str | None = Non
     return res
 
 
+def infusion_of(pid: str, day0: date) -> Json:
+    """The CAR-T infusion of patient `pid` on `day0`, for tests of several patients with their own day 0."""
+    system, code = CAR_T
+    return {
+        "resourceType": "Procedure",
+        "id": f"{pid}-cart",
+        "status": "completed",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "performedDateTime": day0.isoformat(),
+    }
+
+
 def med_admin(coding: tuple[str, str], day: int, *, id: str | None = None, status: str = "completed") -> Json:
     system, code = coding
     return {
