@@ -10,8 +10,7 @@ import pytest
 
 from cds_cyto.core.extract import NoPatient, extract_record
 from cds_cyto.sources import BundleFileSource, PatientCatalog, PatientNotFound, SourceFileError
-from tests.sources.conftest import bundle, observation
-from tests.support.fhir import as_dict, resource_ids
+from tests.support.fhir import as_dict, bare_observation, resource_ids, search_bundle
 
 
 def write(path: Path, value: Any) -> Path:
@@ -25,9 +24,9 @@ def patient(pid: str) -> dict[str, Any]:
 
 
 async def test_directory_of_bundles_of_any_type(tmp_path: Path) -> None:
-    write(tmp_path / "a" / "p1.json", bundle(patient("p1"), observation("o1", "p1"), kind="collection"))
-    write(tmp_path / "b" / "p2.json", bundle(patient("p2"), observation("o2", "p2"), kind="transaction"))
-    write(tmp_path / "b" / "more.json", bundle(observation("o3", "p1"), observation("o1", "p1")))
+    write(tmp_path / "a" / "p1.json", search_bundle(patient("p1"), bare_observation("o1", "p1"), kind="collection"))
+    write(tmp_path / "b" / "p2.json", search_bundle(patient("p2"), bare_observation("o2", "p2"), kind="transaction"))
+    write(tmp_path / "b" / "more.json", search_bundle(bare_observation("o3", "p1"), bare_observation("o1", "p1")))
     write(tmp_path / "truth.json", {"patients": {"p1": {"grade": 4}}})  # not FHIR: skipped
     (tmp_path / "README.md").write_text("not read")
     source = BundleFileSource(tmp_path)
@@ -82,7 +81,7 @@ async def test_urn_uuid_references_look_like_a_loaded_server(tmp_path: Path) -> 
 
 
 async def test_unknown_patient(tmp_path: Path) -> None:
-    write(tmp_path / "p1.json", bundle(patient("p1")))
+    write(tmp_path / "p1.json", search_bundle(patient("p1")))
     with pytest.raises(PatientNotFound):
         await BundleFileSource(tmp_path).patient_resources("p9")
 
@@ -96,7 +95,7 @@ async def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
 
 
 def _anc(oid: str, pid: str, value: float, version: str) -> dict[str, Any]:
-    res = observation(oid, pid)
+    res = bare_observation(oid, pid)
     res.update(
         status="final",
         code={"coding": [{"system": "http://loinc.org", "code": "751-8"}]},
@@ -109,8 +108,8 @@ def _anc(oid: str, pid: str, value: float, version: str) -> dict[str, Any]:
 
 async def test_every_copy_is_handed_over_and_the_core_keeps_the_newest(tmp_path: Path) -> None:
     """Older first, newer after (and in another file): the source keeps both, the core grades the newer."""
-    write(tmp_path / "a.json", bundle(patient("p1"), _anc("o1", "p1", 0.3, "1")))
-    write(tmp_path / "b.json", bundle(_anc("o1", "p1", 0.7, "2")))
+    write(tmp_path / "a.json", search_bundle(patient("p1"), _anc("o1", "p1", 0.3, "1")))
+    write(tmp_path / "b.json", search_bundle(_anc("o1", "p1", 0.7, "2")))
     resources = await BundleFileSource(tmp_path).patient_resources("p1")
     assert len(resources) == 3
     record = extract_record(resources, patient_id="p1")
@@ -124,9 +123,9 @@ async def test_a_medication_in_another_file_goes_with_who_references_it(tmp_path
         "subject": {"reference": "Patient/p1"},
         "medicationReference": {"reference": "Medication/m1"},
     }
-    write(tmp_path / "p1.json", bundle(patient("p1"), admin))
-    write(tmp_path / "p2.json", bundle(patient("p2")))
-    write(tmp_path / "medications.json", bundle({"resourceType": "Medication", "id": "m1"}))
+    write(tmp_path / "p1.json", search_bundle(patient("p1"), admin))
+    write(tmp_path / "p2.json", search_bundle(patient("p2")))
+    write(tmp_path / "medications.json", search_bundle({"resourceType": "Medication", "id": "m1"}))
     source = BundleFileSource(tmp_path)
     assert resource_ids(await source.patient_resources("p1")) == ["p1", "ma1", "m1"]
     assert resource_ids(await source.patient_resources("p2")) == ["p2"]
@@ -134,8 +133,8 @@ async def test_a_medication_in_another_file_goes_with_who_references_it(tmp_path
 
 async def test_a_result_naming_no_patient_is_nobodys_in_a_file_of_several(tmp_path: Path) -> None:
     loose = {"resourceType": "Observation", "id": "loose"}
-    write(tmp_path / "one.json", bundle(patient("p1"), loose))
-    write(tmp_path / "two.json", bundle(patient("p2"), patient("p3"), {**loose, "id": "loose2"}))
+    write(tmp_path / "one.json", search_bundle(patient("p1"), loose))
+    write(tmp_path / "two.json", search_bundle(patient("p2"), patient("p3"), {**loose, "id": "loose2"}))
     source = BundleFileSource(tmp_path)
     assert resource_ids(await source.patient_resources("p1")) == ["p1", "loose"]  # its own one-patient file
     for pid in ("p2", "p3"):

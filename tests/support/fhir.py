@@ -238,6 +238,32 @@ def series(analyte: str, values: Iterable[tuple[int, float]], unit: str, **kw: A
     return [obs(analyte, v, unit, day=d, **kw) for d, v in values]
 
 
+# ---- what a FHIR server answers --------------------------------------------------------------------------------
+
+
+def search_bundle(*resources: dict[str, Any], next_url: str | None = None, kind: str = "searchset") -> dict[str, Any]:
+    """A searchset (or `kind`) Bundle of `resources`, with a next link when `next_url` is given."""
+    out: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": kind,
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url is not None:
+        out["link"] = [{"relation": "next", "url": next_url}]
+    return out
+
+
+def bare_observation(oid: str, patient: str = "p1") -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": oid, "subject": {"reference": f"Patient/{patient}"}}
+
+
+def operation_outcome(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": text}],
+    }
+
+
 # ---- reading resources back -------------------------------------------------------------------------------------
 
 
