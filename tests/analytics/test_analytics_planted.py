@@ -65,11 +65,11 @@ def _fitted(df: pd.DataFrame, disease: str) -> dict[tuple[str, str], tuple[float
     fitted: dict[tuple[str, str], tuple[float, float, float]] = {}
     if disease == "all":
         for key in COX_SPECS:
-            for r in cox_multivariable(df, key).table.itertuples():
-                fitted[(key, str(r.covariate))] = (float(r.HR), float(r.lower), float(r.upper))
+            for r in cox_multivariable(df, key).table.to_dict("records"):
+                fitted[(key, str(r["covariate"]))] = (float(r["HR"]), float(r["lower"]), float(r["upper"]))
     outcome = "pht_seed000" if disease == "all" else "nonrec28_seed001"
-    for r in logistic_multivariable(df, outcome, LOGIT_SPECS[outcome]).itertuples():
-        fitted[(outcome, str(r.covariate))] = (float(r.OR), float(r.lower), float(r.upper))
+    for r in logistic_multivariable(df, outcome, LOGIT_SPECS[outcome]).to_dict("records"):
+        fitted[(outcome, str(r["covariate"]))] = (float(r["OR"]), float(r["lower"]), float(r["upper"]))
     return fitted
 
 

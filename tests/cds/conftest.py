@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ def service_settings(tmp_path: Path) -> Settings:
         auth="disabled",
         database_url=f"sqlite:///{tmp_path / 'store.sqlite'}",
         demo_dir=tmp_path / "no-demo",
-        as_of="2026-03-08",
+        as_of=date(2026, 3, 8),
     )
 
 

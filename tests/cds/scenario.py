@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-LOINC = {"neutrophils": "751-8", "hemoglobin": "718-7", "platelets": "777-3"}
-UNITS = {"neutrophils": "10*9/L", "hemoglobin": "g/L", "platelets": "10*9/L"}
+from tests.support.fhir import CANONICAL_UNIT as UNITS
+from tests.support.fhir import LOINC_OF as LOINC
+from tests.support.fhir import infusion_of
+
 DAY0 = date(2026, 3, 1)
 
 
@@ -15,14 +17,7 @@ def patient(pid: str = "pt-1", gender: str = "female") -> dict[str, Any]:
 
 
 def infusion(pid: str = "pt-1", day0: date = DAY0) -> dict[str, Any]:
-    return {
-        "resourceType": "Procedure",
-        "id": f"{pid}-cart",
-        "status": "completed",
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1156961008"}]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "performedDateTime": day0.isoformat(),
-    }
+    return infusion_of(pid, day0)
 
 
 def count(pid: str, analyte: str, day: int, value: float, n: int = 0, day0: date = DAY0) -> dict[str, Any]:

@@ -357,11 +357,12 @@ def self_signed(key: ec.EllipticCurvePrivateKey) -> str:
 async def test_key_carrying_headers_are_never_trusted(
     ehr: JwksServer, ehr_keys: EhrKeys, clock: Clock, kind: str
 ) -> None:
-    header: dict[str, Any] = {
+    headers: dict[str, dict[str, Any]] = {
         "jwk": {"jwk": jwk(ehr_keys.attacker_ec, SANDBOX_KID, use="sig", alg="ES384")},
         "x5u": {"x5u": ehr.url("/attacker/cert.pem")},
         "x5c": {"x5c": [self_signed(ehr_keys.attacker_ec)]},
-    }[kind]
+    }
+    header = headers[kind]
     forged = sandbox_token(ehr_keys.attacker_ec, clock, **header)
     genuine = sandbox_token(ehr_keys.sandbox, clock, **header)
     async with verifier({SANDBOX_ISS: {"jwks": sandbox_set(ehr_keys)}}, clock) as v:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def handler(tmp_path_factory: pytest.TempPathFactory) -> PatientViewService:
             auth="disabled",
             database_url=f"sqlite:///{tmp / 'store.sqlite'}",
             demo_dir=Path(tmp) / "no-demo",
-            as_of="2026-03-08",
+            as_of=date(2026, 3, 8),
         )
     )
     service: PatientViewService = app.state.runtime.handlers["cyto-patient-view"]

@@ -64,11 +64,13 @@ def evaluate_cli(path: Path) -> Any:
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
-    return orjson.loads(done.stdout)
+    assessment: dict[str, Any] = orjson.loads(done.stdout)
+    return assessment
 
 
 def recommendation(assessment: dict[str, Any], code: str) -> dict[str, Any]:
-    (rec,) = [r for r in assessment["recommendations"] if r["code"] == code]
+    recs: list[dict[str, Any]] = [r for r in assessment["recommendations"] if r["code"] == code]
+    (rec,) = recs
     return rec
 
 

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def secured(tmp_path: Path) -> Iterator[TestClient]:
         trusted_issuers=json.dumps({ISS: {"jwks": {"keys": [public]}}}),
         database_url=f"sqlite:///{tmp_path / 's.sqlite'}",
         demo_dir=tmp_path / "none",
-        as_of="2026-03-08",
+        as_of=date(2026, 3, 8),
     )
     with TestClient(create_app(settings)) as c:
         yield c
@@ -126,7 +127,7 @@ def sandbox_client(tmp_path: Path, issuer: dict[str, Any]) -> TestClient:
         trusted_issuers=json.dumps({SANDBOX_ISS: issuer}),
         database_url=f"sqlite:///{tmp_path / 's.sqlite'}",
         demo_dir=tmp_path / "none",
-        as_of="2026-03-08",
+        as_of=date(2026, 3, 8),
     )
     return TestClient(create_app(settings))
 
@@ -139,11 +140,12 @@ def test_sandbox_token_opens_discovery_whichever_way_its_keys_are_configured(
     auth_jwks_http.hits.clear()
     auth_jwks_http.routes["/.well-known/jwks.json"] = {"keys": [SANDBOX_KEY.as_dict(private=False)]}
     url = auth_jwks_http.url("/.well-known/jwks.json")
-    issuer: dict[str, Any] = {
+    issuers: dict[str, dict[str, Any]] = {
         "jwks": {"jwks": {"keys": [SANDBOX_KEY.as_dict(private=False)]}},  # the token's jku is then ignored
         "jwks_url": {"jwks_url": url},  # the very URL the token's jku names
         "jku": {"jku": [url]},
-    }[configured]
+    }
+    issuer = issuers[configured]
     attacker = ECKey.generate_key("P-384", parameters={"kid": SANDBOX_KID}, private=True)
     auth_jwks_http.routes["/attacker"] = {"keys": [attacker.as_dict(private=False)]}
     with sandbox_client(tmp_path, issuer) as c:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from cds_cyto.app import create_app
 from cds_cyto.settings import Settings
@@ -21,10 +22,17 @@ def call(client: TestClient, body: Any) -> Any:
     return client.post(SERVICE, content=orjson.dumps(body), headers={"Content-Type": "application/json"})
 
 
-def cards_of(client: TestClient, **counts: float) -> list[dict[str, Any]]:
+class Counts(TypedDict, total=False):
+    anc: float
+    hb: float
+    plt: float
+
+
+def cards_of(client: TestClient, **counts: Unpack[Counts]) -> list[dict[str, Any]]:
     r = call(client, hook_request(prefetch=prefetch_for(cytopenic_patient(**counts))))
     assert r.status_code == 200, r.text
-    return r.json()["cards"]
+    cards: list[dict[str, Any]] = r.json()["cards"]
+    return cards
 
 
 # --- discovery ---------------------------------------------------------------------------------------------------
@@ -119,9 +127,7 @@ def test_no_cards_is_an_empty_list(client: TestClient) -> None:
         ({"anc": 3.0, "hb": 120.0, "plt": 20.0}, []),
     ],
 )
-def test_treatment_thresholds_at_their_boundaries(
-    client: TestClient, counts: dict[str, float], expected: list[str]
-) -> None:
+def test_treatment_thresholds_at_their_boundaries(client: TestClient, counts: Counts, expected: list[str]) -> None:
     assert [c["source"]["topic"]["code"] for c in cards_of(client, **counts)] == expected
 
 
@@ -129,7 +135,7 @@ def test_suggested_resources_validate_as_fhir_r4(client: TestClient) -> None:
     from fhir.resources.R4B.medicationrequest import MedicationRequest
     from fhir.resources.R4B.servicerequest import ServiceRequest
 
-    models = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}
+    models: dict[str, type[BaseModel]] = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}
     for card in cards_of(client):
         for s in card["suggestions"]:
             for action in s["actions"]:

@@ -7,13 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
-from builders import LOINC, UCUM, at, bundle, infusion, obs, patient
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cds_cyto.core.extract import extract_record, extract_record_json
 from cds_cyto.core.extract.record import PatientRecord
 from cds_cyto.core.profile import default_profile
+from tests.support.fhir import LOINC, UCUM, at, bundle, infusion, obs, patient
 
 OID = "urn:oid:2.16.840.1.113883.6.1"
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import COUNT_UNITS, LOINC_OF, UNITS, in_unit, infusion, obs, problem_codes, run
 
 from cds_cyto.core.grading import ctcae
 from cds_cyto.core.profile import default_profile, load_profile
+from tests.core.harness import problem_codes, run
+from tests.support.fhir import COUNT_UNITS, LOINC_OF, UNITS, in_unit, infusion, obs
 
 G1 = "G1"
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import UNITS, in_unit, infusion, obs, patient, run
+
+from tests.core.harness import run
+from tests.support.fhir import UNITS, in_unit, infusion, obs, patient
 
 # (lineage, canonical value, expected) — all cut-offs are strict "<"
 SEED000_SEVERE = [

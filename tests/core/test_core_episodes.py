@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import (
+
+from cds_cyto.core.assessment.result import Assessment
+from cds_cyto.core.grading.episodes import Episode
+from cds_cyto.core.profile import load_profile
+from tests.core.harness import run
+from tests.support.fhir import (
     BLOOD_PRODUCT,
     FILGRASTIM,
     PLATELET_TRANSFUSION,
@@ -20,13 +25,8 @@ from builders import (
     med_admin,
     obs,
     procedure,
-    run,
     series,
 )
-
-from cds_cyto.core.assessment.result import Assessment
-from cds_cyto.core.grading.episodes import Episode
-from cds_cyto.core.profile import load_profile
 
 
 def episodes(a: Assessment, lineage: str, profile: str) -> list[Episode]:

@@ -6,23 +6,11 @@ from datetime import date
 from typing import Any
 
 import pytest
-from builders import (
-    DAY0,
-    UCUM,
-    at,
-    bundle,
-    day_date,
-    infusion,
-    obs,
-    patient,
-    problem_codes,
-    qty,
-    run,
-    series,
-)
 
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record
+from tests.core.harness import problem_codes, run
+from tests.support.fhir import DAY0, UCUM, at, bundle, day_date, infusion, obs, patient, qty, series
 
 # ---------------------------------------------------------------------------------------------------------------
 # Values that are not numbers

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
-from builders import COUNT_UNITS, in_unit, infusion, obs, run, series
 
 from cds_cyto.core.grading.daily import count_below, daily_series
 from cds_cyto.core.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
+from cds_cyto.core.grading.interval import at_most
 from cds_cyto.core.profile import default_profile
+from tests.core.harness import run
+from tests.support.fhir import COUNT_UNITS, in_unit, infusion, obs, series
 
 RULES = default_profile().icaht
 NORMAL_ANC = 2.0
@@ -182,13 +184,13 @@ def test_unstable_recovery_is_bridged(above: int, counted: int, grade: int) -> N
 
 
 def test_short_run_above_at_the_edges_is_not_bridged() -> None:
-    flags = count_below([0.8, 0.3, 0.3, 0.8, 0.8], lambda v: v <= 0.5, 2, unknown_below=False)
+    flags = count_below([0.8, 0.3, 0.3, 0.8, 0.8], lambda v: at_most(v, 0.5), 2, unknown_below=False)
     assert flags == 2
 
 
 def test_unknown_days_are_never_bridged_into_the_lower_bound() -> None:
-    assert count_below([0.3, None, 0.3], lambda v: v <= 0.5, 2, unknown_below=False) == 2
-    assert count_below([0.3, None, 0.3], lambda v: v <= 0.5, 2, unknown_below=True) == 3
+    assert count_below([0.3, None, 0.3], lambda v: at_most(v, 0.5), 2, unknown_below=False) == 2
+    assert count_below([0.3, None, 0.3], lambda v: at_most(v, 0.5), 2, unknown_below=True) == 3
 
 
 def test_bridged_day_counts_for_le100_only_when_flanked_by_le100_days() -> None:

@@ -9,10 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
-from builders import DAY0, FILGRASTIM, bundle, day_date, infusion, med_admin, obs, patient, problem_codes
 from hypothesis import given
 from hypothesis import strategies as st
-from test_core_properties import SETTINGS
 
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import (
@@ -24,6 +22,9 @@ from cds_cyto.core.extract import (
     split_by_patient,
     unresolved_medication_ids,
 )
+from tests.core.harness import problem_codes
+from tests.core.test_core_invariants import SETTINGS
+from tests.support.fhir import DAY0, FILGRASTIM, bundle, day_date, infusion, med_admin, obs, patient
 
 ATC = FILGRASTIM[0]
 

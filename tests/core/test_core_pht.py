@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import PLATELET_TRANSFUSION, infusion, obs, procedure, run, series
 
 from cds_cyto.core.grading.pht import day28_value
+from tests.core.harness import run
+from tests.support.fhir import PLATELET_TRANSFUSION, infusion, obs, procedure, series
 
 WINDOW = (26, 30)
 

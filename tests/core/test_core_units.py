@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from builders import LOINC_OF, UCUM, bundle, infusion, obs, problem_codes, qty, run
 
 from cds_cyto.core.extract import extract_record
 from cds_cyto.core.extract.units import fold_unit
 from cds_cyto.core.profile import default_profile
+from tests.core.harness import problem_codes, run
+from tests.support.fhir import LOINC_OF, UCUM, bundle, infusion, obs, qty
 
 MMOL = 10 / 0.6206  # g/L per mmol/L of hemoglobin (1 g/dL = 0.6206 mmol/L)
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
-from builders import LOINC, UCUM, at, bundle, infusion, obs, patient
 from hypothesis import given
 from hypothesis import strategies as st
-from test_core_properties import FEW, clinical_bundle, json_junk, junk_bundle
 
 from cds_cyto.core.extract import extract_record, extract_record_json
 from cds_cyto.core.extract.lean import LeanObservation, resources_from_json
 from cds_cyto.core.extract.record import PatientRecord
+from tests.core.test_core_invariants import FEW, clinical_bundle, json_junk, junk_bundle
+from tests.support.fhir import LOINC, UCUM, at, bundle, infusion, obs, patient
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

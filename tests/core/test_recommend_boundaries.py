@@ -4,9 +4,10 @@ after day 21, the day-100 end of extended monitoring, and the data-quality card.
 from __future__ import annotations
 
 import pytest
-from builders import ATC, FILGRASTIM, infusion, med_admin, obs, patient, run
 
 from cds_cyto.core.profile import ProfileError, load_profile
+from tests.core.harness import run
+from tests.support.fhir import ATC, FILGRASTIM, infusion, med_admin, obs, patient
 
 GCSF = (ATC, "L03AA02")
 

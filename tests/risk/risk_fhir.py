@@ -1,13 +1,12 @@
-"""Raw FHIR R4 JSON builders for the risk-engine tests (plain dicts, exactly what `extract_record` reads).
+"""The risk-engine tests' resources: the markers, CRS and lymphodepletion on top of `tests.support.fhir`.
 
-Day numbers are relative to DAY0, the CAR-T infusion date. Kept separate from tests/core/builders.py so the two
-suites can change independently.
+Day numbers are relative to DAY0, the CAR-T infusion date; code systems, DAY0 and the shared codings come from
+`tests.support.fhir` so the suites cannot drift apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
 from itertools import count
 from typing import Any
 
@@ -15,17 +14,16 @@ from cds_cyto.core.extract import extract_record
 from cds_cyto.core.extract.record import PatientRecord
 from cds_cyto.core.profile import Profile, default_profile
 from cds_cyto.core.risk import RiskAssessment, assess_risk
-
-Json = dict[str, Any]
-
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-SNOMED = "http://snomed.info/sct"
-ATC = "http://www.whocc.no/atc"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-
-DAY0 = date(2024, 3, 1)
+from tests.support.fhir import (
+    ATC,
+    CAR_T,
+    ICD10CM,
+    LOINC,
+    RXNORM,
+    UCUM,
+    Json,
+    day_date,
+)
 
 CODE = {
     "neutrophils": (LOINC, "751-8"),
@@ -58,10 +56,8 @@ UNIT = {
     "marrow_blasts": "%",
 }
 
-CAR_T = (SNOMED, "1156961008")
 FLUDARABINE = (RXNORM, "24698")
 CYCLOPHOSPHAMIDE = (RXNORM, "3002")
-FILGRASTIM = (ATC, "L03AA02")
 TOCILIZUMAB = (ATC, "L04AC07")
 DEXAMETHASONE = (RXNORM, "3264")
 CRS_GRADE_OBS = ("urn:cds-cyto:obs", "crs-grade")
@@ -71,10 +67,6 @@ _ids = count(1)
 
 def _id(prefix: str) -> str:
     return f"{prefix}-{next(_ids)}"
-
-
-def day_date(day: int) -> date:
-    return DAY0 + timedelta(days=day)
 
 
 def at(day: int, time: str = "08:00:00") -> str:

@@ -4,23 +4,22 @@ the as_of cut; tocilizumab / corticosteroid use."""
 from __future__ import annotations
 
 import pytest
-from risk_fhir import (
+
+from cds_cyto.core.profile import default_profile
+from cds_cyto.core.risk import crs_features
+from cds_cyto.core.risk.crs import CrsFeatures
+from tests.risk.risk_fhir import (
     DEXAMETHASONE,
     TOCILIZUMAB,
-    Json,
     crs_condition,
     crs_grade,
-    day_date,
     infusion,
     med,
     obs,
     record_of,
     risk_of,
 )
-
-from cds_cyto.core.profile import default_profile
-from cds_cyto.core.risk import crs_features
-from cds_cyto.core.risk.crs import CrsFeatures
+from tests.support.fhir import Json, day_date
 
 
 def _crs(*resources: Json, as_of_day: int = 30) -> CrsFeatures:

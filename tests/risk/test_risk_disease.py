@@ -15,12 +15,13 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from risk_fhir import FLUDARABINE, ICD10CM, SNOMED, Json, baseline_labs, bundle, day_date, infusion, med, record_of
 
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record
 from cds_cyto.core.profile import ProfileError, default_profile, load_profile
 from cds_cyto.core.risk import assess_risk
+from tests.risk.risk_fhir import FLUDARABINE, baseline_labs, bundle, infusion, med, record_of
+from tests.support.fhir import ICD10CM, SNOMED, Json, day_date
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,22 +6,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from risk_fhir import (
-    FLUDARABINE,
-    TOCILIZUMAB,
-    Json,
-    baseline_labs,
-    crs_condition,
-    infusion,
-    med,
-    obs,
-    risk_of,
-)
 
 from cds_cyto.core.profile import default_profile
 from cds_cyto.core.profile.risk_tables import FEATURE_NAMES
 from cds_cyto.core.risk import FactorResult, RiskAssessment
 from cds_cyto.core.risk.factors import FEATURES
+from tests.risk.risk_fhir import FLUDARABINE, TOCILIZUMAB, baseline_labs, crs_condition, infusion, med, obs, risk_of
+from tests.support.fhir import Json
 
 LD = -5
 

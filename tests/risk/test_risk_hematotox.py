@@ -9,9 +9,10 @@ Expected points are written from the published table, not computed from risk.tom
 from __future__ import annotations
 
 import pytest
-from risk_fhir import FLUDARABINE, baseline_labs, day_date, infusion, med, obs, risk_of
 
 from cds_cyto.core.profile.risk_tables import RiskDataError
+from tests.risk.risk_fhir import FLUDARABINE, baseline_labs, infusion, med, obs, risk_of
+from tests.support.fhir import day_date
 
 LD = -5  # lymphodepletion start (fludarabine) in these tests; baseline panel on day −6
 

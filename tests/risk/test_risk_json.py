@@ -7,22 +7,22 @@ import re
 from typing import Any
 
 import pytest
-from risk_fhir import (
+
+from cds_cyto.core.profile import ProfileError, default_profile, load_profile
+from cds_cyto.core.risk import assess_risk
+from cds_cyto.core.risk.engine import RiskAssessment
+from tests.risk.risk_fhir import (
     FLUDARABINE,
     TOCILIZUMAB,
     baseline_labs,
     crs_condition,
-    day_date,
     infusion,
     med,
     obs,
     record_of,
     risk_of,
 )
-
-from cds_cyto.core.profile import ProfileError, default_profile, load_profile
-from cds_cyto.core.risk import assess_risk
-from cds_cyto.core.risk.engine import RiskAssessment
+from tests.support.fhir import day_date
 
 
 def _full(disease: str | None = "ALL", as_of_day: int = 14) -> RiskAssessment:

@@ -6,19 +6,10 @@ only a same-day result counts."""
 from __future__ import annotations
 
 import pytest
-from risk_fhir import (
-    CYCLOPHOSPHAMIDE,
-    FLUDARABINE,
-    baseline_labs,
-    day_date,
-    infusion,
-    med,
-    obs,
-    record_of,
-    risk_of,
-)
 
 from cds_cyto.core.profile import default_profile, load_profile
+from tests.risk.risk_fhir import CYCLOPHOSPHAMIDE, FLUDARABINE, baseline_labs, infusion, med, obs, record_of, risk_of
+from tests.support.fhir import day_date
 
 WITHIN = 14  # written from §9, not read from risk.toml
 

@@ -6,10 +6,11 @@ import math
 from datetime import UTC, datetime
 
 import pytest
-from risk_fhir import day_date, infusion, obs, record_of, risk_of
 
 from cds_cyto.core.extract.record import LabResult
 from cds_cyto.core.risk import marker_peaks
+from tests.risk.risk_fhir import infusion, obs, record_of, risk_of
+from tests.support.fhir import day_date
 
 MARKERS = ["il6", "il10", "ifng", "ferritin", "ddimer", "crp", "il2", "il4", "tnfa", "ldh"]
 

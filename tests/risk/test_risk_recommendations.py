@@ -4,19 +4,6 @@ reasons — each fires and stays silent at its boundaries; the thresholds come f
 from __future__ import annotations
 
 import pytest
-from risk_fhir import (
-    FILGRASTIM,
-    FLUDARABINE,
-    Json,
-    baseline_labs,
-    crs_condition,
-    crs_grade,
-    day_date,
-    infusion,
-    med,
-    obs,
-    record_of,
-)
 
 from cds_cyto.core.extract.record import LabResult, PatientRecord
 from cds_cyto.core.profile import Profile, default_profile, load_profile
@@ -24,6 +11,8 @@ from cds_cyto.core.recommend.cytopenia import Evidence, Recommendation
 from cds_cyto.core.recommend.risk_based import CardAddition, antibacterial_prophylaxis, risk_recommendations
 from cds_cyto.core.recommend.rules import CODES
 from cds_cyto.core.risk import assess_risk
+from tests.risk.risk_fhir import FLUDARABINE, baseline_labs, crs_condition, crs_grade, infusion, med, obs, record_of
+from tests.support.fhir import FILGRASTIM, Json, day_date
 
 LD = -5
 HIGH = baseline_labs(LD - 1, plt=100.0, anc=1.0)  # CAR-HEMATOTOX 2

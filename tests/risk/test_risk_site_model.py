@@ -11,20 +11,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from risk_fhir import (
-    DEXAMETHASONE,
-    FLUDARABINE,
-    TOCILIZUMAB,
-    Json,
-    baseline_labs,
-    crs_condition,
-    crs_grade,
-    day_date,
-    infusion,
-    med,
-    obs,
-    record_of,
-)
 
 from cds_cyto.cds.cards import render_cards
 from cds_cyto.core.assessment.result import Assessment
@@ -33,6 +19,19 @@ from cds_cyto.core.profile import Profile, ProfileError, default_profile, load_p
 from cds_cyto.core.profile.site_model import SiteModel, SiteModelError, load_model, parse_model
 from cds_cyto.core.risk import assess_risk
 from cds_cyto.core.risk.site_score import SiteScore
+from tests.risk.risk_fhir import (
+    DEXAMETHASONE,
+    FLUDARABINE,
+    TOCILIZUMAB,
+    baseline_labs,
+    crs_condition,
+    crs_grade,
+    infusion,
+    med,
+    obs,
+    record_of,
+)
+from tests.support.fhir import Json, day_date
 from tests.support.site_model import artifact_doc
 
 LD = -5
@@ -167,8 +166,8 @@ def test_the_landmark_is_the_models_and_its_inputs_do_not_move_after_it() -> Non
     assert score(BASE, temps(1, 7), day=7, profile=early, disease="ALL").scored
     # a steroid on day +18 and a ferritin peak on day +20 are after the landmark: the day-20 score is the day-14 one
     p = profile_with(model_doc({"toci_or_steroid": 0.7, "max_lg_ferritin": 0.5}, ranges={"max_lg_ferritin": (0, 6)}))
-    before = [BASE, crs_condition(2, 2, 6), obs("ferritin", 800.0, 5)]
-    later = [*before, med(DEXAMETHASONE, 18), obs("ferritin", 20000.0, 20)]
+    before: list[Json | list[Json]] = [BASE, crs_condition(2, 2, 6), obs("ferritin", 800.0, 5)]
+    later: list[Json | list[Json]] = [*before, med(DEXAMETHASONE, 18), obs("ferritin", 20000.0, 20)]
     on14 = score(*before, day=14, profile=p)
     on20 = score(*later, day=20, profile=p)
     assert on14.scored and on14.probability == on20.probability
@@ -282,7 +281,7 @@ def test_cautions() -> None:
 
 def test_marker_and_treatment_inputs() -> None:
     p = profile_with(model_doc({"max_lg_ferritin": 0.5, "toci_or_steroid": 0.7}, ranges={"max_lg_ferritin": (0, 6)}))
-    rs = [BASE, crs_condition(2, 2, 6), med(TOCILIZUMAB, 3), obs("ferritin", 1000.0, 4)]
+    rs: list[Json | list[Json]] = [BASE, crs_condition(2, 2, 6), med(TOCILIZUMAB, 3), obs("ferritin", 1000.0, 4)]
     s = score(*rs, day=15, profile=p)
     assert {i.name: i.value for i in s.inputs} == {"max_lg_ferritin": pytest.approx(3.0), "toci_or_steroid": 1.0}
     assert not score(BASE, crs_condition(2, 2, 6), day=15, profile=p).scored  # no ferritin after day 0
@@ -292,7 +291,7 @@ def test_marker_and_treatment_inputs() -> None:
 
 
 def _without(doc: Json, *path: str) -> Json:
-    d = json.loads(json.dumps(doc))
+    d: Json = json.loads(json.dumps(doc))
     node = d
     for key in path[:-1]:
         node = node[key]
@@ -508,7 +507,7 @@ def test_cli_evaluate_with_a_site_model(tmp_path: Path, capsys: pytest.CaptureFi
     path = tmp_path / "m.json"
     path.write_text(json.dumps(model_doc({"baseline_neutrophils": -0.8})))
     bundle_file = tmp_path / "p.json"
-    from risk_fhir import bundle
+    from tests.risk.risk_fhir import bundle
 
     bundle_file.write_text(json.dumps(bundle(infusion(), med(FLUDARABINE, LD), BASE, obs("neutrophils", 2.0, 5))))
     argv = ["evaluate", str(bundle_file), "--disease", "ALL", "--site-model", str(path)]

@@ -56,7 +56,8 @@ def test_a_whole_transaction_bundle_validates(cut_patients: list[SimulatedPatien
     patient = min(cut_patients, key=lambda p: len(p.charted))  # a mid-course patient: small and quick
     bundle = Bundle.model_validate(transaction_bundle(patient.resources()))
     assert bundle.type == "transaction"
-    assert all(e.request.method == "PUT" for e in bundle.entry)
+    assert bundle.entry is not None
+    assert all(e.request is not None and e.request.method == "PUT" for e in bundle.entry)
 
 
 def test_ids_references_requests_and_timestamps(heavy_patients: list[SimulatedPatient]) -> None:

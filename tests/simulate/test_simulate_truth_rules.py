@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cds_cyto.simulate.params import PROFILES
+from collections.abc import Sequence
+
+from cds_cyto.simulate.params import PROFILES, Lineage
 from cds_cyto.simulate.truth import (
     EpisodeTruth,
     LabPoint,
@@ -118,16 +120,22 @@ def test_without_results_before_infusion_new_onset_is_unknown() -> None:
 
 
 def test_pht_day28_takes_the_closest_result_day_and_the_earlier_of_two() -> None:
-    ok = {"neutrophils": series((28, 1.0)), "hemoglobin": series((28, 90.0)), "platelets": series((28, 50.0))}
+    ok: dict[Lineage, Sequence[LabPoint]] = {
+        "neutrophils": series((28, 1.0)),
+        "hemoglobin": series((28, 90.0)),
+        "platelets": series((28, 50.0)),
+    }
     assert pht_day28(ok, 100) is False
-    tie = dict(ok, platelets=series((27, 15.0), (29, 50.0)))
+    tie: dict[Lineage, Sequence[LabPoint]] = {**ok, "platelets": series((27, 15.0), (29, 50.0))}
     assert pht_day28(tie, 100) is True
-    closer = dict(ok, platelets=series((26, 15.0), (29, 50.0)))
+    closer: dict[Lineage, Sequence[LabPoint]] = {**ok, "platelets": series((26, 15.0), (29, 50.0))}
     assert pht_day28(closer, 100) is False
-    missing = dict(ok, hemoglobin=series((24, 90.0), (31, 90.0)))
+    missing: dict[Lineage, Sequence[LabPoint]] = {**ok, "hemoglobin": series((24, 90.0), (31, 90.0))}
     assert pht_day28(missing, 100) is None
-    assert pht_day28(dict(missing, neutrophils=series((28, 0.2))), 100) is True
-    early = {k: [p for p in v if p[0] <= 27] + series((27, 1.0 if k == "neutrophils" else 90.0)) for k, v in ok.items()}
+    assert pht_day28({**missing, "neutrophils": series((28, 0.2))}, 100) is True
+    early: dict[Lineage, Sequence[LabPoint]] = {
+        k: [p for p in v if p[0] <= 27] + series((27, 1.0 if k == "neutrophils" else 90.0)) for k, v in ok.items()
+    }
     assert pht_day28(early, 27) is None  # day 28 could still come
 
 

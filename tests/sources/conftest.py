@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 import respx
@@ -13,28 +12,6 @@ import respx
 from cds_cyto.sources import FhirClient, RetryPolicy, Timeouts
 
 BASE = "https://fhir.example.test/r4"
-
-
-def bundle(*resources: dict[str, Any], next_url: str | None = None, kind: str = "searchset") -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": kind,
-        "entry": [{"resource": r} for r in resources],
-    }
-    if next_url is not None:
-        out["link"] = [{"relation": "next", "url": next_url}]
-    return out
-
-
-def observation(oid: str, patient: str = "p1") -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": oid, "subject": {"reference": f"Patient/{patient}"}}
-
-
-def outcome(text: str) -> dict[str, Any]:
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "processing", "diagnostics": text}],
-    }
 
 
 class SleepRecorder:

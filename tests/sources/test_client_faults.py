@@ -20,8 +20,8 @@ from cds_cyto.sources import (
     date_range,
     token_list,
 )
-
-from .conftest import BASE, SleepRecorder, bundle, observation, outcome
+from tests.sources.conftest import BASE, SleepRecorder
+from tests.support.fhir import bare_observation, operation_outcome, search_bundle
 
 
 async def test_429_with_retry_after_seconds_waits_that_long(
@@ -70,7 +70,7 @@ async def test_retry_after_is_capped(fhir_mock: respx.MockRouter, sleeps: SleepR
 
 async def test_503_then_success(fhir_mock: respx.MockRouter, client: FhirClient, sleeps: SleepRecorder) -> None:
     fhir_mock.get("/Observation").mock(
-        side_effect=[httpx.Response(503), httpx.Response(200, json=bundle(observation("o1")))]
+        side_effect=[httpx.Response(503), httpx.Response(200, json=search_bundle(bare_observation("o1")))]
     )
     found = await client.search("Observation", {"patient": "p1"})
     assert [r["id"] for r in found] == ["o1"]
@@ -79,7 +79,7 @@ async def test_503_then_success(fhir_mock: respx.MockRouter, client: FhirClient,
 
 
 async def test_503_forever_gives_up_in_bounded_time(fhir_mock: respx.MockRouter) -> None:
-    route = fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(503, json=outcome("maintenance")))
+    route = fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(503, json=operation_outcome("maintenance")))
     retry = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
     started = time.perf_counter()
     async with FhirClient(BASE, retry=retry) as client:
@@ -104,7 +104,7 @@ async def test_4xx_is_not_retried_and_carries_operation_outcome_text(
     fhir_mock: respx.MockRouter, client: FhirClient
 ) -> None:
     route = fhir_mock.get("/Observation").mock(
-        return_value=httpx.Response(400, json=outcome("Unknown search parameter 'colour'"))
+        return_value=httpx.Response(400, json=operation_outcome("Unknown search parameter 'colour'"))
     )
     with pytest.raises(FhirError) as caught:
         await client.search("Observation", {"colour": "red"})
@@ -126,7 +126,7 @@ async def test_malformed_json(fhir_mock: respx.MockRouter, client: FhirClient) -
 
 
 async def test_search_answer_that_is_not_a_bundle(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
-    fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=observation("o1")))
+    fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=bare_observation("o1")))
     with pytest.raises(FhirProtocolError, match="expected a Bundle, got Observation"):
         await client.search("Observation")
 
@@ -138,7 +138,7 @@ async def test_a_searchset_whose_entry_or_link_is_no_list_is_refused(
     fhir_mock: respx.MockRouter, client: FhirClient, element: str, value: object
 ) -> None:
     """Read as empty, its results or its next page would be lost without a word (a fault HAPI cannot produce)."""
-    page = {**bundle(observation("o1")), element: value}
+    page = {**search_bundle(bare_observation("o1")), element: value}
     fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=page))
     with pytest.raises(FhirProtocolError, match=f"Bundle.{element} is not a list"):
         await client.search("Observation")
@@ -146,10 +146,10 @@ async def test_a_searchset_whose_entry_or_link_is_no_list_is_refused(
 
 async def test_paging_loop_is_detected(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     fhir_mock.get("/Observation").mock(
-        return_value=httpx.Response(200, json=bundle(observation("o1"), next_url=f"{BASE}?page=2"))
+        return_value=httpx.Response(200, json=search_bundle(bare_observation("o1"), next_url=f"{BASE}?page=2"))
     )
     fhir_mock.get("", params={"page": "2"}).mock(
-        return_value=httpx.Response(200, json=bundle(observation("o2"), next_url=f"{BASE}?page=2"))
+        return_value=httpx.Response(200, json=search_bundle(bare_observation("o2"), next_url=f"{BASE}?page=2"))
     )
     with pytest.raises(FhirProtocolError, match="paging loop"):
         await client.search("Observation")
@@ -159,7 +159,7 @@ async def test_page_cap(fhir_mock: respx.MockRouter) -> None:
     def page(request: httpx.Request) -> httpx.Response:
         number = int(request.url.params.get("page", "1"))
         return httpx.Response(
-            200, json=bundle(observation(f"o{number}"), next_url=f"{BASE}/Observation?page={number + 1}")
+            200, json=search_bundle(bare_observation(f"o{number}"), next_url=f"{BASE}/Observation?page={number + 1}")
         )
 
     fhir_mock.get("/Observation").mock(side_effect=page)
@@ -172,10 +172,10 @@ async def test_page_cap(fhir_mock: respx.MockRouter) -> None:
 async def test_pages_are_followed_and_every_copy_handed_over(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     """A resource on two pages (the data changed while paging) comes twice: the core's one rule settles copies."""
     fhir_mock.get("/Observation", params={"page": "2"}).mock(
-        return_value=httpx.Response(200, json=bundle(observation("o2"), observation("o1")))
+        return_value=httpx.Response(200, json=search_bundle(bare_observation("o2"), bare_observation("o1")))
     )
     fhir_mock.get("/Observation").mock(
-        return_value=httpx.Response(200, json=bundle(observation("o1"), next_url="Observation?page=2"))
+        return_value=httpx.Response(200, json=search_bundle(bare_observation("o1"), next_url="Observation?page=2"))
     )
     found = await client.search("Observation")
     assert [r["id"] for r in found] == ["o1", "o2", "o1"]
@@ -183,7 +183,7 @@ async def test_pages_are_followed_and_every_copy_handed_over(fhir_mock: respx.Mo
 
 async def test_next_link_to_another_server_is_refused(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     fhir_mock.get("/Observation").mock(
-        return_value=httpx.Response(200, json=bundle(next_url="https://elsewhere.test/r4?page=2"))
+        return_value=httpx.Response(200, json=search_bundle(next_url="https://elsewhere.test/r4?page=2"))
     )
     with pytest.raises(FhirProtocolError, match="another server"):
         await client.search("Observation")
@@ -192,8 +192,8 @@ async def test_next_link_to_another_server_is_refused(fhir_mock: respx.MockRoute
 async def test_search_outcome_with_an_error_is_not_a_silent_partial_result(
     fhir_mock: respx.MockRouter, client: FhirClient
 ) -> None:
-    page = bundle(observation("o1"))
-    page["entry"].append({"resource": outcome("search truncated"), "search": {"mode": "outcome"}})
+    page = search_bundle(bare_observation("o1"))
+    page["entry"].append({"resource": operation_outcome("search truncated"), "search": {"mode": "outcome"}})
     fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=page))
     with pytest.raises(FhirError, match="the server reported an error") as caught:
         await client.search("Observation")
@@ -201,7 +201,7 @@ async def test_search_outcome_with_an_error_is_not_a_silent_partial_result(
 
 
 async def test_search_parameters_are_encoded(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
-    route = fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=bundle()))
+    route = fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=search_bundle()))
     await client.search(
         "Observation",
         {

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from cds_cyto.sources import FhirClient, FhirUnavailable, RetryPolicy, Timeouts
-
-from .conftest import Handler, local_server
+from tests.sources.conftest import Handler, local_server
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
 

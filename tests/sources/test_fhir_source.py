@@ -18,8 +18,8 @@ from cds_cyto.sources import (
     PatientSource,
     default_observation_codes,
 )
-
-from .conftest import BASE, bundle, observation, outcome
+from tests.sources.conftest import BASE
+from tests.support.fhir import bare_observation, operation_outcome, search_bundle
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
 MEDICATION = {"resourceType": "Medication", "id": "m1"}
@@ -42,7 +42,7 @@ def batch_answer(request: httpx.Request, pages: dict[str, dict[str, Any]]) -> ht
     for entry in orjson.loads(request.content)["entry"]:
         url = entry["request"]["url"]
         rtype = url.split("?")[0].split("/")[0]
-        resource = PATIENT if url.startswith("Patient/") else pages.get(rtype, bundle())
+        resource = PATIENT if url.startswith("Patient/") else pages.get(rtype, search_bundle())
         entries.append({"resource": resource, "response": {"status": "200 OK"}})
     return httpx.Response(200, json={"resourceType": "Bundle", "type": "batch-response", "entry": entries})
 
@@ -62,8 +62,8 @@ def test_default_observation_codes_come_from_the_tables() -> None:
 async def test_batch_fetch_is_one_round_trip(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     fhir_mock.get("/metadata").mock(return_value=capability("transaction", "batch"))
     pages = {
-        "Observation": bundle(observation("o1")),
-        "MedicationAdministration": bundle(ADMINISTRATION, MEDICATION),
+        "Observation": search_bundle(bare_observation("o1")),
+        "MedicationAdministration": search_bundle(ADMINISTRATION, MEDICATION),
     }
     route = fhir_mock.post("").mock(side_effect=lambda request: batch_answer(request, pages))
     source = FhirPatientSource(client, ["http://loinc.org|751-8"])
@@ -87,10 +87,10 @@ async def test_batch_fetch_is_one_round_trip(fhir_mock: respx.MockRouter, client
 
 
 async def test_batch_entries_with_more_pages_are_followed(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
-    pages = {"Observation": bundle(observation("o1"), next_url=f"{BASE}?_getpages=abc&_offset=1")}
+    pages = {"Observation": search_bundle(bare_observation("o1"), next_url=f"{BASE}?_getpages=abc&_offset=1")}
     fhir_mock.post("").mock(side_effect=lambda request: batch_answer(request, pages))
     fhir_mock.get("", params={"_getpages": "abc"}).mock(
-        return_value=httpx.Response(200, json=bundle(observation("o2")))
+        return_value=httpx.Response(200, json=search_bundle(bare_observation("o2")))
     )
     resources = await FhirPatientSource(client, use_batch=True).patient_resources("p1")
     assert [r["id"] for r in resources if r["resourceType"] == "Observation"] == ["o1", "o2"]
@@ -100,7 +100,9 @@ async def test_batch_entries_with_more_pages_are_followed(fhir_mock: respx.MockR
 async def test_a_failed_batch_entry_fails_the_whole_fetch(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         good = batch_answer(request, {}).json()
-        good["entry"][2] = {"response": {"status": "500 Internal Server Error", "outcome": outcome("db down")}}
+        good["entry"][2] = {
+            "response": {"status": "500 Internal Server Error", "outcome": operation_outcome("db down")}
+        }
         return httpx.Response(200, json=good)
 
     fhir_mock.post("").mock(side_effect=answer)
@@ -111,7 +113,7 @@ async def test_a_failed_batch_entry_fails_the_whole_fetch(fhir_mock: respx.MockR
 async def test_missing_patient_in_batch(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         body = batch_answer(request, {}).json()
-        body["entry"][0] = {"response": {"status": "404 Not Found"}, "resource": outcome("gone")}
+        body["entry"][0] = {"response": {"status": "404 Not Found"}, "resource": operation_outcome("gone")}
         return httpx.Response(200, json=body)
 
     fhir_mock.post("").mock(side_effect=answer)
@@ -122,9 +124,9 @@ async def test_missing_patient_in_batch(fhir_mock: respx.MockRouter, client: Fhi
 async def test_without_batch_support_searches_run_in_parallel(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     fhir_mock.get("/metadata").mock(return_value=capability("history-system"))
     fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(200, json=PATIENT))
-    fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=bundle(observation("o1"))))
+    fhir_mock.get("/Observation").mock(return_value=httpx.Response(200, json=search_bundle(bare_observation("o1"))))
     fhir_mock.get(url__regex=r"/(Procedure|Condition|Medication\w+)\?").mock(
-        return_value=httpx.Response(200, json=bundle())
+        return_value=httpx.Response(200, json=search_bundle())
     )
     since = datetime(2025, 3, 1, tzinfo=UTC)
     resources = await FhirPatientSource(client, [], since=since).patient_resources("p1")
@@ -137,8 +139,8 @@ async def test_without_batch_support_searches_run_in_parallel(fhir_mock: respx.M
 
 
 async def test_missing_patient_without_batch(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
-    fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(404, json=outcome("not known")))
-    fhir_mock.get(url__regex=r"\?patient=").mock(return_value=httpx.Response(200, json=bundle()))
+    fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(404, json=operation_outcome("not known")))
+    fhir_mock.get(url__regex=r"\?patient=").mock(return_value=httpx.Response(200, json=search_bundle()))
     with pytest.raises(PatientNotFound):
         await FhirPatientSource(client, use_batch=False).patient_resources("p1")
 
@@ -149,7 +151,7 @@ async def test_an_id_that_is_not_a_fhir_id_is_not_found(client: FhirClient) -> N
 
 
 async def test_patient_ids(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
-    route = fhir_mock.get("/Patient").mock(return_value=httpx.Response(200, json=bundle(PATIENT)))
+    route = fhir_mock.get("/Patient").mock(return_value=httpx.Response(200, json=search_bundle(PATIENT)))
     assert await FhirPatientSource(client).patient_ids() == ["p1"]
     assert route.calls.last.request.url.params["_elements"] == "id"
 
@@ -162,9 +164,9 @@ async def test_transaction_support_implies_batch(fhir_mock: respx.MockRouter, cl
 
 async def test_a_refused_batch_falls_back_to_searches_once(fhir_mock: respx.MockRouter, client: FhirClient) -> None:
     fhir_mock.get("/metadata").mock(return_value=capability("transaction"))
-    batch = fhir_mock.post("").mock(return_value=httpx.Response(405, json=outcome("batch not supported")))
+    batch = fhir_mock.post("").mock(return_value=httpx.Response(405, json=operation_outcome("batch not supported")))
     fhir_mock.get("/Patient/p1").mock(return_value=httpx.Response(200, json=PATIENT))
-    fhir_mock.get(url__regex=r"\?patient=").mock(return_value=httpx.Response(200, json=bundle()))
+    fhir_mock.get(url__regex=r"\?patient=").mock(return_value=httpx.Response(200, json=search_bundle()))
     source = FhirPatientSource(client, [])
     assert [r["id"] for r in await source.patient_resources("p1")] == ["p1"]
     assert [r["id"] for r in await source.patient_resources("p1")] == ["p1"]

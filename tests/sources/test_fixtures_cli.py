@@ -12,8 +12,8 @@ import respx
 
 from cds_cyto.cli import main
 from cds_cyto.sources import as_transaction
-
-from .conftest import BASE, bundle, observation, outcome
+from tests.sources.conftest import BASE
+from tests.support.fhir import bare_observation, operation_outcome, search_bundle
 
 
 def tx_response(request: httpx.Request) -> httpx.Response:
@@ -23,7 +23,7 @@ def tx_response(request: httpx.Request) -> httpx.Response:
 
 
 def test_as_transaction() -> None:
-    converted = as_transaction(bundle({"resourceType": "Patient", "id": "p1"}, {"resourceType": "Observation"}))
+    converted = as_transaction(search_bundle({"resourceType": "Patient", "id": "p1"}, {"resourceType": "Observation"}))
     assert converted["type"] == "transaction"
     assert [e["request"] for e in converted["entry"]] == [
         {"method": "PUT", "url": "Patient/p1"},
@@ -36,10 +36,10 @@ def test_as_transaction() -> None:
 def test_load_a_directory(tmp_path: Path, fhir_mock: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "cohort").mkdir()
     (tmp_path / "cohort" / "p1.json").write_bytes(
-        orjson.dumps(bundle({"resourceType": "Patient", "id": "p1"}, observation("o1"), kind="collection"))
+        orjson.dumps(search_bundle({"resourceType": "Patient", "id": "p1"}, bare_observation("o1"), kind="collection"))
     )
     (tmp_path / "cohort" / "p2.json").write_bytes(
-        orjson.dumps(bundle({"resourceType": "Patient", "id": "p2"}, kind="transaction"))
+        orjson.dumps(search_bundle({"resourceType": "Patient", "id": "p2"}, kind="transaction"))
     )
     (tmp_path / "cohort" / "truth.json").write_bytes(b'{"p1": {}}')
     (tmp_path / "note.json").write_bytes(orjson.dumps({"resourceType": "Patient", "id": "x"}))
@@ -60,8 +60,8 @@ def test_load_a_directory(tmp_path: Path, fhir_mock: respx.MockRouter, capsys: p
 def test_server_error_is_one_line_exit_2(
     tmp_path: Path, fhir_mock: respx.MockRouter, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "p1.json").write_bytes(orjson.dumps(bundle({"resourceType": "Patient", "id": "1"})))
-    fhir_mock.post("").mock(return_value=httpx.Response(400, json=outcome("HAPI-0960: purely numeric id")))
+    (tmp_path / "p1.json").write_bytes(orjson.dumps(search_bundle({"resourceType": "Patient", "id": "1"})))
+    fhir_mock.post("").mock(return_value=httpx.Response(400, json=operation_outcome("HAPI-0960: purely numeric id")))
     assert main(["fixtures", "load", "--fhir", BASE, str(tmp_path / "p1.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0

@@ -14,8 +14,7 @@ from cds_cyto.sources import (
     QuerySource,
     render_template,
 )
-
-from .conftest import bundle, observation, outcome
+from tests.support.fhir import bare_observation, operation_outcome, resource_ids, search_bundle
 
 TEMPLATES = {
     "patient": "Patient/{{context.patientId}}",
@@ -51,13 +50,13 @@ class WholePatientFallback:
 
     async def patient_resources(self, patient_id: str) -> list[dict[str, Any]]:
         self.calls += 1
-        return [PATIENT, observation("o9")]
+        return [PATIENT, bare_observation("o9")]
 
 
 async def test_everything_prefetched_needs_no_fallback() -> None:
-    prefetch = {"patient": PATIENT, "labs": bundle(observation("o1"), observation("o2"))}
+    prefetch = {"patient": PATIENT, "labs": search_bundle(bare_observation("o1"), bare_observation("o2"))}
     result = await PrefetchSource(prefetch, TEMPLATES, context=CONTEXT).resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1", "o1", "o2"]
+    assert resource_ids(result.resources) == ["p1", "o1", "o2"]
     assert result.supplied == ("patient", "labs")
     assert result.fetched == ()
     assert result.unusable == {}
@@ -68,20 +67,23 @@ async def test_everything_prefetched_needs_no_fallback() -> None:
     ("labs", "reason"),
     [
         (None, "null"),
-        (outcome("lab system offline"), "OperationOutcome: lab system offline"),
-        (bundle(observation("o1"), next_url="https://ehr.test/fhir?page=2"), "only the first page was sent"),
-        (observation("o1"), "expected a Bundle, got Observation"),
-        (bundle(observation("o1", patient="p2")), "holds another patient's data"),
+        (operation_outcome("lab system offline"), "OperationOutcome: lab system offline"),
+        (
+            search_bundle(bare_observation("o1"), next_url="https://ehr.test/fhir?page=2"),
+            "only the first page was sent",
+        ),
+        (bare_observation("o1"), "expected a Bundle, got Observation"),
+        (search_bundle(bare_observation("o1", patient="p2")), "holds another patient's data"),
     ],
 )
 async def test_unusable_values_are_fetched_per_key(labs: object, reason: str) -> None:
-    fallback = QueryFallback({"Observation": [observation("o7")]})
+    fallback = QueryFallback({"Observation": [bare_observation("o7")]})
     source = PrefetchSource({"patient": PATIENT, "labs": labs}, TEMPLATES, fallback, context=CONTEXT)
     result = await source.resolve("p1")
     assert result.unusable == {"labs": reason}
     assert result.fetched == ("labs",)
     assert fallback.queries == ["Observation?patient=p1&code=http://loinc.org|751-8"]
-    assert [r["id"] for r in result.resources] == ["p1", "o7"]
+    assert resource_ids(result.resources) == ["p1", "o7"]
 
 
 async def test_absent_key_without_fallback_raises_with_reasons() -> None:
@@ -95,7 +97,7 @@ async def test_absent_key_without_fallback_raises_with_reasons() -> None:
 async def test_optional_key_may_stay_missing() -> None:
     source = PrefetchSource({"patient": PATIENT, "labs": None}, TEMPLATES, optional={"labs"})
     result = await source.resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1"]
+    assert resource_ids(result.resources) == ["p1"]
     assert not result.complete
     assert set(result.unresolved) == {"labs"}
 
@@ -117,11 +119,13 @@ async def test_a_fallback_without_queries_fetches_the_whole_patient_once() -> No
     assert fallback.calls == 1
     assert result.fetched == ("patient", "labs")
     assert result.unusable == {"patient": "absent", "labs": "absent"}
-    assert [r["id"] for r in result.resources] == ["p1", "o9"]
+    assert resource_ids(result.resources) == ["p1", "o9"]
 
 
 async def test_read_template_with_a_wrong_resource() -> None:
-    source = PrefetchSource({"patient": bundle(PATIENT), "labs": bundle()}, TEMPLATES, optional={"patient"})
+    source = PrefetchSource(
+        {"patient": search_bundle(PATIENT), "labs": search_bundle()}, TEMPLATES, optional={"patient"}
+    )
     result = await source.resolve("p1")
     assert result.unusable == {"patient": "expected Patient, got Bundle"}
 
@@ -152,20 +156,20 @@ MED_TEMPLATES = {**TEMPLATES, "meds": "MedicationAdministration?patient={{contex
 
 async def test_a_medication_the_client_did_not_include_is_read_in_one_search() -> None:
     fallback = QueryFallback({"Medication": [{"resourceType": "Medication", "id": "m1"}]})
-    prefetch = {"patient": PATIENT, "labs": bundle(observation("o1")), "meds": bundle(ADMIN)}
+    prefetch = {"patient": PATIENT, "labs": search_bundle(bare_observation("o1")), "meds": search_bundle(ADMIN)}
     result = await PrefetchSource(prefetch, MED_TEMPLATES, fallback, context=CONTEXT).resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1", "o1", "ma1", "m1"]
+    assert resource_ids(result.resources) == ["p1", "o1", "ma1", "m1"]
     assert fallback.queries == ["Medication?_id=m1&_count=1000"]
 
 
 async def test_a_medication_that_cannot_be_read_is_left_to_the_core() -> None:
     fallback = QueryFallback({}, fail=FhirUnavailable("down"))
-    prefetch = {"patient": PATIENT, "labs": bundle(observation("o1")), "meds": bundle(ADMIN)}
+    prefetch = {"patient": PATIENT, "labs": search_bundle(bare_observation("o1")), "meds": search_bundle(ADMIN)}
     result = await PrefetchSource(prefetch, MED_TEMPLATES, fallback, context=CONTEXT).resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1", "o1", "ma1"]  # the core: medication-unresolved
+    assert resource_ids(result.resources) == ["p1", "o1", "ma1"]  # the core: medication-unresolved
 
 
 async def test_every_copy_the_client_sent_is_handed_over() -> None:
-    prefetch = {"patient": PATIENT, "labs": bundle(observation("o1"), observation("o1"))}
+    prefetch = {"patient": PATIENT, "labs": search_bundle(bare_observation("o1"), bare_observation("o1"))}
     result = await PrefetchSource(prefetch, TEMPLATES, context=CONTEXT).resolve("p1")
-    assert [r["id"] for r in result.resources] == ["p1", "o1", "o1"]  # the core settles copies
+    assert resource_ids(result.resources) == ["p1", "o1", "o1"]  # the core settles copies

@@ -6,13 +6,15 @@ Shared by the benchmarks so that every figure is measured on the same shape of d
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 __all__ = ["make_patient_bundle"]
 
 _TZ = timezone(timedelta(hours=1))
-_CBC = (
+Curve = Callable[[int], float]  # value on a day after infusion
+_CBC: tuple[tuple[str, str, Curve, float], ...] = (
     ("751-8", "10*9/L", lambda d: 0.3 + 3.0 * (1 - math.exp(-max(d, 0) / 20)) if d >= 2 else 2.4, 1.8),
     ("718-7", "g/L", lambda d: 95 - 20 * math.exp(-((d - 8) ** 2) / 60), 120),
     ("777-3", "10*9/L", lambda d: 110 - 90 * math.exp(-((d - 10) ** 2) / 80), 150),
@@ -20,7 +22,7 @@ _CBC = (
     ("731-0", "10*9/L", lambda d: 0.9 - 0.7 * math.exp(-((d - 4) ** 2) / 40), 1.0),
     ("770-8", "%", lambda d: 60.0, 40.0),
 )
-_MARKERS = (
+_MARKERS: tuple[tuple[str, str, Curve], ...] = (
     ("26881-3", "pg/mL", lambda d: 5 + 400 * math.exp(-((d - 4) ** 2) / 8)),
     ("26848-2", "pg/mL", lambda d: 3 + 80 * math.exp(-((d - 5) ** 2) / 10)),
     ("27415-9", "pg/mL", lambda d: 2 + 60 * math.exp(-((d - 5) ** 2) / 10)),

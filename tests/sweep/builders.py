@@ -11,11 +11,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_cyto.sources import FhirClient
+from tests.support.fhir import CANONICAL_UNIT, LOINC_OF, infusion_of
 
 Json = dict[str, Any]
 
-LOINC = {"anc": "751-8", "hb": "718-7", "plt": "777-3"}
-UNIT = {"anc": "10*9/L", "hb": "g/L", "plt": "10*9/L"}
+_LINEAGE = {"anc": "neutrophils", "hb": "hemoglobin", "plt": "platelets"}
+LOINC = {short: LOINC_OF[lineage] for short, lineage in _LINEAGE.items()}
+UNIT = {short: CANONICAL_UNIT[lineage] for short, lineage in _LINEAGE.items()}
 
 
 def patient(pid: str) -> Json:
@@ -23,14 +25,7 @@ def patient(pid: str) -> Json:
 
 
 def infusion(pid: str, day0: date) -> Json:
-    return {
-        "resourceType": "Procedure",
-        "id": f"{pid}-cart",
-        "status": "completed",
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1156961008"}]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "performedDateTime": day0.isoformat(),
-    }
+    return infusion_of(pid, day0)
 
 
 def count(pid: str, analyte: str, day0: date, day: int, value: float, n: int | None = None) -> Json:

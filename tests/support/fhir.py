@@ -1,7 +1,10 @@
-"""Tiny builders of raw FHIR R4 JSON for the core tests: Observations, Procedures, medication uses, Bundles.
+"""The one builder of test FHIR R4 resources: Observations, Procedures, medication uses, Patients, Bundles.
 
 Everything is plain dicts, exactly what a FHIR server or a bundle file would hand to `extract_record`. Day numbers
-are relative to `DAY0` (the CAR-T infusion date used throughout the core tests).
+are relative to `DAY0` (the CAR-T infusion date used throughout the tests).
+
+A source answers `Readable`s (a dict, a lean lab result, or the place of nobody's resource); tests that know they
+got dicts say so through `as_dict`, so a surprise fails with the type it met instead of a KeyError.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
-from cds_cyto.core.assessment.result import Assessment
-from cds_cyto.core.evaluate import evaluate
-from cds_cyto.core.extract import extract_record
-from cds_cyto.core.profile import Profile
+from cds_cyto.core.extract import NoPatient
+from cds_cyto.core.extract.lean import LeanObservation
+from cds_cyto.sources import Readable
 
 Json = dict[str, Any]
 
@@ -185,6 +187,19 @@ def infusion(day: int = 0, *, id: str = "car-t-infusion", when: str | None = Non
     return res
 
 
+def infusion_of(pid: str, day0: date) -> Json:
+    """The CAR-T infusion of patient `pid` on `day0`, for tests of several patients with their own day 0."""
+    system, code = CAR_T
+    return {
+        "resourceType": "Procedure",
+        "id": f"{pid}-cart",
+        "status": "completed",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "performedDateTime": day0.isoformat(),
+    }
+
+
 def med_admin(coding: tuple[str, str], day: int, *, id: str | None = None, status: str = "completed") -> Json:
     system, code = coding
     return {
@@ -223,12 +238,51 @@ def series(analyte: str, values: Iterable[tuple[int, float]], unit: str, **kw: A
     return [obs(analyte, v, unit, day=d, **kw) for d, v in values]
 
 
-def run(*resources: Json | Iterable[Json], as_of_day: int | None = None, profile: Profile | None = None) -> Assessment:
-    """Extract and evaluate a bundle of the given resources, as of study day `as_of_day` (default: latest result)."""
-    record = extract_record(bundle(*resources), profile)
-    as_of = None if as_of_day is None else day_date(as_of_day)
-    return evaluate(record, as_of, profile)
+# ---- what a FHIR server answers --------------------------------------------------------------------------------
 
 
-def problem_codes(a: Assessment) -> list[str]:
-    return [p.code for p in a.data_problems]
+def search_bundle(*resources: dict[str, Any], next_url: str | None = None, kind: str = "searchset") -> dict[str, Any]:
+    """A searchset (or `kind`) Bundle of `resources`, with a next link when `next_url` is given."""
+    out: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": kind,
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url is not None:
+        out["link"] = [{"relation": "next", "url": next_url}]
+    return out
+
+
+def bare_observation(oid: str, patient: str = "p1") -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": oid, "subject": {"reference": f"Patient/{patient}"}}
+
+
+def operation_outcome(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": text}],
+    }
+
+
+# ---- reading resources back -------------------------------------------------------------------------------------
+
+
+def as_dict(resource: Readable) -> dict[str, Any]:
+    assert isinstance(resource, dict), f"expected a JSON resource, got {type(resource).__name__}"
+    return resource
+
+
+def resource_id(resource: Readable) -> str | None:
+    if isinstance(resource, LeanObservation):
+        return resource.id
+    return as_dict(resource).get("id")
+
+
+def resource_ids(resources: Iterable[Readable]) -> list[str | None]:
+    return [resource_id(r) for r in resources]
+
+
+def present(resource: Readable) -> dict[str, Any] | LeanObservation:
+    """A resource that is somebody's: a source of one patient never answers the place of nobody's resource."""
+    assert not isinstance(resource, NoPatient), f"unexpected {resource!r}"
+    return resource

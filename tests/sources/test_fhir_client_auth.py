@@ -16,8 +16,7 @@ from joserfc.errors import BadSignatureError
 from joserfc.jwk import ECKey, RSAKey
 
 from cds_cyto.sources import BearerToken, FhirClient, FhirError, SmartBackendAuth
-
-from .conftest import BASE
+from tests.sources.conftest import BASE
 
 TOKEN_URL = "https://auth.example.test/token"
 SECRET = "s3cr3t-access-token-value"

@@ -9,7 +9,16 @@ import os
 from decimal import Decimal
 from typing import Any
 
-from builders import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cds_cyto.core.evaluate import evaluate
+from cds_cyto.core.extract import extract_record
+from cds_cyto.core.grading import ctcae
+from cds_cyto.core.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
+from cds_cyto.core.grading.pht import pht_seed000
+from cds_cyto.core.profile import LINEAGES, default_profile
+from tests.support.fhir import (
     DAY0,
     FILGRASTIM,
     PLATELET_TRANSFUSION,
@@ -23,15 +32,6 @@ from builders import (
     patient,
     procedure,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from cds_cyto.core.evaluate import evaluate
-from cds_cyto.core.extract import extract_record
-from cds_cyto.core.grading import ctcae
-from cds_cyto.core.grading.icaht import early_icaht, early_t_icaht, late_icaht, late_t_icaht
-from cds_cyto.core.grading.pht import pht_seed000
-from cds_cyto.core.profile import LINEAGES, default_profile
 
 PROFILE = default_profile()
 # Modest by default (the whole tests/core run stays well under a minute); CORE_HYPOTHESIS_SCALE=20 for a deep run.
@@ -183,8 +183,9 @@ def test_grades_and_flags_never_improve_as_the_value_falls_in_any_unit(
         out.append(evaluate(record).lineages[lineage])
     worse, better = out
     for version in PROFILE.ctcae:
-        if better.ctcae[version] is not None:
-            assert worse.ctcae[version] is not None and worse.ctcae[version] >= better.ctcae[version]
+        worse_grade, better_grade = worse.ctcae[version], better.ctcae[version]
+        if better_grade is not None:
+            assert worse_grade is not None and worse_grade >= better_grade
     for flag in ("severe", "grade3plus", "cytopenia"):
         if getattr(better, flag) is True:
             assert getattr(worse, flag) is True

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from builders import bundle, infusion, obs, patient, problem_codes, run
-
 from cds_cyto.core.extract import extract_record
+from tests.core.harness import problem_codes, run
+from tests.support.fhir import bundle, infusion, obs, patient
 
 
 def test_a_repeated_resource_id_keeps_the_newest_copy_so_an_amendment_supersedes() -> None:
