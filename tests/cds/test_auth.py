@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc.jwk import RSAKey
 
-from cds_cyto.cds.auth import AuthError, ClientAuthenticator, _verify_signature, parse_trusted_issuers
+from cds_cyto.cds.auth import AuthError, ClientAuthenticator, _ReplayCache, _verify_signature, parse_trusted_issuers
 
 ISS = "https://ehr.example.org/fhir"
 AUD = "https://cds.example.org/cds-services/cyto-patient-view"
@@ -547,7 +547,9 @@ async def test_many_live_tokens_never_fill_the_replay_store_and_expired_ones_lea
         await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock)), AUD)  # a fresh token is still accepted
         auth_clock.now += 71  # the 300 short tokens are past exp + leeway
         await auth.authenticate(bearer(token(auth_keys.ec384, auth_clock)), AUD)
-        assert len(auth._replay._until) == 2  # the expired entries are gone
+        cache = auth._replay
+        assert isinstance(cache, _ReplayCache)
+        assert len(cache._until) == 2  # the expired entries are gone
 
 
 @pytest.mark.parametrize(("configured", "claim", "ok"), [("t1", "t1", True), ("t1", "t2", False), ("t1", None, False)])

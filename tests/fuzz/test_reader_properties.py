@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +214,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> PatientViewService:
 
     tmp = tmp_path_factory.mktemp("fuzz-service")
     settings_ = Settings(
-        auth="disabled", database_url=f"sqlite:///{tmp / 's.sqlite'}", demo_dir=tmp / "none", as_of="2026-03-08"
+        auth="disabled", database_url=f"sqlite:///{tmp / 's.sqlite'}", demo_dir=tmp / "none", as_of=date(2026, 3, 8)
     )
     handler: PatientViewService = create_app(settings_).state.runtime.handlers["cyto-patient-view"]
     return handler

@@ -126,6 +126,8 @@ def running_hostile() -> Iterator[Hostile]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()  # or it is closed by the garbage collector, a ResourceWarning in some later test
 
 
 @contextmanager

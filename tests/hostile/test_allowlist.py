@@ -11,7 +11,7 @@ from cds_cyto.cds.auth import parse_trusted_issuers
 from cds_cyto.cds.fhir_servers import normalise_base_url, server_allowed
 from tests.support.cli import assert_one_line_error, run_cds_cyto
 
-JWKS = {"keys": []}  # never used: the parse fails or succeeds before keys matter
+JWKS: dict[str, list[object]] = {"keys": []}  # never used: the parse fails or succeeds before keys matter
 BASES = [
     b
     for b in (normalise_base_url("https://EHR.example.org:443/fhir/r4/"), normalise_base_url("http://127.0.0.1:8080"))
