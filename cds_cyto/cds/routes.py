@@ -3,6 +3,7 @@ app includes; the client-authentication dependency every protected route shares.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -109,7 +110,8 @@ def hooks_router() -> APIRouter:
         except ValidationError as exc:
             raise HookFailure(400, validation_outcome(exc)) from None
         items = [item.model_dump(mode="python") for item in parsed.feedback]
-        runtime.store.add_feedback(service_id, items, client.iss if client else None)
+        # a database write: on a thread, so the event loop (and /healthz) does not wait for it
+        await asyncio.to_thread(runtime.store.add_feedback, service_id, items, client.iss if client else None)
         return Response(status_code=200)
 
     return router

@@ -2,7 +2,8 @@
 
 `cds-cyto sweep --once` runs as a subprocess against the real HAPI server, with the change made the way a site makes
 it: a site file named by CDS_CYTO_SITE_FILE. One site-file change per table of the profile; after each, the next
-sweep assesses everyone again, and the one after it (same file) no one.
+sweep assesses everyone again; the same file again, no one. The site files are cumulative, so each sweep sees
+exactly one more table changed than the sweep before it.
 """
 
 from __future__ import annotations
@@ -76,8 +77,10 @@ async def test_a_change_to_any_table_reassesses_everyone_at_the_next_sweep(hapi_
     database = f"sqlite:///{tmp_path / 'sweep.sqlite'}"
     assert _sweep(tmp_path, hapi_url, database, None) == (2, 0)
     assert _sweep(tmp_path, hapi_url, database, None) == (0, 2), "nothing changed: nobody is assessed again"
-    for table, text in CHANGES.items():
-        site = tmp_path / f"{table}.toml"
-        site.write_text(text, encoding="utf-8")
+    cumulative = ""
+    for table, text in CHANGES.items():  # each file holds one more table's change than the one before
+        cumulative += text
+        site = tmp_path / f"upto-{table}.toml"
+        site.write_text(cumulative, encoding="utf-8")
         assert _sweep(tmp_path, hapi_url, database, site) == (2, 0), table
-        assert _sweep(tmp_path, hapi_url, database, site) == (0, 2), table
+    assert _sweep(tmp_path, hapi_url, database, site) == (0, 2), "the same file again: nobody is assessed again"
