@@ -41,6 +41,7 @@ from ._fhir_json import (
     has_error_issue,
     is_bundle,
     is_fhir_id,
+    json_items,
     next_link,
     outcome_text,
     search_outcomes,
@@ -299,9 +300,9 @@ class FhirClient:
                 and rest.get("mode", "server") == "server"
                 and any(
                     isinstance(i, Mapping) and i.get("code") in ("batch", "transaction")
-                    for i in _list(rest.get("interaction"))
+                    for i in json_items(rest.get("interaction"))
                 )
-                for rest in _list(statement.get("rest"))
+                for rest in json_items(statement.get("rest"))
             )
         self.pool.remember(self.pool.batch_support, self.base_url, supported)
         return supported
@@ -658,7 +659,3 @@ def _describe(exc: httpx.HTTPError) -> str:
         if isinstance(exc, kind):
             return text
     return type(exc).__name__
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []

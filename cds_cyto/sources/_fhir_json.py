@@ -22,6 +22,7 @@ __all__ = [
     "entry_status",
     "holds_another_patient",
     "is_fhir_id",
+    "json_items",
     "next_link",
     "outcome_text",
     "prefetched_searchset",
@@ -92,7 +93,7 @@ def prefetched_searchset(bundle: Mapping[str, Any]) -> tuple[list[Readable], lis
         return bundle.resources, bundle.outcomes
     entries: list[tuple[Any, Readable]] = []
     outcomes: list[Resource] = []
-    for entry in _items(bundle.get("entry")):
+    for entry in json_items(bundle.get("entry")):
         if entry.__class__ is not dict and not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
@@ -124,14 +125,14 @@ def holds_another_patient(resources: Iterable[Readable], patient_id: str) -> boo
     return False
 
 
-def _items(value: Any) -> list[Any]:
+def json_items(value: Any) -> list[Any]:
     """A JSON array's items; nothing for any other JSON (a number or an object where FHIR has an array is read by
     no loop: callers that must not read it as empty check `bundle_shape_problem` first)."""
     return value if isinstance(value, list) else []
 
 
 def _entries(bundle: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Resource]]:
-    for entry in _items(bundle.get("entry")):
+    for entry in json_items(bundle.get("entry")):
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
             yield entry, entry["resource"]
 
@@ -147,7 +148,7 @@ def search_outcomes(bundle: Mapping[str, Any]) -> list[Resource]:
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:
-    for link in _items(bundle.get("link")):
+    for link in json_items(bundle.get("link")):
         if isinstance(link, Mapping) and link.get("relation") == "next":
             url = link.get("url")
             return url if isinstance(url, str) and url else None
@@ -160,7 +161,7 @@ def outcome_text(body: object) -> str | None:
         return None
     if body.get("resourceType") == "OperationOutcome":
         parts: list[str] = []
-        for issue in _items(body.get("issue")):
+        for issue in json_items(body.get("issue")):
             if not isinstance(issue, Mapping):
                 continue
             details = issue.get("details")
@@ -177,7 +178,7 @@ def outcome_text(body: object) -> str | None:
 def has_error_issue(outcome: Mapping[str, Any]) -> bool:
     return any(
         isinstance(issue, Mapping) and issue.get("severity") in ("error", "fatal")
-        for issue in _items(outcome.get("issue"))
+        for issue in json_items(outcome.get("issue"))
     )
 
 

@@ -7,9 +7,9 @@ page and the Assessment read the same row.
 
 from __future__ import annotations
 
-from cds_cyto.core.profile import Profile, RuleDef
+from cds_cyto.core.profile import Profile
 
-__all__ = ["CODES", "citation_of", "rule_of", "title_of"]
+__all__ = ["CODES", "title_of"]
 
 # In card order; rules.toml must list exactly these (tests/core/test_rules_table.py).
 CODES = (
@@ -22,15 +22,6 @@ CODES = (
 )
 
 
-def rule_of(code: str, profile: Profile) -> RuleDef | None:
-    return profile.rule(code)
-
-
 def title_of(code: str, profile: Profile) -> str:
     rule = profile.rule(code)
     return rule.title if rule is not None else code
-
-
-def citation_of(code: str, profile: Profile) -> str:
-    rule = profile.rule(code)
-    return str(profile.thresholds[rule.thresholds]["source"]) if rule is not None else ""
