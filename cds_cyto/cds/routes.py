@@ -28,8 +28,6 @@ __all__ = ["Client", "Unauthorized", "client_of", "docs_router", "hooks_router",
 class Unauthorized(Exception):
     """The request carries no acceptable client token: the app answers 401."""
 
-    pass
-
 
 async def client_of(request: Request) -> VerifiedClient | None:
     runtime = runtime_of(request)

@@ -40,17 +40,10 @@ def _claim(dialect: str, key: str, until: datetime, now: datetime) -> Executable
     """Insert the row; on a live one change nothing (no row returned: a replay); a dead one (its token expired, not yet
     purged) is taken over like a new row. One statement: atomic against every other worker and replica."""
     values = {"key": key, "expires_at": until}
-    if dialect == "postgresql":
-        pg = postgresql.insert(TokenReplay).values(values)
-        return pg.on_conflict_do_update(
-            index_elements=[TokenReplay.key],
-            set_={"expires_at": pg.excluded.expires_at},
-            where=TokenReplay.expires_at <= now,
-        ).returning(TokenReplay.key)
-    lite = sqlite.insert(TokenReplay).values(values)
-    return lite.on_conflict_do_update(
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(TokenReplay).values(values)
+    return stmt.on_conflict_do_update(
         index_elements=[TokenReplay.key],
-        set_={"expires_at": lite.excluded.expires_at},
+        set_={"expires_at": stmt.excluded.expires_at},
         where=TokenReplay.expires_at <= now,
     ).returning(TokenReplay.key)
 
