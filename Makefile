@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## run: the CDS Hooks service on 127.0.0.1:8000, auth disabled, the bundled synthetic cohort as its FHIR source
+## (`make run PORT=8013` or `HOST=...`: the cards' links follow the port; a host given here may be non-loopback)
 run: install
-	$(BIN)/cds-cyto serve --demo
+	$(BIN)/cds-cyto serve --demo $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 ## test: lint, type check, build the HAPI test server, install PostgreSQL if missing, run every test
 test: lint typecheck hapi-jar postgres pytest

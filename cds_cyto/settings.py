@@ -38,8 +38,9 @@ class Settings(BaseSettings):
     demo_public_bind: bool = Field(
         default=False, description="`serve --demo --host H` given explicitly: the unauthenticated demo may bind H"
     )
+    # Unset: http://HOST:PORT of this process (a wildcard bind as 127.0.0.1), so `--port 8013` links cards to 8013.
     public_base_url: str = Field(
-        default="http://127.0.0.1:8000", description="the external URL of this service; JWT `aud` is checked against it"
+        default="", description="the external URL of this service; JWT `aud` is checked against it"
     )
     trusted_issuers: str = Field(default="{}", description="JSON: issuer → {jwks_url | jwks, jku?, tenant?}")
     auth: Literal["required", "disabled"] = "required"
@@ -56,7 +57,7 @@ class Settings(BaseSettings):
     hooks_dir: Path = Field(default_factory=lambda: repo_path("hooks"))
     demo_dir: Path = Field(default_factory=lambda: repo_path("fixtures", "cohort"))
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     timezone: str = Field(default="UTC", description="the site's time zone: which calendar day 'today' is")
     as_of: date | None = Field(
@@ -91,6 +92,8 @@ class Settings(BaseSettings):
     @field_validator("public_base_url")
     @classmethod
     def _absolute(cls, v: str) -> str:
+        if not v:
+            return v  # filled from host and port once they are known (_safe)
         parsed = urlparse(v)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError("must be an absolute http(s) URL")
@@ -119,6 +122,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:
+        if not self.public_base_url:
+            self.public_base_url = f"http://{_url_host(self.host)}:{self.port}"
         if "*" in self.cors_origins and self.auth != "disabled":
             raise ValueError("CORS origin '*' is only allowed with CDS_CYTO_AUTH=disabled")
         if self.auth == "disabled" and not _is_loopback(self.host) and not (self.demo and self.demo_public_bind):
@@ -173,6 +178,13 @@ def describe_settings_error(exc: Exception) -> str:
     if field:
         return f"CDS_CYTO_{field.upper()}: could not be parsed (expected JSON for this setting)"
     return "the settings could not be read"
+
+
+def _url_host(host: str) -> str:
+    """The host as written in a URL: a wildcard bind is reached on loopback; an IPv6 address goes in brackets."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _is_loopback(host: str) -> bool:

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cds-cyto",
         description="Decision support for cytopenia after CAR-T cell therapy.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         try:
@@ -47,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # not built yet
         module.register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cds-cyto")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 from typing import Any
 
 from pydantic import ValidationError
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
                 f"configuration: CDS_CYTO_TRUSTED_ISSUERS: {exc} (auth is required; CDS_CYTO_AUTH=disabled is for"
                 " local development)"
             ) from None
+    if not args.check:
+        _check_free(settings.host, settings.port)  # before the first log line, so this one is not lost among them
     configure_logging(settings.log_level)
     try:
         # Built here even for several workers: a bad configuration stops the start in one line, and the database is
@@ -109,6 +112,25 @@ def run(args: argparse.Namespace) -> int:
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
     return 0
+
+
+def _check_free(host: str, port: int) -> None:
+    """A port already taken stops the start in one line before any log line, not in uvicorn's log among them. The
+    probe binds as uvicorn will (SO_REUSEADDR), so it refuses exactly what uvicorn would refuse."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise CliError(f"cannot bind {host}:{port}: {exc.strerror or exc} (check --host / CDS_CYTO_HOST)") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CliError(
+                f"port {port} on {host} is not available ({exc.strerror or exc}): choose another with --port, "
+                "CDS_CYTO_PORT or `make run PORT=...`"
+            ) from None
 
 
 def as_environment(overrides: dict[str, Any]) -> dict[str, str]:
