@@ -17,23 +17,30 @@ def register(sub: Any) -> None:
     p = sub.add_parser("feedback", help="list CDS Hooks feedback received by the service")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--database-url", help="default: $CDS_CYTO_DATABASE_URL or the service's SQLite file")
+    p.add_argument(
+        "--database",
+        "--database-url",  # the older name, kept: one vocabulary with sweep and worklist is --database
+        dest="database",
+        metavar="URL",
+        help="store URL (default $CDS_CYTO_DATABASE_URL or the service's SQLite file)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from cds_cyto.cli.store_open import open_existing_store, shown_url
     from cds_cyto.settings import Settings
-    from cds_cyto.store import Store
 
-    url = args.database_url or Settings().database_url
+    url = args.database or Settings().database_url
+    store = open_existing_store(url)
     try:
-        store = Store(url)
-        store.create_schema()
         rows = store.feedback(args.limit)
     except SQLAlchemyError as exc:
-        raise CliError(f"database: {type(exc).__name__}") from None
+        raise CliError(f"cannot read feedback from {shown_url(url)} ({type(exc).__name__})") from None
+    finally:
+        store.dispose()
     if args.format == "json":
         payload = [
             {

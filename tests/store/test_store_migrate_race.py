@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_commands_started_together_on_a_new_sqlite_file_all_migrate_it(tmp_path: Path) -> None:
     db = tmp_path / "new.sqlite"
+    db.touch()  # empty, as SQLite creates it: `worklist` refuses a store that does not exist, but migrates this one
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_CYTO_")}
     command = [sys.executable, "-m", "cds_cyto", "worklist", "--database", f"sqlite:///{db}", "--format", "json"]
     started = [
