@@ -20,6 +20,6 @@ def read_patient_resources(base_url: str, patient_id: str, profile: Profile) -> 
     try:
         return asyncio.run(fetch())
     except SourceError as exc:
-        raise CliError(f"FHIR server: {exc}") from None
+        raise CliError(f"FHIR server {base_url}: {exc}") from None  # the operator's own URL: say which
     except ValueError as exc:  # a malformed base URL
         raise CliError(f"--fhir: {exc}") from None

@@ -2,7 +2,9 @@
 
 A transaction Bundle is posted as it is; any other Bundle becomes a transaction of PUTs (resources with ids, so
 loading twice updates instead of duplicating) or POSTs. Directories are walked recursively; a cohort's
-truth.json, NDJSON and other non-Bundle files are skipped with a message.
+truth.json, NDJSON and other non-Bundle files are skipped with a message. A file the server refuses is reported
+and the others still load; the run ends with a summary and exit 1 when any file failed. A Bundle larger than
+`--max-entries` is split (`transaction_split`) or, when it cannot be, sent whole with more time.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import asyncio
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from cds_cyto.cli import CliError
+from cds_cyto.cli.transaction_split import split_transaction
 from cds_cyto.sources import (
     FhirClient,
     FhirError,
+    FhirUnavailable,
     RetryPolicy,
     SourceError,
     Timeouts,
@@ -47,6 +51,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     load.add_argument("--concurrency", type=_positive_int, default=2, metavar="N", help="files in flight (default 2)")
     load.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="per transaction (default 300)")
+    load.add_argument(
+        "--max-entries",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="split larger Bundles into transactions of N entries (default 1000); one that cannot be split gets "
+        f"{_SECONDS_PER_ENTRY} s more per entry",
+    )
+    load.add_argument("--no-progress", action="store_true", help="no progress bar (it is off when not a terminal)")
     load.set_defaults(func=run)
 
 
@@ -56,19 +69,30 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = FhirClient(
             args.fhir,
-            timeouts=Timeouts(connect=10.0, read=args.timeout, total=args.timeout),
+            # the deadline of each transaction bounds it (its entries decide how long); a read waits within it
+            timeouts=Timeouts(connect=10.0, read=86_400.0, total=args.timeout),
             retry=RetryPolicy(attempts=3),
         )
     except ValueError as exc:
         raise CliError(f"--fhir: {exc}") from exc
-    summary = asyncio.run(_load(client, paths, args.concurrency))
+    progress = _Progress(len(paths), enabled=not args.no_progress)
+    try:
+        summary = asyncio.run(_load(client, paths, args.concurrency, args.max_entries, args.timeout, progress))
+    finally:
+        progress.close()
     seconds = time.perf_counter() - started
     skipped = f", skipped {summary.skipped}" if summary.skipped else ""
+    failed = f", {len(summary.failed)} failed" if summary.failed else ""
     print(
-        f"loaded {summary.files} file(s), {summary.resources} resource(s) in {seconds:.1f} s "
-        f"({summary.requests} request(s)){skipped}"
+        f"loaded {summary.files} of {len(paths)} file(s), {summary.resources} resource(s) in {seconds:.1f} s "
+        f"({summary.requests} request(s)){skipped}{failed}"
     )
-    return 0
+    for path, reason in summary.failed:
+        print(f"  failed: {path}: {reason}")
+    return 1 if summary.failed else 0
+
+
+_SECONDS_PER_ENTRY = 0.1  # a sandbox on two cores stores ~50-100 entries a second in one transaction
 
 
 @dataclass(slots=True)
@@ -77,9 +101,38 @@ class _Summary:
     resources: int = 0
     skipped: int = 0
     requests: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
-async def _load(client: FhirClient, paths: Sequence[Path], concurrency: int) -> _Summary:
+class _Progress:
+    """Files done of all, resources and failures so far, rate and ETA — on stderr, and only on a terminal."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="file", file=sys.stderr, disable=None)  # None: off unless a tty
+
+    def done(self, summary: _Summary) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(resources=summary.resources, failed=len(summary.failed), refresh=False)
+
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)  # above the bar, which stays whole
+        else:
+            print(line, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+async def _load(
+    client: FhirClient, paths: Sequence[Path], concurrency: int, max_entries: int, timeout: float, progress: _Progress
+) -> _Summary:
     summary = _Summary()
     pending = iter(paths)  # shared by the workers: each takes the next file
 
@@ -88,15 +141,27 @@ async def _load(client: FhirClient, paths: Sequence[Path], concurrency: int) -> 
             transaction = await asyncio.to_thread(_prepare, path)
             if isinstance(transaction, str):
                 summary.skipped += 1
-                print(f"cds-cyto: skipped {path}: {transaction}", file=sys.stderr)
+                progress.write(f"cds-cyto: skipped {path}: {transaction}")
+                progress.done(summary)
                 continue
+            parts = split_transaction(transaction, max_entries)
             try:
-                await client.transaction(transaction)
+                for part in parts:
+                    entries = len(part["entry"])
+                    extra = _SECONDS_PER_ENTRY * entries if entries > max_entries else 0.0  # one that could not split
+                    async with client.deadline(f"transaction of {entries}", timeout + extra):
+                        await client.transaction(part)
+            except FhirUnavailable as exc:
+                if exc.status is None and not summary.files:  # nothing answered yet: the server, not this file
+                    raise CliError(f"FHIR server {client.base_url}: {exc}") from exc
+                _failed(summary, progress, path, str(exc))
             except SourceError as exc:
                 said = exc.for_operator() if isinstance(exc, FhirError) else str(exc)  # the operator's own server
-                raise CliError(f"{path}: {said} ({summary.files} file(s) loaded before this one)") from exc
-            summary.files += 1
-            summary.resources += len(transaction["entry"])
+                _failed(summary, progress, path, said)
+            else:
+                summary.files += 1
+                summary.resources += len(transaction["entry"])
+            progress.done(summary)
 
     async with client:
         try:
@@ -107,6 +172,11 @@ async def _load(client: FhirClient, paths: Sequence[Path], concurrency: int) -> 
             raise failed.exceptions[0] from None  # one clear line, not a group
     summary.requests = client.stats.requests
     return summary
+
+
+def _failed(summary: _Summary, progress: _Progress, path: Path, reason: str) -> None:
+    summary.failed.append((path, reason))
+    progress.write(f"cds-cyto: {path}: {reason}")
 
 
 def _candidates(paths: Sequence[Path]) -> Iterator[Path]:

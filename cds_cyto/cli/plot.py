@@ -56,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{path}: no such Bundle")
     from cds_cyto.cli.evaluate import read_file
 
+    if not args.out.parent.is_dir():  # checked first: a plot that cannot be written is not worth drawing
+        raise CliError(f"{args.out}: its folder {args.out.parent} does not exist")
     data = read_file(path)
-    args.out.write_bytes(timeline_png(data, args.patient))
+    png = timeline_png(data, args.patient)
+    try:
+        args.out.write_bytes(png)
+    except OSError as exc:
+        raise CliError(f"{args.out}: cannot write ({exc.strerror})") from None
     print(args.out)
     return 0

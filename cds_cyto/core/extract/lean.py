@@ -207,6 +207,9 @@ class JsonLineError(ValueError):
         self.line = line
 
 
+_BOM = "\ufeff".encode()
+
+
 def read_resources(body: bytes | bytearray | memoryview | str, *, ndjson: bool = False) -> list[Any]:
     """THE reader of FHIR documents, for every door: a Bundle (any type; `resources_from_json`: lab results lean,
     fullUrls settled), a single resource, or NDJSON (one resource or Bundle a line) → the flat list of resources
@@ -214,11 +217,13 @@ def read_resources(body: bytes | bytearray | memoryview | str, *, ndjson: bool =
     patients are not settled here: that is the core's one rule, whichever door the data came through.
 
     Raises `orjson.JSONDecodeError` (NDJSON: `JsonLineError`) for bytes that are not JSON and `NotFhirError` for
-    JSON that is not a FHIR resource.
+    JSON that is not a FHIR resource. A leading UTF-8 byte-order mark (Windows editors write one) is skipped, as
+    RFC 8259 §8.1 allows; orjson refuses it.
     """
-    if not ndjson:
-        return _document(resources_from_json(body), None)
     text = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+    text = text.removeprefix(_BOM)
+    if not ndjson:
+        return _document(resources_from_json(text), None)
     out: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
