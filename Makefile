@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 HAPI_JAR := hapi/target/hapi-test-server.jar
 HAPI_SOURCES := hapi/pom.xml $(shell find hapi/src -type f 2>/dev/null)
 
-.PHONY: run test install lint typecheck pytest postgres hapi hapi-jar bench clean
+.PHONY: run test install lint typecheck pytest postgres hapi hapi-up hapi-down hapi-jar bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,16 @@ pytest: install
 	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-## hapi: a local HAPI FHIR sandbox on 127.0.0.1:8080/fhir (foreground)
+## hapi: a local HAPI FHIR sandbox on 127.0.0.1:8080/fhir (foreground; HAPI_PORT=… for another port)
 hapi: $(HAPI_JAR)
-	bash hapi/run.sh 8080
+	bash hapi/run.sh $(or $(HAPI_PORT),8080)
+
+## hapi-up / hapi-down: the same sandbox in the background; hapi-up returns once it answers
+hapi-up: $(HAPI_JAR)
+	bash scripts/hapi-up.sh $(or $(HAPI_PORT),8080)
+
+hapi-down:
+	bash scripts/hapi-down.sh $(or $(HAPI_PORT),8080)
 
 bench: install
 	$(BIN)/python bench/bench_core.py

@@ -20,7 +20,12 @@ __all__ = ["register", "rows_from_fhir"]
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("analyze", help="cohort report: incidence, cumulative incidence, models, site model")
+    p = sub.add_parser(
+        "analyze",
+        help="cohort report: incidence, cumulative incidence, models, site model",
+        description="Reproduce the seed papers' analyses on a cohort (Bundle files or a FHIR server): incidence, "
+        "cumulative incidence, correlations, regression models, and the site model; writes a report with its tables.",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--bundles", type=Path, metavar="DIR", help="a directory of patient Bundles")
     src.add_argument("--fhir", metavar="URL", help="a FHIR server (every Patient on it)")

@@ -23,7 +23,12 @@ __all__ = ["register"]
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("evaluate", help="assess one patient (or a directory of patient Bundles)")
+    p = sub.add_parser(
+        "evaluate",
+        help="assess one patient (or a directory of patient Bundles)",
+        description="Assess patients from FHIR Bundle or NDJSON files, a directory of them, or a FHIR server: grades, "
+        "episodes, ICAHT, CRS, CAR-HEMATOTOX and the recommendations, as the service's cards give them.",
+    )
     p.add_argument(
         "path",
         nargs="?",
@@ -35,7 +40,7 @@ def register(sub: Any) -> None:
         type=parse_day,
         help="assess as of this date (YYYY-MM-DD); default: latest result",
     )
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     add_disease_argument(
         p,
         ("ALL", "NHL", "MM"),

@@ -14,9 +14,14 @@ __all__ = ["register"]
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("feedback", help="list CDS Hooks feedback received by the service")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p = sub.add_parser(
+        "feedback",
+        help="list CDS Hooks feedback received by the service",
+        description="List what clinicians did with the cards (CDS Hooks feedback: accepted, overridden and why), "
+        "newest first, from the service's store.",
+    )
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N entries, newest first (default 50)")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     p.add_argument(
         "--database",
         "--database-url",  # the older name, kept: one vocabulary with sweep and worklist is --database

@@ -38,7 +38,11 @@ _SUFFIXES = (".json", ".ndjson")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("fixtures", help="work with FHIR fixture bundles")
+    parser = subparsers.add_parser(
+        "fixtures",
+        help="work with FHIR fixture bundles",
+        description="Work with FHIR fixture Bundles: `load` puts them on a FHIR server (a sandbox).",
+    )
     actions = parser.add_subparsers(dest="fixtures_action", metavar="ACTION", required=True)
     load = actions.add_parser(
         "load",

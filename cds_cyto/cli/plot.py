@@ -12,10 +12,17 @@ __all__ = ["register", "timeline_png"]
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("plot", help="a patient's blood-count timeline as a PNG")
+    p = sub.add_parser(
+        "plot",
+        help="a patient's blood-count timeline as a PNG",
+        description="Draw one patient's ANC, Hb and platelets over days from infusion against the thresholds, with "
+        "CRS shaded and transfusions and G-CSF marked, as a PNG.",
+    )
     p.add_argument("patient", help="patient id (the Bundle file name without .json, or the Patient id)")
-    p.add_argument("--bundles", type=Path, required=True, metavar="DIR")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.png")
+    p.add_argument("--bundles", type=Path, required=True, metavar="DIR", help="the folder of patient Bundle files")
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="FILE.png", help="the PNG to write (its folder must exist)"
+    )
     p.set_defaults(func=run)
 
 

@@ -17,7 +17,13 @@ __all__ = ["register"]
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run the CDS Hooks service (settings from CDS_CYTO_* environment variables)")
+    p = sub.add_parser(
+        "serve",
+        help="run the CDS Hooks service (settings from CDS_CYTO_* environment variables)",
+        description="Run the CDS Hooks service: discovery, the patient-view hook, feedback, rule pages, the worklist "
+        "API and health checks. Settings come from CDS_CYTO_* environment variables (README, Configuration); a bad "
+        "setting stops the start with one line and exit 2.",
+    )
     p.add_argument("--host", help="bind address (default $CDS_CYTO_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default $CDS_CYTO_PORT or 8000)")
     p.add_argument(

@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
         "mixed",
         "mixed",
     )
-    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--seed", type=int, default=20261122, help="random seed: the same seed, the same cohort")
     parser.add_argument("--out", type=Path, help="output directory (created; earlier cohort files replaced)")
     parser.add_argument(
         "--format",

@@ -36,7 +36,12 @@ EXIT_BUSY = 3
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("sweep", help="assess the CAR-T cohort on a FHIR server; alerts go to the worklist")
+    p = sub.add_parser(
+        "sweep",
+        help="assess the CAR-T cohort on a FHIR server; alerts go to the worklist",
+        description="Assess every recent CAR-T patient on a FHIR server (incrementally: only what changed since the "
+        "last sweep) and keep the worklist's alerts. Once with --once, else on the configured schedule.",
+    )
     p.add_argument("--once", action="store_true", help="one sweep now (default: run on the configured schedule)")
     p.add_argument("--fhir", metavar="URL", help="FHIR server base URL (default $CDS_CYTO_FHIR_BASE_URL)")
     p.add_argument("--database", metavar="URL", help="store URL (default $CDS_CYTO_DATABASE_URL)")

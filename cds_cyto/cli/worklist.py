@@ -23,8 +23,13 @@ __all__ = ["register", "run"]
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("worklist", help="alerts from cohort sweeps, most urgent first, with what changed")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p = sub.add_parser(
+        "worklist",
+        help="alerts from cohort sweeps, most urgent first, with what changed",
+        description="The CAR-T team's worklist from the last sweeps: open alerts most urgent first, what changed "
+        "since the last sweep, the patients a sweep could not assess, and what the list rests on.",
+    )
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format (default table)")
     p.add_argument("--database", metavar="URL", help="store URL (default $CDS_CYTO_DATABASE_URL)")
     p.add_argument("--ack", metavar="ALERT_ID", help="acknowledge this alert instead of listing")
     p.add_argument("--by", metavar="NAME", help="who acknowledges (default: the login name)")
