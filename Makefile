@@ -41,9 +41,10 @@ hapi-jar: $(HAPI_JAR)
 $(HAPI_JAR): $(HAPI_SOURCES)
 	mvn -q -B -f hapi/pom.xml package -DskipTests
 
-# pytest's exit code 5 means it collected no tests: that is a failure here, never a pass.
+# pytest's exit code 5 means it collected no tests: that is a failure here, never a pass. The 25 slowest tests are
+# listed at the end, so a CI log shows where the suite's 15 minutes go.
 pytest: install
-	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 ## hapi: a local HAPI FHIR sandbox on 127.0.0.1:8080/fhir (foreground; HAPI_PORT=… for another port)
