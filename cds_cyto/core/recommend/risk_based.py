@@ -24,7 +24,14 @@ from cds_cyto.core.assessment.recommendation import Evidence, Recommendation
 from cds_cyto.core.extract.record import LabResult, PatientRecord, TherapyEvent
 from cds_cyto.core.grading.interval import below, shown
 from cds_cyto.core.profile import Profile
-from cds_cyto.core.recommend.evidence import fresh, given_on, unidentified_evidence, unidentified_since
+from cds_cyto.core.recommend.evidence import (
+    fresh,
+    given_on,
+    result_evidence,
+    unidentified_evidence,
+    unidentified_since,
+    value_text,
+)
 from cds_cyto.core.risk.engine import RiskAssessment
 from cds_cyto.core.risk.hematotox import Hematotox
 
@@ -47,8 +54,7 @@ def _day(day: int) -> str:
 
 
 def _anc_evidence(r: LabResult) -> Evidence:
-    flags = " (derived)" if r.derived else ""
-    return Evidence("ANC", f"{shown(r, r.unit)}{flags}", r.time.isoformat(), r.source_id)
+    return result_evidence("ANC", r)
 
 
 def _score_text(h: Hematotox) -> str:
@@ -83,6 +89,23 @@ def _gcsf_since(record: PatientRecord, day0: date, as_of: date) -> list[TherapyE
     return [e for e in record.events_of("gcsf") if day0 <= e.start <= as_of]
 
 
+def _anc_checked(anc: LabResult | None, as_of: date, day0: date, max_age: int, cut: float) -> str | None:
+    """What the rule checked of the ANC, as true words; None when the latest ANC is fresh and below the therapeutic
+    cut (that card speaks then)."""
+    if anc is None or anc.local_date < day0:
+        return "no ANC since infusion"
+    age = (as_of - anc.local_date).days
+    where = f"ANC {value_text(anc)} on {_day((anc.local_date - day0).days)}"
+    if age > max_age:
+        return f"latest {where} is {age} days old (older than freshness.max_age_days {max_age}): not used"
+    low = below(anc, cut)
+    if low:
+        return None
+    if low is None:
+        return f"latest {where}: cannot tell whether below {cut:g} (gcsf_therapeutic.anc_below)"
+    return f"latest {where} not below {cut:g} (gcsf_therapeutic.anc_below)"
+
+
 def _prophylaxis(
     risk: RiskAssessment,
     record: PatientRecord,
@@ -90,18 +113,25 @@ def _prophylaxis(
     day: int | None,
     latest_anc: LabResult | None,
     t: dict[str, Any],
+    anc_recovered_day: int | None,
 ) -> Recommendation | None:
+    """Advice to *start* prophylactic G-CSF (clinical-reference.md §8): only inside its start window, while no
+    G-CSF has been given and never once a neutropenia episode has recovered."""
     rule = t["gcsf_prophylaxis"]
     h = risk.hematotox
     at_least, from_day = int(rule["hematotox_at_least"]), int(rule["from_day"])
-    until = risk.data.gcsf_until_day
+    until = int(rule["start_until_day"])
     if day is None or not from_day <= day <= until or h.score is None or h.score < at_least:
+        return None
+    if anc_recovered_day is not None:
         return None
     day0 = as_of - timedelta(days=day)
     if _gcsf_since(record, day0 + timedelta(days=risk.data.gcsf_already_from_day), as_of):
         return None
-    anc = fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))
-    if anc is not None and below(anc, float(t["gcsf_therapeutic"]["anc_below"])):
+    checked = _anc_checked(
+        latest_anc, as_of, day0, int(t["freshness"]["max_age_days"]), float(t["gcsf_therapeutic"]["anc_below"])
+    )
+    if checked is None:
         return None  # the therapeutic card applies
     dose = str(rule["dose"])
     evidence = _hematotox_evidence(h)
@@ -114,20 +144,21 @@ def _prophylaxis(
     if latest_anc is not None:
         evidence.append(_anc_evidence(latest_anc))
     score = str(h.score) if h.complete else f"≥ {h.score}"
+    window = f"day +{from_day} to +{until}"
     if unknown:
         latest = unknown[-1]
         text = (
             f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia. The drug of "
             f"{latest.source_id or 'an administration'} {given_on(latest)} could not be identified: check whether "
-            f"G-CSF was given before considering prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
+            f"G-CSF was given before starting prophylactic G-CSF ({dose}); the start window is {window} (EHA/EBMT)."
         )
         summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: check whether G-CSF was given"
     else:
         text = (
             f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia, and no G-CSF since infusion. "
-            f"Consider prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
+            f"Consider starting prophylactic G-CSF ({dose}) now, {_day(day)} (start window {window}, EHA/EBMT)."
         )
-        summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: consider prophylactic G-CSF"
+        summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: consider starting prophylactic G-CSF"
     if h.caveat:
         text += " " + h.caveat
     return Recommendation(
@@ -135,10 +166,10 @@ def _prophylaxis(
         summary,
         text,
         "warning",
-        f"CAR-HEMATOTOX ≥ {at_least} (thresholds gcsf_prophylaxis.hematotox_at_least), day +{from_day} to "
-        f"+{until} (risk.toml gcsf_prophylaxis.until_day, {risk.data.gcsf_until_source}), no G-CSF since day 0, "
-        f"latest ANC not below gcsf_therapeutic.anc_below",
-        f"{rule['source']}; {h.citation}",
+        f"CAR-HEMATOTOX ≥ {at_least} (thresholds gcsf_prophylaxis.hematotox_at_least); {_day(day)} within the start "
+        f"window {window} (gcsf_prophylaxis.from_day, start_until_day); no G-CSF since day 0; no recovered "
+        f"neutropenia episode; {checked}",
+        f"{rule['source']}; {rule['start_until_source']}; {h.citation}",
         tuple(evidence),
         facts={
             "dose": dose,
@@ -212,19 +243,15 @@ def _monitoring_reasons(
             )
     sn = profile.definitions["seed000"].severe["neutrophils"]
     day0 = as_of - timedelta(days=day)
-    if (
-        risk.hematotox.high_risk
-        and latest_anc is not None
-        and day0 <= latest_anc.local_date <= as_of
-        and below(latest_anc, sn)
-    ):
+    anc = fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))  # a weeks-old value is not "ongoing"
+    if risk.hematotox.high_risk and anc is not None and day0 <= anc.local_date and below(anc, sn):
         reasons.append(
             Evidence(
                 f"high CAR-HEMATOTOX ({_score_text(risk.hematotox)}) with ongoing severe neutropenia "
                 f"(ANC < {sn:g}; {data.monitoring_hematotox_source})",
-                f"ANC {shown(latest_anc, latest_anc.unit)} on {_day((latest_anc.local_date - day0).days)}",
-                latest_anc.time.isoformat(),
-                latest_anc.source_id,
+                f"ANC {value_text(anc)} on {_day((anc.local_date - day0).days)}",
+                anc.time.isoformat(),
+                anc.source_id,
             )
         )
     return reasons
@@ -237,11 +264,14 @@ def risk_recommendations(
     day: int | None,
     latest_anc: LabResult | None,
     profile: Profile,
+    *,
+    anc_recovered_day: int | None = None,
 ) -> tuple[list[Recommendation], list[Evidence]]:
     """(recommendations, extended-monitoring reasons). `day` = as_of − infusion date (None without an infusion);
-    `latest_anc` = the latest ANC on or before `as_of` (the engine checks its freshness itself)."""
+    `latest_anc` = the latest ANC on or before `as_of` (the engine checks its freshness itself);
+    `anc_recovered_day` = the day a neutropenia episode (seed 000) recovered, if one did."""
     recs: list[Recommendation] = []
-    prophylaxis = _prophylaxis(risk, record, as_of, day, latest_anc, profile.thresholds)
+    prophylaxis = _prophylaxis(risk, record, as_of, day, latest_anc, profile.thresholds, anc_recovered_day)
     if prophylaxis is not None:
         recs.append(prophylaxis)
     return recs, _monitoring_reasons(risk, as_of, day, latest_anc, profile)
