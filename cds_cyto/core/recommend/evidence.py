@@ -37,7 +37,7 @@ def result_evidence(label: str, r: LabResult) -> Evidence:
 def day_text(day: int | None) -> str:
     if day is None:
         return "day unknown"
-    return f"day +{day}" if day >= 0 else f"day {day}"
+    return f"day +{day}" if day > 0 else f"day {day}"  # day 0 is the infusion day
 
 
 def age_text(r: LabResult, as_of: date) -> str:

@@ -47,9 +47,10 @@ def counts_overdue(a: Assessment, profile: Profile) -> Recommendation | None:
     if not stale:
         return None
     said = "; ".join(s for s, _, _ in stale)
+    first = stale[0][0] + (f" (+{len(stale) - 1} more)" if len(stale) > 1 else "")
     return Recommendation(
         "counts-overdue",
-        f"{said[0].upper()}{said[1:]} — repeat the count",
+        f"{first[0].upper()}{first[1:]} — repeat the count",
         f"{said[0].upper()}{said[1:]}: repeat the blood count. No treatment advice rests on a value older than "
         f"{max_age} days.",
         "warning",
@@ -64,12 +65,12 @@ def counts_overdue(a: Assessment, profile: Profile) -> Recommendation | None:
 def transfusion_dependence(
     record: PatientRecord, day0: date, as_of: date, after_day: int, window_days: int, at_least: int
 ) -> dict[str, list[TherapyEvent]]:
-    """Product ("red cells", "platelets") → its transfusions after `after_day` within the `window_days` days up to
+    """Product ("red-cell", "platelet") → its transfusions after `after_day` within the `window_days` days up to
     `as_of`, for each product given at least `at_least` times (an unspecified blood product counts as either)."""
     since = max(day0 + timedelta(days=after_day + 1), as_of - timedelta(days=window_days - 1))
     kinds: dict[str, tuple[EventKind, ...]] = {
-        "red cells": ("rbc_transfusion", "blood_product_transfusion"),
-        "platelets": ("platelet_transfusion", "blood_product_transfusion"),
+        "red-cell": ("rbc_transfusion", "blood_product_transfusion"),
+        "platelet": ("platelet_transfusion", "blood_product_transfusion"),
     }
     out: dict[str, list[TherapyEvent]] = {}
     for product, ks in kinds.items():
@@ -104,7 +105,9 @@ def prolonged_cytopenia(a: Assessment, profile: Profile) -> Recommendation | Non
     window, at_least = int(rule["dependence_window_days"]), int(rule["dependence_transfusions"])
     for product, given in transfusion_dependence(a.record, day0, a.as_of, after, window, at_least).items():
         days = ", ".join(day_text((e.start - day0).days) for e in given)
-        said.append(f"{len(given)} {product} transfusions in the last {window} days ({days})")
+        unspecified = sum(e.kind == "blood_product_transfusion" for e in given)
+        of_which = f", {unspecified} of an unspecified product" if unspecified else ""
+        said.append(f"{len(given)} {product} transfusions in the last {window} days ({days}{of_which})")
         reasons += [
             Evidence(
                 f"{product} transfusion (dependence: ≥ {at_least} in {window} days after day +{after})",
@@ -114,7 +117,8 @@ def prolonged_cytopenia(a: Assessment, profile: Profile) -> Recommendation | Non
             )
             for e in given
         ]
-        thrombocytopenia |= product == "platelets"
+        # the platelet option only for platelets known to have been given, not for an unspecified product
+        thrombocytopenia |= product == "platelet" and unspecified < len(given)
     late = a.icaht_late
     grade_at_least = int(rule["late_icaht_grade_at_least"])
     if late is not None and late.grade is not None and late.grade >= grade_at_least:

@@ -25,6 +25,7 @@ from cds_cyto.core.extract.record import LabResult, PatientRecord, TherapyEvent
 from cds_cyto.core.grading.interval import below, shown
 from cds_cyto.core.profile import Profile
 from cds_cyto.core.recommend.evidence import (
+    day_text,
     fresh,
     given_on,
     result_evidence,
@@ -50,7 +51,7 @@ class CardAddition:
 
 
 def _day(day: int) -> str:
-    return f"day +{day}" if day >= 0 else f"day {day}"
+    return day_text(day)
 
 
 def _anc_evidence(r: LabResult) -> Evidence:
