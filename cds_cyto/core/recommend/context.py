@@ -55,6 +55,13 @@ class GcsfCourse:
     def last(self) -> TherapyEvent:
         return self.doses[-1]
 
+    def short(self, day0: date | None, names: Mapping[str, str]) -> str:
+        """ "filgrastim since day +6, 4 doses" (for a summary)."""
+        drugs = " / ".join(dict.fromkeys(names.get(e.code, "G-CSF") for e in self.doses))
+        if len(self.doses) == 1:
+            return f"{drugs} on {_when(self.first.start, day0)}, 1 dose"
+        return f"{drugs} since {_when(self.first.start, day0)}, {len(self.doses)} doses"
+
     def text(self, day0: date | None, names: Mapping[str, str]) -> str:
         """ "on filgrastim since day +6, 4 doses (last day +9)"."""
         drugs = list(dict.fromkeys(names.get(e.code, "G-CSF") for e in self.doses))

@@ -78,7 +78,8 @@ def _gcsf_therapeutic(
     else:
         given = course.text(a.infusion_date, profile.code_names)
         text = f"ANC {shown(anc)} ×10⁹/L on {_day(a)}, {given}: continue per protocol."
-        summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — {given}"
+        short = course.short(a.infusion_date, profile.code_names)
+        summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — G-CSF already given ({short})"
     text += crs_text
     urgency: Urgency = "info" if course is not None else "warning"
     rule = f"latest ANC < {cut:g} ×10⁹/L (site threshold gcsf_therapeutic.anc_below)"
