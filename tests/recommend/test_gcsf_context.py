@@ -8,7 +8,17 @@ import pytest
 from cds_cyto.core.assessment.recommendation import Recommendation
 from cds_cyto.core.assessment.result import Assessment
 from tests.core.harness import run
-from tests.support.fhir import FILGRASTIM, Json, baseline_panel, crs_condition, infusion, med_admin, obs, patient
+from tests.support.fhir import (
+    FILGRASTIM,
+    Json,
+    baseline_panel,
+    crs_condition,
+    crs_grade,
+    infusion,
+    med_admin,
+    obs,
+    patient,
+)
 
 HIGH_RISK = baseline_panel(plt=100.0, anc=1.0)  # CAR-HEMATOTOX 2
 
@@ -50,9 +60,9 @@ def test_a_dose_after_as_of_is_not_part_of_the_course() -> None:
 def test_active_crs_is_shown_on_the_therapeutic_card() -> None:
     a = run(patient(), infusion(), crs_condition(2, 3), obs("neutrophils", 0.3, "10*9/L", day=7), as_of_day=7)
     rec = card(a, "gcsf-therapeutic")
-    assert "Grade 2 CRS active since day +3 (not recovered): weigh G-CSF during CRS per protocol." in rec.text
+    assert "Active grade 2 CRS since day +3, not recovered: weigh G-CSF during CRS per protocol." in rec.text
     assert [e.value for e in rec.evidence if e.label == "Active CRS"] == [
-        "grade 2 CRS active since day +3 (not recovered)"
+        "active grade 2 CRS since day +3, not recovered"
     ]
 
 
@@ -67,4 +77,13 @@ def test_active_crs_is_shown_on_the_prophylaxis_card() -> None:
         patient(), infusion(), HIGH_RISK, crs_condition(1, 1), obs("neutrophils", 2.0, "10*9/L", day=3), as_of_day=3
     )
     rec = card(a, "gcsf-prophylaxis")
-    assert "Grade 1 CRS active since day +1 (not recovered)" in rec.text
+    assert "Active grade 1 CRS since day +1, not recovered" in rec.text
+
+
+def test_a_crs_course_says_when_it_reached_its_grade() -> None:
+    # charted daily grades: CRS from day 4, grade 3 from day 7 (the demo's syn-all-0038 course)
+    grades = [crs_grade(g, d) for d, g in ((4, 1), (5, 2), (6, 2), (7, 3), (8, 3), (9, 3))]
+    a = run(patient(), infusion(), grades, obs("neutrophils", 0.36, "10*9/L", day=9), as_of_day=9)
+    rec = card(a, "gcsf-therapeutic")
+    assert "Active CRS since day +4 (reached grade 3 on day +7), not recovered" in rec.text
+    assert rec.urgency == "warning"  # active CRS ≥ grade 3 with severe neutropenia

@@ -208,6 +208,24 @@ def crs_condition(grade: int | None, onset: int, abatement: int | None = None) -
     return res
 
 
+# A site's charted daily ASTCT CRS grade (codes.toml [crs] grade_observation_codes).
+CRS_GRADE_OBS = ("urn:cds-cyto:obs", "crs-grade")
+
+
+def crs_grade(grade: int, day: int) -> Json:
+    """A daily CRS grade Observation (valueInteger) on `day` at noon."""
+    system, code = CRS_GRADE_OBS
+    return {
+        "resourceType": "Observation",
+        "id": _next_id("crsg"),
+        "status": "final",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": PATIENT},
+        "effectiveDateTime": at(day, "12:00:00"),
+        "valueInteger": grade,
+    }
+
+
 # CAR-HEMATOTOX inputs (clinical-reference.md §5) in their LOINC-coded units; `baseline_panel` defaults score 0.
 _BASELINE_UNITS = {
     "platelets": "10*9/L",

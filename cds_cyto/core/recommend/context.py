@@ -127,13 +127,22 @@ def transfusion_text(e: TherapyEvent, count: LabResult, label: str) -> str:
     return f"{product} given {given}, {order} the {clock} {label}"
 
 
-def active_crs_text(a: Assessment) -> str | None:
-    """ "grade 3 CRS active since day +4" while CRS is recorded and not recovered; None otherwise."""
+def _crs_course(a: Assessment) -> str | None:
+    """ "CRS since day +4 (reached grade 3 on day +7)" for CRS recorded and not recovered; None otherwise."""
     if a.risk is None or not a.risk.crs.ongoing:
         return None
     crs = a.risk.crs
-    grade = f"grade {crs.max_grade} " if crs.max_grade is not None else ""
-    return f"{grade}CRS active since {day_text(crs.onset_day)} (not recovered)"
+    if crs.max_grade is None:
+        return f"CRS (grade not stated) since {day_text(crs.onset_day)}"
+    if crs.peak_day is None or crs.peak_day == crs.onset_day:
+        return f"grade {crs.max_grade} CRS since {day_text(crs.onset_day)}"
+    return f"CRS since {day_text(crs.onset_day)} (reached grade {crs.max_grade} on {day_text(crs.peak_day)})"
+
+
+def active_crs_text(a: Assessment) -> str | None:
+    """ "active CRS since day +4 (reached grade 3 on day +7), not recovered"; None when CRS is not active."""
+    course = _crs_course(a)
+    return None if course is None else f"active {course}, not recovered"
 
 
 def escalation(a: Assessment, profile: Profile) -> str | None:
@@ -156,10 +165,7 @@ def escalation(a: Assessment, profile: Profile) -> str | None:
         and crs.max_grade is not None
         and crs.max_grade >= int(rule["crs_grade_at_least"])
     ):
-        return (
-            f"active grade {crs.max_grade} CRS (since {day_text(crs.onset_day)}) with severe neutropenia "
-            f"(ANC {value_text(anc)} on {day_text(anc_day)})"
-        )
+        return f"{active_crs_text(a)}, with severe neutropenia (ANC {value_text(anc)} on {day_text(anc_day)})"
     after = int(rule["neutropenia_after_day"])
     if anc_day > after:
         return f"severe neutropenia persisting after day {after} (ANC {value_text(anc)} on {day_text(anc_day)})"
