@@ -1,5 +1,5 @@
 """Already done (clinical-reference.md §8): a transfusion of the card's product after the triggering count, or
-started at most `transfusion_given.lookback_hours` (6) before it, turns the red-cell or platelet card into
+started at most `transfusion_given.lookback_hours` (1) before it, turns the red-cell or platelet card into
 information that asks to re-check the count — never a second critical prompt, never a draft for another unit."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def low_hb(time: str = "06:00:00", day: int = 8) -> Json:
     [
         ("10:00:00", "info"),  # after the 06:00 Hb
         ("06:00:00", "info"),  # at the same minute
-        ("00:00:00", "info"),  # 6 h before: at the look-back's edge
+        ("05:00:00", "info"),  # 1 h before: at the look-back's edge
         (None, "info"),  # a date only, on the count's day: the order is unknown, it counts
     ],
 )
@@ -62,7 +62,7 @@ def test_the_card_says_when_the_red_cells_were_given_after_which_hb() -> None:
 @pytest.mark.parametrize(
     "given",
     [
-        transfusion(RBC_TRANSFUSION, 7, "23:59:00"),  # 6 h 1 min before the 06:00 Hb: before the look-back
+        transfusion(RBC_TRANSFUSION, 8, "04:59:00"),  # 1 h 1 min before the 06:00 Hb: the Hb is post-transfusion
         transfusion(RBC_TRANSFUSION, 7, None),  # a date only, the day before
         transfusion(PLATELET_TRANSFUSION, 8, "10:00:00"),  # another product
         transfusion(RBC_TRANSFUSION, 9, "10:00:00"),  # after as_of (a replay of an earlier day)
@@ -77,7 +77,7 @@ def test_without_a_matching_transfusion_the_card_stays_critical(given: Json) -> 
 
 def test_the_look_back_is_site_data() -> None:
     wider = load_profile(site={"thresholds": {"transfusion_given": {"lookback_hours": 12}}})
-    resources = [patient(), infusion(), low_hb(), transfusion(RBC_TRANSFUSION, 7, "23:00:00")]
+    resources = [patient(), infusion(), low_hb(), transfusion(RBC_TRANSFUSION, 7, "19:00:00")]
     assert card(run(*resources, as_of_day=8), "rbc-transfusion").urgency == "critical"
     assert card(run(*resources, as_of_day=8, profile=wider), "rbc-transfusion").urgency == "info"
 

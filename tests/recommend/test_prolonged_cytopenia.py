@@ -63,7 +63,10 @@ def test_thrombocytopenia_names_the_tpo_receptor_agonists_with_their_evidence() 
     assert rec is not None and rec.urgency == "warning"
     assert "bone marrow" in rec.text and "infection" in rec.text and "myelotoxic drugs" in rec.text
     assert "eltrombopag, romiplostim" in rec.text
-    assert "observational: GETH-TC registry, 76% platelet-transfusion independence, median 32 days" in rec.text
+    assert (
+        "level of evidence: observational (GETH-TC registry: 76% platelet-transfusion independence, median 32 days)"
+        in rec.text
+    )
     assert "CD34+" not in rec.text  # the neutropenia option is not offered for thrombocytopenia alone
     assert "not an order" in rec.text
     assert draft_for(rec, a, default_profile()) is None  # an evaluation, never a draft order

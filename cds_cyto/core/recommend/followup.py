@@ -135,9 +135,9 @@ def prolonged_cytopenia(a: Assessment, profile: Profile) -> Recommendation | Non
         return None
     options = []
     if thrombocytopenia:
-        options.append(f"{rule['tpo']} — evidence: {rule['tpo_evidence']}")
+        options.append(f"{rule['tpo']} — level of evidence: {rule['tpo_evidence']}")
     if neutropenia:
-        options.append(f"{rule['cd34']} — evidence: {rule['cd34_evidence']}")
+        options.append(f"{rule['cd34']} — level of evidence: {rule['cd34_evidence']}")
     text = f"Cytopenia persists past day +{after} ({'; '.join(said)}): {rule['workup']}."
     if options:
         text += " Options the EHA/EBMT consensus names for persistent cases, to evaluate (not an order): "
