@@ -85,3 +85,17 @@ def test_several_lineages_are_listed_in_one_card() -> None:
     assert rec.text.startswith("Last ANC 0.3 ×10⁹/L on day +5 (7 days ago), none since; last PLT 15 ×10⁹/L on day +6")
     assert rec.summary == "Last ANC 0.3 ×10⁹/L on day +5 (7 days ago), none since (+1 more) — repeat the count"
     assert len(rec.evidence) == 2
+
+
+def test_its_draft_is_one_blood_count_as_valid_fhir_r4() -> None:
+    from fhir.resources.R4B.servicerequest import ServiceRequest
+
+    a = run(patient(), infusion(), obs("neutrophils", 0.3, "10*9/L", day=5), as_of_day=11)
+    rec = overdue(a)
+    assert rec is not None
+    drafted = draft_for(rec, a, default_profile())
+    assert drafted is not None
+    label, resource = drafted
+    ServiceRequest.model_validate(resource)
+    assert label == "Draft order: blood count with differential"
+    assert resource["status"] == "draft" and resource["intent"] == "proposal" and "occurrenceTiming" not in resource

@@ -87,3 +87,18 @@ def test_a_crs_course_says_when_it_reached_its_grade() -> None:
     rec = card(a, "gcsf-therapeutic")
     assert "Active CRS since day +4 (reached grade 3 on day +7), not recovered" in rec.text
     assert rec.urgency == "warning"  # active CRS ≥ grade 3 with severe neutropenia
+
+
+def test_an_earlier_course_is_named_when_no_dose_is_recent() -> None:
+    # filgrastim on days 1 and 2, none in the 3 days before day 9 (gcsf_recent.days): a new prompt, with the history
+    a = run(patient(), infusion(), doses(1, 2), obs("neutrophils", 0.3, "10*9/L", day=9), as_of_day=9)
+    rec = card(a, "gcsf-therapeutic")
+    assert rec.urgency == "warning" and "consider therapeutic G-CSF" in rec.summary
+    assert "Last G-CSF: on filgrastim since day +1, 2 doses (last day +2), more than 3 days ago." in rec.text
+    assert [e.label for e in rec.evidence].count("G-CSF given earlier") == 2
+
+
+def test_mobilisation_g_csf_before_infusion_is_not_named() -> None:
+    a = run(patient(), infusion(), doses(-30, -29), obs("neutrophils", 0.3, "10*9/L", day=9), as_of_day=9)
+    rec = card(a, "gcsf-therapeutic")
+    assert "Last G-CSF" not in rec.text and "G-CSF given earlier" not in [e.label for e in rec.evidence]

@@ -62,18 +62,28 @@ def _gcsf_therapeutic(
 ) -> Recommendation:
     t: dict[str, Any] = profile.thresholds
     assert a.as_of is not None
-    course = gcsf_course(a.record, a.as_of, int(t["gcsf_recent"]["course_gap_days"])) if recent else None
+    latest_course = gcsf_course(a.record, a.as_of, int(t["gcsf_recent"]["course_gap_days"]))
+    before_infusion = (
+        a.infusion_date is not None and latest_course is not None and latest_course.last.start < a.infusion_date
+    )
+    if not recent and before_infusion:
+        latest_course = None  # G-CSF long before infusion (mobilisation) is no course of this phase
+    course = latest_course if recent else None
     evidence = [result_evidence("ANC", anc)]
-    if course is not None:
+    if latest_course is not None:
+        label = "G-CSF given" if course is not None else "G-CSF given earlier"
         evidence += [
-            Evidence("G-CSF given", code_text(e.code, profile.code_names), e.start.isoformat(), e.source_id)
-            for e in course.doses
+            Evidence(label, code_text(e.code, profile.code_names), e.start.isoformat(), e.source_id)
+            for e in latest_course.doses
         ]
     crs_text, crs_evidence = _crs_context(a)
     evidence += crs_evidence
     agent = f"{t['gcsf_therapeutic']['drug']} {t['gcsf_therapeutic']['dose']}"
     if course is None:
         text = f"ANC {shown(anc)} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF ({agent}) per protocol."
+        if latest_course is not None:  # an earlier course, more than gcsf_recent.days ago: the team sees it
+            earlier = latest_course.text(a.infusion_date, profile.code_names)
+            text += f" Last G-CSF: {earlier}, more than {int(t['gcsf_recent']['days'])} days ago."
         summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — consider therapeutic G-CSF"
     else:
         given = course.text(a.infusion_date, profile.code_names)
@@ -82,7 +92,10 @@ def _gcsf_therapeutic(
         summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — G-CSF already given ({short})"
     text += crs_text
     urgency: Urgency = "info" if course is not None else "warning"
-    rule = f"latest ANC < {cut:g} ×10⁹/L (site threshold gcsf_therapeutic.anc_below)"
+    rule = (
+        f"latest ANC < {cut:g} ×10⁹/L (site threshold gcsf_therapeutic.anc_below), at most "
+        f"{int(t['freshness']['max_age_days'])} days old (freshness.max_age_days)"
+    )
     if course is not None:
         rule += f"; G-CSF within {int(t['gcsf_recent']['days'])} days (gcsf_recent.days): already given"
     if why_warning is not None:
