@@ -50,6 +50,20 @@ class CardAddition:
     evidence: tuple[Evidence, ...]
 
 
+# Where a CRS feature came from (risk/crs.py), as a clinician reads it.
+_SOURCE_WORDS = {
+    "condition": "CRS diagnosis",
+    "observation": "charted daily grades",
+    "temperature": "temperatures",
+    "fever-derived": "temperatures",
+    "none": "record",
+}
+
+
+def _source_words(source: str) -> str:
+    return _SOURCE_WORDS.get(source, "record")
+
+
 def _day(day: int) -> str:
     return day_text(day)
 
@@ -202,12 +216,8 @@ def _monitoring_reasons(
         reasons.append(
             Evidence(
                 f"CRS grade ≥ {cut} (thresholds extended_monitoring.crs_grade_at_least; {data.severe_source})",
-                f"maximum grade {crs.max_grade} ({crs.sources.get('max_grade', crs.source)}"
-                + (
-                    f", peak {_day(crs.peak_day)} ({crs.sources.get('peak', crs.source)}))"
-                    if crs.peak_day is not None
-                    else ")"
-                ),
+                f"maximum grade {crs.max_grade} (from the {_source_words(crs.sources.get('max_grade', crs.source))})"
+                + (f", first reached on {_day(crs.peak_day)}" if crs.peak_day is not None else ""),
                 None if peak is None else peak.isoformat(),
                 where,
             )
