@@ -35,6 +35,7 @@ from cds_cyto.core.recommend.evidence import (
     unidentified_since,
 )
 from cds_cyto.core.recommend.followup import counts_overdue, prolonged_cytopenia
+from cds_cyto.core.recommend.monitoring import extended_monitoring
 from cds_cyto.core.recommend.risk_based import antibacterial_prophylaxis, risk_recommendations
 
 __all__ = ["Evidence", "Recommendation", "recommend"]
@@ -220,61 +221,6 @@ def _irradiated_window(t: dict[str, Any]) -> str:
     )
 
 
-_LINEAGE_WORDS = {"neutrophils": "neutropenia", "hemoglobin": "anemia", "platelets": "thrombocytopenia"}
-
-
-def _monitoring(a: Assessment, profile: Profile, risk_reasons: list[Evidence]) -> Recommendation | None:
-    t: dict[str, Any] = profile.thresholds
-    if a.as_of is None or a.day is None or a.infusion_date is None:
-        return None
-    rule = t["extended_monitoring"]
-    beyond = int(rule["beyond_day"])
-    pht_days = {"seed000": int(profile.pht["day"]), "seed001": int(profile.pht["seed001_day"])}
-    if a.day > int(rule["until_day"]):
-        return None
-    after = int(rule["severe_after_day"])
-    max_age = int(t["freshness"]["max_age_days"])
-    reasons: list[Evidence] = []
-    if a.day > after:
-        for name, la in a.lineages.items():
-            latest = fresh(la.latest, a.as_of, max_age)  # a weeks-old severe value is not "ongoing"
-            if la.severe and latest is not None and (latest.local_date - a.infusion_date).days > after:
-                reasons.append(result_evidence(f"severe {_LINEAGE_WORDS.get(name, name)} after day {after}", latest))
-    for profile_name, value in a.pht_day28.items():
-        if value:
-            label = (
-                f"prolonged toxicity at day {pht_days[profile_name]} (SN/SA/ST)"
-                if profile_name == "seed000"
-                else f"not recovered at day {pht_days[profile_name]}"
-            )
-            reasons.append(Evidence(label, "yes"))
-    reasons += risk_reasons
-    if not reasons:
-        return None
-    why_warning = escalation(a, profile)
-    severe_after = any(r.label.startswith("severe") for r in reasons)
-    urgency: Urgency = "warning" if severe_after or why_warning is not None else "info"
-    text = (
-        f"Continue blood counts beyond day {beyond} (e.g. {rule['schedule']}); if cytopenia persists, evaluate the "
-        "marrow."
-    )
-    rule_text = "extended monitoring: " + "; ".join(r.label for r in reasons)
-    citation = f"{rule['source']}; schedule: {rule['schedule_source']}"
-    if why_warning is not None:
-        text = f"{why_warning[0].upper()}{why_warning[1:]}. {text}"
-        rule_text += f"; at least a warning: {why_warning} (thresholds urgency)"
-        citation += f"; {t['urgency']['source']}"
-    return Recommendation(
-        "extended-monitoring",
-        f"{_day(a).capitalize()}: risk of prolonged cytopenia — blood counts beyond day {beyond}",
-        text,
-        urgency,
-        rule_text,
-        citation,
-        tuple(reasons),
-    )
-
-
 def _same(e: Evidence, others: tuple[Evidence, ...]) -> bool:
     """The same fact already on the card (a result is the same by its source and time, whatever its label)."""
     return any(e == o or (e.source is not None and e.source == o.source and e.when == o.when) for o in others)
@@ -314,7 +260,7 @@ def recommend(a: Assessment, profile: Profile) -> list[Recommendation]:
                 else r
                 for r in out
             ]
-    monitoring = _monitoring(a, profile, risk_reasons)
+    monitoring = extended_monitoring(a, profile, risk_reasons)
     if monitoring:
         out.append(monitoring)
     for extra in (counts_overdue(a, profile), prolonged_cytopenia(a, profile), data_quality(a, profile.thresholds)):
