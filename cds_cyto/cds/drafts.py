@@ -1,5 +1,7 @@
 """Draft FHIR R4 resources that a card suggests (MedicationRequest for filgrastim, ServiceRequests for a
-transfusion or a blood-count schedule). Built as plain JSON; `tests/cds` validates them with fhir.resources."""
+transfusion, a blood-count schedule or one overdue count). A card whose product was already given, and the
+prolonged-cytopenia evaluation (it prompts a work-up, never an order), offer none. Built as plain JSON; `tests/cds`
+validates them with fhir.resources."""
 
 from __future__ import annotations
 
@@ -38,11 +40,12 @@ def _transfusion(a: Assessment, rec: Recommendation, code: str, text: str) -> di
     return r
 
 
-def _monitoring(a: Assessment, rec: Recommendation, per_week: int) -> dict[str, Any]:
+def _blood_count(a: Assessment, rec: Recommendation, per_week: int | None) -> dict[str, Any]:
     r = _base("ServiceRequest", a, rec)
     # No verified public code for "CBC schedule" is in the project's references: text only, never a guessed code.
     r["code"] = {"text": "Complete blood count with differential"}
-    r["occurrenceTiming"] = {"repeat": {"frequency": per_week, "period": 1, "periodUnit": "wk"}}
+    if per_week is not None:  # a schedule; without one, a single count
+        r["occurrenceTiming"] = {"repeat": {"frequency": per_week, "period": 1, "periodUnit": "wk"}}
     return r
 
 
@@ -55,6 +58,8 @@ def draft_for(rec: Recommendation, a: Assessment, profile: Profile) -> tuple[str
     ):
         gcsf = t["gcsf_therapeutic"]
         return f"Draft {gcsf['drug']} order ({gcsf['dose']})", _gcsf(a, rec, gcsf)
+    if rec.code in ("rbc-transfusion", "platelet-transfusion") and rec.facts.get("already_given"):
+        return None  # given after the count: re-check first, no second unit offered
     if rec.code == "rbc-transfusion":
         return "Draft request: 1 unit irradiated red cells", _transfusion(
             a, rec, "116863004", "Irradiated packed red cells, 1 unit"
@@ -65,5 +70,7 @@ def draft_for(rec: Recommendation, a: Assessment, profile: Profile) -> tuple[str
         )
     if rec.code == "extended-monitoring":
         rule = t["extended_monitoring"]
-        return f"Draft order: blood counts {rule['schedule']}", _monitoring(a, rec, int(rule["schedule_per_week"]))
+        return f"Draft order: blood counts {rule['schedule']}", _blood_count(a, rec, int(rule["schedule_per_week"]))
+    if rec.code == "counts-overdue":
+        return "Draft order: blood count with differential", _blood_count(a, rec, None)
     return None

@@ -1,7 +1,10 @@
 """The worklist: patients with open alerts, most urgent first, and what the last sweep changed.
 
-Order: the patient's most urgent open alert (critical > warning > info; patients with only changes and no open
-alert last), then the day since infusion (earliest first: the acute window moves fastest), then the patient id.
+Order (`row_order`): the patient's most urgent open alert (critical > warning > info; patients with only changes and
+no open alert last); at the same urgency, a patient with a clinical alert at that urgency before one whose only
+alerts at it are about data quality (a unit error months ago is housekeeping, a clinical warning is a patient);
+then the day since infusion, earliest first — in the early weeks counts change daily and transfusion or G-CSF
+decisions are made the same day, later they change over weeks — with an unknown day last; then the patient id.
 "Changed" means since the last completed sweep, that sweep included: alerts it opened or resolved, urgencies it
 changed, grades it changed.
 
@@ -25,6 +28,7 @@ from cds_cyto.store.runs import RunInfo, last_completed_run
 from cds_cyto.sweep.fingerprint import grade_changes
 
 __all__ = [
+    "HOUSEKEEPING_CODES",
     "Worklist",
     "WorklistAlert",
     "WorklistRow",
@@ -32,6 +36,7 @@ __all__ = [
     "patient_entry",
     "render_csv",
     "render_table",
+    "row_order",
 ]
 
 Change = Literal["new", "resolved", "escalated", "de-escalated", "ongoing"]
@@ -167,6 +172,18 @@ def _row(patient_id: str, alerts: list[AlertView], summary: PatientSummary | Non
     )
 
 
+# Alerts about the data rather than the patient: at equal urgency they rank below a clinical alert.
+HOUSEKEEPING_CODES = frozenset({"data-quality"})
+
+
+def row_order(r: WorklistRow) -> tuple[int, int, int, int, str]:
+    """The worklist's sort key (see the module's docstring)."""
+    rank = URGENCY_RANK.get(r.urgency, 9) if r.urgency else 9
+    top = [a for a in r.alerts if a.state != "resolved" and URGENCY_RANK.get(a.urgency, 9) == rank]
+    housekeeping = int(bool(top) and all(a.code in HOUSEKEEPING_CODES for a in top))
+    return rank, housekeeping, int(r.day is None), r.day if r.day is not None else 0, r.patient_id
+
+
 def build_worklist(engine: Engine, *, scope: Scope) -> Worklist:
     last = last_completed_run(engine)
     since = last.id if last is not None else 0
@@ -179,13 +196,7 @@ def build_worklist(engine: Engine, *, scope: Scope) -> Worklist:
             by_patient.setdefault(pid, [])
     rows = [_row(pid, alerts, summaries.get(pid), since) for pid, alerts in by_patient.items()]
     rows = [r for r in rows if r.alerts or r.grade_changes]
-    rows.sort(
-        key=lambda r: (
-            URGENCY_RANK.get(r.urgency, 9) if r.urgency else 9,
-            r.day if r.day is not None else 1_000_000,
-            r.patient_id,
-        )
-    )
+    rows.sort(key=row_order)
     return Worklist(last, rows, failed_patients(engine, scope=scope))
 
 

@@ -34,3 +34,21 @@ def test_a_site_file_cannot_add_a_rule(tmp_path: Path) -> None:
     site = tmp_path / "site.toml"
     site.write_text('[rules.new-card]\ntitle = "x"\norder = 7\nthresholds = "freshness"\n', encoding="utf-8")
     assert_one_line_error(run_cds_cyto(tmp_path, "evaluate", FIXTURE, "--site", str(site)), "rules.new-card")
+
+
+def test_every_rule_has_a_page_with_its_numbers_and_the_sections_it_reads() -> None:
+    profile = default_profile()
+    for rule in profile.rules:
+        page = rule_page(rule.code, profile)
+        assert page is not None and f"<h1>{rule.title}</h1>" in page, rule.code
+        for section in rule.also:
+            assert f"<h2>{section}</h2>" in page, (rule.code, section)
+    overdue = rule_page("counts-overdue", profile)
+    assert overdue is not None and "<th>until_day</th><td>100</td>" in overdue and "<th>max_age_days</th>" in overdue
+    prolonged = rule_page("prolonged-cytopenia-evaluation", profile)
+    assert prolonged is not None and "Gagelmann et al., Blood Adv 2023;7:555" in prolonged
+    assert "<th>dependence_transfusions</th><td>2</td>" in prolonged
+
+
+def test_the_new_rules_are_in_the_contract_in_card_order() -> None:
+    assert CODES.index("counts-overdue") < CODES.index("prolonged-cytopenia-evaluation") < CODES.index("data-quality")

@@ -45,7 +45,8 @@ def _prophylaxis(recs: list[Recommendation]) -> Recommendation | None:
 # ---- prophylactic G-CSF -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("day", "fires"), [(0, False), (1, False), (2, True), (3, True), (30, True), (31, False)])
+# The start window: thresholds gcsf_prophylaxis.from_day (2) to start_until_day (7), both included.
+@pytest.mark.parametrize(("day", "fires"), [(0, False), (1, False), (2, True), (3, True), (7, True), (8, False)])
 def test_prophylaxis_days(day: int, fires: bool) -> None:
     recs, _, _ = _run(HIGH, day=day)
     assert (_prophylaxis(recs) is not None) is fires

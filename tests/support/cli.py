@@ -10,13 +10,21 @@ from pathlib import Path
 __all__ = ["assert_one_line_error", "run_cds_cyto"]
 
 
-def run_cds_cyto(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`cds-cyto ARGS` with no CDS_CYTO_* from this process's environment but `env`, and a throwaway database."""
+def run_cds_cyto(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`cds-cyto ARGS` with no CDS_CYTO_* from this process's environment but `env`, and a throwaway database;
+    `timeout` (seconds) for commands that move a cohort (loading 40 patients into HAPI takes minutes)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CDS_CYTO_")}
     base["CDS_CYTO_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     base.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "cds_cyto", *args], env=base, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "cds_cyto", *args],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -168,7 +168,15 @@ def obs(
     return res
 
 
-def procedure(coding: tuple[str, str], day: int, *, id: str | None = None, status: str = "completed") -> Json:
+def procedure(
+    coding: tuple[str, str],
+    day: int,
+    *,
+    id: str | None = None,
+    status: str = "completed",
+    time: str | None = "10:00:00",
+) -> Json:
+    """A Procedure on study day `day` at `time` (None: the date only)."""
     system, code = coding
     return {
         "resourceType": "Procedure",
@@ -176,8 +184,65 @@ def procedure(coding: tuple[str, str], day: int, *, id: str | None = None, statu
         "status": status,
         "code": {"coding": [{"system": system, "code": code}]},
         "subject": {"reference": PATIENT},
-        "performedDateTime": at(day, "10:00:00"),
+        "performedDateTime": at(day, time) if time is not None else day_date(day).isoformat(),
     }
+
+
+def transfusion(coding: tuple[str, str], day: int, time: str | None = "10:00:00") -> Json:
+    """A transfusion Procedure (RBC_TRANSFUSION, PLATELET_TRANSFUSION, BLOOD_PRODUCT) on `day` at `time`."""
+    return procedure(coding, day, time=time)
+
+
+def crs_condition(grade: int | None, onset: int, abatement: int | None = None) -> Json:
+    """CRS as an ICD-10-CM D89.83x Condition (grade None: D89.839, unspecified) from `onset` to `abatement`."""
+    code = {None: "D89.839", 1: "D89.831", 2: "D89.832", 3: "D89.833", 4: "D89.834", 5: "D89.835"}[grade]
+    res: Json = {
+        "resourceType": "Condition",
+        "id": _next_id("crs"),
+        "code": {"coding": [{"system": ICD10CM, "code": code}]},
+        "subject": {"reference": PATIENT},
+        "onsetDateTime": at(onset, "14:00:00"),
+    }
+    if abatement is not None:
+        res["abatementDateTime"] = at(abatement, "14:00:00")
+    return res
+
+
+# A site's charted daily ASTCT CRS grade (codes.toml [crs] grade_observation_codes).
+CRS_GRADE_OBS = ("urn:cds-cyto:obs", "crs-grade")
+
+
+def crs_grade(grade: int, day: int) -> Json:
+    """A daily CRS grade Observation (valueInteger) on `day` at noon."""
+    system, code = CRS_GRADE_OBS
+    return {
+        "resourceType": "Observation",
+        "id": _next_id("crsg"),
+        "status": "final",
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": {"reference": PATIENT},
+        "effectiveDateTime": at(day, "12:00:00"),
+        "valueInteger": grade,
+    }
+
+
+# CAR-HEMATOTOX inputs (clinical-reference.md §5) in their LOINC-coded units; `baseline_panel` defaults score 0.
+_BASELINE_UNITS = {
+    "platelets": "10*9/L",
+    "neutrophils": "10*9/L",
+    "hemoglobin": "g/L",
+    "crp": "mg/L",
+    "ferritin": "ng/mL",
+}
+
+
+def baseline_panel(
+    day: int = -4, *, plt: float = 200.0, anc: float = 2.0, hb: float = 120.0, crp: float = 5.0, ferritin: float = 300.0
+) -> list[Json]:
+    """The five CAR-HEMATOTOX variables on `day` (default −4: inside days −14 to −3 when lymphodepletion is not
+    recorded). `baseline_panel(plt=100, anc=1.0)` scores 2, high risk."""
+    values = {"platelets": plt, "neutrophils": anc, "hemoglobin": hb, "crp": crp, "ferritin": ferritin}
+    return [obs(analyte, v, _BASELINE_UNITS[analyte], day=day) for analyte, v in values.items()]
 
 
 def infusion(day: int = 0, *, id: str = "car-t-infusion", when: str | None = None) -> Json:
@@ -200,7 +265,9 @@ def infusion_of(pid: str, day0: date) -> Json:
     }
 
 
-def med_admin(coding: tuple[str, str], day: int, *, id: str | None = None, status: str = "completed") -> Json:
+def med_admin(
+    coding: tuple[str, str], day: int, *, id: str | None = None, status: str = "completed", time: str = "09:00:00"
+) -> Json:
     system, code = coding
     return {
         "resourceType": "MedicationAdministration",
@@ -208,7 +275,7 @@ def med_admin(coding: tuple[str, str], day: int, *, id: str | None = None, statu
         "status": status,
         "medicationCodeableConcept": {"coding": [{"system": system, "code": code}]},
         "subject": {"reference": PATIENT},
-        "effectiveDateTime": at(day, "09:00:00"),
+        "effectiveDateTime": at(day, time),
     }
 
 

@@ -184,6 +184,7 @@ class RuleDef:
     title: str
     thresholds: str
     page_note: str | None = None
+    also: tuple[str, ...] = ()  # further thresholds sections the rule reads (shown on its page)
 
 
 @dataclass(frozen=True)
@@ -410,7 +411,11 @@ def _rules(raw: dict[str, Any], thresholds: dict[str, Any]) -> tuple[RuleDef, ..
         if not isinstance(thresholds.get(section), dict) or "source" not in thresholds[section]:
             raise ProfileError(f"rules.{code}.thresholds: {section!r} is not a thresholds section with a source")
         note = row.get("page_note")
-        out.append(RuleDef(str(code), str(row["title"]), section, None if note is None else str(note)))
+        also = tuple(str(name) for name in row.get("also", ()))
+        for name in also:
+            if not isinstance(thresholds.get(name), dict):
+                raise ProfileError(f"rules.{code}.also: {name!r} is not a thresholds section")
+        out.append(RuleDef(str(code), str(row["title"]), section, None if note is None else str(note), also))
     return tuple(out)
 
 

@@ -157,8 +157,6 @@ class RiskData:
     summary_note: str
     summary_models: dict[str, dict[str, str]]
     # recommendations
-    gcsf_until_day: int
-    gcsf_until_source: str
     gcsf_already_from_day: int
     antibacterial_anc_below: float
     antibacterial_source: str
@@ -301,8 +299,6 @@ def _build(d: Mapping[str, Any]) -> RiskData:
         summary_label=str(s["label"]),
         summary_note=str(s["note"]),
         summary_models=models,
-        gcsf_until_day=int(d["gcsf_prophylaxis"]["until_day"]),
-        gcsf_until_source=str(d["gcsf_prophylaxis"]["until_source"]),
         gcsf_already_from_day=int(d["gcsf_prophylaxis"]["already_from_day"]),
         antibacterial_anc_below=float(d["antibacterial"]["anc_below"]),
         antibacterial_source=str(d["antibacterial"]["source"]),

@@ -6,8 +6,44 @@ from datetime import date
 
 from cds_cyto.core.assessment.recommendation import Evidence
 from cds_cyto.core.extract.record import LabResult, PatientRecord, UnresolvedMedication
+from cds_cyto.core.grading.interval import shown
 
-__all__ = ["code_text", "fresh", "given_on", "unidentified_evidence", "unidentified_since"]
+__all__ = [
+    "age_text",
+    "code_text",
+    "day_text",
+    "fresh",
+    "given_on",
+    "result_evidence",
+    "unidentified_evidence",
+    "unidentified_since",
+    "value_text",
+]
+
+# Units as people read them; never a UCUM code in a card's text (markdown would eat its "*").
+_UNIT_TEXT = {"10*9/L": "×10⁹/L"}
+
+
+def value_text(r: LabResult) -> str:
+    """ "<0.5 ×10⁹/L": a censored value with its comparator, never the bare bound; "(derived)" for a computed ANC."""
+    flags = " (derived)" if r.derived else ""
+    return f"{shown(r, _UNIT_TEXT.get(r.unit, r.unit))}{flags}"
+
+
+def result_evidence(label: str, r: LabResult) -> Evidence:
+    return Evidence(label, value_text(r), r.time.isoformat(), r.source_id)
+
+
+def day_text(day: int | None) -> str:
+    if day is None:
+        return "day unknown"
+    return f"day +{day}" if day > 0 else f"day {day}"  # day 0 is the infusion day
+
+
+def age_text(r: LabResult, as_of: date) -> str:
+    days = (as_of - r.local_date).days
+    return "today" if days == 0 else ("1 day ago" if days == 1 else f"{days} days ago")
+
 
 # Short names of well-known code systems, for evidence a clinician reads.
 _SYSTEMS = {

@@ -1,14 +1,12 @@
 """Recommendations that rest on the risk picture (pure; every threshold from thresholds.toml or risk.toml).
 
 - `risk_recommendations` → (recommendations, extended-monitoring reasons):
-  * `gcsf-prophylaxis` — CAR-HEMATOTOX ≥ thresholds.gcsf_prophylaxis.hematotox_at_least (the points known suffice:
-    more points can only add), from day thresholds.gcsf_prophylaxis.from_day to risk.toml
-    gcsf_prophylaxis.until_day; not when G-CSF was already given since day 0; not when the therapeutic G-CSF card
-    applies (the latest ANC, fresh per thresholds.freshness.max_age_days, below thresholds.gcsf_therapeutic.anc_below
-    — the lead's `gcsf-therapeutic` card then speaks).
+  * `gcsf-prophylaxis` — see `prophylaxis.py`: inside its start window (thresholds gcsf_prophylaxis.from_day to
+    start_until_day), no G-CSF since day 0, no recovered neutropenia episode, and not when the therapeutic card
+    applies.
   * extended-monitoring reasons (Evidence for the lead's `extended-monitoring` card): CRS grade ≥
     thresholds.extended_monitoring.crs_grade_at_least; late CRS onset; late CRS recovery (risk.toml [crs.late]);
-    high CAR-HEMATOTOX with ongoing severe neutropenia (latest ANC from day 0 below the seed 000 SN threshold).
+    high CAR-HEMATOTOX with ongoing severe neutropenia (a fresh ANC from day 0 below the seed 000 SN threshold).
 - `antibacterial_prophylaxis` → a `CardAddition` for the `gcsf-therapeutic` card: high CAR-HEMATOTOX risk and a fresh
   ANC < 0.5 ×10⁹/L (EHA/EBMT: antibacterial prophylaxis may be considered). There is no topic code of its own, and the
   prophylaxis card is silent exactly then, so the sentence and its evidence belong on the therapeutic card.
@@ -18,15 +16,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from cds_cyto.core.assessment.recommendation import Evidence, Recommendation
-from cds_cyto.core.extract.record import LabResult, PatientRecord, TherapyEvent
-from cds_cyto.core.grading.interval import below, shown
+from cds_cyto.core.extract.record import LabResult, PatientRecord
+from cds_cyto.core.grading.interval import below
 from cds_cyto.core.profile import Profile
-from cds_cyto.core.recommend.evidence import fresh, given_on, unidentified_evidence, unidentified_since
+from cds_cyto.core.recommend.evidence import (
+    day_text,
+    fresh,
+    result_evidence,
+    value_text,
+)
+from cds_cyto.core.recommend.prophylaxis import gcsf_prophylaxis, score_text
 from cds_cyto.core.risk.engine import RiskAssessment
-from cds_cyto.core.risk.hematotox import Hematotox
 
 __all__ = ["CardAddition", "antibacterial_prophylaxis", "risk_recommendations"]
 
@@ -42,112 +44,26 @@ class CardAddition:
     evidence: tuple[Evidence, ...]
 
 
+# Where a CRS feature came from (risk/crs.py), as a clinician reads it.
+_SOURCE_WORDS = {
+    "condition": "CRS diagnosis",
+    "observation": "charted daily grades",
+    "temperature": "temperatures",
+    "fever-derived": "temperatures",
+    "none": "record",
+}
+
+
+def _source_words(source: str) -> str:
+    return _SOURCE_WORDS.get(source, "record")
+
+
 def _day(day: int) -> str:
-    return f"day +{day}" if day >= 0 else f"day {day}"
+    return day_text(day)
 
 
 def _anc_evidence(r: LabResult) -> Evidence:
-    flags = " (derived)" if r.derived else ""
-    return Evidence("ANC", f"{shown(r, r.unit)}{flags}", r.time.isoformat(), r.source_id)
-
-
-def _score_text(h: Hematotox) -> str:
-    if h.complete:
-        return f"{h.score}/{h.max_score}"
-    return f"≥ {h.score} (incomplete: {', '.join(h.missing)} missing)"
-
-
-def _hematotox_evidence(h: Hematotox) -> list[Evidence]:
-    window = ""
-    if h.window is not None:
-        window = f"; baseline window {h.window.first.isoformat()} to {h.window.last.isoformat()} ({h.window.anchor})"
-    out = [Evidence("CAR-HEMATOTOX score", f"{_score_text(h)} — high risk ≥ {h.high_risk_at_least}{window}")]
-    for c in h.components:
-        if c.result is not None:
-            out.append(
-                Evidence(
-                    f"CAR-HEMATOTOX {c.name}",
-                    f"{shown(c.result, c.unit)} → "
-                    + (f"{c.points} point(s)" if c.points is not None else "band unknown (censored value)")
-                    + f" [{c.published}]",
-                    c.result.time.isoformat(),
-                    c.result.source_id,
-                )
-            )
-    if h.caveat:
-        out.append(Evidence("CAR-HEMATOTOX caveat", h.caveat))
-    return out
-
-
-def _gcsf_since(record: PatientRecord, day0: date, as_of: date) -> list[TherapyEvent]:
-    return [e for e in record.events_of("gcsf") if day0 <= e.start <= as_of]
-
-
-def _prophylaxis(
-    risk: RiskAssessment,
-    record: PatientRecord,
-    as_of: date,
-    day: int | None,
-    latest_anc: LabResult | None,
-    t: dict[str, Any],
-) -> Recommendation | None:
-    rule = t["gcsf_prophylaxis"]
-    h = risk.hematotox
-    at_least, from_day = int(rule["hematotox_at_least"]), int(rule["from_day"])
-    until = risk.data.gcsf_until_day
-    if day is None or not from_day <= day <= until or h.score is None or h.score < at_least:
-        return None
-    day0 = as_of - timedelta(days=day)
-    if _gcsf_since(record, day0 + timedelta(days=risk.data.gcsf_already_from_day), as_of):
-        return None
-    anc = fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))
-    if anc is not None and below(anc, float(t["gcsf_therapeutic"]["anc_below"])):
-        return None  # the therapeutic card applies
-    dose = str(rule["dose"])
-    evidence = _hematotox_evidence(h)
-    # A drug given since infusion that could not be identified may have been G-CSF: never say "no G-CSF" then.
-    unknown = unidentified_since(record, day0 + timedelta(days=risk.data.gcsf_already_from_day), as_of)
-    if unknown:
-        evidence += unidentified_evidence(unknown)
-    else:
-        evidence.append(Evidence("G-CSF since infusion", "none recorded", day0.isoformat()))
-    if latest_anc is not None:
-        evidence.append(_anc_evidence(latest_anc))
-    score = str(h.score) if h.complete else f"≥ {h.score}"
-    if unknown:
-        latest = unknown[-1]
-        text = (
-            f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia. The drug of "
-            f"{latest.source_id or 'an administration'} {given_on(latest)} could not be identified: check whether "
-            f"G-CSF was given before considering prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
-        )
-        summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: check whether G-CSF was given"
-    else:
-        text = (
-            f"CAR-HEMATOTOX {_score_text(h)}: high risk of prolonged neutropenia, and no G-CSF since infusion. "
-            f"Consider prophylactic G-CSF ({dose}) from day +{from_day} (EHA/EBMT)."
-        )
-        summary = f"CAR-HEMATOTOX {score} (high risk), {_day(day)}: consider prophylactic G-CSF"
-    if h.caveat:
-        text += " " + h.caveat
-    return Recommendation(
-        "gcsf-prophylaxis",
-        summary,
-        text,
-        "warning",
-        f"CAR-HEMATOTOX ≥ {at_least} (thresholds gcsf_prophylaxis.hematotox_at_least), day +{from_day} to "
-        f"+{until} (risk.toml gcsf_prophylaxis.until_day, {risk.data.gcsf_until_source}), no G-CSF since day 0, "
-        f"latest ANC not below gcsf_therapeutic.anc_below",
-        f"{rule['source']}; {h.citation}",
-        tuple(evidence),
-        facts={
-            "dose": dose,
-            "hematotox_score": h.score,
-            "hematotox_complete": h.complete,
-            "from_day": from_day,
-            "unidentified_medication": bool(unknown),
-        },
-    )
+    return result_evidence("ANC", r)
 
 
 def _monitoring_reasons(
@@ -170,12 +86,8 @@ def _monitoring_reasons(
         reasons.append(
             Evidence(
                 f"CRS grade ≥ {cut} (thresholds extended_monitoring.crs_grade_at_least; {data.severe_source})",
-                f"maximum grade {crs.max_grade} ({crs.sources.get('max_grade', crs.source)}"
-                + (
-                    f", peak {_day(crs.peak_day)} ({crs.sources.get('peak', crs.source)}))"
-                    if crs.peak_day is not None
-                    else ")"
-                ),
+                f"maximum grade {crs.max_grade} (from the {_source_words(crs.sources.get('max_grade', crs.source))})"
+                + (f", first reached on {_day(crs.peak_day)}" if crs.peak_day is not None else ""),
                 None if peak is None else peak.isoformat(),
                 where,
             )
@@ -212,19 +124,15 @@ def _monitoring_reasons(
             )
     sn = profile.definitions["seed000"].severe["neutrophils"]
     day0 = as_of - timedelta(days=day)
-    if (
-        risk.hematotox.high_risk
-        and latest_anc is not None
-        and day0 <= latest_anc.local_date <= as_of
-        and below(latest_anc, sn)
-    ):
+    anc = fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))  # a weeks-old value is not "ongoing"
+    if risk.hematotox.high_risk and anc is not None and day0 <= anc.local_date and below(anc, sn):
         reasons.append(
             Evidence(
-                f"high CAR-HEMATOTOX ({_score_text(risk.hematotox)}) with ongoing severe neutropenia "
+                f"high CAR-HEMATOTOX ({score_text(risk.hematotox)}) with ongoing severe neutropenia "
                 f"(ANC < {sn:g}; {data.monitoring_hematotox_source})",
-                f"ANC {shown(latest_anc, latest_anc.unit)} on {_day((latest_anc.local_date - day0).days)}",
-                latest_anc.time.isoformat(),
-                latest_anc.source_id,
+                f"ANC {value_text(anc)} on {_day((anc.local_date - day0).days)}",
+                anc.time.isoformat(),
+                anc.source_id,
             )
         )
     return reasons
@@ -237,11 +145,14 @@ def risk_recommendations(
     day: int | None,
     latest_anc: LabResult | None,
     profile: Profile,
+    *,
+    anc_recovered_day: int | None = None,
 ) -> tuple[list[Recommendation], list[Evidence]]:
     """(recommendations, extended-monitoring reasons). `day` = as_of − infusion date (None without an infusion);
-    `latest_anc` = the latest ANC on or before `as_of` (the engine checks its freshness itself)."""
+    `latest_anc` = the latest ANC on or before `as_of` (the engine checks its freshness itself);
+    `anc_recovered_day` = the day a neutropenia episode (seed 000) recovered, if one did."""
     recs: list[Recommendation] = []
-    prophylaxis = _prophylaxis(risk, record, as_of, day, latest_anc, profile.thresholds)
+    prophylaxis = gcsf_prophylaxis(risk, record, as_of, day, latest_anc, profile.thresholds, anc_recovered_day)
     if prophylaxis is not None:
         recs.append(prophylaxis)
     return recs, _monitoring_reasons(risk, as_of, day, latest_anc, profile)
@@ -268,7 +179,7 @@ def antibacterial_prophylaxis(
         "(risk.toml antibacterial.anc_below)",
         risk.data.antibacterial_source,
         (
-            Evidence("CAR-HEMATOTOX score", f"{_score_text(risk.hematotox)} (high risk)"),
+            Evidence("CAR-HEMATOTOX score", f"{score_text(risk.hematotox)} (high risk)"),
             _anc_evidence(anc),
         ),
     )

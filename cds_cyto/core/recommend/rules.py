@@ -18,6 +18,8 @@ CODES = (
     "rbc-transfusion",
     "platelet-transfusion",
     "extended-monitoring",
+    "counts-overdue",
+    "prolonged-cytopenia-evaluation",
     "data-quality",
 )
 

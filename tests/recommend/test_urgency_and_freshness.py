@@ -1,0 +1,85 @@
+"""Urgency that follows clinical risk, and advice only on fresh results (clinical-reference.md §8):
+- active CRS ≥ grade 3 (thresholds urgency.crs_grade_at_least) with severe neutropenia, or severe neutropenia after
+  day 21 (urgency.neutropenia_after_day), make the G-CSF and extended-monitoring cards at least a warning;
+- "ongoing severe" cytopenia for extended monitoring rests on a result within freshness.max_age_days (3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_cyto.core.assessment.recommendation import Recommendation
+from cds_cyto.core.assessment.result import Assessment
+from tests.core.harness import run
+from tests.support.fhir import FILGRASTIM, Json, baseline_panel, crs_condition, infusion, med_admin, obs, patient
+
+
+def card(a: Assessment, code: str) -> Recommendation | None:
+    return next((r for r in a.recommendations if r.code == code), None)
+
+
+def on_gcsf(day: int) -> list[Json]:
+    return [med_admin(FILGRASTIM, d) for d in range(day - 2, day + 1)]
+
+
+@pytest.mark.parametrize(
+    ("crs", "urgency"),
+    [
+        (crs_condition(3, 4), "warning"),  # active grade 3
+        (crs_condition(4, 4), "warning"),
+        (crs_condition(2, 4), "info"),  # grade 2: below the cut
+        (crs_condition(3, 4, 8), "info"),  # grade 3, recovered on day 8
+    ],
+)
+def test_active_severe_crs_with_severe_neutropenia_is_at_least_a_warning(crs: Json, urgency: str) -> None:
+    a = run(patient(), infusion(), crs, on_gcsf(9), obs("neutrophils", 0.36, "10*9/L", day=9), as_of_day=9)
+    gcsf = card(a, "gcsf-therapeutic")
+    assert gcsf is not None and gcsf.urgency == urgency
+    if urgency == "warning":
+        assert "at least a warning: active grade" in gcsf.rule
+        monitoring = card(a, "extended-monitoring")
+        assert monitoring is not None and monitoring.urgency == "warning"
+        assert monitoring.text.startswith("Active grade")
+
+
+def test_without_severe_neutropenia_active_crs_does_not_escalate() -> None:
+    a = run(patient(), infusion(), crs_condition(3, 4), obs("neutrophils", 0.6, "10*9/L", day=9), as_of_day=9)
+    monitoring = card(a, "extended-monitoring")  # CRS ≥ 3 still warrants counts beyond day 28
+    assert monitoring is not None and monitoring.urgency == "info"
+
+
+@pytest.mark.parametrize(("day", "urgency"), [(21, "info"), (22, "warning")])
+def test_severe_neutropenia_after_day_21_is_at_least_a_warning(day: int, urgency: str) -> None:
+    a = run(patient(), infusion(), on_gcsf(day), obs("neutrophils", 0.4, "10*9/L", day=day), as_of_day=day)
+    gcsf = card(a, "gcsf-therapeutic")
+    assert gcsf is not None and gcsf.urgency == urgency
+
+
+@pytest.mark.parametrize(("as_of_day", "monitoring"), [(22, True), (25, True), (26, False)])
+def test_ongoing_severe_cytopenia_needs_a_fresh_result(as_of_day: int, monitoring: bool) -> None:
+    # PLT 15 on day 22: severe after day 21 while fresh (3 days); on day 26 it is 4 days old, and counts are overdue
+    a = run(patient(), infusion(), obs("platelets", 15, "10*9/L", day=22), as_of_day=as_of_day)
+    assert (card(a, "extended-monitoring") is not None) is monitoring
+    assert (card(a, "counts-overdue") is not None) is (not monitoring)
+
+
+@pytest.mark.parametrize(("as_of_day", "reason"), [(12, True), (13, False)])
+def test_high_hematotox_with_ongoing_severe_neutropenia_needs_a_fresh_anc(as_of_day: int, reason: bool) -> None:
+    high = baseline_panel(plt=100.0, anc=1.0)
+    a = run(patient(), infusion(), high, obs("neutrophils", 0.3, "10*9/L", day=9), as_of_day=as_of_day)
+    monitoring = card(a, "extended-monitoring")
+    labels = [e.label for e in monitoring.evidence] if monitoring is not None else []
+    assert any("ongoing severe neutropenia" in label for label in labels) is reason
+
+
+@pytest.mark.parametrize(("as_of_day", "treatment"), [(10, True), (11, False)])
+def test_treatment_advice_only_on_fresh_results(as_of_day: int, treatment: bool) -> None:
+    a = run(
+        patient(),
+        infusion(),
+        obs("neutrophils", 0.3, "10*9/L", day=7),
+        obs("hemoglobin", 55, "g/L", day=7),
+        obs("platelets", 12, "10*9/L", day=7),
+        as_of_day=as_of_day,
+    )
+    for code in ("gcsf-therapeutic", "rbc-transfusion", "platelet-transfusion"):
+        assert (card(a, code) is not None) is treatment
