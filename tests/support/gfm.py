@@ -17,7 +17,8 @@ FORMATTING = frozenset(
 
 
 def render_html(markdown: str) -> str:
-    return _MD.render(markdown)
+    html: str = _MD.render(markdown)
+    return html
 
 
 def inline_runs(markdown: str) -> list[tuple[str, list[Token]]]:
