@@ -14,7 +14,7 @@ from cds_cyto.core.risk.hematotox import Hematotox
 
 __all__ = ["WIDTH", "assessment_table"]
 
-WIDTH = 100
+WIDTH = 80
 _LABELS = {
     "neutrophils": "ANC",
     "hemoglobin": "Hb",
