@@ -44,6 +44,10 @@ def _wrap(text: str, indent: str, hang: str) -> list[str]:
     ]
 
 
+# where the CRS timeline was read from, as a clinician would say it
+_CRS_SOURCE = {"condition": "CRS Conditions", "observation": "daily CRS grades", "fever-derived": "from fever"}
+
+
 def _crs_line(crs: CrsFeatures | None) -> str:
     if crs is None or crs.source == "none" or (crs.max_grade is None and crs.onset_day is None):
         return "CRS: none recorded"
@@ -55,7 +59,7 @@ def _crs_line(crs: CrsFeatures | None) -> str:
         state = f"resolved day {crs.recovery_day:+d}"
     else:
         state = "recovery unknown"
-    return f"CRS: max grade {grade}, {onset}, {state} (from {crs.source})"
+    return f"CRS: max grade {grade}, {onset}, {state} ({_CRS_SOURCE.get(crs.source, crs.source)})"
 
 
 def _hematotox_line(h: Hematotox | None) -> str:
