@@ -13,24 +13,40 @@ import re
 
 __all__ = ["md_text"]
 
-_INLINE = re.compile(
-    r"[\\`*~\[\]|]"  # escapes, code, emphasis, strikethrough, links and images, table cells: anywhere
-    r"|(?<![^\W_])_|_(?![^\W_])"  # emphasis by underscore: inert only between two letters or digits
-    r"|<(?! |$)"  # raw HTML and autolinks (an e-mail autolink may start with a digit or "=")
-    r"|&(?=[#A-Za-z0-9])"  # entity and character references
-)
+# Characters that may open an inline construct; `_escape` decides from their neighbours (tests/cds/
+# test_markdown_escape.py holds the rule to what a GFM renderer does).
+_CANDIDATE = re.compile(r"[\\`*~\[\]|_<&]")
+# Escapes, code, emphasis, strikethrough, links and images, table cells: special anywhere.
+_ALWAYS = frozenset("\\`*~[]|")
 # What opens a block where a line (or a list item) starts: a block quote, a heading, a list item, a thematic break
 # or setext underline. The text is put at such a place (a card's first line, an evidence item's label).
 _LINE_START = re.compile(r"^(?:(>)|(#{1,6}|[-+])(?= |$)|(\d{1,9})([.)])(?= |$)|([-=]+)(?= *$))")
+_LINE_OPENER = re.compile(r"[>#+=\-0-9]")  # the cheap test before the full one: most texts start with a letter
 _SPACE = re.compile(r"[ \t\r\n\f\v]+")
+_SPACE_RUN = re.compile(r"[\t\r\n\f\v]|  ")
 
 
 def md_text(text: str) -> str:
     """`text` as markdown that renders to `text`: whitespace runs as one space, none at the ends (a renderer trims
     it; the markdown around the text supplies its own), NUL as U+FFFD (as CommonMark does)."""
-    flat = _SPACE.sub(" ", text.replace("\x00", "\ufffd")).strip()
-    escaped = _INLINE.sub(lambda m: "\\" + m.group(0), flat)
-    return _LINE_START.sub(_lead, escaped, count=1)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    flat = _SPACE.sub(" ", text).strip() if _SPACE_RUN.search(text) else text.strip()
+    escaped = _CANDIDATE.sub(_escape, flat)
+    return _LINE_START.sub(_lead, escaped, count=1) if _LINE_OPENER.match(escaped) else escaped
+
+
+def _escape(m: re.Match[str]) -> str:
+    char, text, at = m.group(0), m.string, m.start()
+    if char in _ALWAYS:
+        return "\\" + char
+    after = text[at + 1] if at + 1 < len(text) else ""
+    if char == "_":  # emphasis by underscore is inert only between two letters or digits
+        return char if at > 0 and text[at - 1].isalnum() and after.isalnum() else "\\_"
+    if char == "<":  # raw HTML and autolinks (an e-mail autolink may start with a digit or "=")
+        return char if after in ("", " ") else "\\<"
+    # "&": an entity or character reference only when a name or "#" follows
+    return "\\&" if after == "#" or (after.isascii() and after.isalnum()) else char
 
 
 def _lead(m: re.Match[str]) -> str:
