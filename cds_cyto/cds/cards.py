@@ -46,7 +46,7 @@ def _trend(a: Assessment) -> list[str]:
     for name, label in (("neutrophils", "ANC"), ("hemoglobin", "Hb"), ("platelets", "PLT")):
         series = [r for r in a.record.series(name) if a.as_of is None or r.local_date <= a.as_of][-5:]
         if series:
-            values = " → ".join(md_text(shown(r)) for r in series)  # a censored value with its comparator
+            values = md_text(" → ".join(shown(r) for r in series))  # a censored value with its comparator
             unit = md_text(unit_text(series[-1].unit))  # the record's canonical unit, one per analyte
             rows.append(
                 f"- {label} ({unit}), last {len(series)}: {values} ({series[0].local_date} to {series[-1].local_date})"
