@@ -11,6 +11,7 @@ import orjson
 
 from cds_cyto.cli.table import WIDTH
 from tests.support.cli import run_cds_cyto
+from tests.support.fhir import bundle, day_date, infusion, obs, patient
 
 ROOT = Path(__file__).resolve().parents[2]
 COHORT = ROOT / "fixtures" / "cohort"
@@ -66,3 +67,22 @@ def test_the_day_9_patient_reads_as_the_readme_tells_it(tmp_path: Path) -> None:
     assert "CAR-HEMATOTOX: 3/7, high risk (complete)" in out
     assert "gcsf-therapeutic: ANC 0.36 ×10⁹/L (day +9)" in out
     assert "10*9/L" not in out  # units for people
+
+
+def test_a_patient_without_crs_and_with_a_partial_baseline_says_so(tmp_path: Path) -> None:
+    # baseline ANC and PLT only (no Hb, CRP, ferritin): CAR-HEMATOTOX is a lower bound; no CRS recorded
+    resources = [
+        patient(),
+        infusion(),
+        obs("neutrophils", 2.5, "10*9/L", day=-3),
+        obs("platelets", 60.0, "10*9/L", day=-3),
+        obs("neutrophils", 0.3, "10*9/L", day=7),
+    ]
+    path = tmp_path / "p1.json"
+    path.write_bytes(orjson.dumps(bundle(*resources)))
+    result = run_cds_cyto(tmp_path, "evaluate", str(path), "--as-of", day_date(7).isoformat())
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "CRS: none recorded" in out
+    assert "CAR-HEMATOTOX: ≥ 2/7, high risk (incomplete: missing" in out  # PLT < 75 scores 2: high already
+    assert max(len(line) for line in out.splitlines()) <= WIDTH
