@@ -1,6 +1,8 @@
 """Recommendations rendered as CDS Hooks 2.0 cards. No clinical rule lives here: only presentation.
 
-Optional card fields are omitted, never null or empty (CDS Hooks 2.0).
+Optional card fields are omitted, never null or empty (CDS Hooks 2.0). `detail` is markdown: every text that
+comes from data or from the core (values, ids, reasons, site titles) goes through `md_text` where it enters it;
+`summary`, labels and displays are plain text (CDS Hooks) and are not escaped.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ import uuid
 from typing import Any
 
 from cds_cyto.cds.drafts import draft_for
+from cds_cyto.cds.markdown import md_text
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.grading.interval import shown
 from cds_cyto.core.profile import Profile
+from cds_cyto.core.profile.unit_text import unit_text
 from cds_cyto.core.recommend.cytopenia import Recommendation
 from cds_cyto.core.recommend.rules import title_of
 from cds_cyto.core.risk.site_score import LABEL as SITE_LABEL
@@ -39,14 +43,11 @@ def card_uuid(patient_id: str | None, code: str, day: str | None, part: str = "c
 
 def _trend(a: Assessment) -> list[str]:
     rows = []
-    for name, label, unit in (
-        ("neutrophils", "ANC", "×10⁹/L"),
-        ("hemoglobin", "Hb", "g/L"),
-        ("platelets", "PLT", "×10⁹/L"),
-    ):
+    for name, label in (("neutrophils", "ANC"), ("hemoglobin", "Hb"), ("platelets", "PLT")):
         series = [r for r in a.record.series(name) if a.as_of is None or r.local_date <= a.as_of][-5:]
         if series:
-            values = " → ".join(shown(r) for r in series)  # a censored value with its comparator
+            values = md_text(" → ".join(shown(r) for r in series))  # a censored value with its comparator
+            unit = md_text(unit_text(series[-1].unit))  # the record's canonical unit, one per analyte
             rows.append(
                 f"- {label} ({unit}), last {len(series)}: {values} ({series[0].local_date} to {series[-1].local_date})"
             )
@@ -54,9 +55,11 @@ def _trend(a: Assessment) -> list[str]:
 
 
 def _detail(rec: Recommendation, a: Assessment) -> str:
-    lines = [rec.text, "", "**Evidence**", ""]
+    lines = [md_text(rec.text), "", "**Evidence**", ""]
     lines += [
-        f"- {e.label}: {e.value}" + (f" ({e.when})" if e.when else "") + (f" — `{e.source}`" if e.source else "")
+        f"- {md_text(e.label)}: {md_text(e.value)}"
+        + (f" ({md_text(e.when)})" if e.when else "")
+        + (f" — {md_text(e.source)}" if e.source else "")
         for e in rec.evidence
     ]
     grades = []
@@ -82,7 +85,7 @@ def _detail(rec: Recommendation, a: Assessment) -> str:
     if trend:
         lines += ["", "**Trend**", "", *trend]
     label = "Published association, not calibrated" if rec.kind == "published-association" else "Rule"
-    lines += ["", f"**{label}**: {rec.rule}", "", f"**Source**: {rec.citation}"]
+    lines += ["", f"**{label}**: {md_text(rec.rule)}", "", f"**Source**: {md_text(rec.citation)}"]
     return "\n".join(lines)
 
 
@@ -94,10 +97,10 @@ def _risk_lines(rec: Recommendation, a: Assessment) -> list[str]:
     out: list[str] = []
     if h["score"] is not None:
         verdict = {True: "high risk", False: "low risk", None: "risk class not yet known"}[h["high_risk"]]
-        known = "" if h["complete"] else f" (incomplete: missing {', '.join(h['missing'])})"
+        known = "" if h["complete"] else f" (incomplete: missing {md_text(', '.join(h['missing']))})"
         out += ["", f"**CAR-HEMATOTOX** (validated baseline score): {h['score']} of 7{known} — {verdict}"]
         if h.get("caveat"):
-            out.append(f"_{h['caveat']}_")
+            out.append(f"_{md_text(h['caveat'])}_")
     if rec.code in ("extended-monitoring", "gcsf-prophylaxis"):
         present = [f for f in risk["published_factors"] if f["present"]]
         if present:
@@ -106,7 +109,8 @@ def _risk_lines(rec: Recommendation, a: Assessment) -> list[str]:
                 e = f["effect"]
                 ci = f" (95% CI {f['ci'][0]}–{f['ci'][1]})" if f.get("ci") else ""
                 effect = f"{e['measure']} {e['estimate']}{ci}"
-                out.append(f"- {f['factor']}: {f['value']} — {effect} for {f['outcome']}; {f['source']}")
+                text = f"{f['factor']}: {f['value']} — {effect} for {f['outcome']}; {f['source']}"
+                out.append(f"- {md_text(text)}")
         out += _site_model_lines(a.risk.site_score)
     return out
 
@@ -117,17 +121,18 @@ def _site_model_lines(score: SiteScore | None) -> list[str]:
         return []
     m = score.model
     if score.probability is None:
-        return ["", f"**{SITE_LABEL}** for {m.outcome_definition}: not scored — " + "; ".join(score.reasons)]
+        reasons = md_text("; ".join(score.reasons))
+        return ["", f"**{SITE_LABEL}** for {md_text(m.outcome_definition)}: not scored — {reasons}"]
     inputs = ", ".join(dict.fromkeys(i.text() for i in score.inputs))
     out = [
         "",
-        f"**{SITE_LABEL}**: probability of {m.outcome_definition}: **{score.probability_text()}**",
+        f"**{SITE_LABEL}**: probability of {md_text(m.outcome_definition)}: **{md_text(score.probability_text())}**",
         "",
-        f"- validation: {score.validation_text()}",
+        f"- validation: {md_text(score.validation_text())}",
         f"- rests on these inputs only — CRS as recorded by its day +{m.landmark_day} landmark, not today's counts: "
-        f"{inputs}",
+        f"{md_text(inputs)}",
     ]
-    out += [f"- caution: {c}" for c in score.cautions]
+    out += [f"- caution: {md_text(c)}" for c in score.cautions]
     return out
 
 
@@ -155,6 +160,8 @@ def render_card(rec: Recommendation, a: Assessment, public_base_url: str, profil
             {
                 "label": label,
                 "uuid": card_uuid(a.patient_id, rec.code, day, "suggestion"),
+                # The one draft is the card's first choice (CDS Hooks 2.0 `isRecommended`; some clients need it).
+                "isRecommended": True,
                 "actions": [{"type": "create", "description": label, "resource": resource}],
             }
         ]

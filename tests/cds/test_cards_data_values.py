@@ -9,6 +9,7 @@ import orjson
 from fastapi.testclient import TestClient
 
 from tests.cds.scenario import count, cytopenic_patient, hook_request, prefetch_for
+from tests.support.gfm import read_text
 
 SERVICE = "/cds-services/cyto-patient-view"
 
@@ -63,4 +64,5 @@ def test_a_censored_anc_across_the_threshold_fires_no_treatment_card_but_is_name
     found = cards(client, resources)
     assert "gcsf-therapeutic" not in topics(found)
     (card,) = [c for c in found if c["source"]["topic"]["code"] == "data-quality"]
-    assert "ANC <1" in card["detail"] and "cannot tell whether below 0.5" in card["detail"]
+    detail = read_text(card["detail"])  # as a GFM client renders it
+    assert "ANC <1" in detail and "cannot tell whether below 0.5" in detail

@@ -140,6 +140,6 @@ def test_a_site_can_make_an_implausible_platelet_count_urgent() -> None:
     profile = load_profile(site={"thresholds": {"data_quality": {"urgent_implausible": ["hemoglobin", "platelets"]}}})
     a = run(patient(), infusion(), obs("platelets", 45000, "10*9/L", day=5), profile=profile)
     (card,) = [r for r in a.recommendations if r.code == "data-quality"]
-    assert card.urgency == "critical" and card.summary.startswith("Platelets 45000 10*9/L is implausible")
+    assert card.urgency == "critical" and card.summary.startswith("Platelets 45000 ×10⁹/L is implausible")
     default = run(patient(), infusion(), obs("platelets", 45000, "10*9/L", day=5))
     assert [r.urgency for r in default.recommendations if r.code == "data-quality"] == ["warning"]

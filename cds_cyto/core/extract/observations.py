@@ -13,6 +13,7 @@ from cds_cyto.core.extract.problems import ProblemLog
 from cds_cyto.core.extract.record import CrsGradeReading, LabResult
 from cds_cyto.core.extract.units import UnitNormaliser, UnitProblem
 from cds_cyto.core.profile import AnalyteDef, Profile
+from cds_cyto.core.profile.unit_text import unit_text
 
 __all__ = ["ObservationReader", "RawLab"]
 
@@ -115,11 +116,10 @@ class ObservationReader:
         floor, ceiling = analyte.plausible
         canonical_unit = self._profile.dimensions[analyte.dimension].canonical
         if not floor <= canonical <= ceiling:
-            written = unit if isinstance(unit, str) else conv.ucum
             self._problems.warn(
                 label,
                 "implausible",
-                self._implausible(analyte, value, written, conv.ucum, canonical),
+                self._implausible(analyte, value, conv.ucum, canonical),
                 when[1],
                 analyte_name,
             )
@@ -311,21 +311,22 @@ class ObservationReader:
             when = self._instants[text] = None if parsed is None else (parsed[0], parsed[1], _posix_us(parsed[0]))
             return when
 
-    def _implausible(self, analyte: AnalyteDef, value: float, written: str, ucum: str, canonical: float) -> str:
+    def _implausible(self, analyte: AnalyteDef, value: float, ucum: str, canonical: float) -> str:
         """ "Hemoglobin 11.2 g/L is implausible; if the unit is g/dL this is 112 g/L — verify (outside 30–250 g/L,
         likely a unit error); not graded": the hint is the analyte's commonest unit error, read through its factor."""
         dim = self._profile.dimensions[analyte.dimension]
         floor, ceiling = analyte.plausible
-        converted = "" if ucum == dim.canonical else f" = {canonical:g} {dim.canonical}"
-        text = f"{analyte.label} {value:g} {written}{converted} is implausible"
+        unit = unit_text(dim.canonical)  # a reason is read by clinicians: units for people, never UCUM
+        converted = "" if ucum == dim.canonical else f" = {canonical:g} {unit}"
+        text = f"{analyte.label} {value:g} {unit_text(ucum)}{converted} is implausible"
         for hint in analyte.unit_error_hints:
             factor = dim.factors.get(hint)
             if factor is None or hint == ucum:
                 continue
             reading = round(value * factor + dim.offsets.get(hint, 0.0), 9)
             if floor <= reading <= ceiling:
-                text += f"; if the unit is {hint} this is {reading:g} {dim.canonical} — verify"
-        return f"{text} (outside {floor:g}–{ceiling:g} {dim.canonical}, likely a unit error); not graded"
+                text += f"; if the unit is {unit_text(hint)} this is {reading:g} {unit} — verify"
+        return f"{text} (outside {floor:g}–{ceiling:g} {unit}, likely a unit error); not graded"
 
     def _no_quantity(self, obs: Mapping[str, Any], label: str, analyte: AnalyteDef, when: date) -> None:
         if "dataAbsentReason" in obs:

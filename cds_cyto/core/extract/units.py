@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds_cyto.core.profile import AnalyteDef, Profile
+from cds_cyto.core.profile.unit_text import unit_text
 
 __all__ = ["UCUM", "Conversion", "UnitNormaliser", "UnitProblem", "fold_unit"]
 
@@ -92,7 +93,7 @@ class UnitNormaliser:
         if analyte.ddu_codes or analyte.dimension == "ddimer":
             ucum, note = self._ddimer_basis(analyte, ucum, loinc)
         if ucum not in dim.factors:
-            raise UnitProblem(f"{analyte.label}: unit {written!r} is not a unit of {dim.canonical}")
+            raise UnitProblem(f"{analyte.label}: unit {written!r} is not a unit of {unit_text(dim.canonical)}")
         factor = dim.factors[ucum]
         if note is not None:
             factor *= 2.0

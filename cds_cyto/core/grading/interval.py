@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from cds_cyto.core.extract.record import LabResult
 from cds_cyto.core.profile import CtcaeTerm
+from cds_cyto.core.profile.unit_text import unit_text
 
 __all__ = [
     "Grade",
@@ -150,9 +151,10 @@ def order_key(r: LabResult) -> tuple[float, int]:
 
 
 def shown(r: LabResult, unit: str | None = None) -> str:
-    """The value as a clinician reads it: "<0.5 ×10⁹/L", never the bare bound of a censored value."""
+    """The value as a clinician reads it: "<0.5 ×10⁹/L", never the bare bound of a censored value. `unit` is a UCUM
+    code (r.unit) written for people (`unit_text`); text that is no UCUM code is kept as given."""
     text = f"{r.censored or ''}{r.value:g}"
-    return f"{text} {unit}" if unit else text
+    return f"{text} {unit_text(unit)}" if unit else text
 
 
 def value_text(v: Value) -> str:
