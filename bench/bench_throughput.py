@@ -53,10 +53,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def server_cpu(server: Served) -> float:
-    """CPU seconds (user + system) used so far by the processes that serve requests."""
+    """CPU seconds (user + system) used so far by the processes that serve requests (answer pools included)."""
     total = 0
-    for pid in server.worker_pids():
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    for pid in server.process_tree():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone since it was listed
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / _TICK
 
@@ -157,12 +160,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="samples per (workers, concurrency), interleaved")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--parse-processes", type=int, default=None, help="CDS_CYTO_PARSE_PROCESSES (default: the service's own)"
+    )
     args = parser.parse_args()
 
     resources = [e["resource"] for e in make_patient_bundle(N_OBSERVATIONS, pid="bench-1")["entry"]]
     body = orjson.dumps(hook_request("bench-1", prefetch=prefetch_for(resources)))
     signer = Signer()
     env = {"CDS_CYTO_AUTH": "required", "CDS_CYTO_TRUSTED_ISSUERS": signer.issuers(), "CDS_CYTO_AS_OF": AS_OF}
+    if args.parse_processes is not None:
+        env["CDS_CYTO_PARSE_PROCESSES"] = str(args.parse_processes)
     print(f"body {len(body) / 1e6:.2f} MB, {os.cpu_count()} CPUs, load average before {os.getloadavg()}")
     cells = {(w, c): Cell(w, c) for c in args.concurrency for w in args.workers}
     paired: dict[int, list[float]] = {c: [] for c in args.concurrency}
