@@ -1,6 +1,7 @@
 """Benchmark: patient-view hook throughput and latency of `cds-cyto serve` with 1 and 2 workers (issue 15).
 
     .venv/bin/python bench/bench_throughput.py [--seconds 8] [--rounds 3] [--concurrency 1 8 32] [--workers 1 2]
+        [--parse-processes 0 1]
 
 One real `cds-cyto serve --workers N` process per worker count, all started first (auth required, a pinned ES384
 key, each its own SQLite file: the replay store its workers share). For each concurrency C, in `--rounds` rounds
@@ -53,10 +54,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def server_cpu(server: Served) -> float:
-    """CPU seconds (user + system) used so far by the processes that serve requests."""
+    """CPU seconds (user + system) used so far by the processes that serve requests (answer pools included)."""
     total = 0
-    for pid in server.worker_pids():
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    for pid in server.process_tree():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone since it was listed
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / _TICK
 
@@ -75,6 +79,7 @@ class Sample:
 @dataclass
 class Cell:
     workers: int
+    processes: int  # CDS_CYTO_PARSE_PROCESSES: answer-pool processes per worker (0: in-thread)
     concurrency: int
     samples: list[Sample] = field(default_factory=list)
 
@@ -90,7 +95,7 @@ class Cell:
         cores = statistics.median(s.cores for s in self.samples)
         failures = sum(s.failures for s in self.samples)
         return (
-            f"| {self.workers} | {self.concurrency}"
+            f"| {self.workers} | {self.processes} | {self.concurrency}"
             f" | {statistics.median(rates):.1f} ({min(rates):.1f}-{max(rates):.1f})"
             f" | {pct(hook, 0.5) * 1e3:.0f} | {pct(hook, 0.99) * 1e3:.0f}"
             f" | {pct(health, 0.5) * 1e3:.1f} | {pct(health, 0.99) * 1e3:.1f} | {pct(health, 1.0) * 1e3:.0f}"
@@ -157,6 +162,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="samples per (workers, concurrency), interleaved")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--parse-processes",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="CDS_CYTO_PARSE_PROCESSES values to compare, each its own servers (default: 1, the service's default)",
+    )
     args = parser.parse_args()
 
     resources = [e["resource"] for e in make_patient_bundle(N_OBSERVATIONS, pid="bench-1")["entry"]]
@@ -164,42 +176,51 @@ def main() -> None:
     signer = Signer()
     env = {"CDS_CYTO_AUTH": "required", "CDS_CYTO_TRUSTED_ISSUERS": signer.issuers(), "CDS_CYTO_AS_OF": AS_OF}
     print(f"body {len(body) / 1e6:.2f} MB, {os.cpu_count()} CPUs, load average before {os.getloadavg()}")
-    cells = {(w, c): Cell(w, c) for c in args.concurrency for w in args.workers}
-    paired: dict[int, list[float]] = {c: [] for c in args.concurrency}
+    variants = [(w, p) for p in args.parse_processes for w in args.workers]
+    cells = {(w, p, c): Cell(w, p, c) for c in args.concurrency for w, p in variants}
+    paired: dict[tuple[int, int], list[float]] = {(p, c): [] for c in args.concurrency for p in args.parse_processes}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        servers = {w: stack.enter_context(served(Path(tmp), env, "--workers", str(w))) for w in args.workers}
+        servers = {
+            (w, p): stack.enter_context(
+                served(Path(tmp), env | {"CDS_CYTO_PARSE_PROCESSES": str(p)}, "--workers", str(w))
+            )
+            for w, p in variants
+        }
         for c in args.concurrency:
             for r in range(args.rounds):
-                order = args.workers if r % 2 == 0 else list(reversed(args.workers))
-                got: dict[int, float] = {}
-                for w in order:
-                    s = sample(servers[w], signer, body, c, args.seconds)
-                    cells[w, c].samples.append(s)
-                    got[w] = s.rate
+                order = variants if r % 2 == 0 else list(reversed(variants))
+                got: dict[tuple[int, int], float] = {}
+                for w, p in order:
+                    s = sample(servers[w, p], signer, body, c, args.seconds)
+                    cells[w, p, c].samples.append(s)
+                    got[w, p] = s.rate
                     print(
-                        f"c={c:<3} round {r + 1} workers {w}: {s.rate:6.1f} req/s, server {s.cores:.2f} cores,"
-                        f" {s.cpu_per_request * 1e3:.1f} ms CPU/request (clients {s.client_cpu_per_request * 1e3:.1f}),"
+                        f"c={c:<3} round {r + 1} workers {w} processes {p}: {s.rate:6.1f} req/s,"
+                        f" server {s.cores:.2f} cores, {s.cpu_per_request * 1e3:.1f} ms CPU/request"
+                        f" (clients {s.client_cpu_per_request * 1e3:.1f}),"
                         f" /healthz p99 {pct(s.health, 0.99) * 1e3:.0f} ms, non-200 {s.failures}",
                         flush=True,
                     )
-                if 1 in got and 2 in got:
-                    paired[c].append(got[2] / got[1])
+                for p in args.parse_processes:
+                    if (1, p) in got and (2, p) in got:
+                        paired[p, c].append(got[2, p] / got[1, p])
     print(f"load average after {os.getloadavg()}")
     print()
     print(
-        "| workers | concurrency | requests/s median (min-max) | hook p50 ms | hook p99 ms | /healthz p50 ms"
-        " | /healthz p99 ms | /healthz max ms | server CPU ms/request | server cores used | non-200 |"
+        "| workers | parse processes | concurrency | requests/s median (min-max) | hook p50 ms | hook p99 ms"
+        " | /healthz p50 ms | /healthz p99 ms | /healthz max ms | server CPU ms/request | server cores used | non-200 |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for cell in cells.values():
         print(cell.row())
     print()
-    for c in args.concurrency:
-        one, two = cells.get((1, c)), cells.get((2, c))
-        if one and two and one.samples and two.samples:
-            ratio = statistics.median(two.rates()) / statistics.median(one.rates())
-            pairs = ", ".join(f"{p:.2f}" for p in paired[c])
-            print(f"c={c}: 2 workers / 1 worker throughput = {ratio:.2f} (adjacent samples: {pairs})")
+    for p in args.parse_processes:
+        for c in args.concurrency:
+            one, two = cells.get((1, p, c)), cells.get((2, p, c))
+            if one and two and one.samples and two.samples:
+                ratio = statistics.median(two.rates()) / statistics.median(one.rates())
+                pairs = ", ".join(f"{x:.2f}" for x in paired[p, c])
+                print(f"processes {p}, c={c}: 2 workers / 1 worker throughput = {ratio:.2f} (adjacent: {pairs})")
 
 
 if __name__ == "__main__":

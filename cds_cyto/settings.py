@@ -161,6 +161,14 @@ class Settings(BaseSettings):
     request_read_timeout_s: float = Field(
         default=10.0, gt=0, le=300, description="to receive a request body once its headers came; else 408"
     )
+    # Large hook calls are read and assessed in worker processes, so the event loop's GIL stays free (/healthz).
+    parse_processes: int = Field(
+        default=1, ge=0, le=64, description="worker processes per serve worker for large hook calls; 0: in-thread"
+    )
+    parse_queue: int = Field(default=64, ge=1, le=10_000, description="large calls in those processes at once; 503")
+    parse_process_min_bytes: int = Field(
+        default=256 * 1024, ge=0, description="a hook body at least this large goes to a worker process"
+    )
 
 
 def describe_settings_error(exc: Exception) -> str:

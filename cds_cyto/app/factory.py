@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runtime.answers is not None:
+            runtime.answers.start()  # the worker processes build the profile while the first calls come in
         if sweeps is not None:
             sweeps.start()
         yield
@@ -96,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(HookFailure)
     async def _hook_failure(_request: Request, exc: HookFailure) -> Response:
-        return json_response(exc.outcome, exc.status)
+        return json_response(exc.outcome, exc.status, exc.headers)  # Retry-After on a 503
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:

@@ -47,12 +47,13 @@ log = logging.getLogger("cds_cyto.cds")
 
 
 class HookFailure(Exception):
-    """A request the service cannot answer with cards: an HTTP status and an OperationOutcome."""
+    """A request the service cannot answer with cards: an HTTP status, an OperationOutcome, extra headers."""
 
-    def __init__(self, status: int, outcome: dict[str, Any]) -> None:
+    def __init__(self, status: int, outcome: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
         super().__init__(status)
         self.status = status
         self.outcome = outcome
+        self.headers = dict(headers or {})
 
 
 def validation_outcome(exc: ValidationError, prefix: str = "") -> dict[str, Any]:
@@ -127,10 +128,13 @@ class PatientViewService:
                         expression="fhirServer",
                     ),
                 )
-            auth = BearerToken(request.fhirAuthorization.access_token) if request.fhirAuthorization else NoAuth()
-            client = self.pool.client(server, auth, **self._fetch_policy())
-            return FhirPatientSource(client, default_observation_codes(self.profile))
+            return self._fhir_source(server, request)
         return self.demo_source
+
+    def _fhir_source(self, server: str, request: HookRequest) -> PatientSource:
+        auth = BearerToken(request.fhirAuthorization.access_token) if request.fhirAuthorization else NoAuth()
+        client = self.pool.client(server, auth, **self._fetch_policy())
+        return FhirPatientSource(client, default_observation_codes(self.profile))
 
     async def _resources(
         self,
@@ -198,8 +202,7 @@ class PatientViewService:
         started = time.perf_counter()
         request, context, prefetch = self._validate(body)
         resources, gaps = await self._resources(request, context, prefetch, fhir_bases)
-        # Extraction and evaluation are CPU work on a large record: on a worker thread the loop keeps answering.
-        cards = await offload(self._cards, resources, gaps, context.patientId)
+        cards = await self._cards_off_loop(resources, gaps, context.patientId)
         log.info(
             "cards",
             extra={
@@ -208,6 +211,12 @@ class PatientViewService:
             },
         )
         return {"cards": cards}
+
+    async def _cards_off_loop(
+        self, resources: list[Readable], gaps: list[DataProblem], patient_id: str
+    ) -> list[dict[str, Any]]:
+        # Extraction and evaluation are CPU work on a large record: on a worker thread the loop keeps answering.
+        return await offload(self._cards, resources, gaps, patient_id)
 
     def _cards(self, resources: list[Readable], gaps: list[DataProblem], patient_id: str) -> list[dict[str, Any]]:
         record = extract_record(resources, self.profile, patient_id=patient_id)

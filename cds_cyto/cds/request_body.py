@@ -16,6 +16,7 @@ rest never) is refused (408) when the read deadline passes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -35,7 +36,7 @@ from cds_cyto.core.extract.lean import (
 from cds_cyto.sources import Readable, SortedSearchset
 from cds_cyto.sources._fhir_json import Resource
 
-__all__ = ["read_hook_body", "receive_body"]
+__all__ = ["parse_body", "read_hook_body", "receive_body"]
 
 
 def _too_large(limit: int) -> HookFailure:
@@ -70,6 +71,17 @@ async def receive_body(request: Request, limit: int, timeout_s: float) -> bytes:
             400, operation_outcome("incomplete", "the client closed the request before its end")
         ) from None
     return b"".join(chunks)
+
+
+def parse_body(raw: bytes, reader: Callable[[bytes], Any] = orjson.loads) -> Any:
+    """`reader(raw)`, with bytes that are not JSON refused (400) as one OperationOutcome wherever they are read."""
+    try:
+        return reader(raw)
+    except orjson.JSONDecodeError:
+        raise HookFailure(
+            400,
+            operation_outcome("invalid-json", "the request body is not valid JSON (or holds a number out of range)"),
+        ) from None
 
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])

@@ -4,7 +4,7 @@ app includes; the client-authentication dependency every protected route shares.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import orjson
@@ -17,7 +17,7 @@ from cds_cyto.cds.discovery import discovery_document
 from cds_cyto.cds.messages import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.cds.patient_view import HookFailure, validation_outcome
-from cds_cyto.cds.request_body import read_hook_body, receive_body
+from cds_cyto.cds.request_body import parse_body, read_hook_body, receive_body
 from cds_cyto.cds.rule_pages import rule_page
 from cds_cyto.cds.runtime import runtime_of
 from cds_cyto.sources._offload import INLINE_BYTES, offload
@@ -46,22 +46,19 @@ async def client_of(request: Request) -> VerifiedClient | None:
 Client = Annotated[VerifiedClient | None, Depends(client_of)]
 
 
-def json_response(body: Any, status: int = 200) -> Response:
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     media = "application/fhir+json" if isinstance(body, dict) and body.get("resourceType") else "application/json"
-    return Response(orjson.dumps(body), status_code=status, media_type=media)
+    return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)
 
 
-async def _read_json(request: Request, reader: Callable[[bytes], Any] = orjson.loads) -> Any:
+async def _receive(request: Request) -> bytes:
     settings = runtime_of(request).settings
-    raw = await receive_body(request, settings.max_request_bytes, settings.request_read_timeout_s)
-    try:
-        # A large body is parsed on a worker thread: the loop (and /healthz) must not wait for it.
-        return reader(raw) if len(raw) <= INLINE_BYTES else await offload(reader, raw)
-    except orjson.JSONDecodeError:
-        raise HookFailure(
-            400,
-            operation_outcome("invalid-json", "the request body is not valid JSON (or holds a number out of range)"),
-        ) from None
+    return await receive_body(request, settings.max_request_bytes, settings.request_read_timeout_s)
+
+
+async def _parse(raw: bytes, reader: Callable[[bytes], Any] = orjson.loads) -> Any:
+    # A large body is parsed on a worker thread: the loop (and /healthz) must not wait for it.
+    return parse_body(raw, reader) if len(raw) <= INLINE_BYTES else await offload(parse_body, raw, reader)
 
 
 def _hook_schema() -> dict[str, Any]:
@@ -91,18 +88,23 @@ def hooks_router() -> APIRouter:
         handler = runtime_of(request).handlers.get(service_id)
         if handler is None:
             raise HookFailure(404, operation_outcome("unknown-service", "no such CDS service", fhir_code="not-found"))
-        body = await _read_json(request, read_hook_body)
+        raw = await _receive(request)
         runtime = runtime_of(request)
         issuer = runtime.issuers.get(_client.iss) if _client is not None else None
         fhir_bases = None if _client is None else (issuer.fhir_base_urls if issuer else ())
-        return json_response(await handler.handle(body, fhir_bases))
+        answers = runtime.answers
+        if answers is not None and len(raw) >= answers.min_bytes:  # in a worker process, unless it needs I/O
+            answer = await answers.answer(service_id, raw, handler.today(), fhir_bases)
+            if answer is not None:
+                return json_response(answer)
+        return json_response(await handler.handle(await _parse(raw, read_hook_body), fhir_bases))
 
     @router.post("/cds-services/{service_id}/feedback", openapi_extra=_feedback_schema())
     async def feedback(service_id: str, request: Request, client: Client) -> Response:
         runtime = runtime_of(request)
         if service_id not in runtime.services:
             raise HookFailure(404, operation_outcome("unknown-service", "no such CDS service", fhir_code="not-found"))
-        body = await _read_json(request)
+        body = await _parse(await _receive(request))
         try:
             parsed = FeedbackRequest.model_validate(body)
         except ValidationError as exc:

@@ -3,6 +3,7 @@ FHIR connection pool and the client authenticator. Built once at start-up from `
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,10 +11,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from cds_cyto.cds.answer_pool import AnswerPool, site_profile
 from cds_cyto.cds.auth import ClientAuthenticator, IssuerConfig, parse_trusted_issuers
 from cds_cyto.cds.discovery import ServiceDefinition, load_services
 from cds_cyto.cds.patient_view import PatientViewService
-from cds_cyto.core.profile import Profile, default_profile, load_profile
+from cds_cyto.core.profile import Profile
 from cds_cyto.settings import Settings
 from cds_cyto.sources import BundleFileSource, FetchLimits, FhirPool, PatientSource, default_observation_codes
 from cds_cyto.store import Store
@@ -32,14 +34,11 @@ class Runtime:
     pool: FhirPool
     authenticator: ClientAuthenticator | None
     issuers: dict[str, IssuerConfig]
+    answers: AnswerPool | None = None  # large hook calls in worker processes (None: in this one)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        profile = (
-            load_profile(settings.site_file, site_model=settings.site_model)
-            if settings.site_file or settings.site_model
-            else default_profile()
-        )
+        profile = site_profile(settings)
         services = load_services(settings.hooks_dir, default_observation_codes(profile))
         store = Store(settings.database_url)
         store.create_schema()
@@ -83,9 +82,16 @@ class Runtime:
                 max_lifetime=settings.token_max_lifetime_s,
                 replay=DatabaseReplayStore(store.engine),  # shared by every worker and replica on this database
             )
-        return cls(settings, profile, services, handlers, store, pool, authenticator, issuers)
+        answers = None
+        if settings.parse_processes > 0:
+            answers = AnswerPool(
+                settings, settings.parse_processes, settings.parse_queue, settings.parse_process_min_bytes
+            )
+        return cls(settings, profile, services, handlers, store, pool, authenticator, issuers, answers)
 
     async def aclose(self) -> None:
+        if self.answers is not None:
+            await asyncio.to_thread(self.answers.close)  # waits for its workers to finish their calls
         await self.pool.aclose()
         if self.authenticator is not None:
             await self.authenticator.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import socket
 from typing import Any
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from cds_cyto.core.profile import ProfileError
     from cds_cyto.logs import configure_logging
     from cds_cyto.settings import Settings, describe_settings_error
+    from cds_cyto.sweep.config import sweep_config, untenanted_warning
+    from cds_cyto.sweep.scheduler import schedule_trigger
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -76,9 +79,22 @@ def run(args: argparse.Namespace) -> int:
                 f"configuration: CDS_CYTO_TRUSTED_ISSUERS: {exc} (auth is required; CDS_CYTO_AUTH=disabled is for"
                 " local development)"
             ) from None
+    sweeping = bool(settings.sweep_cron or settings.sweep_interval_minutes)  # a hook-only service needs no tenant
+    if sweeping:
+        # before anything is built or migrated: a sweep that cannot run is a configuration error
+        try:
+            schedule_trigger(settings)
+        except ValueError as exc:
+            raise CliError(f"configuration: CDS_CYTO_SWEEP_CRON: not a crontab line ({exc})") from None
+        try:
+            sweep_config(settings)
+        except ValueError as exc:
+            raise CliError(f"configuration: {exc}") from None
     if not args.check:
         _check_free(settings.host, settings.port)  # before the first log line, so this one is not lost among them
     configure_logging(settings.log_level)
+    if sweeping and (warning := untenanted_warning(settings)):
+        logging.getLogger("cds_cyto.cli").warning(warning)
     try:
         # Built here even for several workers: a bad configuration stops the start in one line, and the database is
         # migrated once, before the workers start together on it.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from cds_cyto.logs import configure_logging
     from cds_cyto.store import Store
     from cds_cyto.sweep import CohortError, CohortQuery, read_ids_file, sweep_config
+    from cds_cyto.sweep.config import untenanted_warning
 
     settings = _settings(args)
     configure_logging("INFO" if args.verbose else "WARNING")
@@ -123,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         adjust(sweep_config(settings))  # a missing FHIR URL is a usage error: say so before anything runs
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if warning := untenanted_warning(settings):
+        logging.getLogger("cds_cyto.cli").warning(warning)
     store = Store(settings.database_url)
     try:
         store.migrate()

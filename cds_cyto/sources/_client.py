@@ -20,8 +20,9 @@ import asyncio
 import logging
 import re
 import time
+import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import msgspec
 import orjson
 
 from ._auth import Auth, NoAuth
+from ._decode import ACCEPT_ENCODING, BoundedDecoder, UnsupportedEncoding
 from ._errors import FhirError, FhirLimitExceeded, FhirProtocolError, FhirUnavailable
 from ._fhir_json import (
     Resource,
@@ -448,13 +450,27 @@ class FhirClient:
             raise FhirLimitExceeded(f"{label}: the answer announces more than {cap} bytes")
         budget = self.limits.max_client_bytes
         body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            self.stats.bytes_received += len(chunk)
-            if len(body) > cap:
-                raise FhirLimitExceeded(f"{label}: an answer of more than {cap} bytes")
-            if budget is not None and self.stats.bytes_received > budget:
-                raise FhirLimitExceeded(f"{label}: the answers together pass {budget} bytes")
+        try:
+            decoder = BoundedDecoder(response.headers.get("Content-Encoding", ""))
+        except UnsupportedEncoding as exc:
+            raise FhirProtocolError(f"{label}: {exc}, not one we asked for ({ACCEPT_ENCODING})") from None
+
+        def take(pieces: Iterator[bytes]) -> None:
+            # The limits count decoded bytes, one bounded piece at a time: a compressed bomb stops at the cap.
+            for piece in pieces:
+                body.extend(piece)
+                self.stats.bytes_received += len(piece)
+                if len(body) > cap:
+                    raise FhirLimitExceeded(f"{label}: an answer of more than {cap} bytes")
+                if budget is not None and self.stats.bytes_received > budget:
+                    raise FhirLimitExceeded(f"{label}: the answers together pass {budget} bytes")
+
+        try:
+            async for chunk in response.aiter_raw():
+                take(decoder.feed(chunk))
+            take(decoder.flush())
+        except zlib.error:
+            raise FhirProtocolError(f"{label}: the answer's {decoder.coding} encoding is corrupt") from None
         return body
 
     async def _send(
@@ -472,7 +488,10 @@ class FhirClient:
         reauthorised = False
         while True:
             attempt += 1
-            headers = {"Accept": "application/json" if form is not None else _FHIR_JSON}
+            headers = {
+                "Accept": "application/json" if form is not None else _FHIR_JSON,
+                "Accept-Encoding": ACCEPT_ENCODING,  # what BoundedDecoder reads (httpx would offer br, zstd)
+            }
             if content is not None:
                 headers["Content-Type"] = _FHIR_JSON
             if authenticate:

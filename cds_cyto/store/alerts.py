@@ -7,10 +7,12 @@ Reconciling one patient's current findings with its open alerts:
 - a code that fires with no open alert → a new alert (state `new`);
 - an open alert whose code no longer fires → resolved.
 
-One open alert per patient and code is also a unique index, so no path can add a duplicate.
+One open alert per tenant, patient and code is also a unique index, so no path can add a duplicate.
 
 Tenants (issue 15): an alert carries the tenant its patient was swept for; every read for a caller takes a `Scope`,
 and a scope with no tenant matches nothing (only `ALL_TENANTS` — auth disabled, the operator's CLI — sees all).
+Two tenants may have a patient of the same id: a patient is its tenant and its id (migration 0003). "No tenant" is
+stored as `NO_TENANT` (a key column cannot be NULL); the functions here take and give None for it.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ __all__ = [
     "in_scope",
     "reconcile",
     "resolve_left_cohort",
+    "stored_tenant",
     "tenant_is",
 ]
+
+NO_TENANT = ""  # swept with no CDS_CYTO_SWEEP_TENANT, or before tenants existed
 
 URGENCY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
@@ -56,17 +61,21 @@ class Scope:
 ALL_TENANTS = Scope(None, everyone=True)
 
 
-def in_scope(column: InstrumentedAttribute[str | None], scope: Scope) -> ColumnElement[bool]:
+def stored_tenant(tenant: str | None) -> str:
+    return tenant or NO_TENANT
+
+
+def in_scope(column: InstrumentedAttribute[str], scope: Scope) -> ColumnElement[bool]:
     if scope.everyone:
         return true()
-    if scope.tenant is None:
-        return false()  # an issuer with no tenant sees nothing rather than everything
+    if not scope.tenant:
+        return false()  # an issuer with no tenant (or an empty one) sees nothing rather than everything
     return column == scope.tenant
 
 
-def tenant_is(column: InstrumentedAttribute[str | None], tenant: str | None) -> ColumnElement[bool]:
+def tenant_is(column: InstrumentedAttribute[str], tenant: str | None) -> ColumnElement[bool]:
     """The rows of exactly this tenant (None: the rows swept before tenants, or with none configured)."""
-    return column.is_(None) if tenant is None else column == tenant
+    return column == stored_tenant(tenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +168,9 @@ def reconcile(
     """Apply one patient's findings to its open alerts, inside the caller's transaction."""
     current = _one_per_code(findings)
     open_alerts = session.scalars(
-        select(Alert).where(and_(Alert.patient_id == patient_id, Alert.state.in_(OPEN_STATES)))
+        select(Alert).where(
+            and_(Alert.patient_id == patient_id, tenant_is(Alert.tenant, tenant), Alert.state.in_(OPEN_STATES))
+        )
     ).all()
     opened = resolved = changed = 0
     for alert in open_alerts:
@@ -204,7 +215,7 @@ def reconcile(
                 last_seen_run_id=run_id,
                 opened_at=now,
                 updated_at=now,
-                tenant=tenant,
+                tenant=stored_tenant(tenant),
             )
         )
         opened += 1

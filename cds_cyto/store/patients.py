@@ -15,11 +15,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import ColumnElement, Engine, and_, insert, select, update
 from sqlalchemy.orm import Session
 
-from cds_cyto.store.alerts import ALL_TENANTS, Finding, Reconciled, Scope, in_scope, reconcile
-from cds_cyto.store.tables import Alert, PatientState, SweepRun
+from cds_cyto.store.alerts import (
+    ALL_TENANTS,
+    Finding,
+    Reconciled,
+    Scope,
+    in_scope,
+    reconcile,
+    stored_tenant,
+    tenant_is,
+)
+from cds_cyto.store.tables import PatientState, SweepRun
 
 __all__ = [
     "Evaluation",
@@ -107,9 +116,14 @@ class FailedPatient:
     retry_after: datetime | None
 
 
-def load_patient(engine: Engine, patient_id: str) -> StoredPatient | None:
+def _key(patient_id: str, tenant: str | None) -> ColumnElement[bool]:
+    """One patient of one tenant: tenants may share patient ids (their FHIR servers number patients alike)."""
+    return and_(PatientState.patient_id == patient_id, tenant_is(PatientState.tenant, tenant))
+
+
+def load_patient(engine: Engine, patient_id: str, tenant: str | None = None) -> StoredPatient | None:
     with Session(engine) as session:
-        row = session.get(PatientState, patient_id)
+        row = session.scalar(select(PatientState).where(_key(patient_id, tenant)))
         if row is None or row.snapshot_hash == NEVER_FETCHED:
             return None  # failed before its first fetch: as new to the sweep as a patient never seen
         return StoredPatient(
@@ -128,7 +142,7 @@ def load_patient(engine: Engine, patient_id: str) -> StoredPatient | None:
         )
 
 
-def done_in_run(engine: Engine, run_id: int) -> set[str]:
+def done_in_run(engine: Engine, run_id: int) -> set[str]:  # a run sweeps one tenant
     with engine.connect() as conn:
         done = and_(PatientState.last_run_id == run_id, PatientState.failures == 0)
         return set(conn.execute(select(PatientState.patient_id).where(done)).scalars())
@@ -137,14 +151,14 @@ def done_in_run(engine: Engine, run_id: int) -> set[str]:
 def save_patient(engine: Engine, u: PatientUpdate, now: datetime) -> Reconciled:
     """Commit one patient: state, alerts and the run's counters together."""
     with Session(engine) as session, session.begin():
-        stored = session.scalar(select(PatientState.snapshot_hash).where(PatientState.patient_id == u.patient_id))
+        key = _key(u.patient_id, u.tenant)
+        stored = session.scalar(select(PatientState.snapshot_hash).where(key))
         seen = stored is not None and stored != NEVER_FETCHED  # a failure-only row has no grades to compare
         values: dict[str, Any] = {
             "last_fetched_at": u.fetched_at,
             "last_run_id": u.run_id,
             "updated_at": now,
             "snapshot_hash": u.snapshot_hash,
-            "tenant": u.tenant,
             "failures": 0,
             "failure_reason": None,
             "retry_after": None,
@@ -165,19 +179,19 @@ def save_patient(engine: Engine, u: PatientUpdate, now: datetime) -> Reconciled:
                 "grades": e.grades,
                 "evaluated_run_id": u.run_id,
             }
-            previous = session.scalar(select(PatientState.grades).where(PatientState.patient_id == u.patient_id))
+            previous = session.scalar(select(PatientState.grades).where(key))
             if seen and previous != e.grades:
                 values |= {"previous_grades": previous, "grades_changed_run_id": u.run_id}
             reconciled = reconcile(session, u.patient_id, u.run_id, e.findings, now, u.tenant)
-        # all of the patient's alerts, resolved ones too: a worklist shows what went away to the same tenant
-        session.execute(update(Alert).where(Alert.patient_id == u.patient_id).values(tenant=u.tenant))
         if stored is None:
             values.setdefault("last_full_at", u.fetched_at)
             values.setdefault("snapshot", {})
             values.setdefault("grades", {})
-            session.execute(insert(PatientState).values(patient_id=u.patient_id, **values))
+            session.execute(
+                insert(PatientState).values(patient_id=u.patient_id, tenant=stored_tenant(u.tenant), **values)
+            )
         else:
-            session.execute(update(PatientState).where(PatientState.patient_id == u.patient_id).values(**values))
+            session.execute(update(PatientState).where(key).values(**values))
         session.execute(
             update(SweepRun)
             .where(SweepRun.id == u.run_id)
@@ -207,14 +221,14 @@ def record_failure(
     What the patient had (snapshot, last fetch, alerts) is kept: its next success goes on from there.
     """
     with Session(engine) as session, session.begin():
-        failures = session.scalar(select(PatientState.failures).where(PatientState.patient_id == patient_id))
+        key = _key(patient_id, tenant)
+        failures = session.scalar(select(PatientState.failures).where(key))
         count = (failures or 0) + 1
         values: dict[str, Any] = {
             "failures": count,
             "failure_reason": reason[:200],
             "retry_after": retry_after(count),
             "updated_at": now,
-            "tenant": tenant,
         }
         if failures is None:
             values |= {
@@ -225,21 +239,25 @@ def record_failure(
                 "snapshot_hash": NEVER_FETCHED,
                 "grades": {},
             }
-            session.execute(insert(PatientState).values(patient_id=patient_id, **values))
+            session.execute(insert(PatientState).values(patient_id=patient_id, tenant=stored_tenant(tenant), **values))
         else:
-            session.execute(update(PatientState).where(PatientState.patient_id == patient_id).values(**values))
+            session.execute(update(PatientState).where(key).values(**values))
         session.execute(update(SweepRun).where(SweepRun.id == run_id).values(failed=SweepRun.failed + 1))
     return count
 
 
-def deferred_patients(engine: Engine, patient_ids: Sequence[str], now: datetime) -> dict[str, datetime]:
-    """Of these patients, those whose backoff has not run out yet, with when it does."""
+def deferred_patients(
+    engine: Engine, patient_ids: Sequence[str], now: datetime, tenant: str | None = None
+) -> dict[str, datetime]:
+    """Of these patients of `tenant`, those whose backoff has not run out yet, with when it does."""
     out: dict[str, datetime] = {}
     ids = list(patient_ids)
     with engine.connect() as conn:
         for start in range(0, len(ids), 500):
             stmt = select(PatientState.patient_id, PatientState.retry_after).where(
-                and_(PatientState.patient_id.in_(ids[start : start + 500]), PatientState.retry_after > now)
+                PatientState.patient_id.in_(ids[start : start + 500]),
+                tenant_is(PatientState.tenant, tenant),
+                PatientState.retry_after > now,
             )
             out |= {pid: when for pid, when in conn.execute(stmt) if when is not None}
     return out
@@ -256,11 +274,9 @@ def failed_patients(engine: Engine, *, scope: Scope) -> list[FailedPatient]:
         return [FailedPatient(*row) for row in conn.execute(stmt)]
 
 
-def mark_written_back(engine: Engine, patient_id: str, assessment_hash: str) -> None:
+def mark_written_back(engine: Engine, patient_id: str, assessment_hash: str, tenant: str | None = None) -> None:
     with engine.begin() as conn:
-        conn.execute(
-            update(PatientState).where(PatientState.patient_id == patient_id).values(written_back_hash=assessment_hash)
-        )
+        conn.execute(update(PatientState).where(_key(patient_id, tenant)).values(written_back_hash=assessment_hash))
 
 
 def patient_summaries(

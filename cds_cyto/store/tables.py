@@ -80,6 +80,8 @@ class PatientState(Base):
 
     __tablename__ = "patient_state"
 
+    # A patient is its tenant and its id: two tenants' FHIR servers may number patients alike (migration 0003).
+    tenant: Mapped[str] = mapped_column(String(300), primary_key=True, index=True, server_default="")
     patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)  # when the last fetch began: the next `since`
     last_full_at: Mapped[datetime] = mapped_column(UtcDateTime)  # when the last complete (non-incremental) fetch began
@@ -97,7 +99,6 @@ class PatientState(Base):
     evaluated_run_id: Mapped[int | None] = mapped_column(ForeignKey("sweep_run.id"), nullable=True)
     written_back_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    tenant: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)  # the issuer it was swept for
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # consecutive failed assessments
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why; never patient data
     retry_after: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # backoff after a failure
@@ -106,14 +107,15 @@ class PatientState(Base):
 class Alert(Base):
     """A recommendation that fired for a patient, from the run that first saw it until one where it no longer fires.
 
-    At most one open (new or acknowledged) alert per patient and recommendation code: a partial unique index says so
-    to the database, so even a second sweeper that lost its lease cannot add a duplicate.
+    At most one open (new or acknowledged) alert per tenant, patient and recommendation code: a partial unique index
+    says so to the database, so even a second sweeper that lost its lease cannot add a duplicate.
     """
 
     __tablename__ = "alert"
     __table_args__ = (
         Index(
             "uq_alert_open",
+            "tenant",
             "patient_id",
             "code",
             unique=True,
@@ -144,7 +146,7 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     resolution: Mapped[str | None] = mapped_column(String(40), nullable=True)  # stopped-firing | left-cohort
-    tenant: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
+    tenant: Mapped[str] = mapped_column(String(300), index=True, server_default="")  # "": swept with none
 
 
 class Lease(Base):

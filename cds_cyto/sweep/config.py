@@ -59,6 +59,22 @@ class SweepConfig:
     tenant: str | None = None
 
 
+def untenanted_warning(settings: Settings) -> str | None:
+    """One line for a process that sweeps with auth required and no CDS_CYTO_SWEEP_TENANT, else None.
+
+    A warning, not a refusal: the outcome fails closed (no authenticated caller sees untenanted patients, rather
+    than every caller seeing them), `cds-cyto worklist` still shows them, and a site may sweep first and add
+    tenants later. But a worklist that stays empty for every issuer is rarely what was meant: said at start-up.
+    """
+    if settings.auth != "required" or settings.sweep_tenant:
+        return None
+    return (
+        "CDS_CYTO_SWEEP_TENANT is unset while CDS_CYTO_AUTH=required: the patients this sweep records have no"
+        " tenant, so the worklist shows them to no authenticated caller (only `cds-cyto worklist` and"
+        " CDS_CYTO_AUTH=disabled do); set it to the `tenant` of the trusted issuer whose FHIR server is swept"
+    )
+
+
 def site_today(settings: Settings, now: datetime | None = None) -> date:
     """The day a sweep evaluates: settings.as_of, else today in the site's time zone."""
     if settings.as_of is not None:

@@ -233,7 +233,9 @@ class Sweeper:
             return report
         set_cohort_size(self.engine, run_id, len(cohort))
         done = done_in_run(self.engine, run_id) if resumed else set()
-        waiting = deferred_patients(self.engine, [pid for pid in cohort if pid not in done], self.clock())
+        waiting = deferred_patients(
+            self.engine, [pid for pid in cohort if pid not in done], self.clock(), self.config.tenant
+        )
         todo = [pid for pid in cohort if pid not in done and pid not in waiting]
         report.cohort_size = len(cohort)
         report.deferred = len(waiting)
@@ -300,7 +302,7 @@ class Sweeper:
             self.on_patient(outcome)
 
     async def _sweep_patient(self, patient_id: str, report: SweepReport, stage: _Stage) -> PatientOutcome:
-        state = load_patient(self.engine, patient_id)
+        state = load_patient(self.engine, patient_id, self.config.tenant)
         fetched_at = self.clock()
         full = self._full_fetch(state, fetched_at)
         since = None
@@ -411,7 +413,7 @@ class Sweeper:
             log.warning("write-back failed", extra={"run_id": self._run_id, "code": code})
             return
         report.written_back += written
-        mark_written_back(self.engine, patient_id, digest)
+        mark_written_back(self.engine, patient_id, digest, self.config.tenant)
 
 
 @dataclass(slots=True)

@@ -15,6 +15,12 @@ The first path segment picks the behaviour, whatever follows (`/huge/Observation
     loop    302 to the very same URL
     away    302 to the same path under `ok` on the other port (another origin)
     evil    400 with an OperationOutcome whose text must never be echoed
+    gzip    an Observation search: 200, Content-Encoding gzip, 255 KB that inflate to 64 MiB (a gzip bomb)
+    deflate the same as zlib-wrapped deflate
+    gzip2   the bomb gzipped again (Content-Encoding: gzip, gzip): 600 bytes, 64 MiB after two inflations
+    brotli  Content-Encoding br, which we never ask for
+    headers the status line, then one header line every half second, never the blank line that ends them
+    flood   the status line, then header lines as fast as the socket takes them, without end
 
 `GET /_hits` gives the number of requests per behaviour, as JSON.
 """
@@ -22,8 +28,10 @@ The first path segment picks the behaviour, whatever follows (`/huge/Observation
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import sys
+import zlib
 from collections import Counter
 
 HUGE_BYTES = 300 * 1024 * 1024
@@ -32,6 +40,21 @@ EVIL_TEXT = "EVIL-UPSTREAM-TEXT <script>alert(1)</script>"
 _ENTRY = b'{"resource":{"resourceType":"Observation","id":"o1","status":"final"}},'
 _HUGE_CHUNK = _ENTRY * (1024 * 1024 // len(_ENTRY))
 _PAD = "x" * 5000
+
+BOMB_BYTES = 64 * 1024 * 1024
+
+
+def _compressed(data_mib: int, wbits: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    start = b'{"resourceType":"Bundle","type":"searchset","entry":['
+    parts = [packer.compress(start)] + [packer.compress(b" " * (1 << 20)) for _ in range(data_mib)]
+    return b"".join(parts) + packer.flush()
+
+
+_GZIP = _compressed(BOMB_BYTES >> 20, 16 + zlib.MAX_WBITS)
+_DEFLATE = _compressed(BOMB_BYTES >> 20, zlib.MAX_WBITS)
+_GZIP2 = gzip.compress(_GZIP, 9)
+_BOMBS = {"gzip": (_GZIP, "gzip"), "deflate": (_DEFLATE, "deflate"), "gzip2": (_GZIP2, "gzip, gzip")}
 
 hits: Counter[str] = Counter()
 ports: list[int] = []
@@ -90,7 +113,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         mode = segments[0] if segments else ""
         hits[mode] += 1
         is_read = len(segments) >= 3 and "?" not in target  # /mode/Patient/id
-        if mode in ("huge", "many") and segments[1:2] != ["Observation"]:
+        if mode in ("huge", "many", "brotli", *_BOMBS) and segments[1:2] != ["Observation"]:
             mode = "ok"  # one hostile answer: the limit of one response is what is put to the test
         await _behave(writer, mode, target, segments, is_read)
     except (ConnectionError, asyncio.IncompleteReadError):
@@ -135,6 +158,18 @@ async def _behave(writer: asyncio.StreamWriter, mode: str, target: str, segments
     elif mode == "away":
         elsewhere = f"http://127.0.0.1:{ports[1]}/ok{target.removeprefix('/away')}"
         await _answer(writer, "302 Found", b"", f"Location: {elsewhere}\r\n")
+    elif mode in _BOMBS:
+        body, coding = _BOMBS[mode]
+        await _answer(writer, "200 OK", body, f"Content-Encoding: {coding}\r\n")
+    elif mode == "brotli":
+        await _answer(writer, "200 OK", b"\x0b\x02\x80{}\x03", "Content-Encoding: br\r\n")
+    elif mode in ("headers", "flood"):
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\n")
+        for n in range(100_000):
+            writer.write(f"X-Never-Ending-{n}: {'y' * 60}\r\n".encode())
+            await writer.drain()
+            if mode == "headers":
+                await asyncio.sleep(0.5)
     elif mode == "evil":
         outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "diagnostics": EVIL_TEXT}]}
         await _answer(writer, "400 Bad Request", json.dumps(outcome).encode())

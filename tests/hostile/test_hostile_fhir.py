@@ -41,6 +41,14 @@ HOSTILE = {
     "loop": "HTTP 302",
     "away": "HTTP 302",
     "evil": "HTTP 400",
+    # Compressed bombs stop at the limit on decoded bytes, in pieces of 64 KiB, not a whole inflated chunk at once.
+    "gzip": "more than 16777216 bytes",
+    "deflate": "more than 16777216 bytes",
+    "gzip2": "more than one Content-Encoding",  # refused before a byte is inflated
+    "brotli": "Content-Encoding 'br'",
+    # Headers that never end: the call's deadline, or h11's bound on a head (then a protocol error, retried once).
+    "headers": "no complete answer within 4 s",
+    "flood": "the server broke the connection",
 }
 
 

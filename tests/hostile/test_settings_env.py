@@ -25,6 +25,9 @@ def test_every_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
         "CDS_CYTO_FHIR_POOL_ORIGINS": "5",
         "CDS_CYTO_MAX_REQUEST_BYTES": "4000000",
         "CDS_CYTO_REQUEST_READ_TIMEOUT_S": "1.5",
+        "CDS_CYTO_PARSE_PROCESSES": "3",
+        "CDS_CYTO_PARSE_QUEUE": "9",
+        "CDS_CYTO_PARSE_PROCESS_MIN_BYTES": "123456",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -34,6 +37,17 @@ def test_every_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert (handler.limits.max_page_entries, handler.limits.max_pages, handler.deadline_s) == (700, 7, 6.5)
     assert (runtime.pool.max_connections, runtime.pool.max_origins) == (3, 5)
     assert (runtime.settings.max_request_bytes, runtime.settings.request_read_timeout_s) == (4_000_000, 1.5)
+    assert runtime.answers is not None  # built, not started: its processes spawn with the app's lifespan
+    assert (runtime.answers.processes, runtime.answers.queue_limit, runtime.answers.min_bytes) == (3, 9, 123456)
+    runtime.store.dispose()
+
+
+def test_no_answer_processes_answers_in_thread(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CDS_CYTO_AUTH", "disabled")
+    monkeypatch.setenv("CDS_CYTO_DATABASE_URL", f"sqlite:///{tmp_path / 's.sqlite'}")
+    monkeypatch.setenv("CDS_CYTO_PARSE_PROCESSES", "0")
+    runtime = create_app(Settings()).state.runtime
+    assert runtime.answers is None
     runtime.store.dispose()
 
 
@@ -47,9 +61,16 @@ LIMIT_SETTINGS = (
     "CDS_CYTO_FHIR_POOL_ORIGINS",
     "CDS_CYTO_MAX_REQUEST_BYTES",
     "CDS_CYTO_REQUEST_READ_TIMEOUT_S",
+    "CDS_CYTO_PARSE_QUEUE",
 )
 
 
 def test_limits_of_zero_stop_serve_in_one_line_naming_each(tmp_path: Path) -> None:
     env = dict.fromkeys(LIMIT_SETTINGS, "0") | {"CDS_CYTO_AUTH": "disabled"}
     assert_one_line_error(run_cds_cyto(tmp_path, "serve", "--check", env=env), "configuration", *LIMIT_SETTINGS)
+
+
+def test_a_negative_process_count_or_size_stops_serve_in_one_line(tmp_path: Path) -> None:
+    names = ("CDS_CYTO_PARSE_PROCESSES", "CDS_CYTO_PARSE_PROCESS_MIN_BYTES")
+    env = dict.fromkeys(names, "-1") | {"CDS_CYTO_AUTH": "disabled"}
+    assert_one_line_error(run_cds_cyto(tmp_path, "serve", "--check", env=env), "configuration", *names)

@@ -313,8 +313,15 @@ def doors(hapi_url: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch_m
                 "evaluate", "--fhir", hapi_url, "--patient", pid, "--as-of", as_of.isoformat(), "--format", "json"
             )
             result.answers["fhir", pid] = normalised(document)
+        # In-thread (no answer pool): `captured` watches `evaluate` in this process. That the pool's processes
+        # answer as this one does is tests/hostile/test_answer_pool.py's.
         settings = Settings(
-            auth="disabled", database_url=f"sqlite:///{work / 'hook.sqlite'}", demo=True, demo_dir=folder, as_of=as_of
+            auth="disabled",
+            database_url=f"sqlite:///{work / 'hook.sqlite'}",
+            demo=True,
+            demo_dir=folder,
+            as_of=as_of,
+            parse_processes=0,
         )
         with TestClient(create_app(settings)) as service:
             templates = service.get("/cds-services").json()["services"][0]["prefetch"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, inspect
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, insert, inspect
 
 from cds_cyto.store import Base, Store
-from cds_cyto.store.migrate import current_revision, head_revision
+from cds_cyto.store.alerts import ALL_TENANTS, Finding, Scope, alerts_for_worklist
+from cds_cyto.store.migrate import current_revision, head_revision, upgrade
+from cds_cyto.store.patients import Evaluation, PatientUpdate, load_patient, save_patient
+from cds_cyto.store.runs import start_run
 
 TABLES = {"alembic_version", "feedback", "sweep_run", "patient_state", "alert", "lease", "token_replay"}
 
@@ -71,3 +74,80 @@ def test_a_database_from_before_migrations_keeps_its_feedback(store_url: str) ->
         assert set(inspect(store.engine).get_table_names()) == TABLES
     finally:
         store.dispose()
+
+
+def test_0003_keeps_every_patient_and_alert_and_keys_patients_by_tenant(store_url: str) -> None:
+    """Rows written at 0002 (with and without a tenant) survive 0003; afterwards two tenants share a patient id."""
+    store = Store(store_url)
+    try:
+        upgrade(store.engine, "0002")
+        run = start_run(store.engine, "full", date(2032, 7, 1), "t", T0)
+        old = MetaData()
+        old.reflect(store.engine, only=["patient_state", "alert"])
+        state, alert = old.tables["patient_state"], old.tables["alert"]
+        with store.engine.begin() as conn:
+            for pid, tenant in (("p-old", None), ("p-a", "ward-a")):
+                conn.execute(insert(state).values(_state_row(pid, tenant, run)))
+                conn.execute(insert(alert).values(_alert_row(pid, tenant, run)))
+        store.migrate()
+        assert current_revision(store.engine) == head_revision()
+        assert inspect(store.engine).get_pk_constraint("patient_state")["constrained_columns"] == [
+            "tenant",
+            "patient_id",
+        ]
+        kept = load_patient(store.engine, "p-old")  # no tenant then, none now
+        assert kept is not None and kept.assessment_hash == "h-p-old"
+        assert load_patient(store.engine, "p-a", "ward-a") is not None
+        assert {a.patient_id for a in alerts_for_worklist(store.engine, 0, scope=ALL_TENANTS)} == {"p-old", "p-a"}
+        assert [a.patient_id for a in alerts_for_worklist(store.engine, 0, scope=Scope("ward-a"))] == ["p-a"]
+        # ward-b's own p-a: a second row and a second open alert for the same code, not a conflict
+        evaluation = Evaluation(
+            {}, "h-b", "p", date(2032, 7, 1), 9, {}, [Finding("c", "critical", "s", "r", "x", [], 9)]
+        )
+        save_patient(store.engine, PatientUpdate("p-a", run, T0, True, 1, {}, "s", evaluation, "ward-b"), T0)
+        b_state = load_patient(store.engine, "p-a", "ward-b")
+        assert b_state is not None and b_state.assessment_hash == "h-b"
+        a_state = load_patient(store.engine, "p-a", "ward-a")
+        assert a_state is not None and a_state.assessment_hash == "h-p-a"
+        assert [a.patient_id for a in alerts_for_worklist(store.engine, 0, scope=Scope("ward-b"))] == ["p-a"]
+    finally:
+        store.dispose()
+
+
+T0 = datetime(2032, 7, 1, 6, 0, tzinfo=UTC)
+
+
+def _state_row(pid: str, tenant: str | None, run: int) -> dict[str, object]:
+    return {
+        "patient_id": pid,
+        "tenant": tenant,
+        "last_fetched_at": T0,
+        "last_full_at": T0,
+        "snapshot": {},
+        "snapshot_hash": f"s-{pid}",
+        "assessment": {"day": 9},
+        "assessment_hash": f"h-{pid}",
+        "grades": {},
+        "last_run_id": run,
+        "updated_at": T0,
+        "failures": 0,
+    }
+
+
+def _alert_row(pid: str, tenant: str | None, run: int) -> dict[str, object]:
+    return {
+        "uid": f"uid-{pid}",
+        "patient_id": pid,
+        "code": "c",
+        "state": "new",
+        "urgency": "critical",
+        "summary": "s",
+        "rule": "r",
+        "citation": "x",
+        "evidence": [],
+        "opened_run_id": run,
+        "last_seen_run_id": run,
+        "opened_at": T0,
+        "updated_at": T0,
+        "tenant": tenant,
+    }

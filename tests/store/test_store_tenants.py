@@ -27,8 +27,11 @@ AS_OF = date(2032, 7, 1)
 PLT = Finding("platelet-transfusion", "critical", "PLT 12", "PLT < 20", "ref", [], 9)
 
 
-def _save(store: Store, run: int, patient: str, tenant: str | None) -> None:
-    evaluation = Evaluation({"day": 9}, f"h-{patient}", "p", AS_OF, 9, {"ICAHT early": "I"}, [PLT])
+def _save(
+    store: Store, run: int, patient: str, tenant: str | None, day: int = 9, findings: tuple[Finding, ...] = (PLT,)
+) -> None:
+    digest = f"h-{patient}-{tenant}-{day}" if day != 9 else f"h-{patient}"
+    evaluation = Evaluation({"day": day}, digest, "p", AS_OF, day, {"ICAHT early": "I"}, list(findings))
     save_patient(store.engine, PatientUpdate(patient, run, T0, True, 3, {}, "s", evaluation, tenant), T0)
 
 
@@ -74,12 +77,13 @@ def test_a_failed_patient_backs_off_and_a_success_clears_it(store: Store) -> Non
         )
 
     assert fail(T0) == 1
-    assert load_patient(store.engine, "px") is None, "never fetched whole: still new to the sweep"
+    assert load_patient(store.engine, "px", "ward-a") is None, "never fetched whole: still new to the sweep"
     assert done_in_run(store.engine, run) == set(), "a failed patient is not done"
-    assert deferred_patients(store.engine, ["px", "other"], T0 + timedelta(minutes=14)) == {
+    assert deferred_patients(store.engine, ["px", "other"], T0 + timedelta(minutes=14), "ward-a") == {
         "px": T0 + timedelta(minutes=15)
     }
-    assert deferred_patients(store.engine, ["px"], T0 + timedelta(minutes=15)) == {}
+    assert deferred_patients(store.engine, ["px"], T0 + timedelta(minutes=15), "ward-a") == {}
+    assert deferred_patients(store.engine, ["px"], T0, "ward-b") == {}, "ward-b's px has not failed"
     assert fail(T0 + timedelta(minutes=15)) == 2
     [failed] = failed_patients(store.engine, scope=Scope("ward-a"))
     assert (failed.failures, failed.reason, failed.retry_after) == (
@@ -94,8 +98,8 @@ def test_a_failed_patient_backs_off_and_a_success_clears_it(store: Store) -> Non
 
     _save(store, run, "px", "ward-a")
     assert failed_patients(store.engine, scope=ALL_TENANTS) == []
-    assert deferred_patients(store.engine, ["px"], T0) == {}
-    state = load_patient(store.engine, "px")
+    assert deferred_patients(store.engine, ["px"], T0, "ward-a") == {}
+    state = load_patient(store.engine, "px", "ward-a")
     assert state is not None and state.assessment_hash == "h-px"
     summary = patient_summaries(store.engine, scope=Scope("ward-a"))["px"]
     assert summary.grades_changed_run_id is None, "a first assessment is not a change of grades"
@@ -105,3 +109,46 @@ def test_backoff_doubles_from_a_quarter_hour_to_a_day() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (15, 30, 60)]
     assert backoff(7) == timedelta(hours=16)
     assert backoff(8) == backoff(1000) == timedelta(hours=24)
+
+
+ANC = Finding("gcsf-therapeutic", "warning", "ANC 0.3", "ANC < 0.5", "ref", [], 12)
+
+
+def test_two_tenants_with_the_same_patient_id_each_see_and_acknowledge_only_their_own(store: Store) -> None:
+    a_run = start_run(store.engine, "full", AS_OF, "sweep-a", T0)
+    b_run = start_run(store.engine, "full", AS_OF, "sweep-b", T0)
+    _save(store, a_run, "p-1", "ward-a", day=9, findings=(PLT,))
+    _save(store, b_run, "p-1", "ward-b", day=12, findings=(PLT, ANC))  # another hospital's Patient/p-1
+    _save(store, a_run, "p-1", "ward-a", day=9, findings=(PLT,))  # ward-a sweeps again: b's row stays b's
+
+    a_state, b_state = load_patient(store.engine, "p-1", "ward-a"), load_patient(store.engine, "p-1", "ward-b")
+    assert a_state is not None and b_state is not None
+    assert (a_state.assessment_hash, b_state.assessment_hash) == ("h-p-1", "h-p-1-ward-b-12")
+    assert load_patient(store.engine, "p-1") is None, "no untenanted p-1 was swept"
+    assert patient_summaries(store.engine, scope=Scope("ward-a"))["p-1"].day == 9
+    assert patient_summaries(store.engine, scope=Scope("ward-b"))["p-1"].day == 12
+
+    def codes(tenant: str) -> dict[str, str]:
+        return {a.code: a.uid for a in alerts_for_worklist(store.engine, 0, scope=Scope(tenant))}
+
+    a_alerts, b_alerts = codes("ward-a"), codes("ward-b")
+    assert set(a_alerts) == {"platelet-transfusion"}
+    assert set(b_alerts) == {"platelet-transfusion", "gcsf-therapeutic"}, "one open alert per tenant and code"
+    assert a_alerts["platelet-transfusion"] != b_alerts["platelet-transfusion"]
+
+    b_plt = b_alerts["platelet-transfusion"]
+    assert acknowledge(store.engine, b_plt, "dr-a", T0, scope=Scope("ward-a")) is None, "not a's to acknowledge"
+    acked = acknowledge(store.engine, a_alerts["platelet-transfusion"], "dr-a", T0, scope=Scope("ward-a"))
+    assert acked is not None and acked.state == "acknowledged"
+    states = {a.code: a.state for a in alerts_for_worklist(store.engine, 0, scope=Scope("ward-b"))}
+    assert states == {"platelet-transfusion": "new", "gcsf-therapeutic": "new"}, "b's alerts untouched"
+
+    # A failure of b's p-1 is b's: a's p-1 is neither deferred nor listed as failed.
+    record_failure(store.engine, "p-1", b_run, "ward-b", "fetch: fhir-protocol", lambda n: T0 + backoff(n), T0)
+    assert deferred_patients(store.engine, ["p-1"], T0, "ward-a") == {}
+    assert set(deferred_patients(store.engine, ["p-1"], T0, "ward-b")) == {"p-1"}
+    assert [f.patient_id for f in failed_patients(store.engine, scope=Scope("ward-a"))] == []
+    assert [f.patient_id for f in failed_patients(store.engine, scope=Scope("ward-b"))] == ["p-1"]
+    # b's sweep: p-1 left its cohort; a's alert stays open.
+    assert resolve_left_cohort(store.engine, set(), b_run, T0, "ward-b") == 2
+    assert [a.state for a in alerts_for_worklist(store.engine, 0, scope=Scope("ward-a"))] == ["acknowledged"]

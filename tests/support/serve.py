@@ -64,11 +64,23 @@ class Served:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+    workers: int = 1
 
     def worker_pids(self) -> set[int]:
-        """The serving processes: the workers when there are several (uvicorn's parent only supervises), else it."""
-        workers = {pid for pid in _children(self.process.pid) if b"spawn_main" in _cmdline(pid)}
-        return workers or {self.process.pid}  # (multiprocessing's resource tracker is a child too: not a worker)
+        """The serving processes: the workers when there are several (uvicorn's parent only supervises), else it.
+        (With one, its spawned children are the answer pool's processes and the resource tracker: not workers.)"""
+        if self.workers == 1:
+            return {self.process.pid}
+        return {pid for pid in _children(self.process.pid) if b"spawn_main" in _cmdline(pid)}
+
+    def process_tree(self) -> set[int]:
+        """Every process of the server: it, its workers, their answer pools (for CPU accounting)."""
+        found, todo = set(), [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            found.add(pid)
+            todo.extend(_children(pid) - found)
+        return found
 
 
 def _cmdline(pid: int) -> bytes:
@@ -106,7 +118,8 @@ def served(tmp_path: Path, env: dict[str, str], *args: str, port: int | None = N
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so the workers go with it even if it dies hard
         )
-    server = Served(process, f"http://127.0.0.1:{port}", log)
+    workers = args[args.index("--workers") + 1] if "--workers" in args else base.get("CDS_CYTO_WORKERS", "1")
+    server = Served(process, f"http://127.0.0.1:{port}", log, int(workers))
     try:
         _wait_healthy(server)
         yield server

@@ -1,0 +1,153 @@
+"""Large hook calls answered in worker processes (`CDS_CYTO_PARSE_PROCESSES`): the same answer as in-thread for
+every kind of call, a bounded queue (503 with Retry-After), and a pool process killed with a call in it gives that
+call a 503 OperationOutcome while the next call gets a new pool. Real `cds-cyto serve` processes, signed tokens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.cds.scenario import cytopenic_patient, hook_request, prefetch_for
+from tests.hostile.conftest import free_port
+from tests.support.patient_bundle import make_patient_bundle
+from tests.support.serve import Served, Signer, served
+
+HOOK = "/cds-services/cyto-patient-view"
+AS_OF = "2026-03-08"  # day +7 of both scenarios' infusion
+SIGNER = Signer()
+CLOSED = f"http://127.0.0.1:{free_port()}"  # an allowed fhirServer that refuses connections: fetching fails alike
+
+
+def _issuers() -> str:
+    entry = json.loads(SIGNER.issuers())[SIGNER.iss]
+    return json.dumps({SIGNER.iss: {**entry, "fhir_base_urls": [CLOSED]}})
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {
+        "CDS_CYTO_AUTH": "required",
+        "CDS_CYTO_TRUSTED_ISSUERS": _issuers(),
+        "CDS_CYTO_AS_OF": AS_OF,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def threaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with served(tmp_path_factory.mktemp("threaded"), _env(CDS_CYTO_PARSE_PROCESSES="0")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    env = _env(
+        CDS_CYTO_PARSE_PROCESSES="1",
+        CDS_CYTO_PARSE_QUEUE="1",
+        CDS_CYTO_PARSE_PROCESS_MIN_BYTES="0",  # every call goes to the pool, small ones included
+    )
+    with served(tmp_path_factory.mktemp("pooled"), env) as server:
+        yield server
+
+
+def post(server: Served, body: bytes) -> httpx.Response:
+    headers = SIGNER.bearer(server.url + HOOK) | {"Content-Type": "application/json"}
+    return httpx.post(server.url + HOOK, content=body, headers=headers, timeout=120, trust_env=False)
+
+
+def pool_pids(server: Served) -> set[int]:
+    """The answer pool's processes: the server's spawned children (the resource tracker is no `spawn_main`)."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{server.process.pid}/task").glob("*"):
+        children |= {int(c) for c in (task / "children").read_text().split()}
+    return {pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+
+def one_pool_pid(server: Served, not_this: int | None = None) -> int:
+    for _ in range(600):  # spawned at start-up (or after a loss, at the next call): wait for it to be there
+        pids = pool_pids(server) - {not_this}
+        if len(pids) == 1:
+            return pids.pop()
+        time.sleep(0.1)
+    raise AssertionError(f"expected one pool process, found {pool_pids(server)}")
+
+
+def _big() -> bytes:
+    resources = [e["resource"] for e in make_patient_bundle(1500, pid="big-1")["entry"]]
+    return orjson.dumps(hook_request("big-1", prefetch=prefetch_for(resources)))
+
+
+def _bodies() -> dict[str, bytes]:
+    cyto = prefetch_for(cytopenic_patient("pt-1"))
+    partial = {k: v for k, v in cyto.items() if k != "medicationAdministrations"}
+    return {
+        "cards": orjson.dumps(hook_request("pt-1", prefetch=cyto)),
+        "large": _big(),
+        "other-patient": orjson.dumps(hook_request("pt-2", prefetch=cyto)),
+        "not-json": b'{"hook": "patient-view", ',
+        "wrong-hook": orjson.dumps(hook_request("pt-1", prefetch=cyto) | {"hook": "order-select"}),
+        "missing-key-no-server": orjson.dumps(hook_request("pt-1", prefetch=partial)),
+        "missing-key-fetched": orjson.dumps(hook_request("pt-1", prefetch=partial, fhirServer=CLOSED)),
+        "server-not-needed": orjson.dumps(hook_request("pt-1", prefetch=cyto, fhirServer=CLOSED)),
+        "server-not-allowed": orjson.dumps(hook_request("pt-1", prefetch=cyto, fhirServer="http://192.0.2.1/fhir")),
+        "prefetch-not-object": orjson.dumps(hook_request("pt-1") | {"prefetch": 5}),
+    }
+
+
+def _seen(server: Served, body: bytes) -> tuple[int, Any]:
+    """Status and body, the server's own base URL (in card links) left out."""
+    response = post(server, body)
+    return response.status_code, json.loads(response.text.replace(server.url, "BASE"))
+
+
+@pytest.mark.parametrize("case", sorted(_bodies()))
+def test_a_pooled_call_gets_the_in_thread_answer(case: str, threaded: Served, pooled: Served) -> None:
+    body = _bodies()[case]
+    assert _seen(pooled, body) == _seen(threaded, body)
+    assert len(pool_pids(pooled)) == 1 and not pool_pids(threaded)
+
+
+def test_a_full_pool_refuses_and_a_killed_pool_process_costs_only_its_call(threaded: Served, pooled: Served) -> None:
+    body = _big()
+    worker = one_pool_pid(pooled)
+    os.kill(worker, signal.SIGSTOP)  # it takes no call now: whatever reaches the pool stays there
+    answers: list[httpx.Response] = []
+    done = threading.Condition()
+
+    def call() -> None:
+        response = post(pooled, body)
+        with done:
+            answers.append(response)
+            done.notify_all()
+
+    callers = [threading.Thread(target=call) for _ in range(2)]
+    try:
+        for t in callers:
+            t.start()
+        with done:  # the pool holds one call (CDS_CYTO_PARSE_QUEUE=1): the other is refused, it cannot finish
+            assert done.wait_for(lambda: answers, timeout=120)
+        refused = answers[0]
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json()["issue"][0]["details"]["coding"][0]["code"] == "busy"
+    finally:
+        os.kill(worker, signal.SIGKILL)  # the call in the pool loses its process
+        for t in callers:
+            t.join(timeout=120)
+    lost = answers[1]
+    assert lost.status_code == 503 and lost.headers["retry-after"] == "1"
+    assert lost.headers["content-type"] == "application/fhir+json"
+    assert lost.json()["issue"][0]["details"]["coding"][0]["code"] == "worker-lost"
+    # The next call gets a new pool, and the answer it always got.
+    assert _seen(pooled, body) == _seen(threaded, body)
+    one_pool_pid(pooled, not_this=worker)
+    log = pooled.log.read_text()
+    assert "Traceback" not in log and "answer pool worker lost" in log
