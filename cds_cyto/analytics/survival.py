@@ -9,12 +9,17 @@ import numpy as np
 import pandas as pd
 from lifelines import AalenJohansenFitter, KaplanMeierFitter
 
-__all__ = ["CumulativeIncidence", "count_curves_by_crs", "crs_group", "cumulative_incidence"]
+__all__ = ["AJ_NOTE", "KM_NOTE", "CumulativeIncidence", "count_curves_by_crs", "crs_group", "cumulative_incidence"]
 
-ESTIMATOR_NOTE = (
-    "Kaplan-Meier 1 - S: the data carry no deaths (the synthetic generator does not model death), so there is no "
-    "competing risk and Aalen-Johansen reduces to it; with a `death_day` column Aalen-Johansen is used."
+AJ_NOTE = (
+    "Aalen-Johansen: death before the event (Patient.deceased) is a competing risk, not a censoring; 1 - KM would "
+    "overstate the incidence."
 )
+KM_NOTE = (
+    "Kaplan-Meier 1 - S: no death before the event is recorded in this cohort (Patient.deceased), so there is no "
+    "competing risk and Aalen-Johansen reduces to it."
+)
+AT_RISK_DAYS = tuple(range(0, 31, 5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,8 @@ class CumulativeIncidence:
     curve: pd.DataFrame  # day, cif, lower, upper
     at_day_30: float
     n: int
+    at_risk: dict[int, int]  # day → patients still at risk (no event, no death, not censored before it)
+    deaths: int = 0
 
 
 def _times(df: pd.DataFrame, event_col: str, day_col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -35,18 +42,22 @@ def _times(df: pd.DataFrame, event_col: str, day_col: str) -> tuple[np.ndarray, 
 
 
 def cumulative_incidence(df: pd.DataFrame, name: str, event_col: str, day_col: str) -> CumulativeIncidence:
+    """Cumulative incidence of `event_col` at `day_col`; a death (`death_day`) before the event competes with it."""
     t, e = _times(df, event_col, day_col)
-    if "death_day" in df and df["death_day"].notna().any():
-        death = df["death_day"].to_numpy(dtype=float)
-        code = np.where(e == 1, 1, np.where(~np.isnan(death), 2, 0))
-        t = np.where(code == 2, death, t)
+    deaths = 0
+    death = df["death_day"].to_numpy(dtype=float) if "death_day" in df else np.full(len(df), np.nan)
+    competing = (e != 1) & ~np.isnan(death)  # died without the event: that event can no longer happen
+    if competing.any():
+        code = np.where(e == 1, 1, np.where(competing, 2, 0))
+        t = np.where(code == 2, np.clip(death, 0.0, None), t)
+        deaths = int((code == 2).sum())
         ajf = AalenJohansenFitter(calculate_variance=True).fit(t, code, event_of_interest=1)
         cif = ajf.cumulative_density_
         ci = ajf.confidence_interval_cumulative_density_
         curve = pd.DataFrame(
             {"day": cif.index, "cif": cif.iloc[:, 0].to_numpy(), "lower": ci.iloc[:, 0], "upper": ci.iloc[:, 1]}
         )
-        estimator = "Aalen-Johansen (death competes)"
+        estimator = f"Aalen-Johansen ({deaths} deaths compete)"
     else:
         kmf = KaplanMeierFitter().fit(t, e)
         ci = kmf.confidence_interval_survival_function_
@@ -61,7 +72,8 @@ def cumulative_incidence(df: pd.DataFrame, name: str, event_col: str, day_col: s
         estimator = "Kaplan-Meier 1 - S (no competing death in the data)"
     upto = curve[curve["day"] <= 30]
     at30 = float(upto["cif"].iloc[-1]) if not upto.empty else math.nan
-    return CumulativeIncidence(name, estimator, curve.reset_index(drop=True), at30, len(t))
+    at_risk = {d: int((t >= d).sum()) for d in AT_RISK_DAYS}
+    return CumulativeIncidence(name, estimator, curve.reset_index(drop=True), at30, len(t), at_risk, deaths)
 
 
 def crs_group(grade: pd.Series) -> pd.Series:
