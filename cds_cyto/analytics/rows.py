@@ -105,6 +105,11 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         "sex": rec.demographics.sex,
         "age": math.nan if birth is None or day0 is None else float(_years(birth, day0)),
         "follow_up_day": _f(a.day),
+        # Patient.deceased[x]: a death competes with every event still to come (Aalen-Johansen in survival.py)
+        "deceased": _f(None if rec.demographics.deceased is None else int(rec.demographics.deceased)),
+        "death_day": _f(
+            None if rec.demographics.death_date is None or day0 is None else (rec.demographics.death_date - day0).days
+        ),
         "pht_seed000": _f(None if a.pht_day28["seed000"] is None else int(bool(a.pht_day28["seed000"]))),
         "nonrec28_seed001": _f(None if a.pht_day28["seed001"] is None else int(bool(a.pht_day28["seed001"]))),
     }
