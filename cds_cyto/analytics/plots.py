@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from cds_cyto.analytics.survival import CumulativeIncidence
 
@@ -70,6 +71,9 @@ def cumulative_incidence_figure(curves: list[CumulativeIncidence], caption: str)
     days = list(range(0, 31, 5))
     for i, c in enumerate(curves):
         d = c.curve[c.curve["day"] <= 30]
+        followed = max((day for day, n in c.at_risk.items() if n > 0), default=0)
+        if len(d) and followed > float(d["day"].iloc[-1]):  # the curve stays flat while patients are followed
+            d = pd.concat([d, d.iloc[[-1]].assign(day=float(followed))], ignore_index=True)
         (line,) = ax.step(
             d["day"], 100 * d["cif"], where="post", label=f"{c.event} ({100 * c.at_day_30:.0f}% by day 30)"
         )
@@ -143,6 +147,8 @@ def forest_figure(name: str, table: pd.DataFrame, ratio: str, caption: str, labe
         ax.text(1.02, y, f"{est:.2f} ({lo:.2f}–{hi:.2f})", transform=ax.get_yaxis_transform(), va="center", fontsize=7)
     ax.axvline(1, color="grey", ls="--", lw=0.8)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
     ax.set_yticks([])
     ax.set_ylim(-0.7, len(t) - 0.3)
     ax.set_xlabel(f"{'Hazard' if ratio == 'HR' else 'Odds'} ratio (95% CI, log scale)")

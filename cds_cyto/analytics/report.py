@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from cds_cyto.analytics import by_crs, correlation, incidence, plots, regression, site_model_fit, survival
+from cds_cyto.analytics.manifest import table_sha256
 from cds_cyto.analytics.rows import MARKERS, PatientRow, cohort_table, daily_table, support_table
 from cds_cyto.core.profile import Profile, default_profile
 
@@ -28,6 +29,7 @@ __all__ = ["SECTIONS", "AnalysisResult", "Section", "analyze_rows"]
 SEVERE = {"neutrophils": 0.5, "hemoglobin": 60.0, "platelets": 20.0}  # seed 000 (clinical-reference §2)
 SEED = {"all": "seed 000 (B-ALL, n = 76)", "nhl": "seed 001 (B-NHL, n = 63)"}
 T = TypeVar("T")
+SITE_MODEL_SEED = 20261122  # the site model's fold split and bootstrap (in the manifest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,14 @@ def analyze_rows(
     out.mkdir(parents=True, exist_ok=True)
     df = regression.prepare(cohort_table(rows))
     res = AnalysisResult(df, disease=disease, manifest=dict(manifest or {}))
+    res.manifest["analysis_table_sha256"] = table_sha256(df)
+    res.manifest["patients"] = len(df)
+    res.manifest.setdefault("seeds", {})
+    res.manifest["seeds"] = {
+        **res.manifest["seeds"],
+        "site_model_cv": SITE_MODEL_SEED,
+        "bootstrap_replicates": bootstrap,
+    }
     _unavailable_notes(res, df)
     _incidence(res, df)
     _cumulative(res, df)
@@ -447,6 +457,7 @@ def _site_model(
             feats,
             created=created,
             bootstrap=bootstrap,
+            seed=SITE_MODEL_SEED,
             outcome_day=int(profile.pht[key]),
             # the rows' inputs were read with this rule: the model keeps it, and is scored with it
             landmark_day=int(profile.thresholds["site_model"]["landmark_day"]),
