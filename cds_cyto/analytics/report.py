@@ -22,6 +22,7 @@ import pandas as pd
 from cds_cyto.analytics import by_crs, correlation, incidence, plots, regression, site_model_fit, survival
 from cds_cyto.analytics.manifest import table_sha256
 from cds_cyto.analytics.rows import MARKERS, PatientRow, cohort_table, daily_table, support_table
+from cds_cyto.analytics.units import add_units
 from cds_cyto.core.profile import Profile, default_profile
 
 __all__ = ["SECTIONS", "AnalysisResult", "Section", "analyze_rows"]
@@ -187,6 +188,8 @@ def analyze_rows(
     _models(res, df)
     _support(res, df, rows)
     _site_model(res, df, disease, created, bootstrap, profile, out)
+    for name, table in res.tables.items():  # every model table says what one unit of its ratio is
+        res.tables[name] = add_units(add_units(table, profile), profile, "predictor")
     _write(res, out)
     return res
 

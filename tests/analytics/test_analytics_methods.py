@@ -162,5 +162,20 @@ def test_nhl_report_compares_with_seed001_only(nhl_rows: list[dict[str, object]]
     assert "seed 001 (B-NHL, n = 63)" in text
     for name in ("spearman", "logistic_univariable_nonrec28_seed001", "cox_univariable_sn"):
         assert "q_bh" in res.tables[name].columns
+    assert (res.tables["logistic_multivariable_nonrec28_seed001"]["unit"] == "1 = yes").all()
     cuts = res.tables["roc_cutoffs_nonrec28"].set_index("predictor")
     assert cuts.loc["baseline_il6", "direction"] == "<="
+
+
+def test_every_model_covariate_has_its_unit() -> None:
+    from cds_cyto.analytics.regression import COX_SPECS, LOGIT_SPECS, SEED001_SCREEN, TABLE_I_SPEC
+    from cds_cyto.analytics.units import covariate_unit
+    from cds_cyto.core.profile import default_profile
+
+    profile = default_profile()
+    names = {c for spec in (*COX_SPECS.values(), *LOGIT_SPECS.values()) for c in spec}
+    names |= set(SEED001_SCREEN) | set(TABLE_I_SPEC)
+    missing = sorted(n for n in names if not covariate_unit(n, profile))
+    assert missing == []
+    assert covariate_unit("baseline_hemoglobin", profile) == "g/L"
+    assert covariate_unit("max_lg_ddimer", profile) == "log10 ug/mL{FEU}"
