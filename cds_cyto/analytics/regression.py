@@ -46,6 +46,40 @@ LOGIT_SPECS: dict[str, list[str]] = {
 }
 # seed 001 Table I (grade >= 3 cytopenia) and Table II (day-28 recovery): the univariable screen, then the
 # multivariable model of the factors the paper kept. ECOG is not in the record: it is listed as unavailable.
+# The published multivariable estimates, shown beside the fitted ones only for a cohort of the paper's population.
+PUBLISHED_MODELS: dict[str, tuple[str, dict[str, str]]] = {
+    "cox_multivariable_sn": ("all", {
+        "tumour_burden_pct": "HR 0.987 per % (seed 000 Figure 5)",
+        "max_lg_ddimer": "HR 0.536 (0.318-0.906) (seed 000 Figure 5)",
+        "crs_peak_day": "HR 0.89 (0.803-0.985) per day (seed 000 Figure 5)",
+        "toci_or_steroid": "HR 0.36 (0.145-0.895) (seed 000 Figure 5)",
+    }),
+    "cox_multivariable_sa": ("all", {
+        "max_lg_il10": "HR 0.533 (0.325-0.875) (seed 000 Figure 5)",
+        "crs_recovery_day": "HR 0.946 (0.899-0.995) per day (seed 000 Figure 5)",
+    }),
+    "cox_multivariable_st": ("all", {"max_lg_ferritin": "HR 0.547 (0.329-0.91) (seed 000 Figure 5)"}),
+    "logistic_multivariable_pht_seed000": ("all", {
+        "crs_onset_day": "OR 1.317 (1.005-1.726) per day (seed 000 Results)",
+        "crs_recovery_day": "OR 1.167 (1.028-1.325) per day (seed 000 Results)",
+        "crs_grade_3_4": "OR 5.312 (1.115-25.317) (seed 000 Results)",
+    }),
+    "logistic_multivariable_nonrec28_seed001": ("nhl", {
+        "baseline_anc_below_2_29": "OR 14.834 (2.391-92.051) (seed 001 Table III)",
+        "baseline_hb_below_114_5": "OR 7.963 (1.323-47.921) (seed 001 Table III)",
+        "baseline_il6_above_21_43": "OR 0.091 (printed CI 0.100-0.802) (seed 001 Table III)",
+    }),
+}  # fmt: skip
+
+
+def with_published(name: str, table: pd.DataFrame, disease: str) -> pd.DataFrame:
+    """`table` with a `published` column when the paper of this model is the cohort's own population's."""
+    population, values = PUBLISHED_MODELS.get(name, ("", {}))
+    if population != disease or "covariate" not in table:
+        return table
+    return table.assign(published=[values.get(str(c), "") for c in table["covariate"]])
+
+
 SEED001_SCREEN = [
     "ecog",
     "age",

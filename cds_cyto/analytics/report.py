@@ -188,8 +188,10 @@ def analyze_rows(
     _models(res, df)
     _support(res, df, rows)
     _site_model(res, df, disease, created, bootstrap, profile, out)
-    for name, table in res.tables.items():  # every model table says what one unit of its ratio is
-        res.tables[name] = add_units(add_units(table, profile), profile, "predictor")
+    for name, table in res.tables.items():  # every model table: the unit of its ratio, the same paper's estimate
+        res.tables[name] = regression.with_published(
+            name, add_units(add_units(table, profile), profile, "predictor"), disease
+        )
     _write(res, out)
     return res
 
@@ -201,6 +203,8 @@ def _incidence(res: AnalysisResult, df: pd.DataFrame) -> None:
     t["published_comparison"] = incidence.published_comparison(df, res.disease)
     res.note("incidence", f"Published numbers: {SEED[res.disease]}, the paper of this cohort's population.")
     t["fig1b_timepoints"] = incidence.fig1b_timepoints(df)
+    if res.disease != "all":  # seed 000's time points are a B-ALL cohort's: not beside a B-NHL one
+        t["fig1b_timepoints"] = t["fig1b_timepoints"].drop(columns=["published T1/T2/T3 %"])
     t["paired_before_after"] = incidence.paired_before_after(df)
     t["nadirs"] = _nadirs(df, res.disease)
     fb = t["fig1b_timepoints"]
@@ -210,8 +214,9 @@ def _incidence(res: AnalysisResult, df: pd.DataFrame) -> None:
         {tp: [float(v) for v in fb[f"{tp} %"]] for tp in ("T1", "T2", "T3")},
         "Patients with severe cytopenia (%)",
         "Severe cytopenia (seed 000 thresholds) at T1 (before lymphodepletion), T2 (last value before infusion) "
-        "and T3 (after infusion), per lineage; reproduces seed 000 Figure 1B (published SN 5/26/78%, SA 9/11/59%, "
-        "ST 11/11/57%). Tests: Pearson chi-square with Bonferroni (as published) and McNemar (paired).",
+        "and T3 (after infusion), per lineage; reproduces seed 000 Figure 1B"
+        + (" (published SN 5/26/78%, SA 9/11/59%, ST 11/11/57%)" if res.disease == "all" else " (a B-ALL paper)")
+        + ". Tests: Pearson chi-square with Bonferroni (as published) and McNemar (paired).",
     )
 
 

@@ -163,6 +163,9 @@ def test_nhl_report_compares_with_seed001_only(nhl_rows: list[dict[str, object]]
     for name in ("spearman", "logistic_univariable_nonrec28_seed001", "cox_univariable_sn"):
         assert "q_bh" in res.tables[name].columns
     assert (res.tables["logistic_multivariable_nonrec28_seed001"]["unit"] == "1 = yes").all()
+    assert res.tables["logistic_multivariable_nonrec28_seed001"]["published"].str.contains("seed 001").all()
+    assert "published" not in res.tables["cox_multivariable_sn"]  # seed 000's HRs are a B-ALL cohort's
+    assert "published T1/T2/T3 %" not in res.tables["fig1b_timepoints"]
     cuts = res.tables["roc_cutoffs_nonrec28"].set_index("predictor")
     assert cuts.loc["baseline_il6", "direction"] == "<="
 
