@@ -5,12 +5,24 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from scipy.stats import chi2_contingency
 
-__all__ = ["PUBLISHED_SEED000", "characteristics", "incidence_table", "published_comparison"]
+from cds_cyto.analytics.stats import mcnemar_paired
+
+__all__ = [
+    "PUBLISHED_SEED000",
+    "PUBLISHED_SEED001",
+    "characteristics",
+    "fig1b_timepoints",
+    "incidence_table",
+    "paired_before_after",
+    "published_comparison",
+]
 
 _LINEAGES = (("neutrophils", "sn", "SN"), ("hemoglobin", "sa", "SA"), ("platelets", "st", "ST"))
 
 # seed 000 (B-ALL, n = 76): Abstract, Results 'Incidence and Temporal Characteristics', Table 1.
+# A B-ALL cohort is compared with these; a B-NHL cohort with PUBLISHED_SEED001 (never the other paper's).
 PUBLISHED_SEED000: dict[str, tuple[float, str]] = {
     "new-onset SN": (70.0, "39/56, seed 000 Abstract"),
     "new-onset SA": (53.0, "35/66, seed 000 Abstract"),
@@ -23,6 +35,24 @@ PUBLISHED_SEED000: dict[str, tuple[float, str]] = {
     "SA after infusion": (59.0, "seed 000 Results, Figure 1B"),
     "ST after infusion": (57.0, "seed 000 Results, Figure 1B"),
 }
+
+
+# seed 001 (B-NHL, n = 63): Abstract and Results 'Occurrence of cytopenia', 'hematologic recovery'.
+PUBLISHED_SEED001: dict[str, tuple[float, str]] = {
+    "grade >= 3 neutropenia after infusion": (76.19, "48/63, seed 001 Abstract"),
+    "grade >= 3 anemia after infusion": (25.39, "16/63, seed 001 Abstract"),
+    "grade >= 3 thrombocytopenia after infusion": (23.80, "15/63, seed 001 Abstract"),
+    "not recovered at day 28": (35.0, "21/60, seed 001 Abstract"),
+    "CRS any grade": (69.84, "44/63: 40 grade 1-2 + 4 grade >= 3, seed 001 Results (Table SV)"),
+}
+# seed 001 Results: median nadir (range) and median nadir day per lineage (value unit as the paper)
+PUBLISHED_SEED001_NADIRS: dict[str, tuple[str, str]] = {
+    "sn": ("0.64 (0.02-2.31) x10^9/L", "day 5 (0-27)"),
+    "sa": ("100 (32-137) g/L", "day 8 (-5-28)"),
+    "st": ("121 (2-307) x10^9/L", "day 10 (0-28)"),
+}
+# seed 000 Results / Figure 1B: severe cytopenia at T1 (before lymphodepletion), T2 (before infusion), T3 (after)
+PUBLISHED_FIG1B: dict[str, tuple[float, float, float]] = {"SN": (5, 26, 78), "SA": (9, 11, 59), "ST": (11, 11, 57)}
 
 
 def _pct(num: float, den: float) -> float:
@@ -55,32 +85,92 @@ def incidence_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def published_comparison(df: pd.DataFrame) -> pd.DataFrame:
-    """The seed-000 headline rates: 'this cohort' beside 'published'."""
+def published_comparison(df: pd.DataFrame, disease: str = "all") -> pd.DataFrame:
+    """The headline rates of the paper of the cohort's own population: B-ALL beside seed 000, B-NHL beside seed 001."""
     rows = []
-    for short, key in (("SN", "sn"), ("SA", "sa"), ("ST", "st")):
-        k, n, p = _rate(df[df[f"{key}_before"] == 0][f"{key}_new"])
-        rows.append((f"new-onset {short}", k, n, p))
-    rows.append(("PHT (day 28)", *_rate(df["pht_seed000"])))
-    g = df["crs_grade"]
-    rows.append(("CRS any grade", *_rate((g >= 1).astype(float).where(g.notna()))))
-    rows.append(("CRS grade 1-2 (mild)", *_rate(g.between(1, 2).astype(float).where(g.notna()))))
-    rows.append(("CRS grade 3-4 (severe)", *_rate((g >= 3).astype(float).where(g.notna()))))
-    for short, key in (("SN", "sn"), ("SA", "sa"), ("ST", "st")):
-        rows.append((f"{short} after infusion", *_rate(df[f"{key}_after"])))
+    if disease == "nhl":
+        for short, key in (("neutropenia", "sn"), ("anemia", "sa"), ("thrombocytopenia", "st")):
+            rows.append((f"grade >= 3 {short} after infusion", *_rate(df[f"g3_{key}_after"])))
+        rows.append(("not recovered at day 28", *_rate(df["nonrec28_seed001"])))
+        g = df["crs_grade"]
+        rows.append(("CRS any grade", *_rate((g >= 1).astype(float).where(g.notna()))))
+        published = PUBLISHED_SEED001
+    else:
+        for short, key in (("SN", "sn"), ("SA", "sa"), ("ST", "st")):
+            k, n, p = _rate(df[df[f"{key}_before"] == 0][f"{key}_new"])
+            rows.append((f"new-onset {short}", k, n, p))
+        rows.append(("PHT (day 28)", *_rate(df["pht_seed000"])))
+        g = df["crs_grade"]
+        rows.append(("CRS any grade", *_rate((g >= 1).astype(float).where(g.notna()))))
+        rows.append(("CRS grade 1-2 (mild)", *_rate(g.between(1, 2).astype(float).where(g.notna()))))
+        rows.append(("CRS grade 3-4 (severe)", *_rate((g >= 3).astype(float).where(g.notna()))))
+        for short, key in (("SN", "sn"), ("SA", "sa"), ("ST", "st")):
+            rows.append((f"{short} after infusion", *_rate(df[f"{key}_after"])))
+        published = PUBLISHED_SEED000
     return pd.DataFrame(
         [
             {
                 "measure": m,
                 "this cohort": f"{p}% ({k}/{n})",
                 "this cohort %": p,
-                "published": f"{PUBLISHED_SEED000[m][0]}%",
-                "published %": PUBLISHED_SEED000[m][0],
-                "source": PUBLISHED_SEED000[m][1],
+                "published": f"{published[m][0]}%",
+                "published %": published[m][0],
+                "source": published[m][1],
             }
             for m, k, n, p in rows
         ]
     )
+
+
+def paired_before_after(df: pd.DataFrame) -> pd.DataFrame:
+    """Before vs after infusion in the same patients: McNemar (exact), not a test of independent proportions."""
+    out = []
+    for _, key, short in _LINEAGES:
+        for label, before, after in (
+            (f"{short} (seed 000 severe)", f"{key}_before", f"{key}_after"),
+            (f"{short} (seed 001 grade >= 3)", f"g3_{key}_before", f"g3_{key}_after"),
+        ):
+            res = mcnemar_paired(df[before], df[after])
+            out.append({"measure": label, **res})
+    return pd.DataFrame(out)
+
+
+def _chi2_p(a: pd.Series, b: pd.Series) -> float:
+    """Pearson chi-square (no continuity correction) of two proportions, as seed 000 tested them."""
+    a, b = a.dropna(), b.dropna()
+    table = [[a.sum(), len(a) - a.sum()], [b.sum(), len(b) - b.sum()]]
+    if min(len(a), len(b)) == 0 or sum(r[0] for r in table) == 0 or sum(r[1] for r in table) == 0:
+        return math.nan
+    return float(chi2_contingency(table, correction=False)[1])
+
+
+def _bonferroni(p: float, m: int) -> float:
+    return p if math.isnan(p) else min(1.0, m * p)
+
+
+def fig1b_timepoints(df: pd.DataFrame) -> pd.DataFrame:
+    """seed 000 Figure 1B: severe cytopenia at T1 (before lymphodepletion), T2 (before infusion), T3 (after),
+    with the paper's Pearson chi-square, Bonferroni-adjusted over the 6 comparisons, and McNemar for the same
+    pairs (the patients are the same at every time point, so McNemar is the test that fits)."""
+    out = []
+    for _, key, short in _LINEAGES:
+        t1, t2, t3 = (
+            df.get(f"{key}_before_ld", pd.Series(math.nan, index=df.index)),
+            df[f"{key}_before"],
+            df[f"{key}_after"],
+        )
+        pub = PUBLISHED_FIG1B[short]
+        row: dict[str, object] = {"lineage": short}
+        for name, s in (("T1", t1), ("T2", t2), ("T3", t3)):
+            k, n, p = _rate(s)
+            row[f"{name} %"] = p
+            row[f"{name} n"] = f"{k}/{n}"
+        for pair, a, b in (("T1 vs T2", t1, t2), ("T2 vs T3", t2, t3)):
+            row[f"{pair} chi2 p (Bonferroni x6)"] = _bonferroni(_chi2_p(a, b), 6)
+            row[f"{pair} McNemar p"] = mcnemar_paired(a, b)["p_mcnemar"]
+        row["published T1/T2/T3 %"] = f"{pub[0]}/{pub[1]}/{pub[2]}"
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def _median_range(s: pd.Series) -> str:

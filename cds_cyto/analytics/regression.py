@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,9 +16,13 @@ import statsmodels.api as sm
 from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 
+from cds_cyto.analytics.stats import auc_delong, bh_qvalues, epv_verdict, implausible_ratio
+
 __all__ = [
     "COX_SPECS",
     "LOGIT_SPECS",
+    "SEED001_SCREEN",
+    "TABLE_I_SPEC",
     "CoxResult",
     "cox_multivariable",
     "cox_univariable",
@@ -25,6 +30,7 @@ __all__ = [
     "logistic_univariable",
     "prepare",
     "roc_auc",
+    "roc_curve",
     "youden_cutoff",
 ]
 
@@ -38,6 +44,58 @@ LOGIT_SPECS: dict[str, list[str]] = {
     "pht_seed000": ["crs_onset_day", "crs_recovery_day", "crs_grade_3_4"],
     "nonrec28_seed001": ["baseline_anc_below_2_29", "baseline_hb_below_114_5", "baseline_il6_above_21_43"],
 }
+# seed 001 Table I (grade >= 3 cytopenia) and Table II (day-28 recovery): the univariable screen, then the
+# multivariable model of the factors the paper kept. ECOG is not in the record: it is listed as unavailable.
+# The published multivariable estimates, shown beside the fitted ones only for a cohort of the paper's population.
+PUBLISHED_MODELS: dict[str, tuple[str, dict[str, str]]] = {
+    "cox_multivariable_sn": ("all", {
+        "tumour_burden_pct": "HR 0.987 per % (seed 000 Figure 5)",
+        "max_lg_ddimer": "HR 0.536 (0.318-0.906) (seed 000 Figure 5)",
+        "crs_peak_day": "HR 0.89 (0.803-0.985) per day (seed 000 Figure 5)",
+        "toci_or_steroid": "HR 0.36 (0.145-0.895) (seed 000 Figure 5)",
+    }),
+    "cox_multivariable_sa": ("all", {
+        "max_lg_il10": "HR 0.533 (0.325-0.875) (seed 000 Figure 5)",
+        "crs_recovery_day": "HR 0.946 (0.899-0.995) per day (seed 000 Figure 5)",
+    }),
+    "cox_multivariable_st": ("all", {"max_lg_ferritin": "HR 0.547 (0.329-0.91) (seed 000 Figure 5)"}),
+    "logistic_multivariable_pht_seed000": ("all", {
+        "crs_onset_day": "OR 1.317 (1.005-1.726) per day (seed 000 Results)",
+        "crs_recovery_day": "OR 1.167 (1.028-1.325) per day (seed 000 Results)",
+        "crs_grade_3_4": "OR 5.312 (1.115-25.317) (seed 000 Results)",
+    }),
+    "logistic_multivariable_nonrec28_seed001": ("nhl", {
+        "baseline_anc_below_2_29": "OR 14.834 (2.391-92.051) (seed 001 Table III)",
+        "baseline_hb_below_114_5": "OR 7.963 (1.323-47.921) (seed 001 Table III)",
+        "baseline_il6_above_21_43": "OR 0.091 (printed CI 0.100-0.802) (seed 001 Table III)",
+    }),
+}  # fmt: skip
+
+
+def with_published(name: str, table: pd.DataFrame, disease: str) -> pd.DataFrame:
+    """`table` with a `published` column when the paper of this model is the cohort's own population's."""
+    population, values = PUBLISHED_MODELS.get(name, ("", {}))
+    if population != disease or "covariate" not in table:
+        return table
+    return table.assign(published=[values.get(str(c), "") for c in table["covariate"]])
+
+
+SEED001_SCREEN = [
+    "ecog",
+    "age",
+    "sex_male",
+    "baseline_neutrophils",
+    "baseline_hemoglobin",
+    "baseline_platelets",
+    "baseline_il6",
+    "baseline_ferritin",
+    "baseline_crp",
+    "crs_any",
+    "max_lg_il6",
+    "max_lg_ferritin",
+    "max_lg_crp",
+]
+TABLE_I_SPEC = ["baseline_neutrophils", "baseline_hemoglobin"]
 SCREEN = [
     "tumour_burden_pct",
     "crs_grade",
@@ -58,14 +116,17 @@ SCREEN = [
 
 
 def prepare(df: pd.DataFrame) -> pd.DataFrame:
-    """Derived covariates: CRS days are 0 without CRS (as the seeds code them), grade 3-4, seed-001 cut-offs."""
+    """Derived covariates: grade 3-4, seed-001 cut-offs. CRS days stay NaN without CRS (a day of a CRS that did not
+    happen is undefined, not day 0): models on CRS timing are fitted among patients with CRS, and say so."""
     d = df.copy()
-    for c in ("crs_onset_day", "crs_peak_day", "crs_recovery_day"):
-        if c in d:
-            d[c] = d[c].fillna(0.0)
+    if "sex" in d:
+        d["sex_male"] = (d["sex"] == "male").astype(float).where(d["sex"].isin(["male", "female"]))
     if "crs_grade" in d:
         d["crs_grade_3_4"] = (d["crs_grade"] >= 3).astype(float).where(d["crs_grade"].notna())
         d["crs_any"] = (d["crs_grade"] >= 1).astype(float).where(d["crs_grade"].notna())
+        for c in ("crs_onset_day", "crs_peak_day", "crs_recovery_day"):
+            if c in d:
+                d[c] = d[c].where(d["crs_grade"] >= 1)
     for col, new, cut, below in (
         ("baseline_neutrophils", "baseline_anc_below_2_29", 2.29, True),
         ("baseline_hemoglobin", "baseline_hb_below_114_5", 114.5, True),
@@ -77,12 +138,37 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
+_CRS_TIMING = ("crs_onset_day", "crs_peak_day", "crs_recovery_day")
+
+
+def _population(covariates: list[str]) -> str:
+    return "patients with CRS" if any(c in _CRS_TIMING for c in covariates) else "all eligible"
+
+
+def _split_available(d: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[str]]:
+    """Covariates with at least two distinct known values in `d`, and the rest (unavailable in this cohort)."""
+    ok = [c for c in covariates if c in d and d[c].dropna().nunique() >= 2]
+    return ok, [c for c in covariates if c not in ok]
+
+
+def _unavailable_rows(covs: list[str], ratio: str, method: str) -> list[dict[str, object]]:
+    return [
+        {"covariate": c, ratio: math.nan, "lower": math.nan, "upper": math.nan, "p": math.nan, "method": method,
+         "note": "unavailable: no patient in this cohort has a (varying) value"}
+        for c in covs
+    ]  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class CoxResult:
-    table: pd.DataFrame  # covariate, HR, lower, upper, p
+    table: pd.DataFrame  # covariate, HR, lower, upper, p, method, note
     ph_test: pd.DataFrame  # covariate, test statistic, p (Schoenfeld-residual test, rank transform)
     n: int
     events: int
+
+
+COX_METHOD = "Cox proportional hazards (lifelines, Efron ties)"
+LOGIT_METHOD = "logistic regression, maximum likelihood (statsmodels)"
 
 
 def _cox_data(df: pd.DataFrame, lineage: str, covariates: list[str]) -> pd.DataFrame:
@@ -99,53 +185,67 @@ def _fit_cox(d: pd.DataFrame) -> CoxPHFitter:
 
 
 def cox_multivariable(df: pd.DataFrame, lineage: str, covariates: list[str] | None = None) -> CoxResult:
-    """Recovery from new-onset severe cytopenia (seed 000): time from onset to recovery, censored at follow-up."""
+    """Recovery from new-onset severe cytopenia (seed 000): time from onset to recovery, censored at follow-up.
+    Covariates no patient has are listed as unavailable and left out; below the EPV floor nothing is fitted."""
     covs = covariates if covariates is not None else COX_SPECS[lineage]
-    d = _cox_data(df, lineage, covs)
+    eligible = df[df[f"{lineage}_new"] == 1]
+    avail, missing = _split_available(eligible, covs)
+    rows: list[dict[str, object]] = _unavailable_rows(missing, "HR", COX_METHOD)
+    empty_ph = pd.DataFrame(columns=["covariate", "statistic", "p"])
+    d = _cox_data(df, lineage, avail) if avail else pd.DataFrame(columns=["T", "E"])
+    events = int(d["E"].sum()) if len(d) else 0
+    verdict = epv_verdict(events, len(avail))
+    if not avail or not verdict.fit:
+        note = verdict.note if avail else "no covariate available"
+        rows = _unavailable_rows(avail, "HR", COX_METHOD) + rows
+        for r in rows[: len(avail)]:
+            r["note"] = note
+        return CoxResult(pd.DataFrame(rows), empty_ph, len(d), events)
     cph = _fit_cox(d)
     s = cph.summary
-    table = pd.DataFrame(
-        {
-            "covariate": list(s.index),
-            "HR": s["exp(coef)"].to_numpy(),
-            "lower": s["exp(coef) lower 95%"].to_numpy(),
-            "upper": s["exp(coef) upper 95%"].to_numpy(),
-            "p": s["p"].to_numpy(),
-        }
-    )
+    fitted = []
+    for cov, r in s.iterrows():
+        hr, lo, hi = float(r["exp(coef)"]), float(r["exp(coef) lower 95%"]), float(r["exp(coef) upper 95%"])
+        note = "; ".join(x for x in (verdict.note, implausible_ratio(hr, lo, hi)) if x)
+        fitted.append(
+            {"covariate": str(cov), "HR": hr, "lower": lo, "upper": hi, "p": float(r["p"]), "method": COX_METHOD,
+             "note": note}
+        )  # fmt: skip
+    table = pd.DataFrame(fitted + rows).assign(population=_population(avail))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ph = proportional_hazard_test(cph, d, time_transform="rank").summary
     ph_table = pd.DataFrame(
         {"covariate": [str(i) for i in ph.index], "statistic": ph["test_statistic"].to_numpy(), "p": ph["p"].to_numpy()}
     )
-    return CoxResult(table, ph_table, len(d), int(d["E"].sum()))
+    return CoxResult(table, ph_table, len(d), events)
 
 
 def cox_univariable(df: pd.DataFrame, lineage: str, candidates: list[str] | None = None) -> pd.DataFrame:
-    rows = []
+    """The univariable screen (seed 000 Results): one Cox model per candidate, BH q-values over the family screened;
+    a candidate no patient has is listed as unavailable."""
+    rows: list[dict[str, object]] = []
     for c in candidates if candidates is not None else SCREEN:
-        if c not in df:
-            continue
-        d = _cox_data(df, lineage, [c])
+        d = _cox_data(df, lineage, [c]) if c in df else pd.DataFrame()
         if len(d) < 10 or d[c].nunique() < 2:
+            rows.extend(_unavailable_rows([c], "HR", COX_METHOD))
+            rows[-1]["n"] = len(d)
             continue
         s = _fit_cox(d).summary.iloc[0]
+        hr, lo, hi = float(s["exp(coef)"]), float(s["exp(coef) lower 95%"]), float(s["exp(coef) upper 95%"])
         rows.append(
-            {
-                "covariate": c,
-                "HR": float(s["exp(coef)"]),
-                "lower": float(s["exp(coef) lower 95%"]),
-                "upper": float(s["exp(coef) upper 95%"]),
-                "p": float(s["p"]),
-                "n": len(d),
-            }
-        )
-    return pd.DataFrame(rows, columns=["covariate", "HR", "lower", "upper", "p", "n"])
+            {"covariate": c, "HR": hr, "lower": lo, "upper": hi, "p": float(s["p"]), "method": COX_METHOD,
+             "note": implausible_ratio(hr, lo, hi), "n": len(d), "population": _population([c])}
+        )  # fmt: skip
+    cols = ["covariate", "HR", "lower", "upper", "p", "q_bh", "method", "note", "n", "population"]
+    out = pd.DataFrame(rows, columns=[c for c in cols if c != "q_bh"])
+    out.insert(5, "q_bh", bh_qvalues(out["p"]) if len(out) else [])
+    return out
 
 
-def _logit(df: pd.DataFrame, outcome: str, covariates: list[str]) -> tuple[pd.DataFrame, int]:
+def _logit(df: pd.DataFrame, outcome: str, covariates: list[str]) -> tuple[pd.DataFrame, int, int]:
     d = df[[*covariates, outcome]].dropna()
+    events = int(min(d[outcome].sum(), len(d) - d[outcome].sum()))  # the rarer class limits a logistic model
     x = sm.add_constant(d[covariates].astype(float), has_constant="add")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -154,8 +254,6 @@ def _logit(df: pd.DataFrame, outcome: str, covariates: list[str]) -> tuple[pd.Da
         ci = np.exp(fit.conf_int())
         odds = np.exp(fit.params.to_numpy())
     lower, upper = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
-    # a bound at 0 or infinity, or an odds ratio beyond 1e6 either way, means (quasi-)separation in this sample
-    separated = ~np.isfinite(upper) | (lower <= 0) | (np.abs(fit.params.to_numpy()) > math.log(1e6))
     table = pd.DataFrame(
         {
             "covariate": list(fit.params.index),
@@ -163,65 +261,107 @@ def _logit(df: pd.DataFrame, outcome: str, covariates: list[str]) -> tuple[pd.Da
             "lower": lower,
             "upper": upper,
             "p": fit.pvalues.to_numpy(),
-            "note": np.where(separated, "quasi-separation: the CI is unbounded; too few events to estimate", ""),
+            "method": LOGIT_METHOD,
+            "note": [
+                implausible_ratio(float(o), float(lo), float(hi)) for o, lo, hi in zip(odds, lower, upper, strict=True)
+            ],
         }
     )
-    return table[table["covariate"] != "const"].reset_index(drop=True), len(d)
+    return table[table["covariate"] != "const"].reset_index(drop=True), len(d), events
 
 
 def logistic_multivariable(df: pd.DataFrame, outcome: str, covariates: list[str] | None = None) -> pd.DataFrame:
+    """A multivariable logistic model (seed 000 PHT; seed 001 Tables I and III), with the EPV guard and
+    unavailable covariates listed, not fitted."""
     covs = covariates if covariates is not None else LOGIT_SPECS[outcome]
-    table, n = _logit(df, outcome, covs)
-    table["n"] = n
-    return table
+    avail, missing = _split_available(df, covs)
+    known = df[[*avail, outcome]].dropna() if avail else df[[outcome]].dropna()
+    events = int(min(known[outcome].sum(), len(known) - known[outcome].sum()))
+    verdict = epv_verdict(events, len(avail))
+    rows = _unavailable_rows(missing, "OR", LOGIT_METHOD)
+    if not avail or not verdict.fit:
+        head = _unavailable_rows(avail, "OR", LOGIT_METHOD)
+        for r in head:
+            r["note"] = verdict.note
+        table, n = pd.DataFrame(head + rows), len(known)
+    else:
+        fitted, n, _ = _logit(df, outcome, avail)
+        if verdict.note:
+            fitted["note"] = [("; ".join(x for x in (verdict.note, str(v)) if x)) for v in fitted["note"]]
+        table = pd.concat([fitted, pd.DataFrame(rows, columns=fitted.columns)], ignore_index=True) if rows else fitted
+    return table.assign(n=n, events=events, population=_population(avail))
 
 
 def logistic_univariable(df: pd.DataFrame, outcome: str, candidates: list[str] | None = None) -> pd.DataFrame:
-    rows = []
+    """One logistic model per candidate, BH q-values over the family; unavailable candidates listed."""
+    rows: list[dict[str, object]] = []
     for c in candidates if candidates is not None else SCREEN:
-        if c not in df or df[c].nunique() < 2:
+        if c not in df or df[[c, outcome]].dropna()[c].nunique() < 2:
+            rows.extend(_unavailable_rows([c], "OR", LOGIT_METHOD))
             continue
         try:
-            t, n = _logit(df, outcome, [c])
-        except Exception:  # perfect separation or a singular design: not screened
+            t, n, _ = _logit(df, outcome, [c])
+        except Exception:  # a singular design: said, not screened
+            rows.extend(_unavailable_rows([c], "OR", LOGIT_METHOD))
+            rows[-1]["note"] = "not estimable: singular design or perfect separation"
             continue
-        rows.append({**t.iloc[0].to_dict(), "n": n})
-    return pd.DataFrame(rows, columns=["covariate", "OR", "lower", "upper", "p", "note", "n"])
+        rows.append({**{str(k): v for k, v in t.iloc[0].items()}, "n": n, "population": _population([c])})
+    cols = ["covariate", "OR", "lower", "upper", "p", "method", "note", "n", "population"]
+    out = pd.DataFrame(rows, columns=cols)
+    out.insert(5, "q_bh", bh_qvalues(out["p"]) if len(out) else [])
+    return out
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney; ties count one half)."""
-    from scipy.stats import rankdata
+    return auc_delong(y, score).auc
 
+
+def roc_curve(y: np.ndarray, score: np.ndarray) -> pd.DataFrame:
+    """The empirical ROC curve of `score` (higher = predicts the outcome): fpr, tpr per threshold."""
     y = np.asarray(y, dtype=float)
-    pos = y == 1
-    n1, n0 = int(pos.sum()), int((~pos).sum())
-    if n1 == 0 or n0 == 0:
-        return math.nan
-    ranks = rankdata(score)
-    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    s = np.asarray(score, dtype=float)
+    n1, n0 = max(1, int((y == 1).sum())), max(1, int((y == 0).sum()))
+    pts = [(0.0, 0.0)]
+    for cut in np.unique(s)[::-1]:
+        pred = s >= cut
+        pts.append((float((pred & (y == 0)).sum() / n0), float((pred & (y == 1)).sum() / n1)))
+    return pd.DataFrame(pts, columns=["fpr", "tpr"])
 
 
-def youden_cutoff(df: pd.DataFrame, outcome: str, predictor: str, higher_is_risk: bool) -> dict[str, float]:
-    """The cut-off maximising sensitivity + specificity - 1 (seed 001's ROC-derived cut-offs)."""
+def youden_cutoff(
+    df: pd.DataFrame, outcome: str, predictor: str, published_higher_is_risk: bool | None = None
+) -> dict[str, Any]:
+    """The cut-off maximising sensitivity + specificity - 1 (seed 001's ROC-derived cut-offs). The direction comes
+    from the data: a marker whose lower values go with the outcome (protective when high) is read as 'value <= cut'
+    and its AUC is that of the reversed score, so a protective marker gets AUC > 0.5 and its cut-off on the right side.
+    `published_higher_is_risk` only records the direction the paper reported, beside."""
     d = df[[predictor, outcome]].dropna()
     y = d[outcome].to_numpy(dtype=float)
     x = d[predictor].to_numpy(dtype=float)
-    s = x if higher_is_risk else -x
+    higher = auc_delong(y, x).auc >= 0.5 if len(d) else True
+    s = x if higher else -x
     best = (-1.0, math.nan, math.nan, math.nan)
     for cut in np.unique(s):
         pred = s >= cut
         sens = float((pred & (y == 1)).sum() / max(1, (y == 1).sum()))
         spec = float((~pred & (y == 0)).sum() / max(1, (y == 0).sum()))
         if sens + spec - 1 > best[0]:
-            best = (sens + spec - 1, float(cut if higher_is_risk else -cut), sens, spec)
+            best = (sens + spec - 1, float(cut if higher else -cut), sens, spec)
+    auc = auc_delong(y, s)
     return {
-        "predictor": predictor,  # type: ignore[dict-item]
-        "direction": ">=" if higher_is_risk else "<=",  # type: ignore[dict-item]
+        "predictor": predictor,
+        "outcome": outcome,
+        "direction": ">=" if higher else "<=",
+        "published direction": "" if published_higher_is_risk is None else (">" if published_higher_is_risk else "<"),
         "cutoff": best[1],
         "youden_j": best[0],
         "sensitivity": best[2],
         "specificity": best[3],
-        "auc": roc_auc(y, s),
+        "auc": auc.auc,
+        "auc_lower": auc.lower,
+        "auc_upper": auc.upper,
+        "auc_ci_method": "DeLong",
         "n": float(len(d)),
+        "events": float(auc.n_pos),
     }

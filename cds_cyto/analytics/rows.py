@@ -34,6 +34,7 @@ __all__ = [
     "row_from_resources",
     "rows_from_files",
     "rows_from_resources",
+    "support_table",
 ]
 
 PatientRow = dict[str, Any]
@@ -63,13 +64,22 @@ def _episode_fields(a: Assessment, lineage: str, profile: Profile, prefix: str, 
     row[f"{prefix}_nadir"] = _f(None if first is None else first.nadir_value)
     recovered = first is not None and first.recovery_day is not None
     row[f"{prefix}_recovered"] = float(recovered) if first is not None else math.nan
-    if first is not None and a.day is not None:
-        end = first.recovery_day if first.recovery_day is not None else a.day
-        row[f"{prefix}_duration"] = float(max(end - first.onset_day, 0))
+    # a cytopenia present before infusion and still there at day 0 is counted from day 0, not as 0 days: it is not
+    # 'no cytopenia' (seed 000 Figure 4A-C and Supplementary Table 1 durations)
+    carried = next((e for e in eps if e.onset_day < 0 and (e.recovery_day is None or e.recovery_day > 0)), None)
+    episode = first if first is not None else carried
+    row[f"{prefix}_episode"] = "new-onset" if first is not None else "pre-existing" if carried is not None else "none"
+    if episode is not None and a.day is not None:
+        start = max(episode.onset_day, 0)
+        end = episode.recovery_day if episode.recovery_day is not None else a.day
+        row[f"{prefix}_duration"] = float(max(end - start, 0))
         row[f"{prefix}_recovery_day"] = float(end)
+        row[f"{prefix}_episode_recovered"] = float(episode.recovery_day is not None)
     else:
-        row[f"{prefix}_duration"] = 0.0 if first is None else math.nan
+        row[f"{prefix}_duration"] = 0.0 if episode is None else math.nan
         row[f"{prefix}_recovery_day"] = math.nan
+        row[f"{prefix}_episode_recovered"] = math.nan
+    row[f"{prefix}_nadir_day"] = _f(None if episode is None else episode.nadir_day)
     return row
 
 
@@ -95,6 +105,11 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         "sex": rec.demographics.sex,
         "age": math.nan if birth is None or day0 is None else float(_years(birth, day0)),
         "follow_up_day": _f(a.day),
+        # Patient.deceased[x]: a death competes with every event still to come (Aalen-Johansen in survival.py)
+        "deceased": _f(None if rec.demographics.deceased is None else int(rec.demographics.deceased)),
+        "death_day": _f(
+            None if rec.demographics.death_date is None or day0 is None else (rec.demographics.death_date - day0).days
+        ),
         "pht_seed000": _f(None if a.pht_day28["seed000"] is None else int(bool(a.pht_day28["seed000"]))),
         "nonrec28_seed001": _f(None if a.pht_day28["seed001"] is None else int(bool(a.pht_day28["seed001"]))),
     }
@@ -104,6 +119,7 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
             None if lin is None or lin.baseline is None else lin.baseline.value
         )
         row[f"nadir_{key}"] = _f(None if lin is None or lin.nadir is None else lin.nadir[0])
+        row[f"nadir_day_{key}"] = _f(None if lin is None or lin.nadir is None else lin.nadir[1])
         # seed 000 cytopenia (not severe), anywhere after infusion
         cut = profile.definitions["seed000"].cytopenia.get(lineage)
         if cut is None and lineage in profile.definitions["seed000"].cytopenia_by_sex and rec.demographics.sex:
@@ -120,6 +136,11 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         row["hematotox_high"] = _f(None if ht.high_risk is None else int(ht.high_risk))
         for c in ht.components:
             row[f"baseline_{c.analyte}"] = _f(None if c.result is None else c.result.value)
+        # seed 000 Figure 1B T1: severe cytopenia before lymphodepletion (the CAR-HEMATOTOX baseline window)
+        for lineage, key in LINEAGE_KEYS.items():
+            v = row.get(f"baseline_{lineage}", math.nan)
+            cut = profile.definitions["seed000"].severe[lineage]
+            row[f"{key}_before_ld"] = math.nan if math.isnan(v) else float(v < cut)
         crs = risk.crs
         row["crs_grade"] = _f(crs.max_grade)
         row["crs_onset_day"] = _f(crs.onset_day)
@@ -146,7 +167,33 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
     row["any_rbc"] = float("rbc_transfusion" in events)
     row["any_platelet_tx"] = float("platelet_transfusion" in events)
     row["daily"] = {lineage: _daily(a, lineage) for lineage in LINEAGE_KEYS}
+    row["support_days"] = _support_days(a)
     return row
+
+
+# seed 000 Figure 6: supportive care by day (an event spanning days counts on each of them)
+SUPPORT_KINDS: dict[str, tuple[str, ...]] = {
+    "G-CSF": ("gcsf",),
+    "red-cell transfusion": ("rbc_transfusion",),
+    "platelet transfusion": ("platelet_transfusion",),
+    "tocilizumab or corticosteroid": ("tocilizumab", "corticosteroid"),
+}
+SUPPORT_DAYS = range(0, 31)
+
+
+def _support_days(a: Assessment) -> dict[str, list[int]]:
+    day0 = a.infusion_date
+    out: dict[str, list[int]] = {}
+    for label, kinds in SUPPORT_KINDS.items():
+        days: set[int] = set()
+        if day0 is not None:
+            for e in a.record.events:
+                if e.kind in kinds:
+                    first = (e.start - day0).days
+                    last = (e.end - day0).days if e.end is not None and e.end > e.start else first
+                    days.update(d for d in range(first, last + 1) if d in SUPPORT_DAYS)
+        out[label] = sorted(days)
+    return out
 
 
 def _years(birth: date, on: date) -> int:
@@ -204,11 +251,24 @@ def rows_from_files(
 
 def cohort_table(rows: Iterable[PatientRow]) -> pd.DataFrame:
     """One row per patient, indexed by patient id; the daily series are left out (see `daily_table`)."""
-    flat = [{k: v for k, v in r.items() if k != "daily"} for r in rows]
+    flat = [{k: v for k, v in r.items() if k not in ("daily", "support_days")} for r in rows]
     frame = pd.DataFrame(flat)
     if not frame.empty:
         frame = frame.set_index("patient_id", drop=False)
     return frame
+
+
+def support_table(rows: Iterable[PatientRow]) -> dict[str, pd.DataFrame]:
+    """support → patients × days (0..30), 1 when the patient was given it that day (seed 000 Figure 6)."""
+    ids: list[str] = []
+    per: dict[str, list[list[int]]] = {k: [] for k in SUPPORT_KINDS}
+    for r in rows:
+        ids.append(str(r["patient_id"]))
+        given = r.get("support_days", {})
+        for k in SUPPORT_KINDS:
+            on = set(given.get(k, []))
+            per[k].append([int(d in on) for d in SUPPORT_DAYS])
+    return {k: pd.DataFrame(v, index=ids, columns=list(SUPPORT_DAYS)) for k, v in per.items()}
 
 
 def daily_table(rows: Iterable[PatientRow]) -> dict[str, pd.DataFrame]:

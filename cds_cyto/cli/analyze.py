@@ -75,6 +75,34 @@ def rows_from_fhir(
         raise CliError(f"--fhir: {exc}") from None
 
 
+def _manifest(args: argparse.Namespace, population: str) -> dict[str, Any]:
+    """The run's manifest; its command is the canonical form of this one (absolute paths), which re-runs it."""
+    from cds_cyto.analytics import bundle_files
+    from cds_cyto.analytics.manifest import build_manifest, files_sha256
+
+    command = ["cds-cyto", "analyze"]
+    if args.bundles is not None:
+        command += ["--bundles", str(args.bundles.resolve())]
+    else:
+        command += ["--fhir", args.fhir]
+    command += ["--out", str(args.out.resolve()), "--disease", args.disease.upper()]
+    if args.as_of is not None:
+        command += ["--as-of", args.as_of.isoformat()]
+    if args.site is not None:
+        command += ["--site", str(Path(args.site).resolve())]
+    files = bundle_files(args.bundles) if args.bundles is not None else None
+    return build_manifest(
+        command,
+        source="bundles" if files is not None else "fhir",
+        input_sha256=None if files is None else files_sha256(files),
+        input_files=None if files is None else len(files),
+        data_cut=args.as_of,
+        disease=population,
+        seeds={},
+        site_file=None if args.site is None else Path(args.site),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from cds_cyto.analytics import analyze_rows, bundle_files, rows_from_files
     from cds_cyto.core.profile.site_model import POPULATIONS
@@ -95,6 +123,6 @@ def run(args: argparse.Namespace) -> int:
         rows = list(rows_from_fhir(args.fhir, args.as_of, disease, profile))
     if len(rows) < 5:
         raise CliError(f"{len(rows)} patients: too few to analyse")
-    result = analyze_rows(rows, args.out, population, profile=profile)
+    result = analyze_rows(rows, args.out, population, profile=profile, manifest=_manifest(args, population))
     print(f"{len(rows)} patients → {result.html_path}")
     return 0

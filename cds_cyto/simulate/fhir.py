@@ -91,7 +91,8 @@ class ResourceFactory:
             found = self._quantities[key] = q
         return found
 
-    def patient(self, sex: str, birth_date: date) -> Resource:
+    def patient(self, sex: str, birth_date: date, died: date | None = None) -> Resource:
+        death = {} if died is None else {"deceasedDateTime": died.isoformat()}
         return {
             "resourceType": "Patient",
             "id": self.patient_id,
@@ -106,6 +107,7 @@ class ResourceFactory:
             },
             "gender": sex,
             "birthDate": birth_date.isoformat(),
+            **death,
         }
 
     def observation(self, c: Charted) -> Resource:

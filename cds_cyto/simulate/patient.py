@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from cds_cyto.simulate.death import draw_death_day
 from cds_cyto.simulate.fhir import Resource, ResourceFactory
 from cds_cyto.simulate.latent import PatientLatent, draw_latent
 from cds_cyto.simulate.mess import MESS_LEVELS, Charted, MessItem, apply_mess
@@ -35,13 +36,15 @@ class SimulatedPatient:
     truth: dict[str, Any]
     course: Course
     truth_only: bool = False  # simulated for its truth alone: nothing was charted
+    death_day: int | None = None  # died on this day after infusion (nothing charted after it)
 
     def resources(self) -> list[Resource]:
         """Patient, therapy events, CRS Condition, Observations — in that order."""
         if self.truth_only:
             raise ValueError("a truth-only patient has no charted Observations")
         f = ResourceFactory(self.plan.patient_id, self.plan.infusion_date, self.plan.utc_offset)
-        out = [f.patient(self.latent.sex, self.birth_date)]
+        died = None if self.death_day is None else self.plan.infusion_date + timedelta(days=self.death_day)
+        out = [f.patient(self.latent.sex, self.birth_date, died)]
         ordinals: dict[str, int] = {}
         for e in self.events:
             ordinals[e.kind] = ordinals.get(e.kind, 0) + 1
@@ -82,6 +85,11 @@ def simulate_patient(
     )
     course = run_course(patient_rng(spec.seed, plan.index, "course"), latent, model, schedule)
     cut_day = None if spec.data_cut is None else (spec.data_cut - plan.infusion_date).days
+    death_day = draw_death_day(patient_rng(spec.seed, plan.index, "death"), plan.disease) if spec.early_death else None
+    if death_day is not None and cut_day is not None and death_day > cut_day:
+        death_day = None  # after the data cut: not known yet
+    if death_day is not None:
+        cut_day = death_day  # nothing is charted after death: the record ends there, as a data cut would end it
     samples, events = course.samples, course.events
     if cut_day is not None:
         samples = [s for s in samples if s.day <= cut_day]
@@ -99,8 +107,12 @@ def simulate_patient(
         )
         counted = [(c.analyte, c.day, c.minute, c.canonical) for c in charted if c.counts and c.canonical is not None]
     birth = _birth_date(plan.infusion_date, latent.age, patient_rng(spec.seed, plan.index, "birth").randrange(365))
-    patient = SimulatedPatient(plan, latent, birth, ld_start, cut_day, charted, events, items, {}, course, truth_only)
+    patient = SimulatedPatient(
+        plan, latent, birth, ld_start, cut_day, charted, events, items, {}, course, truth_only, death_day
+    )
     patient.truth = _truth(patient, _series(counted))
+    if not spec.early_death:  # a cohort without early death has the truth it had before death was modelled
+        del patient.truth["death_day"]
     return patient
 
 
@@ -174,8 +186,9 @@ def _truth(p: SimulatedPatient, series: dict[str, list[LabPoint]]) -> dict[str, 
         "infusion_date": p.plan.infusion_date.isoformat(),
         "utc_offset": p.plan.utc_offset,
         "lymphodepletion_start_day": p.lymphodepletion_start,
-        "data_cut_day": cut,
-        "complete": cut is None or cut >= 100,
+        "data_cut_day": cut if p.death_day is None else None,
+        "death_day": p.death_day,
+        "complete": p.death_day is not None or cut is None or cut >= 100,
         "crs": {
             "max_grade": _charted_max_grade(latent, cut),
             "onset_day": charted_day(crs.onset_day),
@@ -264,5 +277,5 @@ def _latent_json(latent: PatientLatent, course: Course) -> dict[str, Any]:
 
 def dense_patient(disease: Disease = "all", seed: int = 20261122, index: int = 0) -> SimulatedPatient:
     """A patient charted densely (about 1,500 Observations): the project's benchmark patient."""
-    spec = CohortSpec(n=index + 1, disease=disease, seed=seed, dense=True)
+    spec = CohortSpec(n=index + 1, disease=disease, seed=seed, dense=True, early_death=False)  # its ~1,500 Observations
     return simulate_patient(plan_cohort(spec)[index], spec)

@@ -36,6 +36,7 @@ class CohortSpec:
     dense: bool = False
     mid_course: int | None = None  # patients mid-course at the data cut; None = n // 8 when there is a cut
     span_days: int = 180  # infusions spread over this many days after the anchor
+    early_death: bool = True  # some patients die before day +28 (simulate/death.py); off for the committed fixture
 
 
 @dataclass(frozen=True, slots=True)

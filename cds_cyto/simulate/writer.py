@@ -124,7 +124,8 @@ def truth_document(spec: CohortSpec, fmt: OutputFormat, patients: list[dict[str,
             "version": __version__,
             "format": fmt,
             "spec": {
-                **dataclasses.asdict(spec),
+                # early_death is absent when off: a cohort written without it stays byte-identical to before it
+                **{k: v for k, v in dataclasses.asdict(spec).items() if k != "early_death" or v},
                 "anchor": spec.anchor.isoformat(),
                 "data_cut": None if spec.data_cut is None else spec.data_cut.isoformat(),
             },

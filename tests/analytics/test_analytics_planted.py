@@ -110,12 +110,23 @@ def test_report_renders(all_cohort: tuple[list[dict[str, object]], dict[str, obj
     rows, _ = all_cohort
     res = analyze_rows(rows, tmp_path, "all", bootstrap=50)
     text = (tmp_path / "report.html").read_text()
-    for anchor in ("characteristics", "incidence", "cumulative", "correlation", "models", "site-model"):
+    for anchor in (
+        "characteristics",
+        "incidence",
+        "cumulative",
+        "crs",
+        "correlation",
+        "models",
+        "support",
+        "site-model",
+    ):
         assert f'<section id="{anchor}">' in text
-    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-    assert len(images) == 3
-    for data in images:
+    figures = re.findall(r'<figure><img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"><figcaption>', text)
+    assert len(figures) >= 12 and len(figures) == len(res.figures)
+    for data in figures:
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    for name, fig in res.figures.items():
+        assert fig.caption and (tmp_path / "figures" / f"{name}.svg").read_bytes().lstrip().startswith(b"<?xml")
     assert (tmp_path / "tables" / "incidence.csv").is_file()
     assert (tmp_path / "tables.json").is_file()
     assert (tmp_path / "site_model.json").is_file()

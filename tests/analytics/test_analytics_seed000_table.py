@@ -25,6 +25,9 @@ def test_n76_published_beside_this_cohort(tmp_path: Path) -> None:
     # a calibrated cohort of the same size lands within sampling error (n = 76: SE of a proportion <= 5.7 points)
     for measure in ("new-onset SN", "new-onset SA", "new-onset ST", "PHT (day 28)", "CRS any grade"):
         assert abs(ours[measure] - published[measure]) < 17, measure
+    cox = res.tables["cox_multivariable_sn"].set_index("covariate")
+    assert cox.loc[["max_lg_ddimer"], "published"].str.contains("HR 0.536").all()
+    assert "published" not in res.tables["logistic_multivariable_nonrec28_seed001"]  # a B-NHL paper's model
     html = (tmp_path / "out" / "report.html").read_text()
     assert "<th>published</th>" in html and "<th>this cohort</th>" in html
     print(table[["measure", "this cohort", "published"]].to_string())

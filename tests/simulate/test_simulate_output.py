@@ -141,7 +141,9 @@ def test_cli_refuses_bad_arguments(argv: list[str], capsys: pytest.CaptureFixtur
 
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "cohort"
-FIXTURE_SPEC = CohortSpec(n=40, disease="mixed", seed=20261122, mess="default", data_cut=date(2026, 11, 20))
+FIXTURE_SPEC = CohortSpec(
+    n=40, disease="mixed", seed=20261122, mess="default", data_cut=date(2026, 11, 20), early_death=False
+)
 
 
 @pytest.mark.skipif(not (FIXTURE / "truth.json").exists(), reason="no committed cohort")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from cds_cyto.core.extract.deceased import read_deceased
 from cds_cyto.core.extract.fhir_json import codings, parse_instant, period_start, reference_key
 from cds_cyto.core.extract.problems import ProblemLog
 from cds_cyto.core.extract.record import (
@@ -58,7 +59,10 @@ class EventReader:
                 born = date.fromisoformat(birth)
             except ValueError:
                 born = None
-        self.demographics = Demographics(sex=gender if gender in ("male", "female") else None, birth_date=born)
+        died, death = read_deceased(patient)
+        self.demographics = Demographics(
+            sex=gender if gender in ("male", "female") else None, birth_date=born, deceased=died, death_date=death
+        )
 
     def read_procedure(self, proc: Mapping[str, Any], label: str) -> None:
         self._event(proc, label, "Procedure", codings(proc.get("code")), "performed")

@@ -113,6 +113,8 @@ class Diagnosis:
 class Demographics:
     sex: Sex | None = None
     birth_date: date | None = None
+    deceased: bool | None = None  # Patient.deceased[x] (core/extract/deceased.py); None: not stated
+    death_date: date | None = None
 
 
 @dataclass(slots=True)
