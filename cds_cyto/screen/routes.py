@@ -1,0 +1,145 @@
+"""The screen's router: GET /app/patients/{id}, GET /app/worklist, POST /app/worklist/alerts/{id}/acknowledge and
+the page's own script and style sheet under /app/static/.
+
+Who may look: with auth disabled (development, `serve --demo` on loopback) anyone who reaches the port, named
+"anonymous" when acknowledging, like the worklist API; otherwise nobody yet (401 page): the SMART launch that will
+name the user is issue 17's next step. Pages are never cached (patient data) and carry a strict content policy:
+the only script is /app/static/screen.js.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from cds_cyto.cds.runtime import Runtime
+from cds_cyto.screen.demo_sweep import sweep_demo_cohort
+from cds_cyto.screen.pages import error_page, timeline_page
+from cds_cyto.screen.patient import ScreenError, load_assessment, patient_source
+from cds_cyto.screen.timeline import build_timeline
+from cds_cyto.screen.worklist_page import FilterError, parse_filters, worklist_page
+from cds_cyto.sources import PatientCatalog
+from cds_cyto.store.alerts import ALL_TENANTS, Scope, acknowledge, alerts_for_worklist
+from cds_cyto.sweep.worklist import build_worklist
+
+__all__ = ["screen_router"]
+
+log = logging.getLogger("cds_cyto.screen")
+
+STATIC = {"screen.js": "text/javascript; charset=utf-8", "screen.css": "text/css; charset=utf-8"}
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " object-src 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+MAX_FORM_BYTES = 4096
+ANONYMOUS = "anonymous"  # auth disabled: nobody to name (as the worklist API records it)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    user: str
+    scope: Scope
+
+
+def _page(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def _error(status: int, message: str) -> HTMLResponse:
+    return _page(error_page(status, message), status)
+
+
+def _static() -> dict[str, bytes]:
+    folder = resources.files("cds_cyto.screen").joinpath("static")
+    return {name: folder.joinpath(name).read_bytes() for name in STATIC}
+
+
+def _safe_back(raw: str) -> str:
+    """Back to the worklist with its filters, and nowhere else (no open redirect)."""
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or parts.path != "/app/worklist" or any(c in raw for c in "\r\n\\"):
+        return "/app/worklist"
+    return raw
+
+
+def screen_router(runtime: Runtime) -> APIRouter:
+    settings = runtime.settings
+    codes = [(rule.code, rule.title) for rule in runtime.profile.rules]
+    assets = _static()
+    if settings.demo:
+        source = patient_source(runtime)
+        if isinstance(source, PatientCatalog) and settings.as_of is not None:
+            sweep_demo_cohort(runtime.store, source, runtime.profile, settings.as_of, settings.sweep_lookback_days)
+
+    def viewer(request: Request) -> Viewer | None:
+        if settings.auth == "disabled":
+            return Viewer(ANONYMOUS, ALL_TENANTS)
+        return None
+
+    def needs_launch() -> HTMLResponse:
+        return _error(401, "Open this app from the EHR (SMART launch): it needs a signed-in user.")
+
+    router = APIRouter(prefix="/app", include_in_schema=False)
+
+    @router.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in assets:
+            return Response(status_code=404)
+        return Response(assets[name], media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
+
+    @router.get("/patients/{patient_id}")
+    async def patient(patient_id: str, request: Request) -> Response:
+        if viewer(request) is None:
+            return needs_launch()
+        try:
+            assessment = await load_assessment(runtime, patient_id, patient_source(runtime))
+        except ScreenError as exc:
+            return _error(exc.status, exc.message)
+        return _page(timeline_page(assessment, build_timeline(assessment, runtime.profile)))
+
+    @router.get("/worklist")
+    async def worklist(request: Request) -> Response:
+        who = viewer(request)
+        if who is None:
+            return needs_launch()
+        query = {k: request.query_params.getlist(k) for k in request.query_params}
+        try:
+            filters = parse_filters(query, [code for code, _ in codes])
+        except FilterError as exc:
+            return _error(400, str(exc))
+        engine = runtime.store.engine
+        built = build_worklist(engine, scope=who.scope)
+        since = built.since_run.id if built.since_run is not None else 0
+        acked = {a.uid: a.acknowledged_at for a in alerts_for_worklist(engine, since, scope=who.scope)}
+        return _page(worklist_page(built, filters, codes, acked))
+
+    @router.post("/worklist/alerts/{alert_id}/acknowledge")
+    async def acknowledge_alert(alert_id: str, request: Request) -> Response:
+        who = viewer(request)
+        if who is None:
+            return needs_launch()
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return _error(403, "acknowledging is accepted only from this app's own pages")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return _error(413, "the form is too large")
+        form = parse_qs(body.decode("utf-8", errors="replace"))
+        back = _safe_back((form.get("back") or ["/app/worklist"])[0])
+        view = acknowledge(runtime.store.engine, alert_id, who.user, scope=who.scope)
+        if view is None:
+            return _error(404, "no such open alert (it may have been resolved)")
+        log.info("alert acknowledged from the screen")
+        return RedirectResponse(back, status_code=303, headers={"Cache-Control": "no-store"})
+
+    return router
