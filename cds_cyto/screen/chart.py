@@ -110,7 +110,8 @@ def _x_axis(x: _X, top: float, bottom: float, labels: bool) -> list[str]:
         xd = x(day)
         out.append(f'<line class="grid" x1="{xd:.1f}" y1="{top}" x2="{xd:.1f}" y2="{bottom}"/>')
         if labels:
-            out.append(f'<text class="tick" x="{xd:.1f}" y="{bottom + 16}" text-anchor="middle">{day:+d}</text>')
+            text = f"{day:+d}" if day else "0"
+            out.append(f'<text class="tick" x="{xd:.1f}" y="{bottom + 16}" text-anchor="middle">{text}</text>')
     return out
 
 
@@ -152,9 +153,9 @@ def _panel(t: Timeline, lin: Lineage, x: _X, top: float) -> list[str]:
         out.append(
             f'<g class="threshold" role="img" aria-label="threshold {label}"><title>threshold {label}</title>'
             f'<line x1="{LEFT}" y1="{yt:.1f}" x2="{WIDTH - RIGHT}" y2="{yt:.1f}"/>'
-            f'<text x="{WIDTH - RIGHT - 4}" y="{yt - 4:.1f}" text-anchor="end">{label}</text></g>'
+            f'<text x="{LEFT + 4}" y="{yt - 4:.1f}">{label}</text></g>'
         )
-    coords = [(x(p.day), y(p.value)) for p in lin.points]
+    coords = [(x(p.at), y(p.value)) for p in lin.points]
     if len(coords) > 1:
         path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
         out.append(f'<polyline class="series" points="{path}"/>')

@@ -37,7 +37,7 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " object-src 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make the form's Origin "null"
 }
 MAX_FORM_BYTES = 4096
 ANONYMOUS = "anonymous"  # auth disabled: nobody to name (as the worklist API records it)

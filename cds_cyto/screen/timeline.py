@@ -46,6 +46,7 @@ EVENT_LANES = (
 @dataclass(frozen=True, slots=True)
 class Point:
     day: int
+    at: float  # where on the day axis: the day plus the lab's own clock time, so same-day results stand apart
     value: float  # canonical unit: where it is drawn
     unit: str
     shown: str  # the value as the lab wrote it, with its unit ("<0.1 10*9/L", "11.2 g/dL")
@@ -119,8 +120,10 @@ def _shown(r: LabResult) -> str:
 
 
 def _point(r: LabResult, day0: date) -> Point:
+    day = (r.local_date - day0).days
     return Point(
-        (r.local_date - day0).days,
+        day,
+        day + (r.time.hour * 60 + r.time.minute) / 1440,
         r.value,
         r.unit,
         _shown(r),
