@@ -38,9 +38,10 @@ class ScreenError(Exception):
 
 
 def patient_source(runtime: Runtime, fhir_base: str | None = None, auth: Auth | None = None) -> PatientSource:
-    """The source the hook itself falls back on: the demo cohort with `--demo`; else a FHIR server."""
+    """`fhir_base` (a SMART launch's server) when given; else the source the hook itself falls back on: the demo
+    cohort with `--demo`, else the site's FHIR server."""
     handler = next(iter(runtime.handlers.values()), None)
-    if handler is not None and handler.demo_source is not None:
+    if fhir_base is None and handler is not None and handler.demo_source is not None:
         return handler.demo_source
     base = fhir_base or (str(runtime.settings.fhir_base_url) if runtime.settings.fhir_base_url else None)
     if base is None:

@@ -2,9 +2,11 @@
 the page's own script and style sheet under /app/static/.
 
 Who may look: with auth disabled (development, `serve --demo` on loopback) anyone who reaches the port, named
-"anonymous" when acknowledging, like the worklist API; otherwise nobody yet (401 page): the SMART launch that will
-name the user is issue 17's next step. Pages are never cached (patient data) and carry a strict content policy:
-the only script is /app/static/screen.js.
+"anonymous" when acknowledging, like the worklist API. Otherwise only a user signed in by a SMART launch
+(GET /app/launch from the EHR, back at GET /app/callback; see smart.py): the timeline of the launch's patient, read
+from the launching FHIR server with the user's token, and the worklist of the tenant configured for that server
+when the id_token named the user. Pages are never cached (patient data) and carry a strict content policy: the
+only script is /app/static/screen.js.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cds_cyto.cds.runtime import Runtime
 from cds_cyto.screen.demo_sweep import sweep_demo_cohort
+from cds_cyto.screen.launch import SESSION_COOKIE, add_launch_routes
 from cds_cyto.screen.pages import error_page, timeline_page
 from cds_cyto.screen.patient import ScreenError, load_assessment, patient_source
+from cds_cyto.screen.sessions import Session, Sessions
+from cds_cyto.screen.smart_config import smart_app_from_environment
 from cds_cyto.screen.timeline import build_timeline
 from cds_cyto.screen.worklist_page import FilterError, parse_filters, worklist_page
-from cds_cyto.sources import PatientCatalog
+from cds_cyto.sources import BearerToken, PatientCatalog
 from cds_cyto.store.alerts import ALL_TENANTS, Scope, acknowledge, alerts_for_worklist
 from cds_cyto.sweep.worklist import build_worklist
 
@@ -45,8 +50,9 @@ ANONYMOUS = "anonymous"  # auth disabled: nobody to name (as the worklist API re
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    user: str
+    user: str | None  # None: a SMART user the id_token did not name (the timeline only)
     scope: Scope
+    session: Session | None = None  # None: auth disabled
 
 
 def _page(html: str, status: int = 200) -> HTMLResponse:
@@ -79,15 +85,28 @@ def screen_router(runtime: Runtime) -> APIRouter:
         if isinstance(source, PatientCatalog) and settings.as_of is not None:
             sweep_demo_cohort(runtime.store, source, runtime.profile, settings.as_of, settings.sweep_lookback_days)
 
+    smart = smart_app_from_environment(settings.public_base_url)
+    sessions = Sessions()
+
     def viewer(request: Request) -> Viewer | None:
         if settings.auth == "disabled":
             return Viewer(ANONYMOUS, ALL_TENANTS)
-        return None
+        session = sessions.sessions.get(request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            return None
+        return Viewer(session.user, Scope(session.tenant), session)
 
     def needs_launch() -> HTMLResponse:
         return _error(401, "Open this app from the EHR (SMART launch): it needs a signed-in user.")
 
+    def worklist_user(who: Viewer) -> HTMLResponse | None:
+        if who.user is None or (who.session is not None and who.session.tenant is None):
+            return _error(403, "the worklist needs a user the EHR named, from an EHR registered with a tenant")
+        return None
+
     router = APIRouter(prefix="/app", include_in_schema=False)
+    if smart is not None:
+        add_launch_routes(router, smart, sessions, _error)
 
     @router.get("/static/{name}")
     async def static(name: str) -> Response:
@@ -97,10 +116,17 @@ def screen_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/patients/{patient_id}")
     async def patient(patient_id: str, request: Request) -> Response:
-        if viewer(request) is None:
+        who = viewer(request)
+        if who is None:
             return needs_launch()
         try:
-            assessment = await load_assessment(runtime, patient_id, patient_source(runtime))
+            if who.session is None:
+                source = patient_source(runtime)
+            elif who.session.patient != patient_id:
+                return _error(403, "this sign-in is for another patient: open the app from this patient's chart")
+            else:  # the launching FHIR server, with the user's own token
+                source = patient_source(runtime, who.session.iss, BearerToken(who.session.access_token))
+            assessment = await load_assessment(runtime, patient_id, source)
         except ScreenError as exc:
             return _error(exc.status, exc.message)
         return _page(timeline_page(assessment, build_timeline(assessment, runtime.profile)))
@@ -110,6 +136,9 @@ def screen_router(runtime: Runtime) -> APIRouter:
         who = viewer(request)
         if who is None:
             return needs_launch()
+        refused = worklist_user(who)
+        if refused is not None:
+            return refused
         query = {k: request.query_params.getlist(k) for k in request.query_params}
         try:
             filters = parse_filters(query, [code for code, _ in codes])
@@ -126,6 +155,9 @@ def screen_router(runtime: Runtime) -> APIRouter:
         who = viewer(request)
         if who is None:
             return needs_launch()
+        refused = worklist_user(who)
+        if refused is not None or who.user is None:
+            return refused or needs_launch()
         origin = request.headers.get("origin")
         if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
             return _error(403, "acknowledging is accepted only from this app's own pages")
