@@ -10,6 +10,6 @@ A composer like `cds_cyto.app`: it puts the CDS door's runtime and the sweep's w
 imports it.
 """
 
-from cds_cyto.screen.routes import screen_router
+from cds_cyto.screen.routes import screen_pages
 
-__all__ = ["screen_router"]
+__all__ = ["screen_pages"]

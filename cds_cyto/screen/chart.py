@@ -37,7 +37,7 @@ def _day_text(day: int) -> str:
 class _X:
     def __init__(self, first: int, last: int) -> None:
         self.first = first - 1
-        self.last = last + 1
+        self.last = last + 2  # room after the as-of day's end, where its line and label go
 
     def __call__(self, day: float) -> float:
         return LEFT + (day - self.first) / (self.last - self.first) * (WIDTH - LEFT - RIGHT)
@@ -118,7 +118,8 @@ def _x_axis(x: _X, top: float, bottom: float, labels: bool) -> list[str]:
 def _day_lines(t: Timeline, x: _X, top: float, bottom: float) -> list[str]:
     out = [f'<line class="day0" x1="{x(0):.1f}" y1="{top}" x2="{x(0):.1f}" y2="{bottom}"/>']
     if t.day is not None:
-        out.append(f'<line class="asof" x1="{x(t.day):.1f}" y1="{top}" x2="{x(t.day):.1f}" y2="{bottom}"/>')
+        end = x(t.day + 1)  # the end of the as-of day: its results are drawn at their time of day
+        out.append(f'<line class="asof" x1="{end:.1f}" y1="{top}" x2="{end:.1f}" y2="{bottom}"/>')
     return out
 
 
@@ -126,7 +127,7 @@ def _crs_shading(t: Timeline, x: _X, top: float, bottom: float) -> list[str]:
     out = []
     for b in t.crs_bands:
         end = b.end_day if b.end_day is not None else (t.day if t.day is not None else t.last_day)
-        x0, x1 = x(b.start_day - 0.5), x(end + 0.5)
+        x0, x1 = x(b.start_day), x(end + 1)
         out.append(
             f'<rect class="crs" fill="url(#hatch)" x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 2):.1f}"'
             f' height="{bottom - top}"/>'
@@ -176,10 +177,10 @@ def _event_lanes(t: Timeline, x: _X, top: float) -> tuple[list[str], float]:
         out.append(f'<text class="lane" x="{LEFT - 6}" y="{y + 17}" text-anchor="end">{escape(label)}</text>')
         out.append(f'<line class="lane-line" x1="{LEFT}" y1="{y + 12}" x2="{WIDTH - RIGHT}" y2="{y + 12}"/>')
         for e in marks:
-            ex = x(e.day)
+            ex = x(e.day + 0.5)  # mid-day: an event is charted by its date
             span = ""
             if e.end_day is not None and e.end_day > e.day:
-                span = f'<rect class="span" x="{ex:.1f}" y="{y + 9}" width="{x(e.end_day) - ex:.1f}" height="6"/>'
+                span = f'<rect class="span" x="{ex:.1f}" y="{y + 9}" width="{x(e.end_day + 0.5) - ex:.1f}" height="6"/>'
             text = f"{label} {_day_text(e.day)}, {e.when}, source {e.source or 'unknown'}"
             inner = (
                 f'{span}<rect class="event" x="{ex - 8:.1f}" y="{y + 3}" width="16" height="18" rx="3"/>'
@@ -199,7 +200,7 @@ def _crs_lane(t: Timeline, x: _X, top: float) -> tuple[list[str], float]:
     out.append(f'<text class="lane" x="{LEFT - 6}" y="{y + 17}" text-anchor="end">episodes</text>')
     for b in t.crs_bands:
         end = b.end_day if b.end_day is not None else (t.day if t.day is not None else t.last_day)
-        x0, x1 = x(b.start_day - 0.5), x(end + 0.5)
+        x0, x1 = x(b.start_day), x(end + 1)
         grade = "grade unspecified" if b.grade is None else f"grade {b.grade}"
         until = "ongoing" if b.end_day is None else _day_text(b.end_day)
         text = f"CRS {grade}, {_day_text(b.start_day)} to {until}, source {b.source or 'unknown'}"
@@ -215,7 +216,7 @@ def _crs_lane(t: Timeline, x: _X, top: float) -> tuple[list[str], float]:
     if t.crs_days:
         out.append(f'<text class="lane" x="{LEFT - 6}" y="{y + 17}" text-anchor="end">daily grade</text>')
         for g in t.crs_days:
-            gx = x(g.day)
+            gx = x(g.day + 0.5)
             text = f"CRS daily grade {g.grade}, {_day_text(g.day)}, source {g.source or 'unknown'}"
             inner = (
                 f'<rect class="grade g{min(g.grade, 4)}" x="{gx - 8:.1f}" y="{y + 3}" width="16" height="18"/>'
@@ -247,8 +248,8 @@ def timeline_svg(t: Timeline) -> str:
         f'<text class="tick" x="{x(0):.1f}" y="{height - 18}" text-anchor="middle">day 0 ({t.day0.isoformat()})</text>',
     ]
     if t.day is not None and t.day != 0:
-        where = f'x="{x(t.day):.1f}" y="{height - 4}"'
-        axis.append(f'<text class="tick" {where} text-anchor="middle">as of {_day_text(t.day)}</text>')
+        where = f'x="{x(t.day + 1):.1f}" y="{height - 4}"'
+        axis.append(f'<text class="tick" {where} text-anchor="end">as of {_day_text(t.day)}</text>')
     axis.append(f'<text class="tick" x="{LEFT}" y="{height - 4}">days from infusion</text>')
     return (
         f'<svg class="timeline" viewBox="0 0 {WIDTH} {height:.0f}" role="group" '

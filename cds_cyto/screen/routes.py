@@ -12,6 +12,7 @@ only script is /app/static/screen.js.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
@@ -25,14 +26,15 @@ from cds_cyto.screen.launch import SESSION_COOKIE, add_launch_routes
 from cds_cyto.screen.pages import error_page, timeline_page
 from cds_cyto.screen.patient import ScreenError, load_assessment, patient_source
 from cds_cyto.screen.sessions import Session, Sessions
-from cds_cyto.screen.smart_config import smart_app_from_environment
+from cds_cyto.screen.smart_config import SmartApp, smart_app_from_environment
 from cds_cyto.screen.timeline import build_timeline
 from cds_cyto.screen.worklist_page import FilterError, parse_filters, worklist_page
+from cds_cyto.settings import Settings
 from cds_cyto.sources import BearerToken, PatientCatalog
 from cds_cyto.store.alerts import ALL_TENANTS, Scope, acknowledge, alerts_for_worklist
 from cds_cyto.sweep.worklist import build_worklist
 
-__all__ = ["screen_router"]
+__all__ = ["screen_pages", "screen_router"]
 
 log = logging.getLogger("cds_cyto.screen")
 
@@ -76,7 +78,14 @@ def _safe_back(raw: str) -> str:
     return raw
 
 
-def screen_router(runtime: Runtime) -> APIRouter:
+def screen_pages(settings: Settings) -> Callable[[Runtime], APIRouter]:
+    """Reads and checks the SMART app's settings now, before the runtime touches the store (a mistake stops the
+    start in one line); the router is built later for the runtime."""
+    smart = smart_app_from_environment(settings.public_base_url)
+    return lambda runtime: screen_router(runtime, smart)
+
+
+def screen_router(runtime: Runtime, smart: SmartApp | None) -> APIRouter:
     settings = runtime.settings
     codes = [(rule.code, rule.title) for rule in runtime.profile.rules]
     assets = _static()
@@ -85,7 +94,6 @@ def screen_router(runtime: Runtime) -> APIRouter:
         if isinstance(source, PatientCatalog) and settings.as_of is not None:
             sweep_demo_cohort(runtime.store, source, runtime.profile, settings.as_of, settings.sweep_lookback_days)
 
-    smart = smart_app_from_environment(settings.public_base_url)
     sessions = Sessions()
 
     def viewer(request: Request) -> Viewer | None:
