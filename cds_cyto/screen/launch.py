@@ -1,5 +1,6 @@
-"""The SMART EHR launch's two endpoints: GET /app/launch (from the EHR: `launch`, `iss`) and GET /app/callback (from
-the authorization server: `code`, `state`). Every refusal is a page that says why; none logs a token, code or id.
+"""The SMART launch's two endpoints: GET /app/launch (from the EHR: `launch` and `iss`; or standalone, `iss` only,
+the authorization server then picks the patient) and GET /app/callback (from the authorization server: `code`,
+`state`). Every refusal is a page that says why; none logs a token, code or id.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def add_launch_routes(
     @router.get("/launch")
     async def launch(request: Request) -> Response:
         iss, token = _one(request, "iss"), _one(request, "launch")
-        if iss is None or token is None:
-            return refuse(400, "a SMART launch needs one 'iss' and one 'launch' (open the app from the EHR)")
+        if iss is None or (token is None and "launch" in request.query_params):
+            return refuse(400, "a SMART launch needs one 'iss' (and, from the EHR, one 'launch')")
         if not app.allows(iss):
             log.info("launch refused: iss not allowlisted")
             return refuse(403, "this EHR (iss) is not registered for this app")

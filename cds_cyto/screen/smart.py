@@ -22,10 +22,22 @@ from joserfc.jwk import KeySet
 
 from cds_cyto.screen.smart_config import SmartApp
 
-__all__ = ["SCOPE", "Endpoints", "SmartError", "TokenGrant", "authorize_url", "discover", "exchange", "pkce_pair"]
+__all__ = [
+    "SCOPE",
+    "STANDALONE_SCOPE",
+    "Endpoints",
+    "SmartError",
+    "TokenGrant",
+    "authorize_url",
+    "discover",
+    "exchange",
+    "pkce_pair",
+]
 
-# Patient data read-only, the launch context, and who the user is.
+# Patient data read-only, the launch context, and who the user is. A standalone launch (no EHR `launch`) asks the
+# authorization server to pick the patient instead.
 SCOPE = "launch openid fhirUser patient/*.rs"
+STANDALONE_SCOPE = "launch/patient openid fhirUser patient/*.rs"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
@@ -91,13 +103,14 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def authorize_url(ep: Endpoints, app: SmartApp, iss: str, launch: str, state: str, challenge: str) -> str:
+def authorize_url(ep: Endpoints, app: SmartApp, iss: str, launch: str | None, state: str, challenge: str) -> str:
+    """The authorization request: an EHR launch when `launch` is given, else a standalone launch."""
     query = {
         "response_type": "code",
         "client_id": app.client_id,
         "redirect_uri": app.redirect_uri,
-        "launch": launch,
-        "scope": SCOPE,
+        **({"launch": launch} if launch is not None else {}),
+        "scope": SCOPE if launch is not None else STANDALONE_SCOPE,
         "state": state,
         "aud": iss,
         "code_challenge": challenge,

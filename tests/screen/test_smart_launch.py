@@ -38,8 +38,8 @@ class Smart:
     iss: str
     record: Path  # every access token it issued
 
-    def launch(self, patient: str, app_context: str) -> str:
-        launch_id = uuid.uuid4().hex
+    def launch(self, patient: str, app_context: str, launch_id: str | None = None) -> str:
+        launch_id = uuid.uuid4().hex if launch_id is None else launch_id
         body = {"id": launch_id, "patient": patient, "appContext": app_context}
         httpx.post(self.url + "/_test/launch", json=body, timeout=10).raise_for_status()
         return launch_id
@@ -212,8 +212,23 @@ def test_an_iss_that_is_not_allowlisted_is_refused_before_any_request(world: Wor
     elsewhere = f"http://127.0.0.1:{free_port()}/fhir"  # nothing listens there: a request would fail differently
     r = httpx.get(world.app.url + "/app/launch", params={"iss": elsewhere, "launch": "x"}, timeout=10)
     assert r.status_code == 403 and "not registered for this app" in r.text
-    r = httpx.get(world.app.url + "/app/launch", params={"iss": world.smart.iss}, timeout=10)
-    assert r.status_code == 400
+    r = httpx.get(world.app.url + "/app/launch", params={"launch": "x"}, timeout=10)
+    assert r.status_code == 400 and "needs one &#x27;iss&#x27;" in r.text
+
+
+def test_a_standalone_launch_lets_the_authorization_server_pick_the_patient(world: World) -> None:
+    world.smart.launch(OTHER, "{}", launch_id="")  # what the server's patient picker would choose
+    with httpx.Client(follow_redirects=False, timeout=60) as client:
+        r = client.get(world.app.url + "/app/launch", params={"iss": world.smart.iss})
+        assert r.status_code == 302, r.text
+        query = parse_qs(urlsplit(r.headers["location"]).query)
+        assert "launch" not in query and query["scope"] == ["launch/patient openid fhirUser patient/*.rs"]
+        assert query["code_challenge_method"] == ["S256"]
+        r = client.get(client.get(r.headers["location"]).headers["location"])
+        assert r.status_code == 303 and r.headers["location"] == f"/app/patients/{OTHER}"
+        page = client.get(world.app.url + r.headers["location"])
+        assert page.status_code == 200 and f'Patient <span class="pid">{OTHER}</span>' in page.text
+    _assert_no_secret_leaked(world, page.text)
 
 
 def test_without_a_sign_in_the_pages_ask_for_a_launch(world: World) -> None:
