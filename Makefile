@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 HAPI_JAR := hapi/target/hapi-test-server.jar
 HAPI_SOURCES := hapi/pom.xml $(shell find hapi/src -type f 2>/dev/null)
 
-.PHONY: run test install lint typecheck pytest postgres hapi hapi-up hapi-down hapi-jar bench clean
+.PHONY: run test install lint typecheck pytest postgres chromium hapi hapi-up hapi-down hapi-jar bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,15 @@ run: install
 	$(BIN)/cds-cyto serve --demo $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 ## test: lint, type check, build the HAPI test server, install PostgreSQL if missing, run every test
-test: lint typecheck hapi-jar postgres pytest
+test: lint typecheck hapi-jar postgres chromium pytest
 
 # The store tests start a throwaway PostgreSQL cluster on loopback; this installs Debian's server package if needed.
 postgres:
 	bash scripts/ensure-postgres.sh
+
+# The screen's browser tests drive Debian's chromium (never a downloaded browser); this installs it if needed.
+chromium:
+	bash scripts/ensure-chromium.sh
 
 lint: install
 	$(BIN)/ruff check .

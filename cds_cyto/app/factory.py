@@ -25,6 +25,7 @@ from cds_cyto.cds.patient_view import HookFailure
 from cds_cyto.cds.routes import Unauthorized, client_of, docs_router, hooks_router, json_response
 from cds_cyto.cds.runtime import Runtime, store_of
 from cds_cyto.logs import request_id
+from cds_cyto.screen import screen_pages
 from cds_cyto.settings import Settings
 from cds_cyto.sweep.routes import worklist_router
 from cds_cyto.sweep.scheduler import SweepScheduler, schedule_trigger
@@ -37,6 +38,7 @@ log = logging.getLogger("cds_cyto.http")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for `settings` (default: read from the environment now)."""
     settings = settings or Settings()
+    screen = screen_pages(settings)  # checks the SMART app's settings before the store is touched (issue 17)
     runtime = Runtime.build(settings)
     tune_for_latency()  # /healthz keeps answering while the worker thread parses and evaluates
 
@@ -111,5 +113,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(worklist_router(client_of, store_of, tenants))
     app.include_router(ops_router())
     app.include_router(docs_router())
+    app.include_router(screen(runtime))  # the CAR-T team's pages (issue 17)
     app.add_middleware(HeaderLimit)  # outermost: an oversized header gets its 431 before anything else runs
     return app

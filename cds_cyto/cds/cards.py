@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from cds_cyto.cds.card_links import smart_links
 from cds_cyto.cds.drafts import draft_for
 from cds_cyto.cds.markdown import md_text
 from cds_cyto.core.assessment.result import Assessment
@@ -166,6 +167,7 @@ def render_card(rec: Recommendation, a: Assessment, public_base_url: str, profil
             }
         ]
         card["selectionBehavior"] = "at-most-one"
+    card["links"] = smart_links(public_base_url, a.patient_id, rec.code)  # opens the timeline (issue 17)
     if rec.code != "data-quality":
         card["overrideReasons"] = [
             {"system": OVERRIDE_SYSTEM, "code": code, "display": display} for code, display in OVERRIDE_REASONS
