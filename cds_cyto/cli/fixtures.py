@@ -58,9 +58,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     load.add_argument(
         "--max-entries",
         type=_positive_int,
-        default=1000,
+        default=5000,
         metavar="N",
-        help="split larger Bundles into transactions of N entries (default 1000); one that cannot be split gets "
+        help="split larger Bundles into transactions of N entries (default 5000); one that cannot be split gets "
         f"{_SECONDS_PER_ENTRY} s more per entry",
     )
     load.add_argument("--no-progress", action="store_true", help="no progress bar (it is off when not a terminal)")

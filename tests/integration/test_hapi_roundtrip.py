@@ -21,7 +21,7 @@ pytestmark = pytest.mark.hapi
 
 def test_fixtures_load_puts_every_bundle_on_the_server(loaded: LoadedPatients) -> None:
     resources = BIG_OBSERVATIONS + SMALL_OBSERVATIONS + 4  # + a Patient and a Procedure each
-    assert f"loaded 2 file(s), {resources} resource(s)" in loaded.load_output
+    assert f"loaded 2 of 2 file(s), {resources} resource(s)" in loaded.load_output
     assert "(2 request(s))" in loaded.load_output  # one transaction per file
     print(f"\n[hapi] fixtures load: {resources} resources in 2 transactions, {loaded.load_seconds:.1f} s")
 

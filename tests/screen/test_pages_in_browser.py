@@ -107,13 +107,13 @@ def test_the_worklist_filters_and_acknowledges(demo: Served, tmp_path: Path) -> 
         page = context.new_page()
         page.goto(f"{demo.url}/app/worklist")
         assert "Changes since sweep 1 (as of 2026-11-20)" in page.locator(".sub").inner_text()
-        assert _rows(page) == ["syn-all-0036", "syn-nhl-0035", "syn-all-0038"]  # the worklist's own order
+        assert _rows(page) == ["syn-all-0038", "syn-nhl-0035", "syn-all-0036"]  # the worklist's own order
         _shot(page, "worklist-1280.png")
 
         page.select_option("#f-urgency", "warning")
         page.click("button[type=submit]:has-text('Apply')")
-        assert _rows(page) == ["syn-all-0036", "syn-nhl-0035"]
-        assert page.locator("li.alert").count() == 2  # only the warnings of those patients
+        assert _rows(page) == ["syn-all-0038", "syn-nhl-0035", "syn-all-0036"]
+        assert page.locator("li.alert").count() == 5  # only the warnings of those patients (5 of the demo's alerts)
         page.goto(f"{demo.url}/app/worklist")
         page.select_option("#f-recommendation", "gcsf-therapeutic")
         page.fill("#f-day_from", "9")
