@@ -110,7 +110,7 @@ def _risk_lines(rec: Recommendation, a: Assessment) -> list[str]:
                 e = f["effect"]
                 ci = f" (95% CI {f['ci'][0]}–{f['ci'][1]})" if f.get("ci") else ""
                 effect = f"{e['measure']} {e['estimate']}{ci}"
-                text = f"{f['factor']}: {f['value']} — {effect} for {f['outcome']}; {f['source']}"
+                text = f"{f['factor']}: {_as_written(f['value'])} — {effect} for {f['outcome']}; {f['source']}"
                 out.append(f"- {md_text(text)}")
         out += _site_model_lines(a.risk.site_score)
     return out
@@ -135,6 +135,15 @@ def _site_model_lines(score: SiteScore | None) -> list[str]:
     ]
     out += [f"- caution: {md_text(c)}" for c in score.cautions]
     return out
+
+
+def _as_written(value: Any) -> str:
+    """A factor's value as a clinician writes it: "yes", not "True"; grade "3", not "3.0"."""
+    if isinstance(value, bool) or value is None:
+        return _yn(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _yn(value: bool | None) -> str:

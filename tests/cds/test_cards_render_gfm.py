@@ -143,3 +143,15 @@ def test_a_lab_unit_full_of_markdown_reads_on_the_card_as_the_lab_wrote_it(clien
     assert runs, read_text(card["detail"])
     for text, tokens in runs:
         assert not {t.type for t in tokens} & FORMATTING, (text, [t.type for t in tokens])
+
+
+def test_published_factors_read_as_a_clinician_writes_them() -> None:
+    """syn-all-0038's extended-monitoring card lists its CRS factors: "yes" and grade "3", never Python's "True" or
+    "3.0" (found by an attack on issue 14)."""
+    profile = default_profile()
+    path = Path(__file__).resolve().parents[2] / "fixtures" / "cohort" / "syn-all-0038.json"
+    (record,) = extract_records(read_file(path), profile)
+    assessment = evaluate(record, date(2026, 11, 20), profile)
+    details = "\n".join(c["detail"] for c in render_cards(assessment, "http://127.0.0.1:8000", profile))
+    assert "Published associations" in details
+    assert not re.search(r": (True|False|None)\b|grade \(ASTCT\): \d\.0\b", details), details
