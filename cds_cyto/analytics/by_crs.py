@@ -58,18 +58,23 @@ def _chi2(flags: list[pd.Series]) -> float:
     return float(chi2_contingency(table, correction=False)[1])
 
 
+def _incidence_by_group(flag: pd.Series, groups: pd.Series) -> dict[str, object]:
+    """Per CRS group "x% (k/n)" of a yes/no column (n/a for an empty group), and the chi-square p across groups."""
+    flags = [flag[groups == g] for g in GROUPS]
+    cells: dict[str, object] = {}
+    for g, f in zip(GROUPS, flags, strict=True):
+        k, n = int(f.dropna().sum()), len(f.dropna())
+        cells[g] = f"{100 * k / n:.1f}% ({k}/{n})" if n else "n/a"
+    cells["chi2 p"] = _chi2(flags)
+    return cells
+
+
 def fig2b_incidence_by_crs(df: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
     """seed 000 Figure 2B: incidence of each (severe) cytopenia by CRS group, chi-square across the groups."""
     out = []
     for key, short in _LINEAGES:
         for label, col in ((f"cytopenia ({short} lineage)", f"cyto_{key}_after"), (short, f"{key}_after")):
-            flags = [df.loc[groups == g, col] for g in GROUPS]
-            row: dict[str, object] = {"measure": label}
-            for g, f in zip(GROUPS, flags, strict=True):
-                k, n = int(f.dropna().sum()), len(f.dropna())
-                row[g] = f"{100 * k / n:.1f}% ({k}/{n})" if n else "n/a"
-            row["chi2 p"] = _chi2(flags)
-            out.append(row)
+            out.append({"measure": label, **_incidence_by_group(df[col], groups)})
     return pd.DataFrame(out)
 
 
@@ -162,13 +167,7 @@ def support_by_crs(df: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
         if col not in df:
             out.append({"support": label, "note": "unavailable"})
             continue
-        flags = [df.loc[groups == g, col] for g in GROUPS]
-        row: dict[str, object] = {"support": label}
-        for g, f in zip(GROUPS, flags, strict=True):
-            k, n = int(f.dropna().sum()), len(f.dropna())
-            row[g] = f"{100 * k / n:.1f}% ({k}/{n})" if n else "n/a"
-        row["chi2 p"] = _chi2(flags)
-        out.append(row)
+        out.append({"support": label, **_incidence_by_group(df[col], groups)})
     return pd.DataFrame(out)
 
 
