@@ -62,13 +62,27 @@ def test_ongoing_severe_cytopenia_needs_a_fresh_result(as_of_day: int, monitorin
     assert (card(a, "counts-overdue") is not None) is (not monitoring)
 
 
-@pytest.mark.parametrize(("as_of_day", "reason"), [(12, True), (13, False)])
-def test_high_hematotox_with_ongoing_severe_neutropenia_needs_a_fresh_anc(as_of_day: int, reason: bool) -> None:
-    high = baseline_panel(plt=100.0, anc=1.0)
-    a = run(patient(), infusion(), high, obs("neutrophils", 0.3, "10*9/L", day=9), as_of_day=as_of_day)
+@pytest.mark.parametrize(
+    ("anc_baseline", "later", "as_of_day", "reason"),
+    [
+        (1.0, [], 5, True),  # score 2 = high: a reason with no count after infusion at all
+        (1.0, [("neutrophils", 3.0, 4)], 5, True),  # ... and with a normal ANC today
+        (1.0, [("neutrophils", 0.3, 9)], 40, True),  # ... and with a weeks-old severe one
+        (1.0, [], 100, True),  # the last day the card is shown
+        (1.0, [], 101, False),  # past until_day: no extended-monitoring card at all
+        (1.5, [("neutrophils", 0.3, 9)], 12, False),  # score 1 = not high: the severe ANC alone before day 21 is not
+    ],
+)
+def test_high_hematotox_alone_is_a_reason_for_counts_beyond_day_28(
+    anc_baseline: float, later: list[tuple[str, float, int]], as_of_day: int, reason: bool
+) -> None:
+    # clinical-reference.md §8 lists high CAR-HEMATOTOX as a reason of its own, beside CRS and severe cytopenia
+    panel = baseline_panel(plt=100.0, anc=anc_baseline)
+    counts = [obs(name, value, "10*9/L", day=day) for name, value, day in later]
+    a = run(patient(), infusion(), *panel, *counts, as_of_day=as_of_day)
     monitoring = card(a, "extended-monitoring")
     labels = [e.label for e in monitoring.evidence] if monitoring is not None else []
-    assert any("ongoing severe neutropenia" in label for label in labels) is reason
+    assert any(label.startswith("high CAR-HEMATOTOX") for label in labels) is reason, labels
 
 
 @pytest.mark.parametrize(("as_of_day", "treatment"), [(10, True), (11, False)])

@@ -1,5 +1,5 @@
 """The extended-monitoring card (clinical-reference.md §8): counts beyond day 28 for patients at risk of prolonged
-cytopenia — CRS ≥ grade 3, late CRS onset or recovery, high CAR-HEMATOTOX with ongoing severe neutropenia (the risk
+cytopenia — CRS ≥ grade 3, late CRS onset or recovery, high CAR-HEMATOTOX (the risk
 engine's reasons), a severe count after day 21 on a fresh result, or PHT at day 28; to day +100. At least a warning
 for a severe count after day 21, or active CRS ≥ grade 3 with severe neutropenia (thresholds urgency)."""
 

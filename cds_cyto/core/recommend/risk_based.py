@@ -6,7 +6,7 @@
     applies.
   * extended-monitoring reasons (Evidence for the lead's `extended-monitoring` card): CRS grade ≥
     thresholds.extended_monitoring.crs_grade_at_least; late CRS onset; late CRS recovery (risk.toml [crs.late]);
-    high CAR-HEMATOTOX with ongoing severe neutropenia (a fresh ANC from day 0 below the seed 000 SN threshold).
+    high CAR-HEMATOTOX (the baseline score alone, as §8 lists it).
 - `antibacterial_prophylaxis` → a `CardAddition` for the `gcsf-therapeutic` card: high CAR-HEMATOTOX risk and a fresh
   ANC < 0.5 ×10⁹/L (EHA/EBMT: antibacterial prophylaxis may be considered). There is no topic code of its own, and the
   prophylaxis card is silent exactly then, so the sentence and its evidence belong on the therapeutic card.
@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from cds_cyto.core.assessment.recommendation import Evidence, Recommendation
 from cds_cyto.core.extract.record import LabResult, PatientRecord
@@ -25,7 +25,6 @@ from cds_cyto.core.recommend.evidence import (
     day_text,
     fresh,
     result_evidence,
-    value_text,
 )
 from cds_cyto.core.recommend.prophylaxis import gcsf_prophylaxis, score_text
 from cds_cyto.core.risk.engine import RiskAssessment
@@ -66,13 +65,7 @@ def _anc_evidence(r: LabResult) -> Evidence:
     return result_evidence("ANC", r)
 
 
-def _monitoring_reasons(
-    risk: RiskAssessment,
-    as_of: date,
-    day: int | None,
-    latest_anc: LabResult | None,
-    profile: Profile,
-) -> list[Evidence]:
+def _monitoring_reasons(risk: RiskAssessment, day: int | None, profile: Profile) -> list[Evidence]:
     if day is None or day < 0:
         return []
     t = profile.thresholds
@@ -122,17 +115,16 @@ def _monitoring_reasons(
                     where,
                 )
             )
-    sn = profile.definitions["seed000"].severe["neutrophils"]
-    day0 = as_of - timedelta(days=day)
-    anc = fresh(latest_anc, as_of, int(t["freshness"]["max_age_days"]))  # a weeks-old value is not "ongoing"
-    if risk.hematotox.high_risk and anc is not None and day0 <= anc.local_date and below(anc, sn):
+    h = risk.hematotox
+    if h.high_risk:
+        # §8 names high CAR-HEMATOTOX on its own (a baseline score: it holds from day 0 whatever today's ANC is).
+        window = None if h.window is None else h.window.last.isoformat()
         reasons.append(
             Evidence(
-                f"high CAR-HEMATOTOX ({score_text(risk.hematotox)}) with ongoing severe neutropenia "
-                f"(ANC < {sn:g}; {data.monitoring_hematotox_source})",
-                f"ANC {value_text(anc)} on {_day((anc.local_date - day0).days)}",
-                anc.time.isoformat(),
-                anc.source_id,
+                f"high CAR-HEMATOTOX (≥ {h.high_risk_at_least}; {data.monitoring_hematotox_source})",
+                f"score {score_text(h)} before lymphodepletion",
+                window,
+                None,
             )
         )
     return reasons
@@ -155,7 +147,7 @@ def risk_recommendations(
     prophylaxis = gcsf_prophylaxis(risk, record, as_of, day, latest_anc, profile.thresholds, anc_recovered_day)
     if prophylaxis is not None:
         recs.append(prophylaxis)
-    return recs, _monitoring_reasons(risk, as_of, day, latest_anc, profile)
+    return recs, _monitoring_reasons(risk, day, profile)
 
 
 def antibacterial_prophylaxis(
