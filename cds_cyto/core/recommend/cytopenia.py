@@ -41,8 +41,11 @@ from cds_cyto.core.recommend.risk_based import antibacterial_prophylaxis, risk_r
 __all__ = ["Evidence", "Recommendation", "recommend"]
 
 
-def _day(a: Assessment) -> str:
-    return day_text(a.day)
+def _day(a: Assessment, r: LabResult) -> str:
+    """The day the value was sampled (not the day of the assessment): a day +39 count reads "day +39" on day +40."""
+    if a.infusion_date is None:
+        return r.local_date.isoformat()
+    return day_text((r.local_date - a.infusion_date).days)
 
 
 def _crs_context(a: Assessment) -> tuple[str, tuple[Evidence, ...]]:
@@ -81,16 +84,16 @@ def _gcsf_therapeutic(
     evidence += crs_evidence
     agent = f"{t['gcsf_therapeutic']['drug']} {t['gcsf_therapeutic']['dose']}"
     if course is None:
-        text = f"ANC {shown(anc)} ×10⁹/L on {_day(a)}: consider therapeutic G-CSF ({agent}) per protocol."
+        text = f"ANC {shown(anc)} ×10⁹/L on {_day(a, anc)}: consider therapeutic G-CSF ({agent}) per protocol."
         if latest_course is not None:  # an earlier course, more than gcsf_recent.days ago: the team sees it
             earlier = latest_course.text(a.infusion_date, profile.code_names)
             text += f" Last G-CSF: {earlier}, more than {int(t['gcsf_recent']['days'])} days ago."
-        summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — consider therapeutic G-CSF"
+        summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a, anc)}): severe neutropenia — consider therapeutic G-CSF"
     else:
         given = course.text(a.infusion_date, profile.code_names)
-        text = f"ANC {shown(anc)} ×10⁹/L on {_day(a)}, {given}: continue per protocol."
+        text = f"ANC {shown(anc)} ×10⁹/L on {_day(a, anc)}, {given}: continue per protocol."
         short = course.short(a.infusion_date, profile.code_names)
-        summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — G-CSF already given ({short})"
+        summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a, anc)}): severe neutropenia — G-CSF already given ({short})"
     text += crs_text
     urgency: Urgency = "info" if course is not None else "warning"
     rule = (
@@ -126,8 +129,8 @@ def _gcsf_unknown(a: Assessment, anc: LabResult, cut: float, t: dict[str, Any]) 
     crs_text, crs_evidence = _crs_context(a)
     return Recommendation(
         "gcsf-therapeutic",
-        f"ANC {shown(anc)} ×10⁹/L ({_day(a)}): severe neutropenia — check whether G-CSF was given",
-        f"ANC {shown(anc)} ×10⁹/L on {_day(a)}. The drug of {latest.source_id or 'an administration'} "
+        f"ANC {shown(anc)} ×10⁹/L ({_day(a, anc)}): severe neutropenia — check whether G-CSF was given",
+        f"ANC {shown(anc)} ×10⁹/L on {_day(a, anc)}. The drug of {latest.source_id or 'an administration'} "
         f"{given_on(latest)} could not be identified: check whether G-CSF was given before starting therapeutic "
         f"G-CSF ({t['gcsf_therapeutic']['drug']} {t['gcsf_therapeutic']['dose']}) per protocol." + crs_text,
         "warning",
@@ -165,8 +168,8 @@ def _transfusion(
         )
         return Recommendation(
             code,
-            f"{label} {shown(r)} {unit} ({_day(a)}): {done} — re-check {label} before another unit",
-            f"{label} {shown(r)} {unit} on {_day(a)}: {done}; re-check {label} before another unit.",
+            f"{label} {shown(r)} {unit} ({_day(a, r)}): {done} — re-check {label} before another unit",
+            f"{label} {shown(r)} {unit} on {_day(a, r)}: {done}; re-check {label} before another unit.",
             "info",
             rule + f"; a transfusion after the count or up to {t['transfusion_given']['lookback_hours']:g} h before "
             "it (thresholds transfusion_given.lookback_hours): already given",
@@ -177,8 +180,8 @@ def _transfusion(
     extra = f"irradiated ({_irradiated_window(t)})" if code == "rbc-transfusion" else "irradiated products"
     return Recommendation(
         code,
-        f"{label} {shown(r)} {unit} ({_day(a)}): below {cut:g} {unit} — consider {short}",
-        f"{label} {shown(r)} {unit} on {_day(a)}: consider {product} per institutional standards, {extra}.",
+        f"{label} {shown(r)} {unit} ({_day(a, r)}): below {cut:g} {unit} — consider {short}",
+        f"{label} {shown(r)} {unit} on {_day(a, r)}: consider {product} per institutional standards, {extra}.",
         "critical",
         rule,
         citation,
