@@ -47,6 +47,34 @@ def _undecided(a: Assessment, t: Mapping[str, Any]) -> list[Evidence]:
     return out
 
 
+# What each kind of problem means to the person who checks it at its source (a code not named here reads as itself).
+_PROBLEM_WORDS = {
+    "unit-missing": "no unit",
+    "unit-unknown": "a unit that cannot be converted safely",
+    "implausible": "a value outside plausible bounds",
+    "non-numeric": "a value that is not a number",
+    "no-value": "no value",
+    "value-absent": "no value",
+    "no-time": "no readable time",
+    "unreadable": "content that could not be read",
+    "crs-grade-unreadable": "a CRS grade that could not be read",
+    "medication-unresolved": "a drug that could not be identified",
+    "anc-not-derived": "an ANC that could not be derived",
+}
+
+
+def _detail(warnings: list[DataProblem], urgent: bool, undecided: bool) -> str:
+    kinds = sorted({_PROBLEM_WORDS.get(p.code, p.code) for p in warnings})
+    text = ""
+    if kinds:
+        text = f"Check these records at their source ({'; '.join(kinds)}): such a result is never graded."
+    if urgent:
+        text += " Verify the implausible value before any transfusion decision."
+    if undecided:
+        text += " A censored value across a treatment threshold gives no treatment advice."
+    return text.strip()
+
+
 def _urgent(a: Assessment, t: Mapping[str, Any], warnings: list[DataProblem]) -> list[DataProblem]:
     """Implausible results of the analytes a site names (default Hb) within the freshness window: a unit error
     hides today's value (clinical-reference §1)."""
@@ -104,10 +132,7 @@ def data_quality(a: Assessment, t: Mapping[str, Any]) -> Recommendation | None:
     return Recommendation(
         "data-quality",
         summary,
-        "Check these results in the laboratory system: a value with an unknown or missing unit, or outside plausible "
-        "bounds, is never graded."
-        + (" Verify the implausible value before any transfusion decision." if urgent else "")
-        + (" A censored value across a treatment threshold gives no treatment advice." if undecided else ""),
+        _detail(warnings, bool(urgent), bool(undecided)),
         "critical" if urgent else "warning",
         rule,
         "cds-cyto unit-safety rules (clinical-reference §1)"
