@@ -67,3 +67,15 @@ def test_the_rule_text_says_what_was_checked_of_the_anc(anc: list[Json], said: s
     assert said in rule
     if "not below" not in said:
         assert "not below" not in rule  # never "latest ANC not below …" over a stale, absent or undecided ANC
+
+
+@pytest.mark.parametrize(("anc_day", "as_of_day", "both_absent"), [(-1, 2, True), (-1, 3, False), (-2, 2, False)])
+def test_one_g_csf_card_when_a_pre_infusion_anc_is_fresh_and_low(
+    anc_day: int, as_of_day: int, both_absent: bool
+) -> None:
+    # ANC 0.3 the day before infusion, none since: on day +2 it is fresh (3 days) and the therapeutic card speaks;
+    # prophylaxis must not add a second G-CSF card (and a second draft) with "no ANC since infusion"
+    a = run(patient(), infusion(), HIGH_RISK, obs("neutrophils", 0.3, "10*9/L", day=anc_day), as_of_day=as_of_day)
+    codes = [r.code for r in a.recommendations]
+    assert codes.count("gcsf-therapeutic") + codes.count("gcsf-prophylaxis") <= 1, codes
+    assert (not prophylaxis(a)) is both_absent

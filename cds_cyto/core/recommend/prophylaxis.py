@@ -62,9 +62,13 @@ def _gcsf_since(record: PatientRecord, day0: date, as_of: date) -> list[TherapyE
 def _anc_checked(anc: LabResult | None, as_of: date, day0: date, max_age: int, cut: float) -> str | None:
     """What the rule checked of the ANC, as true words; None when the latest ANC is fresh and below the therapeutic
     cut (that card speaks then)."""
-    if anc is None or anc.local_date < day0:
+    if anc is None:
         return "no ANC since infusion"
     age = (as_of - anc.local_date).days
+    if age <= max_age and below(anc, cut):
+        return None  # fresh and below the cut, even from before infusion: the therapeutic card speaks, not two cards
+    if anc.local_date < day0:
+        return "no ANC since infusion"
     where = f"ANC {value_text(anc)} on {day_text((anc.local_date - day0).days)}"
     if age > max_age:
         return f"latest {where} is {age} days old (older than freshness.max_age_days {max_age}): not used"
