@@ -133,3 +133,21 @@ def test_late_icaht_grade_3_prompts_the_evaluation() -> None:
     a = run(patient(), infusion(), anc, as_of_day=50)
     rec = evaluation(a)
     assert rec is not None and "late ICAHT grade 3" in rec.text and "CD34+" in rec.text
+
+
+@pytest.mark.parametrize(
+    ("today", "as_of_day", "fires"),
+    [
+        (1.5, 50, True),  # at late ICAHT's grade 1 line: still in its range
+        (1.6, 50, False),  # above it: recovered, late ICAHT alone no longer "persists"
+        (9.3, 50, False),
+        (0.8, 54, False),  # stale: counts-overdue asks for a count instead
+    ],
+)
+def test_late_icaht_persists_only_while_the_latest_fresh_anc_is_in_its_range(
+    today: float, as_of_day: int, fires: bool
+) -> None:
+    # clinical-reference §4: late ICAHT grades the lowest ANC since day 30; §8: options "for persistent cases"
+    anc = [obs("neutrophils", v, "10*9/L", day=d) for d, v in ((40, 0.4), (44, 0.45), (50, today))]
+    rec = evaluation(run(patient(), infusion(), anc, as_of_day=as_of_day))
+    assert (rec is not None) is fires

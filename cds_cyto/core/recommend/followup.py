@@ -16,7 +16,7 @@ from typing import Any
 from cds_cyto.core.assessment.recommendation import Evidence, Recommendation
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.extract.record import EventKind, PatientRecord, TherapyEvent
-from cds_cyto.core.grading.interval import below
+from cds_cyto.core.grading.interval import at_most, below
 from cds_cyto.core.grading.interval import value_text as series_text
 from cds_cyto.core.profile import Profile
 from cds_cyto.core.recommend.evidence import age_text, day_text, fresh, result_evidence, value_text
@@ -121,7 +121,12 @@ def prolonged_cytopenia(a: Assessment, profile: Profile) -> Recommendation | Non
         thrombocytopenia |= product == "platelet" and unspecified < len(given)
     late = a.icaht_late
     grade_at_least = int(rule["late_icaht_grade_at_least"])
-    if late is not None and late.grade is not None and late.grade >= grade_at_least:
+    # Late ICAHT grades the lowest ANC since day 30, so it stays 3 after recovery: it counts as *persisting* only
+    # while the latest fresh ANC is still in late ICAHT's range (≤ 1.5, its grade 1 line).
+    la = a.lineages.get("neutrophils")
+    now = fresh(la.latest if la is not None else None, a.as_of, max_age)
+    in_range = now is not None and at_most(now, float(rule["late_icaht_persisting_anc_at_most"])) is True
+    if late is not None and late.grade is not None and late.grade >= grade_at_least and in_range:
         lowest = "" if late.lowest is None else f", lowest ANC {series_text(late.lowest)} ×10⁹/L"
         said.append(f"late ICAHT grade {late.grade}{' (provisional)' if late.provisional else ''}{lowest}")
         reasons.append(
