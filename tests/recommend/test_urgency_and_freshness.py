@@ -67,9 +67,9 @@ def test_ongoing_severe_cytopenia_needs_a_fresh_result(as_of_day: int, monitorin
     [
         (1.0, [], 5, True),  # score 2 = high: a reason with no count after infusion at all
         (1.0, [("neutrophils", 3.0, 4)], 5, True),  # ... and with a normal ANC today
-        (1.0, [("neutrophils", 0.3, 9)], 40, True),  # ... and with a weeks-old severe one
-        (1.0, [], 100, True),  # the last day the card is shown
-        (1.0, [], 101, False),  # past until_day: no extended-monitoring card at all
+        (1.0, [("neutrophils", 0.3, 9)], 20, True),  # ... and with a stale severe one
+        (1.0, [], 28, True),  # up to day 28: counts beyond it are still to be planned
+        (1.0, [], 29, False),  # past it, risk alone is no reason: the counts speak (no daily card to day +100)
         (1.5, [("neutrophils", 0.3, 9)], 12, False),  # score 1 = not high: the severe ANC alone before day 21 is not
     ],
 )
@@ -97,3 +97,10 @@ def test_treatment_advice_only_on_fresh_results(as_of_day: int, treatment: bool)
     )
     for code in ("gcsf-therapeutic", "rbc-transfusion", "platelet-transfusion"):
         assert (card(a, code) is not None) is treatment
+
+
+def test_the_evaluation_card_replaces_extended_monitoring() -> None:
+    # ANC 0.3 on day +30: the prolonged-cytopenia evaluation speaks; "if it persists, evaluate" would repeat it
+    a = run(patient(), infusion(), obs("neutrophils", 0.3, "10*9/L", day=30), as_of_day=30)
+    codes = [r.code for r in a.recommendations]
+    assert "prolonged-cytopenia-evaluation" in codes and "extended-monitoring" not in codes, codes

@@ -26,6 +26,7 @@ from cds_cyto.core.recommend.context import (
 )
 from cds_cyto.core.recommend.data_quality import data_quality
 from cds_cyto.core.recommend.evidence import (
+    age_text,
     code_text,
     day_text,
     fresh,
@@ -157,8 +158,16 @@ def _transfusion(
     cut = float(t[section][key])
     product = "packed red-cell transfusion, one unit at a time" if code == "rbc-transfusion" else "platelet transfusion"
     short = "red-cell transfusion" if code == "rbc-transfusion" else "platelet transfusion"
-    given = transfusion_given(a.record, code, r, a.as_of, float(t["transfusion_given"]["lookback_hours"]))
-    rule = f"latest {label} < {cut:g} {unit} (site threshold {section}.{key})"
+    looked = t["transfusion_given"]
+    hours_key = "rbc_lookback_hours" if code == "rbc-transfusion" else "lookback_hours"
+    hours = float(looked[hours_key])
+    given = transfusion_given(a.record, code, r, a.as_of, hours)
+    rule = (
+        f"latest {label} < {cut:g} {unit} (site threshold {section}.{key}), at most "
+        f"{int(t['freshness']['max_age_days'])} days old (freshness.max_age_days)"
+    )
+    # the value's age, when it is not today's: a transfusion is not drafted on a days-old count without saying so
+    age = "" if r.local_date == a.as_of else f", {age_text(r, a.as_of)}"
     citation = f"{t[section]['source']}; {t['irradiated_products']['source']}"
     evidence: tuple[Evidence, ...] = (result_evidence("Hemoglobin" if label == "Hb" else "Platelets", r),)
     if given is not None:
@@ -166,22 +175,28 @@ def _transfusion(
         evidence += (
             Evidence("Transfusion given", done, (given.start_time or given.start).isoformat(), given.source_id),
         )
+        # §8 speaks of the *matching* product: an unspecified one may have been the other product, so it is not
+        # "already done" — the card stays a warning and asks which product it was
+        unspecified = given.kind == "blood_product_transfusion"
+        check = f"check which product it was before another unit ({label} not yet re-checked)"
+        then = check if unspecified else f"re-check {label} before another unit"
         return Recommendation(
             code,
-            f"{label} {shown(r)} {unit} ({_day(a, r)}): {done} — re-check {label} before another unit",
-            f"{label} {shown(r)} {unit} on {_day(a, r)}: {done}; re-check {label} before another unit.",
-            "info",
-            rule + f"; a transfusion after the count or up to {t['transfusion_given']['lookback_hours']:g} h before "
-            "it (thresholds transfusion_given.lookback_hours): already given",
+            f"{label} {shown(r)} {unit} ({_day(a, r)}{age}): {done} — {then}",
+            f"{label} {shown(r)} {unit} on {_day(a, r)}{age}: {done}; {then}.",
+            "warning" if unspecified else "info",
+            rule + f"; a transfusion after the count or up to {hours:g} h before it (thresholds "
+            f"transfusion_given.{hours_key}): "
+            + ("a blood product of unknown kind given" if unspecified else "already given"),
             f"{citation}; {t['transfusion_given']['source']}",
             evidence,
-            facts={"already_given": True},
+            facts={"already_given": True, "unspecified_product": unspecified},  # no draft before the check
         )
     extra = f"irradiated ({_irradiated_window(t)})" if code == "rbc-transfusion" else "irradiated products"
     return Recommendation(
         code,
-        f"{label} {shown(r)} {unit} ({_day(a, r)}): below {cut:g} {unit} — consider {short}",
-        f"{label} {shown(r)} {unit} on {_day(a, r)}: consider {product} per institutional standards, {extra}.",
+        f"{label} {shown(r)} {unit} ({_day(a, r)}{age}): below {cut:g} {unit} — consider {short}",
+        f"{label} {shown(r)} {unit} on {_day(a, r)}{age}: consider {product} per institutional standards, {extra}.",
         "critical",
         rule,
         citation,
@@ -263,10 +278,12 @@ def recommend(a: Assessment, profile: Profile) -> list[Recommendation]:
                 else r
                 for r in out
             ]
-    monitoring = extended_monitoring(a, profile, risk_reasons)
+    evaluation = prolonged_cytopenia(a, profile)
+    # "if cytopenia persists, evaluate the marrow" says less than the evaluation card that fires: one of the two
+    monitoring = None if evaluation is not None else extended_monitoring(a, profile, risk_reasons)
     if monitoring:
         out.append(monitoring)
-    for extra in (counts_overdue(a, profile), prolonged_cytopenia(a, profile), data_quality(a, profile.thresholds)):
+    for extra in (counts_overdue(a, profile), evaluation, data_quality(a, profile.thresholds)):
         if extra is not None:
             out.append(extra)
     order = {rule.code: i for i, rule in enumerate(profile.rules)}  # rules.toml: the cards' order

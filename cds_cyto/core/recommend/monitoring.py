@@ -1,6 +1,7 @@
 """The extended-monitoring card (clinical-reference.md §8): counts beyond day 28 for patients at risk of prolonged
 cytopenia — CRS ≥ grade 3, late CRS onset or recovery, high CAR-HEMATOTOX (the risk
-engine's reasons), a severe count after day 21 on a fresh result, or PHT at day 28; to day +100. At least a warning
+engine's reasons, up to day 28), a severe count after day 21 on a fresh result, or PHT at day 28; to day +100; not
+beside the prolonged-cytopenia evaluation card. At least a warning
 for a severe count after day 21, or active CRS ≥ grade 3 with severe neutropenia (thresholds urgency)."""
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def extended_monitoring(a: Assessment, profile: Profile, risk_reasons: list[Evid
                 else f"not recovered at day {pht_days[profile_name]}"
             )
             reasons.append(Evidence(label, "yes"))
-    reasons += risk_reasons
+    if a.day <= beyond:
+        # risk alone (CRS, CAR-HEMATOTOX) is a reason to plan counts beyond day 28; once there, the counts speak
+        reasons += risk_reasons
     if not reasons:
         return None
     why_warning = escalation(a, profile)
