@@ -94,7 +94,7 @@ def test_an_earlier_course_is_named_when_no_dose_is_recent() -> None:
     a = run(patient(), infusion(), doses(1, 2), obs("neutrophils", 0.3, "10*9/L", day=9), as_of_day=9)
     rec = card(a, "gcsf-therapeutic")
     assert rec.urgency == "warning" and "consider therapeutic G-CSF" in rec.summary
-    assert "Last G-CSF: on filgrastim since day +1, 2 doses (last day +2), more than 3 days ago." in rec.text
+    assert "Last G-CSF: filgrastim from day +1 to day +2, 2 doses, no longer running (gcsf_recent)." in rec.text
     assert [e.label for e in rec.evidence].count("G-CSF given earlier") == 2
 
 
@@ -102,3 +102,29 @@ def test_mobilisation_g_csf_before_infusion_is_not_named() -> None:
     a = run(patient(), infusion(), doses(-30, -29), obs("neutrophils", 0.3, "10*9/L", day=9), as_of_day=9)
     rec = card(a, "gcsf-therapeutic")
     assert "Last G-CSF" not in rec.text and "G-CSF given earlier" not in [e.label for e in rec.evidence]
+
+
+@pytest.mark.parametrize(
+    ("drug", "last_day", "as_of_day", "running"),
+    [
+        (FILGRASTIM, 8, 9, True),  # daily: yesterday's dose, the course runs
+        (FILGRASTIM, 9, 9, True),
+        (FILGRASTIM, 7, 9, False),  # two days without a dose: stopped, not "continue"
+        (FILGRASTIM, 6, 9, False),
+        (("http://www.whocc.no/atc", "L03AA13"), 2, 16, True),  # pegfilgrastim: 14 days after its dose
+        (("http://www.whocc.no/atc", "L03AA13"), 2, 17, False),
+    ],
+)
+def test_a_course_runs_while_its_last_dose_covers_today(
+    drug: tuple[str, str], last_day: int, as_of_day: int, running: bool
+) -> None:
+    a = run(
+        patient(),
+        infusion(),
+        med_admin(drug, last_day),
+        obs("neutrophils", 0.3, "10*9/L", day=as_of_day),
+        as_of_day=as_of_day,
+    )
+    rec = card(a, "gcsf-therapeutic")
+    assert ("continue per protocol" in rec.text) is running, rec.text
+    assert (rec.urgency == "info") is running

@@ -62,12 +62,16 @@ class GcsfCourse:
             return f"{drugs} on {_when(self.first.start, day0)}, 1 dose"
         return f"{drugs} since {_when(self.first.start, day0)}, {len(self.doses)} doses"
 
-    def text(self, day0: date | None, names: Mapping[str, str]) -> str:
-        """ "on filgrastim since day +6, 4 doses (last day +9)"."""
+    def text(self, day0: date | None, names: Mapping[str, str], *, ended: bool = False) -> str:
+        """ "on filgrastim since day +6, 4 doses (last day +9)"; `ended`: "filgrastim from day +6 to day +9, 4
+        doses" (a course no longer running must not read as ongoing)."""
         drugs = list(dict.fromkeys(names.get(e.code, "G-CSF") for e in self.doses))
         n = len(self.doses)
         if n == 1:
             return f"{' / '.join(drugs)} given on {_when(self.first.start, day0)} (1 dose)"
+        if ended:
+            last = _when(self.last.end or self.last.start, day0)
+            return f"{' / '.join(drugs)} from {_when(self.first.start, day0)} to {last}, {n} doses"
         return (
             f"on {' / '.join(drugs)} since {_when(self.first.start, day0)}, {n} doses "
             f"(last {_when(self.last.end or self.last.start, day0)})"

@@ -14,7 +14,7 @@ from typing import Any
 
 from cds_cyto.core.assessment.recommendation import Evidence, Recommendation, Urgency
 from cds_cyto.core.assessment.result import Assessment
-from cds_cyto.core.extract.record import LabResult
+from cds_cyto.core.extract.record import LabResult, TherapyEvent
 from cds_cyto.core.grading.interval import below, shown
 from cds_cyto.core.profile import Profile
 from cds_cyto.core.recommend.context import (
@@ -87,8 +87,8 @@ def _gcsf_therapeutic(
     if course is None:
         text = f"ANC {shown(anc)} ×10⁹/L on {_day(a, anc)}: consider therapeutic G-CSF ({agent}) per protocol."
         if latest_course is not None:  # an earlier course, more than gcsf_recent.days ago: the team sees it
-            earlier = latest_course.text(a.infusion_date, profile.code_names)
-            text += f" Last G-CSF: {earlier}, more than {int(t['gcsf_recent']['days'])} days ago."
+            earlier = latest_course.text(a.infusion_date, profile.code_names, ended=True)
+            text += f" Last G-CSF: {earlier}, no longer running (gcsf_recent)."
         summary = f"ANC {shown(anc)} ×10⁹/L ({_day(a, anc)}): severe neutropenia — consider therapeutic G-CSF"
     else:
         given = course.text(a.infusion_date, profile.code_names)
@@ -102,7 +102,10 @@ def _gcsf_therapeutic(
         f"{int(t['freshness']['max_age_days'])} days old (freshness.max_age_days)"
     )
     if course is not None:
-        rule += f"; G-CSF within {int(t['gcsf_recent']['days'])} days (gcsf_recent.days): already given"
+        rule += (
+            f"; G-CSF running: last dose at most {int(t['gcsf_recent']['days'])} day(s) old, "
+            f"{int(t['gcsf_recent']['long_acting_days'])} for a long-acting one (gcsf_recent): already given"
+        )
     if why_warning is not None:
         urgency = "warning"
         rule += f"; at least a warning: {why_warning} (thresholds urgency)"
@@ -205,6 +208,12 @@ def _transfusion(
     )
 
 
+def _covers(e: TherapyEvent, t: dict[str, Any]) -> int:
+    """Days a G-CSF dose keeps a course running: one for a daily drug, more for a long-acting one (gcsf_recent)."""
+    rule = t["gcsf_recent"]
+    return int(rule["long_acting_days"]) if e.code in rule["long_acting_codes"] else int(rule["days"])
+
+
 def _treatment_cards(a: Assessment, profile: Profile) -> list[Recommendation]:
     t: dict[str, Any] = profile.thresholds
     out: list[Recommendation] = []
@@ -215,7 +224,7 @@ def _treatment_cards(a: Assessment, profile: Profile) -> list[Recommendation]:
     cut = float(t["gcsf_therapeutic"]["anc_below"])
     if anc is not None and below(anc, cut):  # a censored ANC that may be above the cut: no treatment card
         days = int(t["gcsf_recent"]["days"])
-        recent = [e for e in a.record.events_of("gcsf") if 0 <= (a.as_of - (e.end or e.start)).days <= days]
+        recent = [e for e in a.record.events_of("gcsf") if 0 <= (a.as_of - (e.end or e.start)).days <= _covers(e, t)]
         if not recent and unidentified_since(a.record, a.as_of - timedelta(days=days), a.as_of):
             out.append(_gcsf_unknown(a, anc, cut, t))
         else:
