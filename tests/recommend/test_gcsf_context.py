@@ -128,3 +128,14 @@ def test_a_course_runs_while_its_last_dose_covers_today(
     rec = card(a, "gcsf-therapeutic")
     assert ("continue per protocol" in rec.text) is running, rec.text
     assert (rec.urgency == "info") is running
+
+
+@pytest.mark.parametrize(("today_grade", "urgency"), [(1, "info"), (2, "info"), (3, "warning")])
+def test_urgency_follows_todays_charted_crs_grade_not_the_peak(today_grade: int, urgency: str) -> None:
+    # grade 3 charted on days 5 to 7, then today_grade on days 8 to 12; filgrastim running (info unless escalated)
+    grades = [crs_grade(3, d) for d in (5, 6, 7)] + [crs_grade(today_grade, d) for d in range(8, 13)]
+    a = run(patient(), infusion(), grades, doses(11, 12), obs("neutrophils", 0.3, "10*9/L", day=12), as_of_day=12)
+    rec = card(a, "gcsf-therapeutic")
+    assert rec.urgency == urgency, rec.rule
+    if today_grade < 3:
+        assert f"grade {today_grade} charted on day +12" in rec.text, rec.text

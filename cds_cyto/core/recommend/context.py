@@ -131,16 +131,36 @@ def transfusion_text(e: TherapyEvent, count: LabResult, label: str) -> str:
     return f"{product} given {given}, {order} the {clock} {label}"
 
 
+def current_crs_grade(a: Assessment) -> tuple[int | None, int | None]:
+    """(grade, day) of the CRS today: where a site charts daily grades, the latest charted grade on or before
+    as_of (clinical-reference §6: grades by day come from the charted grades), else the recorded grade with no day.
+    The peak is not today's grade: a grade 3 on day +5 followed by grade 1 is grade 1 now."""
+    if a.risk is None or a.as_of is None:
+        return None, None
+    readings = [g for g in a.record.crs_grades if g.day_date <= a.as_of]
+    if readings and a.infusion_date is not None:
+        latest = max(readings, key=lambda g: (g.day_date, g.grade))
+        return latest.grade, (latest.day_date - a.infusion_date).days
+    return a.risk.crs.max_grade, None
+
+
 def _crs_course(a: Assessment) -> str | None:
-    """ "CRS since day +4 (reached grade 3 on day +7)" for CRS recorded and not recovered; None otherwise."""
+    """ "CRS since day +4 (reached grade 3 on day +7)" for CRS recorded and not recovered, with today's charted
+    grade when it is below the peak; None otherwise."""
     if a.risk is None or not a.risk.crs.ongoing:
         return None
     crs = a.risk.crs
     if crs.max_grade is None:
         return f"CRS (grade not stated) since {day_text(crs.onset_day)}"
+    grade, on = current_crs_grade(a)
+    now = ""
+    if grade is not None and on is not None and grade != crs.max_grade:
+        now = f"; grade {grade} charted on {day_text(on)}"
     if crs.peak_day is None or crs.peak_day == crs.onset_day:
+        if now:
+            return f"CRS since {day_text(crs.onset_day)} (grade {crs.max_grade} at onset{now})"
         return f"grade {crs.max_grade} CRS since {day_text(crs.onset_day)}"
-    return f"CRS since {day_text(crs.onset_day)} (reached grade {crs.max_grade} on {day_text(crs.peak_day)})"
+    return f"CRS since {day_text(crs.onset_day)} (reached grade {crs.max_grade} on {day_text(crs.peak_day)}{now})"
 
 
 def active_crs_text(a: Assessment) -> str | None:
@@ -163,12 +183,8 @@ def escalation(a: Assessment, profile: Profile) -> str | None:
     anc_day = (anc.local_date - a.infusion_date).days
     rule = t["urgency"]
     crs = a.risk.crs if a.risk is not None else None
-    if (
-        crs is not None
-        and crs.ongoing
-        and crs.max_grade is not None
-        and crs.max_grade >= int(rule["crs_grade_at_least"])
-    ):
+    grade, _ = current_crs_grade(a)  # today's grade, not the peak
+    if crs is not None and crs.ongoing and grade is not None and grade >= int(rule["crs_grade_at_least"]):
         return f"{active_crs_text(a)}, with severe neutropenia (ANC {value_text(anc)} on {day_text(anc_day)})"
     after = int(rule["neutropenia_after_day"])
     if anc_day > after:
