@@ -5,6 +5,7 @@ validates them with fhir.resources."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from cds_cyto.core.assessment.recommendation import Recommendation
@@ -40,12 +41,21 @@ def _transfusion(a: Assessment, rec: Recommendation, code: str, text: str) -> di
     return r
 
 
-def _blood_count(a: Assessment, rec: Recommendation, per_week: int | None) -> dict[str, Any]:
+def _blood_count(
+    a: Assessment, rec: Recommendation, per_week: int | None, window: tuple[int, int] | None = None
+) -> dict[str, Any]:
     r = _base("ServiceRequest", a, rec)
     # No verified public code for "CBC schedule" is in the project's references: text only, never a guessed code.
     r["code"] = {"text": "Complete blood count with differential"}
     if per_week is not None:  # a schedule; without one, a single count
-        r["occurrenceTiming"] = {"repeat": {"frequency": per_week, "period": 1, "periodUnit": "wk"}}
+        repeat: dict[str, Any] = {"frequency": per_week, "period": 1, "periodUnit": "wk"}
+        if window is not None and a.infusion_date is not None and a.as_of is not None:
+            # the schedule is for the days *beyond* day 28 (§8), to day +100: accepting it early must not replace
+            # the closer counts of the first weeks
+            start = max(a.as_of, a.infusion_date + timedelta(days=window[0] + 1))
+            end = a.infusion_date + timedelta(days=window[1])
+            repeat["boundsPeriod"] = {"start": start.isoformat(), "end": end.isoformat()}
+        r["occurrenceTiming"] = {"repeat": repeat}
     return r
 
 
@@ -70,7 +80,10 @@ def draft_for(rec: Recommendation, a: Assessment, profile: Profile) -> tuple[str
         )
     if rec.code == "extended-monitoring":
         rule = t["extended_monitoring"]
-        return f"Draft order: blood counts {rule['schedule']}", _blood_count(a, rec, int(rule["schedule_per_week"]))
+        window = (int(rule["beyond_day"]), int(rule["until_day"]))
+        return f"Draft order: blood counts {rule['schedule']}", _blood_count(
+            a, rec, int(rule["schedule_per_week"]), window
+        )
     if rec.code == "counts-overdue":
         return "Draft order: blood count with differential", _blood_count(a, rec, None)
     return None

@@ -141,10 +141,11 @@ def test_late_icaht_grade_3_prompts_the_evaluation() -> None:
         (1.5, 50, True),  # at late ICAHT's grade 1 line: still in its range
         (1.6, 50, False),  # above it: recovered, late ICAHT alone no longer "persists"
         (9.3, 50, False),
-        (0.8, 54, False),  # stale: counts-overdue asks for a count instead
+        (0.8, 54, True),  # stale but in range: nothing shows recovery (counts-overdue asks for a count beside it)
+        (9.3, 54, False),  # stale and recovered
     ],
 )
-def test_late_icaht_persists_only_while_the_latest_fresh_anc_is_in_its_range(
+def test_late_icaht_persists_only_while_the_latest_anc_is_in_its_range(
     today: float, as_of_day: int, fires: bool
 ) -> None:
     # clinical-reference §4: late ICAHT grades the lowest ANC since day 30; §8: options "for persistent cases"

@@ -188,5 +188,5 @@ def escalation(a: Assessment, profile: Profile) -> str | None:
         return f"{active_crs_text(a)}, with severe neutropenia (ANC {value_text(anc)} on {day_text(anc_day)})"
     after = int(rule["neutropenia_after_day"])
     if anc_day > after:
-        return f"severe neutropenia persisting after day {after} (ANC {value_text(anc)} on {day_text(anc_day)})"
+        return f"severe neutropenia after day {after} (ANC {value_text(anc)} on {day_text(anc_day)})"
     return None

@@ -137,5 +137,9 @@ def data_quality(a: Assessment, t: Mapping[str, Any]) -> Recommendation | None:
         rule,
         "cds-cyto unit-safety rules (clinical-reference §1)"
         + (f"; {t['data_quality']['urgent_source']}" if urgent else ""),
-        tuple(Evidence(p.code, p.reason, None, p.resource) for p in warnings[:20]) + tuple(undecided),
+        tuple(
+            Evidence(p.code, p.reason, None if p.when is None else p.when.isoformat(), p.resource)
+            for p in warnings[:20]
+        )
+        + tuple(undecided),
     )

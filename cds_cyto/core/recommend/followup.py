@@ -121,12 +121,13 @@ def prolonged_cytopenia(a: Assessment, profile: Profile) -> Recommendation | Non
         thrombocytopenia |= product == "platelet" and unspecified < len(given)
     late = a.icaht_late
     grade_at_least = int(rule["late_icaht_grade_at_least"])
-    # Late ICAHT grades the lowest ANC since day 30, so it stays 3 after recovery: it counts as *persisting* only
-    # while the latest fresh ANC is still in late ICAHT's range (≤ 1.5, its grade 1 line).
+    # Late ICAHT grades the lowest ANC since day 30, so it stays 3 after recovery: it no longer counts as
+    # *persisting* once the latest ANC is above late ICAHT's range (> 1.5, its grade 1 line). A stale latest ANC
+    # in range still counts (nothing shows recovery; the overdue card asks for a count beside it).
     la = a.lineages.get("neutrophils")
-    now = fresh(la.latest if la is not None else None, a.as_of, max_age)
-    in_range = now is not None and at_most(now, float(rule["late_icaht_persisting_anc_at_most"])) is True
-    if late is not None and late.grade is not None and late.grade >= grade_at_least and in_range:
+    latest = la.latest if la is not None else None
+    recovered = latest is not None and at_most(latest, float(rule["late_icaht_persisting_anc_at_most"])) is False
+    if late is not None and late.grade is not None and late.grade >= grade_at_least and not recovered:
         lowest = "" if late.lowest is None else f", lowest ANC {series_text(late.lowest)} ×10⁹/L"
         said.append(f"late ICAHT grade {late.grade}{' (provisional)' if late.provisional else ''}{lowest}")
         reasons.append(
