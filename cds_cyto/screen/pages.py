@@ -10,13 +10,17 @@ from cds_cyto.core.grading.icaht import EarlyGrade, LateGrade
 from cds_cyto.screen.chart import timeline_svg
 from cds_cyto.screen.timeline import Timeline
 
-__all__ = ["error_page", "frame", "timeline_page"]
+__all__ = ["error_page", "frame", "signed_out_page", "timeline_page"]
 
 URGENCY_WORDS = {"critical": "Critical", "warning": "Warning", "info": "Information"}
 
 
-def frame(title: str, body: str, *, script: bool = True) -> str:
+SIGN_OUT = '<form class="signout" method="post" action="/app/logout"><button type="submit">Sign out</button></form>'
+
+
+def frame(title: str, body: str, *, script: bool = True, signed_in: bool = False) -> str:
     js = '<script src="/app/static/screen.js" defer></script>' if script else ""
+    out = SIGN_OUT if signed_in else ""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -24,7 +28,8 @@ def frame(title: str, body: str, *, script: bool = True) -> str:
         f'<link rel="stylesheet" href="/app/static/screen.css">{js}</head>'
         '<body><a class="skip" href="#main">Skip to content</a>'
         '<header class="top"><span class="brand">cds-cyto</span>'
-        '<nav aria-label="Screens"><a href="/app/worklist">Worklist</a></nav></header>'
+        '<nav aria-label="Screens"><a href="/app/worklist">Worklist</a></nav>'
+        f"{out}</header>"
         f'<main id="main" tabindex="-1">{body}</main>'
         '<footer class="foot">Decision support: it shows its reasons; the treating team decides.</footer>'
         "</body></html>"
@@ -33,6 +38,11 @@ def frame(title: str, body: str, *, script: bool = True) -> str:
 
 def error_page(status: int, message: str) -> str:
     return frame(f"Error {status}", f'<h1>Cannot show this page</h1><p class="error">{escape(message)}</p>')
+
+
+def signed_out_page() -> str:
+    body = "<h1>Signed out</h1><p>The sign-in has ended. Open the app again from the EHR to see a patient.</p>"
+    return frame("Signed out", body, script=False)
 
 
 def _day(day: int | None) -> str:
@@ -201,7 +211,7 @@ LEGEND = (
 )
 
 
-def timeline_page(a: Assessment, t: Timeline) -> str:
+def timeline_page(a: Assessment, t: Timeline, *, signed_in: bool = False) -> str:
     infusion = f"infusion {t.day0.isoformat()}" if t.day0 else "no CAR-T infusion recorded"
     as_of = a.as_of.isoformat() if a.as_of else "–"
     head = (
@@ -220,4 +230,4 @@ def timeline_page(a: Assessment, t: Timeline) -> str:
     side = f'<section aria-labelledby="scores"><h2 id="scores">Scores</h2>{_icaht(a)}{_hematotox(a)}{_crs(a)}</section>'
     body = head + f'<div class="cols"><div class="main-col">{_recommendations(a)}</div>'
     body += f'<div class="side-col">{side}</div></div>' + figure + _problems(a)
-    return frame(f"Patient {t.patient_id}", body)
+    return frame(f"Patient {t.patient_id}", body, signed_in=signed_in)
