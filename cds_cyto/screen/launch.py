@@ -14,11 +14,11 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from cds_cyto.screen.patient import patient_id_ok
 from cds_cyto.screen.same_origin import from_this_app
 from cds_cyto.screen.sessions import Session, Sessions, TooManyLaunches
 from cds_cyto.screen.smart import SmartError, authorize_url, discover, exchange, pkce_pair
 from cds_cyto.screen.smart_config import SmartApp, normalise_url
-from cds_cyto.sources import is_fhir_id
 
 __all__ = ["add_launch_routes"]
 
@@ -107,7 +107,7 @@ def add_launch_routes(
         except SmartError as exc:
             log.info("callback refused: token exchange failed")
             return refuse(400, str(exc))
-        if not is_fhir_id(grant.patient):
+        if not patient_id_ok(grant.patient):
             return refuse(400, "the launch's patient id is not a FHIR id")
         wanted = _context_patient(grant.app_context)
         if wanted is not None and wanted != grant.patient:
