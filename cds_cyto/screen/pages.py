@@ -7,12 +7,14 @@ from html import escape
 
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.grading.icaht import EarlyGrade, LateGrade
+from cds_cyto.core.profile.unit_text import unit_text
 from cds_cyto.screen.chart import timeline_svg
 from cds_cyto.screen.timeline import Timeline
 
 __all__ = ["error_page", "frame", "signed_out_page", "timeline_page"]
 
 URGENCY_WORDS = {"critical": "Critical", "warning": "Warning", "info": "Information"}
+EVIDENCE_SHOWN = 3  # the first evidence items of a recommendation (its count, then its reasons); the rest fold
 
 
 SIGN_OUT = '<form class="signout" method="post" action="/app/logout"><button type="submit">Sign out</button></form>'
@@ -45,6 +47,11 @@ def signed_out_page() -> str:
     return frame("Signed out", body, script=False)
 
 
+def _breakable(source: str) -> str:
+    """A resource id that may wrap after its "/" (a narrow column breaks it there, not mid-word)."""
+    return "/<wbr>".join(escape(part) for part in source.split("/"))
+
+
 def _day(day: int | None) -> str:
     return "–" if day is None else (f"day {day:+d}" if day else "day 0")
 
@@ -66,16 +73,21 @@ def _recommendations(a: Assessment) -> str:
         return '<section aria-labelledby="recs"><h2 id="recs">Open recommendations</h2><p>None today.</p></section>'
     items = []
     for r in a.recommendations:
-        evidence = "".join(
+        lines = [
             f'<li>{escape(e.label)}: <span class="value">{escape(e.value)}</span>'
             + (f" ({escape(e.when)})" if e.when else "")
-            + (f" — <code>{escape(e.source)}</code>" if e.source else "")
+            + (f" — <code>{_breakable(e.source)}</code>" if e.source else "")
             + "</li>"
             for e in r.evidence
-        )
+        ]
+        evidence = "".join(lines[:EVIDENCE_SHOWN])
+        if len(lines) > EVIDENCE_SHOWN:  # nine G-CSF doses must not push the next recommendation off the screen
+            more = "".join(lines[EVIDENCE_SHOWN:])
+            evidence += f'<li class="more"><details><summary>{len(lines) - EVIDENCE_SHOWN} more</summary>'
+            evidence += f"<ul>{more}</ul></details></li>"
         word = URGENCY_WORDS.get(r.urgency, r.urgency)
         items.append(
-            f'<article class="rec urgency-{escape(r.urgency)}" data-code="{escape(r.code)}">'
+            f'<article class="rec urgency-{escape(r.urgency)}" id="rec-{escape(r.code)}" data-code="{escape(r.code)}">'
             f'<h3><span class="badge">{escape(word)}</span> {escape(r.summary)}</h3>'
             f"<p>{escape(r.text)}</p><h4>Evidence</h4><ul>{evidence}</ul>"
             f'<p class="rule"><strong>Rule:</strong> {escape(r.rule)}</p>'
@@ -122,12 +134,12 @@ def _hematotox(a: Assessment) -> str:
         value = "missing" if r is None else f"{r.censored or ''}{r.original_value:g} {r.original_unit or ''}".strip()
         rows.append(
             [
-                escape(c.name),
+                escape(c.name.upper() if len(c.name) <= 3 else c.name.capitalize()),  # ANC, CRP; Ferritin
                 escape(value),
                 "–" if c.points is None else str(c.points),
                 escape(c.published),
                 "" if r is None else escape(r.local_date.isoformat()),
-                "" if r is None or r.source_id is None else f"<code>{escape(r.source_id)}</code>",
+                "" if r is None or r.source_id is None else f"<code>{_breakable(r.source_id)}</code>",
             ]
         )
     notes = f'<p class="note">{escape(h.caveat)}</p>' if h.caveat else ""
@@ -183,7 +195,7 @@ def _results_tables(t: Timeline) -> str:
             [
                 escape(_day(p.day)),
                 f'<span class="value">{escape(p.shown)}</span>' + (" (censored)" if p.censored else ""),
-                escape(f"{p.value:g} {p.unit}") + (" (derived)" if p.derived else ""),
+                escape(f"{p.value:g} {unit_text(p.unit)}") + (" (derived)" if p.derived else ""),
                 escape(p.time),
                 "" if p.source is None else f"<code>{escape(p.source)}</code>",
             ]
@@ -218,6 +230,14 @@ def timeline_page(a: Assessment, t: Timeline, *, signed_in: bool = False) -> str
         f'<h1>Patient <span class="pid">{escape(t.patient_id)}</span></h1>'
         f'<p class="sub">{escape(_day(t.day))} · as of {escape(as_of)} · {escape(infusion)}</p>'
     )
+    if a.recommendations:  # above the chart: what is advised, in one line each, linked to its evidence below
+        items = "".join(
+            f'<li class="urgency-{escape(r.urgency)}">'
+            f'<span class="badge">{escape(URGENCY_WORDS.get(r.urgency, r.urgency))}</span> '
+            f'<a href="#rec-{escape(r.code)}">{escape(r.summary)}</a></li>'
+            for r in a.recommendations
+        )
+        head += f'<ul class="open-recs" aria-label="Open recommendations">{items}</ul>'
     chart = timeline_svg(t)
     figure = (
         '<section aria-labelledby="chart-h"><h2 id="chart-h">Blood counts by day from infusion</h2>'
@@ -228,6 +248,7 @@ def timeline_page(a: Assessment, t: Timeline, *, signed_in: bool = False) -> str
         else "<p>No CAR-T infusion is recorded: there is no day axis to draw.</p>"
     )
     side = f'<section aria-labelledby="scores"><h2 id="scores">Scores</h2>{_icaht(a)}{_hematotox(a)}{_crs(a)}</section>'
-    body = head + f'<div class="cols"><div class="main-col">{_recommendations(a)}</div>'
-    body += f'<div class="side-col">{side}</div></div>' + figure + _problems(a)
+    # the counts first: what a clinician looks at before reading; then the advice and the scores beside it
+    body = head + figure + f'<div class="cols"><div class="main-col">{_recommendations(a)}</div>'
+    body += f'<div class="side-col">{side}</div></div>' + _problems(a)
     return frame(f"Patient {t.patient_id}", body, signed_in=signed_in)
