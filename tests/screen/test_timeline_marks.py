@@ -61,7 +61,7 @@ def test_events_thresholds_and_day_zero_are_written_in_text() -> None:
     assert any(e.startswith("Platelets day +4") and "Procedure/plt-tx" in e for e in events)
     assert '<text class="letter"' in html
     assert "&lt; 20: seed 000 severe; Platelet transfusion" in html
-    assert "&lt; 0.5: seed 000 severe; gcsf_therapeutic.anc_below" in html
+    assert "&lt; 0.5: seed 000 severe; Therapeutic G-CSF" in html
     assert "day 0 (2024-03-01)" in html
 
 
