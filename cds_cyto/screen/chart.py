@@ -19,7 +19,7 @@ from cds_cyto.screen.timeline import EVENT_LANES, Lineage, Point, Timeline
 __all__ = ["timeline_svg"]
 
 WIDTH = 1000
-LEFT = 118  # room for the lane names and the axis labels
+LEFT = 140  # room for the lane names and the axis labels (at the larger type of a tablet too)
 RIGHT = 16
 PANEL = 160  # three panels and the lanes fit 1280×800 with little scrolling
 # CRS shading: hatched, so it reads as a band in grey print too
