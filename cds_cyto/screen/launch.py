@@ -87,6 +87,11 @@ def add_launch_routes(
 
     @router.get("/callback")
     async def callback(request: Request) -> Response:
+        def end(status: int, message: str) -> Response:  # once its launch is used, a refused sign-in is over
+            response = refuse(status, message)
+            response.delete_cookie(app.state_cookie, path=app.cookie_path, secure=app.secure_cookies, httponly=True)
+            return response
+
         if request.query_params.get("error"):
             return refuse(403, "the EHR did not authorise the app (sign-in refused or cancelled)")
         code, state = _one(request, "code"), _one(request, "state")
@@ -97,22 +102,22 @@ def add_launch_routes(
             return refuse(400, "this sign-in was not started in this browser (wrong state): launch again")
         pending = await asyncio.to_thread(sessions.finish, state)
         if pending is None:
-            return refuse(400, "this sign-in is unknown or expired (wrong state): launch again")
+            return end(400, "this sign-in is unknown or expired (wrong state): launch again")
         back_from = _one(request, "iss")  # RFC 9207: the server that answered, when it says so, must be the one asked
         if back_from is not None and pending.endpoints.issuer is not None and back_from != pending.endpoints.issuer:
             log.info("callback refused: answered by another authorization server")
-            return refuse(400, "the sign-in was answered by another authorization server than the one asked")
+            return end(400, "the sign-in was answered by another authorization server than the one asked")
         try:
             grant = await exchange(pending.endpoints, app, code, pending.verifier)
         except SmartError as exc:
             log.info("callback refused: token exchange failed")
-            return refuse(400, str(exc))
+            return end(400, str(exc))
         if not patient_id_ok(grant.patient):
-            return refuse(400, "the launch's patient id is not a FHIR id")
+            return end(400, "the launch's patient id is not a FHIR id")
         wanted = _context_patient(grant.app_context)
         if wanted is not None and wanted != grant.patient:
             log.info("callback refused: the token is for another patient than the card's")
-            return refuse(403, "the token is not for the patient of the card that opened the app")
+            return end(403, "the token is not for the patient of the card that opened the app")
         session = Session(
             pending.iss,
             grant.access_token,

@@ -187,6 +187,7 @@ def test_a_callback_with_another_state_is_refused(world: World) -> None:
         wrong = {**query, "state": "not-" + query["state"]}
         r = client.get(f"{parts.scheme}://{parts.netloc}{parts.path}", params=wrong)
         assert r.status_code == 400 and "wrong state" in r.text
+        assert "cds_cyto_launch" in client.cookies  # a forged callback does not end this browser's own sign-in
     with httpx.Client(follow_redirects=False, timeout=30) as other_browser:  # the state cookie is not this one's
         r = other_browser.get(callback)
         assert r.status_code == 400 and "not started in this browser" in r.text
@@ -208,6 +209,7 @@ def test_a_token_for_another_patient_than_the_cards_is_refused(world: World) -> 
         r = client.get(_to_callback(world, client, world.smart.launch(OTHER, context)))
         assert r.status_code == 403 and "not for the patient of the card" in r.text
         assert "cds_cyto_session" not in r.headers.get("set-cookie", "")
+        assert "cds_cyto_launch" not in client.cookies  # the used launch is over, its cookie gone
     _assert_no_secret_leaked(world, r.text)
 
 
