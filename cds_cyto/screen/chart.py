@@ -13,14 +13,15 @@ import math
 from collections.abc import Callable
 from html import escape
 
+from cds_cyto.core.profile.unit_text import unit_text
 from cds_cyto.screen.timeline import EVENT_LANES, Lineage, Point, Timeline
 
 __all__ = ["timeline_svg"]
 
 WIDTH = 1000
-LEFT = 118  # room for the lane names and the axis labels
+LEFT = 140  # room for the lane names and the axis labels (at the larger type of a tablet too)
 RIGHT = 16
-PANEL = 190
+PANEL = 160  # three panels and the lanes fit 1280×800 with little scrolling
 # CRS shading: hatched, so it reads as a band in grey print too
 HATCH = (
     '<defs><pattern id="hatch" width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
@@ -79,9 +80,9 @@ def _y_scale(lin: Lineage, top: float, bottom: float) -> tuple[Callable[[float],
 def _describe(lin: Lineage, p: Point) -> str:
     bits = [f"{lin.label} {p.shown}", _day_text(p.day), p.time]
     if p.censored:
-        bits.append(f"censored: the value is {p.censored} {p.value:g} {p.unit}")
+        bits.append(f"censored: the value is {p.censored} {p.value:g} {unit_text(p.unit)}")
     elif p.shown != f"{p.value:g} {p.unit}":
-        bits.append(f"graded as {p.value:g} {p.unit}")
+        bits.append(f"graded as {p.value:g} {unit_text(p.unit)}")
     if p.derived:
         bits.append("derived from WBC × neutrophils %")
     bits.append(f"source {p.source or 'unknown'}")
@@ -140,7 +141,8 @@ def _panel(t: Timeline, lin: Lineage, x: _X, top: float) -> list[str]:
     y, ticks = _y_scale(lin, plot_top, bottom)
     scale = "log scale" if lin.log_scale else "linear scale"
     out = [
-        f'<text class="panel-title" x="{LEFT}" y="{top + 14}">{escape(lin.label)} ({escape(lin.unit)}, {scale})</text>',
+        f'<text class="panel-title" x="{LEFT}" y="{top + 14}">'
+        f"{escape(lin.label)} ({escape(unit_text(lin.unit))}, {scale})</text>",
         f'<rect class="plot" x="{LEFT}" y="{plot_top}" width="{WIDTH - LEFT - RIGHT}" height="{bottom - plot_top}"/>',
     ]
     out += _crs_shading(t, x, plot_top, bottom)

@@ -7,16 +7,22 @@ from html import escape
 
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.grading.icaht import EarlyGrade, LateGrade
+from cds_cyto.core.profile.unit_text import unit_text
 from cds_cyto.screen.chart import timeline_svg
 from cds_cyto.screen.timeline import Timeline
 
-__all__ = ["error_page", "frame", "timeline_page"]
+__all__ = ["error_page", "frame", "signed_out_page", "timeline_page"]
 
 URGENCY_WORDS = {"critical": "Critical", "warning": "Warning", "info": "Information"}
+EVIDENCE_SHOWN = 3  # the first evidence items of a recommendation (its count, then its reasons); the rest fold
 
 
-def frame(title: str, body: str, *, script: bool = True) -> str:
+SIGN_OUT = '<form class="signout" method="post" action="/app/logout"><button type="submit">Sign out</button></form>'
+
+
+def frame(title: str, body: str, *, script: bool = True, signed_in: bool = False) -> str:
     js = '<script src="/app/static/screen.js" defer></script>' if script else ""
+    out = SIGN_OUT if signed_in else ""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -24,7 +30,8 @@ def frame(title: str, body: str, *, script: bool = True) -> str:
         f'<link rel="stylesheet" href="/app/static/screen.css">{js}</head>'
         '<body><a class="skip" href="#main">Skip to content</a>'
         '<header class="top"><span class="brand">cds-cyto</span>'
-        '<nav aria-label="Screens"><a href="/app/worklist">Worklist</a></nav></header>'
+        '<nav aria-label="Screens"><a href="/app/worklist">Worklist</a></nav>'
+        f"{out}</header>"
         f'<main id="main" tabindex="-1">{body}</main>'
         '<footer class="foot">Decision support: it shows its reasons; the treating team decides.</footer>'
         "</body></html>"
@@ -33,6 +40,16 @@ def frame(title: str, body: str, *, script: bool = True) -> str:
 
 def error_page(status: int, message: str) -> str:
     return frame(f"Error {status}", f'<h1>Cannot show this page</h1><p class="error">{escape(message)}</p>')
+
+
+def signed_out_page() -> str:
+    body = "<h1>Signed out</h1><p>The sign-in has ended. Open the app again from the EHR to see a patient.</p>"
+    return frame("Signed out", body, script=False)
+
+
+def _breakable(source: str) -> str:
+    """A resource id that may wrap after its "/" (a narrow column breaks it there, not mid-word)."""
+    return "/<wbr>".join(escape(part) for part in source.split("/"))
 
 
 def _day(day: int | None) -> str:
@@ -56,16 +73,21 @@ def _recommendations(a: Assessment) -> str:
         return '<section aria-labelledby="recs"><h2 id="recs">Open recommendations</h2><p>None today.</p></section>'
     items = []
     for r in a.recommendations:
-        evidence = "".join(
+        lines = [
             f'<li>{escape(e.label)}: <span class="value">{escape(e.value)}</span>'
             + (f" ({escape(e.when)})" if e.when else "")
-            + (f" — <code>{escape(e.source)}</code>" if e.source else "")
+            + (f" — <code>{_breakable(e.source)}</code>" if e.source else "")
             + "</li>"
             for e in r.evidence
-        )
+        ]
+        evidence = "".join(lines[:EVIDENCE_SHOWN])
+        if len(lines) > EVIDENCE_SHOWN:  # nine G-CSF doses must not push the next recommendation off the screen
+            more = "".join(lines[EVIDENCE_SHOWN:])
+            evidence += f'<li class="more"><details><summary>{len(lines) - EVIDENCE_SHOWN} more</summary>'
+            evidence += f"<ul>{more}</ul></details></li>"
         word = URGENCY_WORDS.get(r.urgency, r.urgency)
         items.append(
-            f'<article class="rec urgency-{escape(r.urgency)}" data-code="{escape(r.code)}">'
+            f'<article class="rec urgency-{escape(r.urgency)}" id="rec-{escape(r.code)}" data-code="{escape(r.code)}">'
             f'<h3><span class="badge">{escape(word)}</span> {escape(r.summary)}</h3>'
             f"<p>{escape(r.text)}</p><h4>Evidence</h4><ul>{evidence}</ul>"
             f'<p class="rule"><strong>Rule:</strong> {escape(r.rule)}</p>'
@@ -112,12 +134,12 @@ def _hematotox(a: Assessment) -> str:
         value = "missing" if r is None else f"{r.censored or ''}{r.original_value:g} {r.original_unit or ''}".strip()
         rows.append(
             [
-                escape(c.name),
+                escape(c.name.upper() if len(c.name) <= 3 else c.name.capitalize()),  # ANC, CRP; Ferritin
                 escape(value),
                 "–" if c.points is None else str(c.points),
                 escape(c.published),
                 "" if r is None else escape(r.local_date.isoformat()),
-                "" if r is None or r.source_id is None else f"<code>{escape(r.source_id)}</code>",
+                "" if r is None or r.source_id is None else f"<code>{_breakable(r.source_id)}</code>",
             ]
         )
     notes = f'<p class="note">{escape(h.caveat)}</p>' if h.caveat else ""
@@ -173,7 +195,7 @@ def _results_tables(t: Timeline) -> str:
             [
                 escape(_day(p.day)),
                 f'<span class="value">{escape(p.shown)}</span>' + (" (censored)" if p.censored else ""),
-                escape(f"{p.value:g} {p.unit}") + (" (derived)" if p.derived else ""),
+                escape(f"{p.value:g} {unit_text(p.unit)}") + (" (derived)" if p.derived else ""),
                 escape(p.time),
                 "" if p.source is None else f"<code>{escape(p.source)}</code>",
             ]
@@ -201,13 +223,21 @@ LEGEND = (
 )
 
 
-def timeline_page(a: Assessment, t: Timeline) -> str:
+def timeline_page(a: Assessment, t: Timeline, *, signed_in: bool = False) -> str:
     infusion = f"infusion {t.day0.isoformat()}" if t.day0 else "no CAR-T infusion recorded"
     as_of = a.as_of.isoformat() if a.as_of else "–"
     head = (
         f'<h1>Patient <span class="pid">{escape(t.patient_id)}</span></h1>'
         f'<p class="sub">{escape(_day(t.day))} · as of {escape(as_of)} · {escape(infusion)}</p>'
     )
+    if a.recommendations:  # above the chart: what is advised, in one line each, linked to its evidence below
+        items = "".join(
+            f'<li class="urgency-{escape(r.urgency)}">'
+            f'<span class="badge">{escape(URGENCY_WORDS.get(r.urgency, r.urgency))}</span> '
+            f'<a href="#rec-{escape(r.code)}">{escape(r.summary)}</a></li>'
+            for r in a.recommendations
+        )
+        head += f'<ul class="open-recs" aria-label="Open recommendations">{items}</ul>'
     chart = timeline_svg(t)
     figure = (
         '<section aria-labelledby="chart-h"><h2 id="chart-h">Blood counts by day from infusion</h2>'
@@ -218,6 +248,7 @@ def timeline_page(a: Assessment, t: Timeline) -> str:
         else "<p>No CAR-T infusion is recorded: there is no day axis to draw.</p>"
     )
     side = f'<section aria-labelledby="scores"><h2 id="scores">Scores</h2>{_icaht(a)}{_hematotox(a)}{_crs(a)}</section>'
-    body = head + f'<div class="cols"><div class="main-col">{_recommendations(a)}</div>'
-    body += f'<div class="side-col">{side}</div></div>' + figure + _problems(a)
-    return frame(f"Patient {t.patient_id}", body)
+    # the counts first: what a clinician looks at before reading; then the advice and the scores beside it
+    body = head + figure + f'<div class="cols"><div class="main-col">{_recommendations(a)}</div>'
+    body += f'<div class="side-col">{side}</div></div>' + _problems(a)
+    return frame(f"Patient {t.patient_id}", body, signed_in=signed_in)

@@ -26,7 +26,7 @@ from cds_cyto.sources import (
 )
 from cds_cyto.sources._offload import offload
 
-__all__ = ["ScreenError", "load_assessment", "patient_source"]
+__all__ = ["ScreenError", "load_assessment", "patient_id_ok", "patient_source"]
 
 
 @dataclass
@@ -50,8 +50,14 @@ def patient_source(runtime: Runtime, fhir_base: str | None = None, auth: Auth | 
     return FhirPatientSource(client, default_observation_codes(runtime.profile))
 
 
+def patient_id_ok(patient_id: object) -> bool:
+    """A FHIR id that is also safe as one URL path segment: "." and ".." are FHIR ids, but in `Patient/..` a server
+    or a client library would climb out of `Patient/` (path traversal)."""
+    return is_fhir_id(patient_id) and isinstance(patient_id, str) and set(patient_id) != {"."}
+
+
 async def load_assessment(runtime: Runtime, patient_id: str, source: PatientSource) -> Assessment:
-    if not is_fhir_id(patient_id):
+    if not patient_id_ok(patient_id):
         raise ScreenError(400, "a patient id is 1–64 letters, digits, '-' or '.'")
     try:
         resources = await source.patient_resources(patient_id)

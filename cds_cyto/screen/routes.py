@@ -11,10 +11,13 @@ only script is /app/static/screen.js.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
@@ -22,9 +25,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cds_cyto.cds.runtime import Runtime
 from cds_cyto.screen.demo_sweep import sweep_demo_cohort
-from cds_cyto.screen.launch import SESSION_COOKIE, add_launch_routes
-from cds_cyto.screen.pages import error_page, timeline_page
+from cds_cyto.screen.launch import add_launch_routes
+from cds_cyto.screen.pages import error_page, signed_out_page, timeline_page
 from cds_cyto.screen.patient import ScreenError, load_assessment, patient_source
+from cds_cyto.screen.same_origin import from_this_app
 from cds_cyto.screen.sessions import Session, Sessions
 from cds_cyto.screen.smart_config import SmartApp, smart_app_from_environment
 from cds_cyto.screen.timeline import build_timeline
@@ -89,17 +93,28 @@ def screen_router(runtime: Runtime, smart: SmartApp | None) -> APIRouter:
     settings = runtime.settings
     codes = [(rule.code, rule.title) for rule in runtime.profile.rules]
     assets = _static()
+    lifespan = None
     if settings.demo:
         source = patient_source(runtime)
-        if isinstance(source, PatientCatalog) and settings.as_of is not None:
-            sweep_demo_cohort(runtime.store, source, runtime.profile, settings.as_of, settings.sweep_lookback_days)
+        as_of = settings.as_of
+        if isinstance(source, PatientCatalog) and as_of is not None:
+            catalog = source
 
-    sessions = Sessions()
+            @asynccontextmanager
+            async def lifespan(_app: Any) -> AsyncIterator[None]:
+                # when serving starts (never for `serve --check`), before the first request
+                lookback = settings.sweep_lookback_days
+                await asyncio.to_thread(sweep_demo_cohort, runtime.store, catalog, runtime.profile, as_of, lookback)
+                yield
 
-    def viewer(request: Request) -> Viewer | None:
+    sessions = Sessions(runtime.store.engine)
+
+    async def viewer(request: Request) -> Viewer | None:
         if settings.auth == "disabled":
             return Viewer(ANONYMOUS, ALL_TENANTS)
-        session = sessions.sessions.get(request.cookies.get(SESSION_COOKIE))
+        if smart is None:
+            return None  # auth required and no SMART app registered: nobody can sign in
+        session = await asyncio.to_thread(sessions.get, request.cookies.get(smart.session_cookie))
         if session is None:
             return None
         return Viewer(session.user, Scope(session.tenant), session)
@@ -112,9 +127,9 @@ def screen_router(runtime: Runtime, smart: SmartApp | None) -> APIRouter:
             return _error(403, "the worklist needs a user the EHR named, from an EHR registered with a tenant")
         return None
 
-    router = APIRouter(prefix="/app", include_in_schema=False)
+    router = APIRouter(prefix="/app", include_in_schema=False, lifespan=lifespan)
     if smart is not None:
-        add_launch_routes(router, smart, sessions, _error)
+        add_launch_routes(router, smart, sessions, _error, lambda: _page(signed_out_page()))
 
     @router.get("/static/{name}")
     async def static(name: str) -> Response:
@@ -124,7 +139,7 @@ def screen_router(runtime: Runtime, smart: SmartApp | None) -> APIRouter:
 
     @router.get("/patients/{patient_id}")
     async def patient(patient_id: str, request: Request) -> Response:
-        who = viewer(request)
+        who = await viewer(request)
         if who is None:
             return needs_launch()
         try:
@@ -137,11 +152,12 @@ def screen_router(runtime: Runtime, smart: SmartApp | None) -> APIRouter:
             assessment = await load_assessment(runtime, patient_id, source)
         except ScreenError as exc:
             return _error(exc.status, exc.message)
-        return _page(timeline_page(assessment, build_timeline(assessment, runtime.profile)))
+        timeline = build_timeline(assessment, runtime.profile)
+        return _page(timeline_page(assessment, timeline, signed_in=who.session is not None))
 
     @router.get("/worklist")
     async def worklist(request: Request) -> Response:
-        who = viewer(request)
+        who = await viewer(request)
         if who is None:
             return needs_launch()
         refused = worklist_user(who)
@@ -156,18 +172,17 @@ def screen_router(runtime: Runtime, smart: SmartApp | None) -> APIRouter:
         built = build_worklist(engine, scope=who.scope)
         since = built.since_run.id if built.since_run is not None else 0
         acked = {a.uid: a.acknowledged_at for a in alerts_for_worklist(engine, since, scope=who.scope)}
-        return _page(worklist_page(built, filters, codes, acked))
+        return _page(worklist_page(built, filters, codes, acked, signed_in=who.session is not None))
 
     @router.post("/worklist/alerts/{alert_id}/acknowledge")
     async def acknowledge_alert(alert_id: str, request: Request) -> Response:
-        who = viewer(request)
+        who = await viewer(request)
         if who is None:
             return needs_launch()
         refused = worklist_user(who)
         if refused is not None or who.user is None:
             return refused or needs_launch()
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        if not from_this_app(request, settings.public_base_url):
             return _error(403, "acknowledging is accepted only from this app's own pages")
         body = b""
         async for chunk in request.stream():

@@ -154,25 +154,19 @@ async def exchange(ep: Endpoints, app: SmartApp, code: str, verifier: str) -> To
 
 async def _user(http: httpx.AsyncClient, ep: Endpoints, app: SmartApp, id_token: Any) -> str | None:
     """The user the verified id_token names (fhirUser, else sub); None when there is none or it does not verify."""
-    if not isinstance(id_token, str) or ep.jwks_uri is None:
-        return None
+    if not isinstance(id_token, str) or ep.jwks_uri is None or ep.issuer is None:
+        return None  # no issuer to hold the id_token's `iss` to: it proves nobody (SMART 2.0 requires `issuer`)
     r = await http.get(ep.jwks_uri, headers={"Accept": "application/json"})
     if r.status_code != 200:
         return None
     try:
         keys = KeySet.import_key_set(r.json())
         claims = jwt.decode(id_token, keys, algorithms=["RS256", "RS384", "ES256", "ES384"]).claims
-        registry = (
-            jwt.JWTClaimsRegistry(
-                leeway=60,
-                aud={"essential": True, "value": app.client_id},
-                exp={"essential": True},
-                iss={"essential": True, "value": ep.issuer},
-            )
-            if ep.issuer is not None
-            else jwt.JWTClaimsRegistry(
-                leeway=60, aud={"essential": True, "value": app.client_id}, exp={"essential": True}
-            )
+        registry = jwt.JWTClaimsRegistry(
+            leeway=60,
+            aud={"essential": True, "value": app.client_id},
+            exp={"essential": True},
+            iss={"essential": True, "value": ep.issuer},
         )
         registry.validate(claims)
     except (JoseError, ValueError, TypeError):

@@ -42,6 +42,21 @@ class SmartApp:
     issuers: dict[str, str | None]  # normalised iss → tenant
     redirect_uri: str
     secure_cookies: bool
+    public_base_url: str
+
+    # Outside loopback the cookies are `__Host-` cookies: Secure, no Domain, Path=/, so no sibling subdomain can
+    # plant a session or a launch of its own in the browser (cookie tossing). On loopback http they cannot be.
+    @property
+    def cookie_path(self) -> str:
+        return "/" if self.secure_cookies else "/app"
+
+    @property
+    def session_cookie(self) -> str:
+        return ("__Host-" if self.secure_cookies else "") + "cds_cyto_session"
+
+    @property
+    def state_cookie(self) -> str:
+        return ("__Host-" if self.secure_cookies else "") + "cds_cyto_launch"
 
     def tenant_of(self, iss: str) -> str | None:
         return self.issuers.get(normalise_url(iss))
@@ -88,4 +103,7 @@ def smart_app_from_environment(public_base_url: str) -> SmartApp | None:
             raise ScreenConfigError('CDS_CYTO_SMART_APP_ISSUERS: each entry is {"tenant": "<tenant>"} or {}')
         issuers[normalise_url(iss)] = tenant
     base = public_base_url.rstrip("/")
-    return SmartApp(env.client_id, issuers, base + CALLBACK_PATH, secure_cookies=not _loopback_http(base))
+    if urlsplit(base).scheme != "https" and not _loopback_http(base):
+        # a Secure cookie is never sent over plain http: the sign-in could not finish (and the token would travel)
+        raise ScreenConfigError("CDS_CYTO_PUBLIC_BASE_URL: the SMART app needs https (http only on loopback)")
+    return SmartApp(env.client_id, issuers, base + CALLBACK_PATH, not _loopback_http(base), base)

@@ -59,7 +59,7 @@ class Point:
 @dataclass(frozen=True, slots=True)
 class Threshold:
     value: float
-    label: str  # every rule that uses this number: "< 0.5: seed 000 severe; G-CSF (gcsf_therapeutic)"
+    label: str  # every rule that uses this number: "< 0.5: seed 000 severe; Therapeutic G-CSF"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +140,11 @@ def _thresholds(view: LineageView, profile: Profile) -> tuple[Threshold, ...]:
         cut = profile.definitions[definition].severe.get(view.lineage)
         if cut is not None:
             named.setdefault(float(cut), []).append(what)
+    titles = {rule.thresholds: rule.title for rule in profile.rules}  # the rule's name as its card and page say it
     for section, key in view.intervention:
         cut = profile.thresholds.get(section, {}).get(key)
         if isinstance(cut, int | float):
-            named.setdefault(float(cut), []).append(f"{section}.{key}")
+            named.setdefault(float(cut), []).append(titles.get(section, f"{section}.{key}"))
     return tuple(Threshold(v, f"< {v:g}: " + "; ".join(names)) for v, names in sorted(named.items()))
 
 

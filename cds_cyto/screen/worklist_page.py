@@ -164,7 +164,12 @@ def _row(r: WorklistRow, alerts: list[WorklistAlert], acked_at: Mapping[str, dat
 
 
 def worklist_page(
-    w: Worklist, f: Filters, codes: Sequence[tuple[str, str]], acked_at: Mapping[str, datetime | None]
+    w: Worklist,
+    f: Filters,
+    codes: Sequence[tuple[str, str]],
+    acked_at: Mapping[str, datetime | None],
+    *,
+    signed_in: bool = False,
 ) -> str:
     run = w.since_run
     if run is None:
@@ -202,4 +207,4 @@ def worklist_page(
             f"<ul>{items}</ul></section>"
         )
     body = "<h1>Worklist</h1>" + head + _filter_form(f, codes) + table + failed
-    return frame("Worklist", body)
+    return frame("Worklist", body, signed_in=signed_in)

@@ -22,8 +22,9 @@ CORE = "cds_cyto.core"
 INFRASTRUCTURE = {"cds_cyto.sources", "cds_cyto.store", "cds_cyto.simulate"}
 # Doors: each reaches the core and the infrastructure, never another door.
 DOORS = {"cds_cyto.cds", "cds_cyto.sweep", "cds_cyto.analytics"}
-# Composition roots: they put the doors together (the CLI's commands, the web app's routers).
-COMPOSERS = {"cds_cyto.cli", "cds_cyto.app", "cds_cyto.service", "cds_cyto.__main__"}
+# Composition roots: they put the doors together (the CLI's commands, the web app's routers, the CAR-T team's screen:
+# the CDS door's runtime and the sweep's worklist on one page).
+COMPOSERS = {"cds_cyto.cli", "cds_cyto.app", "cds_cyto.screen", "cds_cyto.service", "cds_cyto.__main__"}
 # The core's rooms from the bottom up: each imports only rooms before it in this list.
 CORE_ROOMS = ["profile", "extract", "grading", "risk", "assessment", "recommend", "evaluate"]
 
@@ -161,3 +162,15 @@ def test_no_door_imports_another(room: str) -> None:
         if _room(t) not in allowed and not t.startswith(CORE + ".")
     ]
     assert crossing == []
+
+
+def test_every_room_is_the_core_infrastructure_a_door_or_a_composer() -> None:
+    # a new room must say which it is, or the rules above would not look at it
+    known = {CORE} | INFRASTRUCTURE | DOORS | COMPOSERS | ROOT_MODULES
+    assert {_room(m) if not m.startswith(CORE) else CORE for m in MODULES} - known == set()
+
+
+@pytest.mark.parametrize("room", sorted({CORE} | INFRASTRUCTURE | DOORS))
+def test_nothing_below_a_composer_imports_one(room: str) -> None:
+    up = [f"{m}:{line} → {t}" for m, t, line in _edges_from(room) if _room(t) in COMPOSERS]
+    assert up == []

@@ -13,3 +13,7 @@ from tests.support.serve import Served, served
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with served(tmp_path_factory.mktemp("screen"), {}, "--demo") as server:
         yield server
+
+
+# The sessions table runs on both backends, as tests/store does: the same fixtures (a SQLite file; PostgreSQL).
+from tests.store.conftest import postgres_server, store_url  # noqa: E402, F401

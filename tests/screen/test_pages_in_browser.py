@@ -45,8 +45,8 @@ def test_the_timeline_renders_the_assessment_of_the_card(demo: Served, tmp_path:
         assert all(", source " in p for p in points)
         # thresholds from the profile, events, CRS
         thresholds = _labels(page, ".threshold")
-        assert "threshold < 0.5: seed 000 severe; gcsf_therapeutic.anc_below" in thresholds
-        assert "threshold < 20: seed 000 severe; platelet_transfusion.plt_below" in thresholds
+        assert "threshold < 0.5: seed 000 severe; Therapeutic G-CSF" in thresholds
+        assert "threshold < 20: seed 000 severe; Platelet transfusion" in thresholds
         events = _labels(page, ".ev")
         for kind in ("G-CSF day +", "Red cells day +8", "Platelets day +5", "Tocilizumab day +", "Corticosteroid"):
             assert any(e.startswith(kind) for e in events), kind

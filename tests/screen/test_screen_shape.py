@@ -37,7 +37,6 @@ def test_the_card_link_launches_the_app_on_the_patient_and_recommendation() -> N
         ("https://cds.example.org", True),
         ("http://127.0.0.1:8000", False),  # plain http on loopback only (development): a Secure cookie would be lost
         ("http://localhost:8000", False),
-        ("http://cds.internal:8000", True),  # any other http still marks them Secure
     ],
 )
 def test_cookies_are_secure_outside_loopback(monkeypatch: pytest.MonkeyPatch, base: str, secure: bool) -> None:
@@ -47,6 +46,12 @@ def test_cookies_are_secure_outside_loopback(monkeypatch: pytest.MonkeyPatch, ba
     assert app is not None
     assert app.secure_cookies is secure
     assert app.redirect_uri == base + "/app/callback"
+    # outside loopback, `__Host-` cookies: Secure, Path=/, no Domain, so no sibling subdomain can plant one
+    names = (app.session_cookie, app.state_cookie, app.cookie_path)
+    if secure:
+        assert names == ("__Host-cds_cyto_session", "__Host-cds_cyto_launch", "/")
+    else:
+        assert names == ("cds_cyto_session", "cds_cyto_launch", "/app")
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,8 @@ class World:
     smart: Smart
     app: Served
     signer: Signer
+    env: dict[str, str]  # the app's settings, database included: another process with them is another worker
+    database: Path
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +96,10 @@ def world(hapi_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
             "CDS_CYTO_AS_OF": "2026-11-20",
             "CDS_CYTO_SMART_APP_CLIENT_ID": CLIENT_ID,
             "CDS_CYTO_SMART_APP_ISSUERS": json.dumps({smart.iss: {"tenant": "ward-7"}}),
+            "CDS_CYTO_DATABASE_URL": f"sqlite:///{tmp / 'app.sqlite'}",
         }
         with served(tmp, env, port=app_port) as app:
-            yield World(smart, app, signer)
+            yield World(smart, app, signer, env, tmp / "app.sqlite")
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -184,6 +187,7 @@ def test_a_callback_with_another_state_is_refused(world: World) -> None:
         wrong = {**query, "state": "not-" + query["state"]}
         r = client.get(f"{parts.scheme}://{parts.netloc}{parts.path}", params=wrong)
         assert r.status_code == 400 and "wrong state" in r.text
+        assert "cds_cyto_launch" in client.cookies  # a forged callback does not end this browser's own sign-in
     with httpx.Client(follow_redirects=False, timeout=30) as other_browser:  # the state cookie is not this one's
         r = other_browser.get(callback)
         assert r.status_code == 400 and "not started in this browser" in r.text
@@ -205,6 +209,7 @@ def test_a_token_for_another_patient_than_the_cards_is_refused(world: World) -> 
         r = client.get(_to_callback(world, client, world.smart.launch(OTHER, context)))
         assert r.status_code == 403 and "not for the patient of the card" in r.text
         assert "cds_cyto_session" not in r.headers.get("set-cookie", "")
+        assert "cds_cyto_launch" not in client.cookies  # the used launch is over, its cookie gone
     _assert_no_secret_leaked(world, r.text)
 
 
@@ -237,3 +242,89 @@ def test_without_a_sign_in_the_pages_ask_for_a_launch(world: World) -> None:
         assert r.status_code == 401 and "SMART launch" in r.text
     r = httpx.post(world.app.url + "/app/worklist/alerts/x/acknowledge", timeout=10)
     assert r.status_code == 401
+
+
+def _sign_in(w: World, client: httpx.Client, patient: str = PATIENT) -> str:
+    """A whole EHR launch in `client` (its cookie jar is the browser's); the session id it was given."""
+    r = client.get(_to_callback(w, client, w.smart.launch(patient, "{}")))
+    assert r.status_code == 303 and r.headers["location"] == f"/app/patients/{patient}", r.text
+    return str(client.cookies["cds_cyto_session"])
+
+
+def test_a_session_is_kept_by_another_process_on_the_database_and_ends_at_logout(world: World, tmp_path: Path) -> None:
+    with httpx.Client(follow_redirects=False, timeout=60) as client:
+        sid = _sign_in(world, client)
+        # another worker, a replica or this service restarted: a second process on the same database
+        with served(tmp_path, world.env) as other:
+            page = client.get(f"{other.url}/app/patients/{PATIENT}")
+            assert page.status_code == 200 and f'Patient <span class="pid">{PATIENT}</span>' in page.text
+            assert 'action="/app/logout"' in page.text
+            assert client.get(f"{other.url}/app/worklist").status_code == 200
+            # signing out there ends the session everywhere
+            r = client.post(f"{other.url}/app/logout", headers={"Origin": other.url})
+            assert r.status_code == 200 and "Signed out" in r.text
+            assert "cds_cyto_session" not in client.cookies
+        stale = {"cds_cyto_session": sid}
+        r = httpx.get(f"{world.app.url}/app/patients/{PATIENT}", cookies=stale, timeout=10)
+        assert r.status_code == 401 and "SMART launch" in r.text
+    # the database (with its write-ahead log) never held the token or the session id in clear
+    raw = b"".join(p.read_bytes() for p in world.database.parent.glob(world.database.name + "*") if p.is_file())
+    assert world.smart.tokens()
+    for secret in [*world.smart.tokens(), sid]:
+        assert secret.encode() not in raw
+    _assert_no_secret_leaked(world)
+
+
+def test_a_session_id_planted_in_the_browser_is_never_adopted(world: World) -> None:
+    planted = "A" * 43  # an attacker's id set in the victim's browser before the sign-in (session fixation)
+    with httpx.Client(follow_redirects=False, timeout=60) as client:
+        client.cookies.set("cds_cyto_session", planted, domain="127.0.0.1", path="/app")
+        first = _sign_in(world, client)
+        assert first != planted
+        again = _sign_in(world, client)  # a second sign-in in the same browser: a new id, the old one ends
+        assert again != first
+    for old in (planted, first):
+        r = httpx.get(f"{world.app.url}/app/patients/{PATIENT}", cookies={"cds_cyto_session": old}, timeout=10)
+        assert r.status_code == 401
+    r = httpx.get(f"{world.app.url}/app/patients/{PATIENT}", cookies={"cds_cyto_session": again}, timeout=60)
+    assert r.status_code == 200
+
+
+def test_acknowledging_and_signing_out_are_refused_from_another_site(world: World) -> None:
+    with httpx.Client(follow_redirects=False, timeout=60) as client:
+        _sign_in(world, client)
+        for origin in ("https://evil.example", "null", world.app.url.replace("127.0.0.1", "localhost")):
+            r = client.post(f"{world.app.url}/app/worklist/alerts/1/acknowledge", headers={"Origin": origin})
+            assert r.status_code == 403 and "this app&#x27;s own pages" in r.text
+            r = client.post(f"{world.app.url}/app/logout", headers={"Origin": origin})
+            assert r.status_code == 403
+        r = client.post(f"{world.app.url}/app/logout", headers={"Sec-Fetch-Site": "cross-site"})
+        assert r.status_code == 403
+        assert client.get(f"{world.app.url}/app/patients/{PATIENT}").status_code == 200  # still signed in
+
+
+def test_a_callback_answered_by_another_authorization_server_is_refused(world: World) -> None:
+    with httpx.Client(follow_redirects=False, timeout=30) as client:
+        callback = _to_callback(world, client, world.smart.launch(PATIENT, "{}"))
+        r = client.get(callback + "&" + urlencode({"iss": "https://as.attacker.example"}))  # RFC 9207 mix-up
+        assert r.status_code == 400 and "another authorization server" in r.text
+        assert "cds_cyto_session" not in client.cookies
+
+
+def test_outside_loopback_the_cookies_are_secure_host_only_and_httponly(world: World, tmp_path: Path) -> None:
+    env = {**world.env, "CDS_CYTO_PUBLIC_BASE_URL": "https://cds.hospital.example.org"}
+    env["CDS_CYTO_DATABASE_URL"] = f"sqlite:///{tmp_path / 'public.sqlite'}"
+    with served(tmp_path, env) as public:
+        r = httpx.get(public.url + "/app/launch", params={"iss": world.smart.iss, "launch": "x"}, timeout=30)
+        assert r.status_code == 302
+        query = parse_qs(urlsplit(r.headers["location"]).query)
+        assert query["redirect_uri"] == ["https://cds.hospital.example.org/app/callback"]
+        cookie = r.headers["set-cookie"]
+        assert cookie.startswith("__Host-cds_cyto_launch=")
+        flags = {f.strip().lower() for f in cookie.split(";")[1:]}
+        assert {"httponly", "secure", "path=/", "samesite=lax"} <= flags
+        assert not any(f.startswith("domain=") for f in flags)
+        r = httpx.post(public.url + "/app/logout", headers={"Origin": "https://cds.hospital.example.org"}, timeout=10)
+        assert r.status_code == 200  # the public origin is this app's own, behind its TLS proxy
+        gone = r.headers["set-cookie"]
+        assert gone.startswith("__Host-cds_cyto_session=") and "Secure" in gone and "Path=/" in gone

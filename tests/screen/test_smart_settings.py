@@ -30,6 +30,19 @@ def test_a_bad_registration_stops_the_start_in_one_line(tmp_path: Path, issuers:
     assert "tenants" not in result.stderr.replace("CDS_CYTO", "")
 
 
+def test_the_smart_app_outside_loopback_needs_an_https_public_url(tmp_path: Path) -> None:
+    # over plain http a Secure cookie is dropped (the sign-in could never finish) and the token's session would travel
+    env = AUTH | {
+        "CDS_CYTO_SMART_APP_CLIENT_ID": "screen",
+        "CDS_CYTO_SMART_APP_ISSUERS": '{"https://ehr.example.org/fhir": {"tenant": "a"}}',
+        "CDS_CYTO_PUBLIC_BASE_URL": "http://cds.internal:8000",
+    }
+    result = run_cds_cyto(tmp_path, "serve", "--check", env=env)
+    assert_one_line_error(result, "configuration:", "CDS_CYTO_PUBLIC_BASE_URL", "https (http only on loopback)")
+    result = run_cds_cyto(tmp_path, "serve", "--check", env=env | {"CDS_CYTO_PUBLIC_BASE_URL": "https://cds.example"})
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_good_registration_starts(tmp_path: Path) -> None:
     env = AUTH | {
         "CDS_CYTO_SMART_APP_CLIENT_ID": "screen",

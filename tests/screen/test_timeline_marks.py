@@ -35,7 +35,7 @@ def test_a_censored_anc_is_drawn_as_a_bound_and_read_as_the_lab_wrote_it() -> No
     censored = [p for p in points if "anc-3" in p]
     assert len(censored) == 1
     assert censored[0].startswith("ANC &lt;0.1 10*9/L, day +3")
-    assert "censored: the value is &lt; 0.1 10*9/L" in censored[0]
+    assert "censored: the value is &lt; 0.1 ×10⁹/L" in censored[0]
     assert html.count('class="mark censored"') == 1 + 1  # the point, and the legend's sample
     assert any("anc-2" in p and p.startswith("ANC 0.8 10*9/L, day +2") for p in points)
 
@@ -60,8 +60,8 @@ def test_events_thresholds_and_day_zero_are_written_in_text() -> None:
     events = _labels(html, "ev")
     assert any(e.startswith("Platelets day +4") and "Procedure/plt-tx" in e for e in events)
     assert '<text class="letter"' in html
-    assert "&lt; 20: seed 000 severe; platelet_transfusion.plt_below" in html
-    assert "&lt; 0.5: seed 000 severe; gcsf_therapeutic.anc_below" in html
+    assert "&lt; 20: seed 000 severe; Platelet transfusion" in html
+    assert "&lt; 0.5: seed 000 severe; Therapeutic G-CSF" in html
     assert "day 0 (2024-03-01)" in html
 
 

@@ -15,6 +15,7 @@ from cds_cyto.store.patients import Evaluation, PatientUpdate, load_patient, sav
 from cds_cyto.store.runs import start_run
 
 TABLES = {"alembic_version", "feedback", "sweep_run", "patient_state", "alert", "lease", "token_replay"}
+TABLES |= {"screen_session"}  # the screen's sign-ins and sessions (issue 17, migration 0004)
 
 
 def test_migrate_builds_every_table_at_head(store: Store) -> None:
