@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,11 +36,14 @@ from cds_cyto.core.profile import Profile, default_profile, load_profile
 from cds_cyto.settings import Settings
 from cds_cyto.sources import FhirPool, PatientSource, Readable, default_observation_codes
 
-__all__ = ["AnswerPool", "site_profile"]
+__all__ = ["ANSWER_NICENESS", "AnswerPool", "site_profile"]
 
 log = logging.getLogger("cds_cyto.cds")
 
 RETRY_AFTER_S = 1  # the pool drains in about a call's time: a client may try again soon
+# The answer processes yield the CPU to the event loop's process when both want it: on a busy machine the loop
+# (and /healthz) waited for a core behind them; when a core is free the niceness changes nothing.
+ANSWER_NICENESS = 5
 
 
 def site_profile(settings: Settings) -> Profile:
@@ -102,6 +106,7 @@ _records = _Records()
 
 
 def _start_worker(settings: Settings) -> None:
+    os.nice(ANSWER_NICENESS)
     root = logging.getLogger()
     root.handlers[:] = [_records]
     root.setLevel(logging.INFO)

@@ -17,6 +17,7 @@ import httpx
 import orjson
 import pytest
 
+from cds_cyto.cds.answer_pool import ANSWER_NICENESS
 from tests.cds.scenario import cytopenic_patient, hook_request, prefetch_for
 from tests.hostile.conftest import free_port
 from tests.support.patient_bundle import make_patient_bundle
@@ -107,6 +108,28 @@ def _seen(server: Served, body: bytes) -> tuple[int, Any]:
     """Status and body, the server's own base URL (in card links) left out."""
     response = post(server, body)
     return response.status_code, json.loads(response.text.replace(server.url, "BASE"))
+
+
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])  # field 19 of stat
+
+
+def test_the_pool_yields_the_cpu_to_the_event_loops_process(pooled: Served) -> None:
+    worker, want = one_pool_pid(pooled), niceness(pooled.process.pid) + ANSWER_NICENESS
+    for _ in range(600):  # set by the worker's initializer, once it has imported the service
+        if niceness(worker) == want:
+            break
+        time.sleep(0.1)
+    assert niceness(worker) == want
+
+
+def test_healthz_is_answered_before_the_app_with_the_request_id_echoed(pooled: Served) -> None:
+    r = httpx.get(pooled.url + "/healthz", headers={"X-Request-ID": "abcdef0123456789"}, trust_env=False)
+    assert (r.status_code, r.json(), r.headers["x-request-id"]) == (200, {"status": "ok"}, "abcdef0123456789")
+    head = httpx.head(pooled.url + "/healthz", headers={"X-Request-ID": "not valid!"}, trust_env=False)
+    assert head.status_code == 200 and head.content == b"" and len(head.headers["x-request-id"]) == 32
+    assert '"route": "/healthz"' not in pooled.log.read_text(), "a probe writes no log line"
+    assert httpx.post(pooled.url + "/healthz", trust_env=False).status_code == 405, "only GET and HEAD are probes"
 
 
 @pytest.mark.parametrize("case", sorted(_bodies()))
