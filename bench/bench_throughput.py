@@ -118,8 +118,8 @@ def poll_health(url: str, stop: Event, out: multiprocessing.Queue[list[float]]) 
 
 async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes) -> int:
     """One keep-alive POST over a raw socket: the request's bytes prebuilt, the answer read by its Content-Length.
-    httpx spent about as much CPU per call as the server (its h11 in Python on both sides of a 0.8 MB body), on
-    the same two cores."""
+    With httpx the generator took 3.0-3.2 ms of CPU per call against the server's 22-26 ms (measured in one run,
+    2026-12-03), on the same two cores; this takes 0.5-0.6 ms."""
     writer.write(head)
     writer.write(body)
     await writer.drain()
