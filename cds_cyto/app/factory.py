@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cds_cyto.app.ops import ops_router
+from cds_cyto.app.ops import HealthzFirst, ops_router
 from cds_cyto.cds.header_limit import HeaderLimit
 from cds_cyto.cds.interpreter import tune_for_latency
 from cds_cyto.cds.outcome import operation_outcome
@@ -114,5 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router())
     app.include_router(docs_router())
     app.include_router(screen(runtime))  # the CAR-T team's pages (issue 17)
+    app.add_middleware(HealthzFirst)  # a probe is answered before any other work (inside the header limit)
     app.add_middleware(HeaderLimit)  # outermost: an oversized header gets its 431 before anything else runs
     return app

@@ -1,6 +1,14 @@
-"""Operations: liveness (`/healthz`) and readiness (`/readyz`: the services are loaded and the database answers)."""
+"""Operations: liveness (`/healthz`) and readiness (`/readyz`: the services are loaded and the database answers).
+
+`/healthz` is answered by `HealthzFirst`, an ASGI layer in front of the app: no routing, no request-id middleware,
+no log line. Under hook load every step the event loop takes for a probe is a step it waits its turn for, and a
+load balancer polling it must not add a log line per poll. The route stays for apps built without the layer.
+"""
 
 from __future__ import annotations
+
+import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -8,7 +16,36 @@ from fastapi.responses import Response
 from cds_cyto.cds.routes import json_response
 from cds_cyto.cds.runtime import runtime_of
 
-__all__ = ["ops_router"]
+__all__ = ["HealthzFirst", "ops_router"]
+
+_OK = b'{"status":"ok"}'
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The caller's X-Request-ID when it is a plain token (as the app's middleware accepts it), else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id" and 8 <= len(value) <= 64 and value.replace(b"-", b"").isalnum():
+            return value
+    return uuid.uuid4().hex.encode()
+
+
+class HealthzFirst:
+    """Pure ASGI: `GET`/`HEAD /healthz` answered at once, everything else passed on untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/healthz" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(_OK)).encode()),
+            (b"x-request-id", _request_id(scope["headers"])),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else _OK})
 
 
 def ops_router() -> APIRouter:

@@ -4,8 +4,12 @@ A thread (`sources._offload`) moves parsing and assessment off the event loop bu
 msgspec and the core hold the GIL, so `/healthz` waited behind a 1,500-Observation prefetch (p99 161 ms at
 concurrency 32, bench/bench_throughput.py). Here the request's bytes go to a spawned process that built the same
 profile and services at start-up, and the same `PatientViewService` code reads, assesses and renders there — one
-patient, one answer. A call that needs I/O (a key to fetch, a Medication to look up, the demo cohort) comes back as
-`None` the moment it would reach for it, and this process answers it the usual way.
+patient, one answer, one parse. A call that needs I/O (a key to fetch, a Medication to look up, the demo cohort) is
+parked in the worker the moment it reaches for it (its coroutine waits on the worker's own loop), and the worker
+hands back what it asked for; this process, which holds the connection pools, limits and deadline, fetches it and
+hands the results back to the worker, which goes on from where it stopped. The worker never waits on a network: a
+slow FHIR server holds only this process's coroutine. A parked call the worker no longer has (a resume that reached
+another pool process, or one evicted from the bounded parking) is answered here from its bytes.
 
 Bounded: at most `queue_limit` calls in the pool (running or waiting); one more gets 503 with Retry-After. A worker
 that dies (killed, out of memory) breaks the pool: its calls get 503 `worker-lost`, and the next call builds a new pool.
@@ -15,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import multiprocessing
+import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 from cds_cyto.cds.discovery import load_services
 from cds_cyto.cds.fhir_servers import BaseUrl
@@ -33,13 +40,23 @@ from cds_cyto.cds.request_body import parse_body, read_hook_body
 from cds_cyto.core.extract.record import DataProblem
 from cds_cyto.core.profile import Profile, default_profile, load_profile
 from cds_cyto.settings import Settings
-from cds_cyto.sources import FhirPool, PatientSource, Readable, default_observation_codes
+from cds_cyto.sources import (
+    FhirPatientSource,
+    FhirPool,
+    PatientSource,
+    Readable,
+    SourceError,
+    default_observation_codes,
+)
 
-__all__ = ["AnswerPool", "site_profile"]
+__all__ = ["ANSWER_NICENESS", "AnswerPool", "site_profile"]
 
 log = logging.getLogger("cds_cyto.cds")
 
 RETRY_AFTER_S = 1  # the pool drains in about a call's time: a client may try again soon
+# The answer processes yield the CPU to the event loop's process when both want it: on a busy machine the loop
+# (and /healthz) waited for a core behind them; when a core is free the niceness changes nothing.
+ANSWER_NICENESS = 5
 
 
 def site_profile(settings: Settings) -> Profile:
@@ -51,32 +68,49 @@ def site_profile(settings: Settings) -> Profile:
 
 # --- in the worker process ---------------------------------------------------------------------------------------
 
+PARKED_CALLS = (
+    64  # calls waiting for their I/O in one worker; the oldest beyond this is dropped (answered in the parent)
+)
 
-class _NeedsIO(Exception):
-    """The call reached for the network or the demo files: the parent process answers it."""
-
-
-class _NoQuery:
-    """Stands in for the demo cohort: any read means the parent must answer."""
-
-    async def patient_resources(self, patient_id: str) -> list[Readable]:
-        raise _NeedsIO
+Ask = tuple[str, str]  # ("query", relative URL) | ("patient", patient id)
+Got = tuple[bool, Any]  # (True, the resources) | (False, the SourceError raised fetching them)
 
 
-class _NoFetch(_NoQuery):
-    """Stands in for the request's `fhirServer` (a query source, so the prefetch reader asks it what it would ask)."""
+@dataclasses.dataclass
+class _Relay:
+    """Stands in for the call's `fhirServer` (a query source) or the demo cohort: each read is a question for the
+    parent process, and the call's coroutine waits here until the answer comes back."""
+
+    fhir: tuple[str, str | None] | None = None  # (fhirServer, its access token): what the parent fetches from
+    asks: list[tuple[Ask, asyncio.Future[Any]]] = dataclasses.field(default_factory=list)
+    asked: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    async def _ask(self, ask: Ask) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.asks.append((ask, future))
+        self.asked.set()
+        return await future
 
     async def query(self, relative_url: str) -> list[dict[str, Any]]:
-        raise _NeedsIO
+        found: list[dict[str, Any]] = await self._ask(("query", relative_url))
+        return found
+
+    async def patient_resources(self, patient_id: str) -> list[Readable]:
+        found: list[Readable] = await self._ask(("patient", patient_id))
+        return found
 
 
 @dataclasses.dataclass
 class _Offline(PatientViewService):
-    """The service with its I/O replaced by `_NeedsIO` and its CPU work run inline (this process has no loop to
-    keep free)."""
+    """The service with its I/O relayed to the parent and its CPU work run inline (this process's loop serves no
+    socket)."""
+
+    relay: _Relay = dataclasses.field(default_factory=_Relay)
 
     def _fhir_source(self, server: str, request: HookRequest) -> PatientSource:
-        return _NoFetch()
+        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        self.relay.fhir = (server, token)
+        return self.relay
 
     async def _cards_off_loop(
         self, resources: list[Readable], gaps: list[DataProblem], patient_id: str
@@ -94,19 +128,30 @@ class _Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         record.msg, record.args, record.exc_info, record.exc_text = record.getMessage(), None, None, None
+        record.pooled = True  # answered in the pool: the log says where the work was done
         self.records.append(record)
+
+
+@dataclasses.dataclass
+class _Call:
+    task: asyncio.Task[dict[str, Any]]
+    relay: _Relay
 
 
 _services: dict[str, _Offline] = {}
 _records = _Records()
+_loops: list[asyncio.AbstractEventLoop] = []  # the worker's own, made at its start: parked calls wait on it
+_parked: OrderedDict[int, _Call] = OrderedDict()
 
 
 def _start_worker(settings: Settings) -> None:
+    os.nice(ANSWER_NICENESS)
+    _loops.append(asyncio.new_event_loop())
+    asyncio.set_event_loop(_loops[0])
     root = logging.getLogger()
     root.handlers[:] = [_records]
     root.setLevel(logging.INFO)
     profile = site_profile(settings)
-    demo = _NoQuery() if settings.demo else None
     for sid, definition in load_services(settings.hooks_dir, default_observation_codes(profile)).items():
         if definition.hook == "patient-view":
             _services[sid] = _Offline(
@@ -114,7 +159,7 @@ def _start_worker(settings: Settings) -> None:
                 profile,
                 FhirPool(max_connections=1, max_origins=1),  # never used: `_fhir_source` is replaced
                 settings.public_base_url,
-                demo,
+                _Relay() if settings.demo else None,  # replaced per call: a marker that a demo cohort is there
                 date.today,
             )
 
@@ -123,20 +168,63 @@ def _ready() -> bool:
     return True
 
 
-Outcome = tuple[str, Any, list[logging.LogRecord]]  # ("cards" | "failure" | "io", payload, log records)
+# ("cards" | "failure" | "io" | "gone", payload, log records); "io": (call id, the questions, the FHIR server)
+Outcome = tuple[str, Any, list[logging.LogRecord]]
 
 
-def _answer(service_id: str, raw: bytes, today: date, fhir_bases: Sequence[BaseUrl] | None) -> Outcome:
+async def _until_done_or_waiting(call: _Call) -> None:
+    """Run the call until it ends or every read it started waits for the parent."""
+    while not call.task.done() and not call.relay.asks:
+        waiter = asyncio.ensure_future(call.relay.asked.wait())
+        await asyncio.wait({call.task, waiter}, return_when="FIRST_COMPLETED")
+        waiter.cancel()
+    for _ in range(8):  # reads started together (gather) ask together: one round trip for them all
+        await asyncio.sleep(0)
+
+
+def _drive(call_id: int, call: _Call) -> Outcome:
     _records.records = []
-    service = dataclasses.replace(_services[service_id], today=lambda: today)
+    _loops[0].run_until_complete(_until_done_or_waiting(call))
+    records = _records.records
+    if not call.task.done():
+        _parked[call_id] = call
+        while len(_parked) > PARKED_CALLS:
+            _, dropped = _parked.popitem(last=False)
+            dropped.task.cancel()  # its caller gets "gone" and is answered in the parent
+        return "io", (call_id, [ask for ask, _ in call.relay.asks], call.relay.fhir), records
+    try:
+        answer = call.task.result()
+    except HookFailure as failure:
+        return "failure", (failure.status, failure.outcome, failure.headers), records
+    return "cards", answer, records
+
+
+def _answer(call_id: int, service_id: str, raw: bytes, today: date, fhir_bases: Sequence[BaseUrl] | None) -> Outcome:
+    _records.records = []
+    template = _services[service_id]
+    relay = _Relay()
+    service = dataclasses.replace(
+        template, today=lambda: today, relay=relay, demo_source=relay if template.demo_source else None
+    )
     try:
         body = parse_body(raw, read_hook_body)
-        answer = asyncio.run(service.handle(body, fhir_bases))
     except HookFailure as failure:
         return "failure", (failure.status, failure.outcome, failure.headers), _records.records
-    except _NeedsIO:
-        return "io", None, []  # the parent answers from the start, logging it all itself
-    return "cards", answer, _records.records
+    return _drive(call_id, _Call(_loops[0].create_task(service.handle(body, fhir_bases)), relay))
+
+
+def _resume(call_id: int, got: list[Got]) -> Outcome:
+    call = _parked.pop(call_id, None)
+    if call is None:
+        return "gone", None, []
+    asks, call.relay.asks = call.relay.asks, []
+    call.relay.asked.clear()
+    for (_, future), (ok, value) in zip(asks, got, strict=True):
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+    return _drive(call_id, call)
 
 
 # --- in the service's process ------------------------------------------------------------------------------------
@@ -153,6 +241,7 @@ class AnswerPool:
         self._lock = threading.Lock()  # the count is decremented on the executor's thread
         self._in_pool = 0
         self._executor: ProcessPoolExecutor | None = None
+        self._call_ids = itertools.count()
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -182,9 +271,36 @@ class AnswerPool:
             self._in_pool -= 1
 
     async def answer(
-        self, service_id: str, raw: bytes, today: date, fhir_bases: Sequence[BaseUrl] | None
+        self,
+        service_id: str,
+        raw: bytes,
+        today: date,
+        fhir_bases: Sequence[BaseUrl] | None,
+        io: PatientViewService | None = None,
     ) -> dict[str, Any] | None:
-        """The call's answer, or None when it needs I/O (answer it here); raises HookFailure."""
+        """The call's answer, or None when it must be answered here after all (its parked call was lost); raises
+        HookFailure. `io`: the service whose pools, limits, deadline and demo cohort the worker's reads go through
+        (None: a call that needs I/O is answered here)."""
+        call_id = next(self._call_ids)
+        kind, payload = await self._run(_answer, call_id, service_id, raw, today, fhir_bases)
+        started = asyncio.get_running_loop().time()
+        while kind == "io":
+            if io is None:
+                return None
+            _, asks, fhir = payload
+            got = await _fetch(io, asks, fhir, started)
+            kind, payload = await self._run(_resume, call_id, got)
+        if kind == "gone":
+            log.info("answer pool call lost its parked state: answered here")
+            return None
+        if kind == "failure":
+            status, outcome, headers = payload
+            raise HookFailure(status, outcome, headers)
+        answer: dict[str, Any] = payload
+        return answer
+
+    async def _run(self, fn: Any, *args: Any) -> tuple[str, Any]:
+        """One step of a call in the pool, counted against `queue_limit`; its log records emitted here."""
         with self._lock:
             full = self._in_pool >= self.queue_limit
             if not full:
@@ -200,10 +316,10 @@ class AnswerPool:
             )
         pool = self._pool()
         try:
-            future = pool.submit(_answer, service_id, raw, today, fhir_bases)
+            future = pool.submit(fn, *args)
         except BrokenProcessPool:
             self._done_now()
-            return self._lost(pool)
+            self._lost(pool)
         except BaseException:
             self._done_now()
             raise
@@ -211,22 +327,16 @@ class AnswerPool:
         try:
             kind, payload, records = await asyncio.wrap_future(future)
         except BrokenProcessPool:
-            return self._lost(pool)
+            self._lost(pool)
         for record in records:
             logging.getLogger(record.name).handle(record)
-        if kind == "failure":
-            status, outcome, headers = payload
-            raise HookFailure(status, outcome, headers)
-        if kind == "io":
-            return None
-        answer: dict[str, Any] = payload
-        return answer
+        return kind, payload
 
     def _done_now(self) -> None:
         with self._lock:
             self._in_pool -= 1
 
-    def _lost(self, pool: ProcessPoolExecutor) -> dict[str, Any]:
+    def _lost(self, pool: ProcessPoolExecutor) -> NoReturn:
         log.error("answer pool worker lost: a new pool is started")
         self._discard(pool)
         raise HookFailure(
@@ -242,3 +352,36 @@ class AnswerPool:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def _fetch(
+    service: PatientViewService, asks: list[Ask], fhir: tuple[str, str | None] | None, started: float
+) -> list[Got]:
+    """The worker's reads, done here through `service`'s pools and limits, all within the call's deadline (from the
+    first read on, as in-thread); a read that fails goes back as its SourceError, which the worker handles as
+    in-thread."""
+    source: PatientSource | None = service.demo_source
+    fhir_source = None
+    if fhir is not None:
+        fhir_source = service.fhir_source_for(*fhir)
+        source = fhir_source
+
+    async def one(ask: Ask) -> Got:
+        kind, arg = ask
+        try:
+            if kind == "query" and isinstance(fhir_source, FhirPatientSource):
+                return True, await fhir_source.query(arg)
+            if kind == "patient" and source is not None:
+                return True, list(await source.patient_resources(arg))
+        except SourceError as exc:
+            return False, exc
+        raise AssertionError(f"the worker asked for {kind} with no source to read it from")
+
+    async def every() -> list[Got]:
+        return list(await asyncio.gather(*(one(a) for a in asks)))
+
+    if fhir_source is None:
+        return await every()
+    left = service.deadline_s - (asyncio.get_running_loop().time() - started)
+    async with fhir_source.client.deadline("hook call", max(left, 0.0)):
+        return await every()

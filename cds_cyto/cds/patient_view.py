@@ -132,7 +132,12 @@ class PatientViewService:
         return self.demo_source
 
     def _fhir_source(self, server: str, request: HookRequest) -> PatientSource:
-        auth = BearerToken(request.fhirAuthorization.access_token) if request.fhirAuthorization else NoAuth()
+        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        return self.fhir_source_for(server, token)
+
+    def fhir_source_for(self, server: str, access_token: str | None) -> FhirPatientSource:
+        """The call's FHIR server through this service's pools, limits and policy (the answer pool's reads too)."""
+        auth = BearerToken(access_token) if access_token is not None else NoAuth()
         client = self.pool.client(server, auth, **self._fetch_policy())
         return FhirPatientSource(client, default_observation_codes(self.profile))
 

@@ -94,7 +94,7 @@ def hooks_router() -> APIRouter:
         fhir_bases = None if _client is None else (issuer.fhir_base_urls if issuer else ())
         answers = runtime.answers
         if answers is not None and len(raw) >= answers.min_bytes:  # in a worker process, unless it needs I/O
-            answer = await answers.answer(service_id, raw, handler.today(), fhir_bases)
+            answer = await answers.answer(service_id, raw, handler.today(), fhir_bases, io=handler)
             if answer is not None:
                 return json_response(answer)
         return json_response(await handler.handle(await _parse(raw, read_hook_body), fhir_bases))

@@ -120,6 +120,7 @@ class AlertView:
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolution: str | None
+    tenant: str | None = None  # None: swept with no tenant
 
 
 def _view(a: Alert) -> AlertView:
@@ -144,6 +145,7 @@ def _view(a: Alert) -> AlertView:
         a.acknowledged_by,
         a.resolved_at,
         a.resolution,
+        a.tenant or None,
     )
 
 

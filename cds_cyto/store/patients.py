@@ -33,6 +33,7 @@ from cds_cyto.store.tables import PatientState, SweepRun
 __all__ = [
     "Evaluation",
     "FailedPatient",
+    "PatientKey",
     "PatientSummary",
     "PatientUpdate",
     "StoredPatient",
@@ -94,6 +95,9 @@ class PatientUpdate:
     tenant: str | None = None
 
 
+PatientKey = tuple[str | None, str]  # (tenant, patient id): two tenants may hold a patient of the same id
+
+
 @dataclass(frozen=True, slots=True)
 class PatientSummary:
     patient_id: str
@@ -104,6 +108,11 @@ class PatientSummary:
     grades_changed_run_id: int | None
     evaluated_run_id: int | None
     assessment_hash: str | None
+    tenant: str | None = None  # None: swept with no tenant
+
+    @property
+    def key(self) -> PatientKey:
+        return self.tenant, self.patient_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +290,9 @@ def mark_written_back(engine: Engine, patient_id: str, assessment_hash: str, ten
 
 def patient_summaries(
     engine: Engine, patient_ids: Sequence[str] | None = None, *, scope: Scope = ALL_TENANTS
-) -> dict[str, PatientSummary]:
+) -> dict[PatientKey, PatientSummary]:
+    """The assessed patients in `scope`, by (tenant, patient id): a scope of every tenant (auth disabled, the
+    operator's CLI) may hold two tenants' patients of one id, and each keeps its own summary."""
     cols = (
         PatientState.patient_id,
         PatientState.day,
@@ -291,9 +302,14 @@ def patient_summaries(
         PatientState.grades_changed_run_id,
         PatientState.evaluated_run_id,
         PatientState.assessment_hash,
+        PatientState.tenant,
     )
     stmt = select(*cols).where(in_scope(PatientState.tenant, scope), PatientState.snapshot_hash != NEVER_FETCHED)
     if patient_ids is not None:
         stmt = stmt.where(PatientState.patient_id.in_(list(patient_ids)))
     with engine.connect() as conn:
-        return {row[0]: PatientSummary(*row) for row in conn.execute(stmt)}
+        summaries = [
+            PatientSummary(pid, day, as_of, grades, previous, changed, evaluated, digest, tenant or None)
+            for pid, day, as_of, grades, previous, changed, evaluated, digest, tenant in conn.execute(stmt)
+        ]
+    return {s.key: s for s in summaries}

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from cds_cyto.store.alerts import URGENCY_RANK, AlertView, Scope, alerts_for_worklist, alerts_of
-from cds_cyto.store.patients import FailedPatient, PatientSummary, failed_patients, patient_summaries
+from cds_cyto.store.patients import FailedPatient, PatientKey, PatientSummary, failed_patients, patient_summaries
 from cds_cyto.store.runs import RunInfo, last_completed_run
 from cds_cyto.sweep.fingerprint import grade_changes
 
@@ -77,9 +77,10 @@ class WorklistRow:
     grades: dict[str, Any]
     grade_changes: dict[str, list[Any]]
     alerts: list[WorklistAlert] = field(default_factory=list)
+    tenant: str | None = None  # set only for a reader of every tenant, who may see two patients of one id
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return ({"tenant": self.tenant} if self.tenant else {}) | {
             "patient_id": self.patient_id,
             "urgency": self.urgency,
             "day": self.day,
@@ -152,7 +153,9 @@ def _alert(a: AlertView, since: int) -> WorklistAlert:
     )
 
 
-def _row(patient_id: str, alerts: list[AlertView], summary: PatientSummary | None, since: int) -> WorklistRow:
+def _row(
+    patient_id: str, alerts: list[AlertView], summary: PatientSummary | None, since: int, tenant: str | None = None
+) -> WorklistRow:
     open_ranks = [URGENCY_RANK.get(a.urgency, 9) for a in alerts if a.state != "resolved"]
     urgency = None
     if open_ranks:
@@ -169,6 +172,7 @@ def _row(patient_id: str, alerts: list[AlertView], summary: PatientSummary | Non
         dict(summary.grades) if summary else {},
         changes,
         [_alert(a, since) for a in ordered],
+        tenant,
     )
 
 
@@ -187,14 +191,17 @@ def row_order(r: WorklistRow) -> tuple[int, int, int, int, str]:
 def build_worklist(engine: Engine, *, scope: Scope) -> Worklist:
     last = last_completed_run(engine)
     since = last.id if last is not None else 0
-    by_patient: dict[str, list[AlertView]] = {}
+    by_patient: dict[PatientKey, list[AlertView]] = {}  # by tenant too: every tenant's reader may see one id twice
     for alert in alerts_for_worklist(engine, since, scope=scope):
-        by_patient.setdefault(alert.patient_id, []).append(alert)
+        by_patient.setdefault((alert.tenant, alert.patient_id), []).append(alert)
     summaries = patient_summaries(engine, scope=scope)
-    for pid, s in summaries.items():
+    for key, s in summaries.items():
         if s.grades_changed_run_id is not None and s.grades_changed_run_id >= since:
-            by_patient.setdefault(pid, [])
-    rows = [_row(pid, alerts, summaries.get(pid), since) for pid, alerts in by_patient.items()]
+            by_patient.setdefault(key, [])
+    rows = [
+        _row(pid, alerts, summaries.get((tenant, pid)), since, tenant if scope.everyone else None)
+        for (tenant, pid), alerts in by_patient.items()
+    ]
     rows = [r for r in rows if r.alerts or r.grade_changes]
     rows.sort(key=row_order)
     return Worklist(last, rows, failed_patients(engine, scope=scope))
@@ -203,13 +210,13 @@ def build_worklist(engine: Engine, *, scope: Scope) -> Worklist:
 def patient_entry(engine: Engine, patient_id: str, *, scope: Scope) -> dict[str, Any] | None:
     """One patient's worklist entry with every alert it ever had; None when the patient is not in `scope` (another
     tenant's patient is answered like one never swept)."""
-    summaries = patient_summaries(engine, [patient_id], scope=scope)
+    summaries = list(patient_summaries(engine, [patient_id], scope=scope).values())
     failed = [f for f in failed_patients(engine, scope=scope) if f.patient_id == patient_id]
-    if patient_id not in summaries and not failed:
+    if not summaries and not failed:
         return None
     last = last_completed_run(engine)
     alerts = alerts_of(engine, patient_id, scope=scope)
-    row = _row(patient_id, alerts, summaries.get(patient_id), last.id if last else 0)
+    row = _row(patient_id, alerts, summaries[0] if len(summaries) == 1 else None, last.id if last else 0)
     return row.to_json() | {"failure": _failed_json(failed[0]) if failed else None}
 
 

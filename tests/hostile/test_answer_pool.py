@@ -17,8 +17,9 @@ import httpx
 import orjson
 import pytest
 
+from cds_cyto.cds.answer_pool import ANSWER_NICENESS
 from tests.cds.scenario import cytopenic_patient, hook_request, prefetch_for
-from tests.hostile.conftest import free_port
+from tests.hostile.conftest import Hostile, free_port
 from tests.support.patient_bundle import make_patient_bundle
 from tests.support.serve import Served, Signer, served
 
@@ -28,29 +29,31 @@ SIGNER = Signer()
 CLOSED = f"http://127.0.0.1:{free_port()}"  # an allowed fhirServer that refuses connections: fetching fails alike
 
 
-def _issuers() -> str:
+def _issuers(*more: str) -> str:
     entry = json.loads(SIGNER.issuers())[SIGNER.iss]
-    return json.dumps({SIGNER.iss: {**entry, "fhir_base_urls": [CLOSED]}})
+    return json.dumps({SIGNER.iss: {**entry, "fhir_base_urls": [CLOSED, *more]}})
 
 
-def _env(**extra: str) -> dict[str, str]:
+def _env(*bases: str, **extra: str) -> dict[str, str]:
     return {
         "CDS_CYTO_AUTH": "required",
-        "CDS_CYTO_TRUSTED_ISSUERS": _issuers(),
+        "CDS_CYTO_TRUSTED_ISSUERS": _issuers(*bases),
         "CDS_CYTO_AS_OF": AS_OF,
         **extra,
     }
 
 
 @pytest.fixture(scope="module")
-def threaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory.mktemp("threaded"), _env(CDS_CYTO_PARSE_PROCESSES="0")) as server:
+def threaded(tmp_path_factory: pytest.TempPathFactory, hostile: Hostile) -> Iterator[Served]:
+    env = _env(hostile.base("ok"), CDS_CYTO_PARSE_PROCESSES="0")
+    with served(tmp_path_factory.mktemp("threaded"), env) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def pooled(tmp_path_factory: pytest.TempPathFactory, hostile: Hostile) -> Iterator[Served]:
     env = _env(
+        hostile.base("ok"),
         CDS_CYTO_PARSE_PROCESSES="1",
         CDS_CYTO_PARSE_QUEUE="1",
         CDS_CYTO_PARSE_PROCESS_MIN_BYTES="0",  # every call goes to the pool, small ones included
@@ -86,7 +89,7 @@ def _big() -> bytes:
     return orjson.dumps(hook_request("big-1", prefetch=prefetch_for(resources)))
 
 
-def _bodies() -> dict[str, bytes]:
+def _bodies(ok: str = CLOSED) -> dict[str, bytes]:
     cyto = prefetch_for(cytopenic_patient("pt-1"))
     partial = {k: v for k, v in cyto.items() if k != "medicationAdministrations"}
     return {
@@ -96,7 +99,9 @@ def _bodies() -> dict[str, bytes]:
         "not-json": b'{"hook": "patient-view", ',
         "wrong-hook": orjson.dumps(hook_request("pt-1", prefetch=cyto) | {"hook": "order-select"}),
         "missing-key-no-server": orjson.dumps(hook_request("pt-1", prefetch=partial)),
-        "missing-key-fetched": orjson.dumps(hook_request("pt-1", prefetch=partial, fhirServer=CLOSED)),
+        "missing-key-fetch-fails": orjson.dumps(hook_request("pt-1", prefetch=partial, fhirServer=CLOSED)),
+        "missing-key-fetched": orjson.dumps(hook_request("pt-1", prefetch=partial, fhirServer=ok)),
+        "nothing-prefetched-all-fetched": orjson.dumps(hook_request("pt-1", fhirServer=ok)),
         "server-not-needed": orjson.dumps(hook_request("pt-1", prefetch=cyto, fhirServer=CLOSED)),
         "server-not-allowed": orjson.dumps(hook_request("pt-1", prefetch=cyto, fhirServer="http://192.0.2.1/fhir")),
         "prefetch-not-object": orjson.dumps(hook_request("pt-1") | {"prefetch": 5}),
@@ -109,9 +114,31 @@ def _seen(server: Served, body: bytes) -> tuple[int, Any]:
     return response.status_code, json.loads(response.text.replace(server.url, "BASE"))
 
 
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])  # field 19 of stat
+
+
+def test_the_pool_yields_the_cpu_to_the_event_loops_process(pooled: Served) -> None:
+    worker, want = one_pool_pid(pooled), niceness(pooled.process.pid) + ANSWER_NICENESS
+    for _ in range(600):  # set by the worker's initializer, once it has imported the service
+        if niceness(worker) == want:
+            break
+        time.sleep(0.1)
+    assert niceness(worker) == want
+
+
+def test_healthz_is_answered_before_the_app_with_the_request_id_echoed(pooled: Served) -> None:
+    r = httpx.get(pooled.url + "/healthz", headers={"X-Request-ID": "abcdef0123456789"}, trust_env=False)
+    assert (r.status_code, r.json(), r.headers["x-request-id"]) == (200, {"status": "ok"}, "abcdef0123456789")
+    head = httpx.head(pooled.url + "/healthz", headers={"X-Request-ID": "not valid!"}, trust_env=False)
+    assert head.status_code == 200 and head.content == b"" and len(head.headers["x-request-id"]) == 32
+    assert '"route": "/healthz"' not in pooled.log.read_text(), "a probe writes no log line"
+    assert httpx.post(pooled.url + "/healthz", trust_env=False).status_code == 405, "only GET and HEAD are probes"
+
+
 @pytest.mark.parametrize("case", sorted(_bodies()))
-def test_a_pooled_call_gets_the_in_thread_answer(case: str, threaded: Served, pooled: Served) -> None:
-    body = _bodies()[case]
+def test_a_pooled_call_gets_the_in_thread_answer(case: str, threaded: Served, pooled: Served, hostile: Hostile) -> None:
+    body = _bodies(hostile.base("ok"))[case]
     assert _seen(pooled, body) == _seen(threaded, body)
     assert len(pool_pids(pooled)) == 1 and not pool_pids(threaded)
 
@@ -151,3 +178,16 @@ def test_a_full_pool_refuses_and_a_killed_pool_process_costs_only_its_call(threa
     one_pool_pid(pooled, not_this=worker)
     log = pooled.log.read_text()
     assert "Traceback" not in log and "answer pool worker lost" in log
+
+
+def test_a_pooled_call_that_fetches_is_parsed_once_in_the_pool(pooled: Served, hostile: Hostile) -> None:
+    """The worker parks the call at its first read; this process fetches and the worker goes on: the data gathered
+    and the cards are the pool's (logged `pooled`), and this process never reads the body itself."""
+    before = len(pooled.log.read_text().splitlines())
+    body = _bodies(hostile.base("ok"))["missing-key-fetched"]
+    assert post(pooled, body).status_code == 200
+    lines = [json.loads(line) for line in pooled.log.read_text().splitlines()[before:] if line.startswith("{")]
+    gathered = [line for line in lines if line["msg"] == "data gathered"]
+    cards = [line for line in lines if line["msg"] == "cards"]
+    assert [(g["fetched"], g.get("pooled")) for g in gathered] == [(["medicationAdministrations"], True)]
+    assert [c.get("pooled") for c in cards] == [True], "answered in the pool, not again in this process"

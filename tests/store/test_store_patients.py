@@ -68,7 +68,7 @@ def test_grade_changes_remember_the_previous_grades(store: Store) -> None:
     r2 = start_run(e, "incremental", AS_OF, "me", T0)
     save_patient(e, _update("p1", r1, _evaluation({"ICAHT early": 1}, [])), T0)
     save_patient(e, _update("p1", r2, _evaluation({"ICAHT early": 3}, [])), T0)
-    summary = patient_summaries(e)["p1"]
+    summary = patient_summaries(e)[None, "p1"]
     assert (summary.previous_grades, summary.grades, summary.grades_changed_run_id) == (
         {"ICAHT early": 1},
         {"ICAHT early": 3},

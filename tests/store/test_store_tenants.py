@@ -21,6 +21,7 @@ from cds_cyto.store.patients import (
 )
 from cds_cyto.store.runs import get_run, start_run
 from cds_cyto.sweep.retry import backoff
+from cds_cyto.sweep.worklist import build_worklist
 
 T0 = datetime(2032, 7, 1, 6, 0, tzinfo=UTC)
 AS_OF = date(2032, 7, 1)
@@ -43,7 +44,7 @@ def test_each_scope_sees_its_own_tenant_and_no_tenant_sees_nothing(store: Store)
     seen = {
         name: (
             {a.patient_id for a in alerts_for_worklist(store.engine, run, scope=s)},
-            set(patient_summaries(store.engine, scope=s)),
+            {pid for _, pid in patient_summaries(store.engine, scope=s)},
         )
         for name, s in {"a": Scope("ward-a"), "none": Scope(None), "all": ALL_TENANTS}.items()
     }
@@ -101,7 +102,7 @@ def test_a_failed_patient_backs_off_and_a_success_clears_it(store: Store) -> Non
     assert deferred_patients(store.engine, ["px"], T0, "ward-a") == {}
     state = load_patient(store.engine, "px", "ward-a")
     assert state is not None and state.assessment_hash == "h-px"
-    summary = patient_summaries(store.engine, scope=Scope("ward-a"))["px"]
+    summary = patient_summaries(store.engine, scope=Scope("ward-a"))["ward-a", "px"]
     assert summary.grades_changed_run_id is None, "a first assessment is not a change of grades"
 
 
@@ -125,8 +126,8 @@ def test_two_tenants_with_the_same_patient_id_each_see_and_acknowledge_only_thei
     assert a_state is not None and b_state is not None
     assert (a_state.assessment_hash, b_state.assessment_hash) == ("h-p-1", "h-p-1-ward-b-12")
     assert load_patient(store.engine, "p-1") is None, "no untenanted p-1 was swept"
-    assert patient_summaries(store.engine, scope=Scope("ward-a"))["p-1"].day == 9
-    assert patient_summaries(store.engine, scope=Scope("ward-b"))["p-1"].day == 12
+    assert patient_summaries(store.engine, scope=Scope("ward-a"))["ward-a", "p-1"].day == 9
+    assert patient_summaries(store.engine, scope=Scope("ward-b"))["ward-b", "p-1"].day == 12
 
     def codes(tenant: str) -> dict[str, str]:
         return {a.code: a.uid for a in alerts_for_worklist(store.engine, 0, scope=Scope(tenant))}
@@ -152,3 +153,30 @@ def test_two_tenants_with_the_same_patient_id_each_see_and_acknowledge_only_thei
     # b's sweep: p-1 left its cohort; a's alert stays open.
     assert resolve_left_cohort(store.engine, set(), b_run, T0, "ward-b") == 2
     assert [a.state for a in alerts_for_worklist(store.engine, 0, scope=Scope("ward-a"))] == ["acknowledged"]
+
+
+def test_every_tenants_reader_sees_two_tenants_patients_of_one_id_apart(store: Store) -> None:
+    """Auth disabled (ALL_TENANTS): ward-a's and ward-b's Patient/p-1 and an untenanted p-1 keep their own day,
+    grades and alerts; none is merged into another's row."""
+    a_run = start_run(store.engine, "full", AS_OF, "sweep-a", T0)
+    b_run = start_run(store.engine, "full", AS_OF, "sweep-b", T0)
+    _save(store, a_run, "p-1", "ward-a", day=9, findings=(PLT,))
+    _save(store, b_run, "p-1", "ward-b", day=12, findings=(ANC,))
+    _save(store, b_run, "p-1", None, day=20, findings=())
+
+    summaries = patient_summaries(store.engine, ["p-1"], scope=ALL_TENANTS)
+    assert {k: (s.tenant, s.day) for k, s in summaries.items()} == {
+        ("ward-a", "p-1"): ("ward-a", 9),
+        ("ward-b", "p-1"): ("ward-b", 12),
+        (None, "p-1"): (None, 20),
+    }
+    assert list(patient_summaries(store.engine, scope=Scope("ward-b"))) == [("ward-b", "p-1")]
+
+    rows = {r.tenant: r for r in build_worklist(store.engine, scope=ALL_TENANTS).rows}
+    assert set(rows) == {"ward-a", "ward-b"}, "the untenanted p-1 has no alert and no change of grades to show"
+    assert (rows["ward-a"].day, [a.code for a in rows["ward-a"].alerts]) == (9, ["platelet-transfusion"])
+    assert (rows["ward-b"].day, [a.code for a in rows["ward-b"].alerts]) == (12, ["gcsf-therapeutic"])
+    assert rows["ward-a"].to_json()["tenant"] == "ward-a"
+    [own] = build_worklist(store.engine, scope=Scope("ward-b")).rows
+    assert own.tenant is None and "tenant" not in own.to_json(), "a tenant's own reader needs no tenant column"
+    assert (own.day, [a.code for a in own.alerts]) == (12, ["gcsf-therapeutic"])
