@@ -118,9 +118,10 @@ def fit_site_model(
     ci = (min(boot.auc_cv_ci95[0], auc), max(boot.auc_cv_ci95[1], auc))
     slope, citl = tripod.calibration_fit(y, oof)
     table = tripod.calibration_table(y, oof, bins=5 if len(d) < 500 else 10)
+    # shown on cards beside the probability: short (the artifact reader takes at most 200 characters)
     method = (
-        f"{folds}-fold cross-validation (out-of-fold predictions); AUC CI: the cross-validation re-run on each of "
-        f"{boot.replicates} bootstrap resamples (refitted); optimism: Harrell's bootstrap"
+        f"{folds}-fold cross-validation; AUC CI: the cross-validation re-run on {boot.replicates} refitted "
+        "bootstrap resamples"
     )
     shrinkage = boot.slope_corrected
     if shrink:
@@ -128,7 +129,7 @@ def fit_site_model(
             raise SiteModelError(f"no uniform shrinkage: the bootstrap calibration slope is {shrinkage:.3f}")
         lp = x[:, 1:] @ (beta[1:] * shrinkage)
         beta = np.array([fit_logit(np.ones((len(y), 1)), y, offset=lp).beta[0], *(beta[1:] * shrinkage)])
-        method += f"; coefficients shrunk by {shrinkage:.3f} (uniform), intercept re-estimated"
+        method += f"; coefficients shrunk by {shrinkage:.3f} (uniform shrinkage)"
     digest = hashlib.sha256(pd.util.hash_pandas_object(d, index=False).to_numpy().tobytes()).hexdigest()
     return SiteModel(
         outcome=outcome,

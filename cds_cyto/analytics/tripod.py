@@ -28,6 +28,7 @@ __all__ = [
     "brier",
     "calibration_fit",
     "calibration_table",
+    "calibration_with_ci",
     "decision_curve",
     "design",
     "external_validation",
@@ -72,10 +73,17 @@ def _lp(p: np.ndarray) -> np.ndarray:
 def calibration_fit(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """Calibration slope (logistic of y on the linear predictor) and calibration-in-the-large (the intercept with
     the linear predictor as offset)."""
+    (slope, _, _), (citl, _, _) = calibration_with_ci(y, p)
+    return slope, citl
+
+
+def calibration_with_ci(y: np.ndarray, p: np.ndarray) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(slope, lower, upper) and (calibration-in-the-large, lower, upper), Wald 95% CIs."""
     lp = _lp(p)
-    slope = fit_logit(np.column_stack([np.ones(len(lp)), lp]), y).beta[1]
-    citl = fit_logit(np.ones((len(lp), 1)), y, offset=lp).beta[0]
-    return float(slope), float(citl)
+    s = fit_logit(np.column_stack([np.ones(len(lp)), lp]), y)
+    c = fit_logit(np.ones((len(lp), 1)), y, offset=lp)
+    (s_lo, s_hi, _), (c_lo, c_hi, _) = s.wald(), c.wald()
+    return (float(s.beta[1]), float(s_lo[1]), float(s_hi[1])), (float(c.beta[0]), float(c_lo[0]), float(c_hi[0]))
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int) -> list[dict[str, float]]:
@@ -293,7 +301,7 @@ def external_validation(model: SiteModel, df: pd.DataFrame) -> ExternalValidatio
     beta = np.array([model.intercept, *[model.coefficients[f] for f in feats]])
     p = sigmoid(x @ beta)
     auc = auc_delong(y, p)
-    slope, citl = calibration_fit(y, p)
+    (slope, s_lo, s_hi), (citl, c_lo, c_hi) = calibration_with_ci(y, p)
     b = brier(y, p)
     b_max = float(np.mean(y)) * (1 - float(np.mean(y)))
     val = model.validation
@@ -306,10 +314,11 @@ def external_validation(model: SiteModel, df: pd.DataFrame) -> ExternalValidatio
          "development": f"{val['brier_cv']:.4f} (cross-validated)" if "brier_cv" in val else ""},
         {"measure": "scaled Brier (1 - Brier / prevalence Brier)", "value": f"{1 - b / b_max:.3f}" if b_max else "",
          "95% CI": "", "development": ""},
-        {"measure": "calibration slope", "value": f"{slope:.3f}", "95% CI": "",
+        {"measure": "calibration slope", "value": f"{slope:.3f}", "95% CI": f"{s_lo:.3f}-{s_hi:.3f} (Wald)",
          "development": f"{val['calibration_slope']:.3f} (cross-validated)"},
         {"measure": "calibration-in-the-large (intercept, offset = linear predictor)", "value": f"{citl:.3f}",
-         "95% CI": "", "development": f"{val['calibration_intercept']:.3f} (cross-validated)"},
+         "95% CI": f"{c_lo:.3f} to {c_hi:.3f} (Wald)",
+         "development": f"{val['calibration_intercept']:.3f} (cross-validated)"},
         {"measure": "observed / expected events", "value": f"{y.sum() / p.sum():.3f}", "95% CI": "",
          "development": ""},
     ]  # fmt: skip
