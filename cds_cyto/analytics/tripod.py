@@ -207,11 +207,15 @@ class Bootstrap:
         return self.brier_apparent - self.brier_optimism
 
 
+# a resample that separates never converges: its fit stops here (ML converges in under ten steps otherwise)
+_BOOT_ITER = 25
+
+
 def _cv_predictions(x: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int) -> np.ndarray:
     oof = np.empty(len(y))
     for f in range(k):
         test = folds == f
-        oof[test] = sigmoid(x[test] @ fit_logit(x[~test], y[~test]).beta)
+        oof[test] = sigmoid(x[test] @ fit_logit(x[~test], y[~test], max_iter=_BOOT_ITER, tol=1e-6).beta)
     return oof
 
 
@@ -233,13 +237,13 @@ def bootstrap_validation(x: np.ndarray, y: np.ndarray, beta: np.ndarray, k: int,
         xb, yb = x[i], y[i]
         if yb.min() == yb.max():
             continue
-        bb = fit_logit(xb, yb).beta
+        bb = fit_logit(xb, yb, max_iter=_BOOT_ITER, tol=1e-6).beta
         pb_boot, pb_orig = sigmoid(xb @ bb), sigmoid(x @ bb)
         opt_auc.append(_auc(yb, pb_boot) - _auc(y, pb_orig))
         opt_brier.append(brier(yb, pb_boot) - brier(y, pb_orig))
         lp = x @ bb
         if np.ptp(lp) > 0:
-            slopes.append(fit_logit(np.column_stack([np.ones(n), lp]), y).beta[1])
+            slopes.append(fit_logit(np.column_stack([np.ones(n), lp]), y, max_iter=_BOOT_ITER, tol=1e-6).beta[1])
         # the cross-validation re-run on the resample, a patient's copies kept in one fold (no leak between folds)
         uniq = np.unique(i)
         fold_of = np.empty(n, dtype=int)
