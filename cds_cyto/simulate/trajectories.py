@@ -68,8 +68,11 @@ def observed_covariates(
     # The planted CRS-peak covariate is the course's peak (first day at the maximum daily grade, after onset for
     # some patients), which the engine reads from the daily grades (clinical-reference §6; core/risk/crs.py). The
     # committed cohort (`peak_from_course` False) keeps the onset day it was written with, byte for byte.
-    if latent.crs.onset_day is not None and not peak_from_course:
-        out["crs_peak_day"] = float(latent.crs.onset_day)
+    crs = latent.crs
+    if crs.onset_day is not None:
+        # grade 1 has no rise: its first day at the maximum is the onset, whatever the drawn rise
+        first_at_max = crs.onset_day + crs.daily_grades.index(crs.grade)
+        out["crs_peak_day"] = float(first_at_max if peak_from_course else crs.onset_day)
     for analyte in ("ddimer", "il10", "ferritin"):
         peak = max((s.value for s in samples if s.analyte == analyte and s.day >= 0), default=0.0)
         if peak > 0:
