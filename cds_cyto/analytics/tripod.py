@@ -174,8 +174,8 @@ def participant_flow(
     rows.append(
         {"step": "cohort", "reason": "every patient in the analysis", "n": len(df), "outcome rate": rate(everyone)}
     )
-    for why, count in reason[reason != ""].value_counts(sort=False).sort_index().items():
-        rows.append({"step": "excluded", "reason": str(why), "n": int(count), "outcome rate": rate(reason == why)})
+    for group, count in reason[reason != ""].value_counts(sort=False).sort_index().items():
+        rows.append({"step": "excluded", "reason": str(group), "n": int(count), "outcome rate": rate(reason == group)})
     if (reason != "").any():
         rows.append(
             {"step": "excluded (all)", "reason": "", "n": int((reason != "").sum()), "outcome rate": rate(reason != "")}
