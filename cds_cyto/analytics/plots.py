@@ -28,6 +28,7 @@ __all__ = [
     "calibration_figure",
     "count_curves_figure",
     "cumulative_incidence_figure",
+    "decision_curve_figure",
     "forest_figure",
     "grouped_bars_figure",
     "heatmap_figure",
@@ -168,7 +169,9 @@ def roc_figure(name: str, curves: list[tuple[str, pd.DataFrame, float, float, fl
     return _render(fig, name, caption)
 
 
-def calibration_figure(name: str, table: pd.DataFrame, caption: str) -> Figure:
+def calibration_figure(
+    name: str, table: pd.DataFrame, caption: str, xlabel: str = "Predicted risk (out-of-fold)"
+) -> Figure:
     """Observed against predicted risk per bin, with Wilson 95% intervals of the observed share."""
     fig, ax = plt.subplots(figsize=(5, 5))
     n = table["n"].to_numpy(dtype=float)
@@ -181,8 +184,24 @@ def calibration_figure(name: str, table: pd.DataFrame, caption: str) -> Figure:
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=0.8, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("Predicted risk (out-of-fold)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Observed share (95% CI)")
+    ax.legend(fontsize=7)
+    return _render(fig, name, caption)
+
+
+def decision_curve_figure(name: str, table: pd.DataFrame, caption: str) -> Figure:
+    """Net benefit by threshold probability: the model, act on all, act on none (y limited to the useful range)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    t = table["threshold"].to_numpy(dtype=float)
+    ax.plot(t, table["net_benefit_model"], color="black", lw=1.4, label="site model")
+    ax.plot(t, table["net_benefit_all"], color="grey", lw=1, label="act on every patient")
+    ax.plot(t, table["net_benefit_none"], color="grey", lw=1, ls="--", label="act on none")
+    top = max(float(table["net_benefit_all"].max()), float(table["net_benefit_model"].max()), 0.01)
+    ax.set_ylim(-0.1 * top, 1.1 * top)
+    ax.set_xlim(0, float(t.max()))
+    ax.set_xlabel("Threshold probability")
+    ax.set_ylabel("Net benefit")
     ax.legend(fontsize=7)
     return _render(fig, name, caption)
 

@@ -16,7 +16,8 @@ import statsmodels.api as sm
 from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 
-from cds_cyto.analytics.stats import auc_delong, bh_qvalues, epv_verdict, implausible_ratio
+from cds_cyto.analytics.firth import fit_logit
+from cds_cyto.analytics.stats import MIN_EPV_FIT, auc_delong, bh_qvalues, epv_verdict, implausible_ratio
 
 __all__ = [
     "COX_SPECS",
@@ -169,6 +170,8 @@ class CoxResult:
 
 COX_METHOD = "Cox proportional hazards (lifelines, Efron ties)"
 LOGIT_METHOD = "logistic regression, maximum likelihood (statsmodels)"
+FIRTH_METHOD = "Firth-penalised logistic regression (bias-reduced; Wald CI)"
+UNBOUNDED = "unstable: the CI is unbounded"  # implausible_ratio's words for separation
 
 
 def _cox_data(df: pd.DataFrame, lineage: str, covariates: list[str]) -> pd.DataFrame:
@@ -243,31 +246,54 @@ def cox_univariable(df: pd.DataFrame, lineage: str, candidates: list[str] | None
     return out
 
 
-def _logit(df: pd.DataFrame, outcome: str, covariates: list[str]) -> tuple[pd.DataFrame, int, int]:
+def _logit(df: pd.DataFrame, outcome: str, covariates: list[str], firth: bool = False) -> tuple[pd.DataFrame, int, int]:
     d = df[[*covariates, outcome]].dropna()
     events = int(min(d[outcome].sum(), len(d) - d[outcome].sum()))  # the rarer class limits a logistic model
     x = sm.add_constant(d[covariates].astype(float), has_constant="add")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.Logit(d[outcome].astype(float), x).fit(disp=0, maxiter=200)
+    if firth:
+        f = fit_logit(x.to_numpy(), d[outcome].to_numpy(dtype=float), firth=True)
+        lo_b, hi_b, pvals = f.wald()
+        names, params, pv = list(x.columns), f.beta, pvals
+        ci_lo, ci_hi, method = lo_b, hi_b, FIRTH_METHOD
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = sm.Logit(d[outcome].astype(float), x).fit(disp=0, maxiter=200)
+        ci_b = fit.conf_int().to_numpy()
+        names, params, pv = list(fit.params.index), fit.params.to_numpy(), fit.pvalues.to_numpy()
+        ci_lo, ci_hi, method = ci_b[:, 0], ci_b[:, 1], LOGIT_METHOD
     with np.errstate(over="ignore"):  # quasi-separation: an infinite bound is the truthful answer, said below
-        ci = np.exp(fit.conf_int())
-        odds = np.exp(fit.params.to_numpy())
-    lower, upper = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
+        odds, lower, upper = np.exp(params), np.exp(ci_lo), np.exp(ci_hi)
     table = pd.DataFrame(
         {
-            "covariate": list(fit.params.index),
+            "covariate": names,
             "OR": odds,
             "lower": lower,
             "upper": upper,
-            "p": fit.pvalues.to_numpy(),
-            "method": LOGIT_METHOD,
+            "p": pv,
+            "method": method,
             "note": [
                 implausible_ratio(float(o), float(lo), float(hi)) for o, lo, hi in zip(odds, lower, upper, strict=True)
             ],
         }
     )
     return table[table["covariate"] != "const"].reset_index(drop=True), len(d), events
+
+
+def _logit_or_firth(df: pd.DataFrame, outcome: str, covariates: list[str]) -> tuple[pd.DataFrame, int, int]:
+    """Maximum likelihood, or Firth's fit when it separates (an unbounded CI or no fit at all): named in `method`,
+    and the note says why."""
+    try:
+        table, n, events = _logit(df, outcome, covariates)
+        separated = bool(table["note"].astype(str).str.startswith(UNBOUNDED).any())
+    except Exception:  # a singular design or perfect separation breaks the ML fit
+        separated = True
+    if not separated:
+        return table, n, events
+    table, n, events = _logit(df, outcome, covariates, firth=True)
+    why = "unstable maximum-likelihood fit (separation): Firth-penalised estimate"
+    table["note"] = ["; ".join(x for x in (why, str(v)) if x) for v in table["note"]]
+    return table, n, events
 
 
 def logistic_multivariable(df: pd.DataFrame, outcome: str, covariates: list[str] | None = None) -> pd.DataFrame:
@@ -279,15 +305,23 @@ def logistic_multivariable(df: pd.DataFrame, outcome: str, covariates: list[str]
     events = int(min(known[outcome].sum(), len(known) - known[outcome].sum()))
     verdict = epv_verdict(events, len(avail))
     rows = _unavailable_rows(missing, "OR", LOGIT_METHOD)
-    if not avail or not verdict.fit:
+    # below the EPV floor a maximum-likelihood fit is biased away from 1: Firth's penalised fit is used instead, down
+    # to one event per covariate; fewer than that is refused
+    firth = bool(avail) and not verdict.fit and verdict.epv >= 1
+    if not avail or not (verdict.fit or firth):
         head = _unavailable_rows(avail, "OR", LOGIT_METHOD)
         for r in head:
             r["note"] = verdict.note
         table, n = pd.DataFrame(head + rows), len(known)
     else:
-        fitted, n, _ = _logit(df, outcome, avail)
-        if verdict.note:
-            fitted["note"] = [("; ".join(x for x in (verdict.note, str(v)) if x)) for v in fitted["note"]]
+        if firth:
+            fitted, n, _ = _logit(df, outcome, avail, firth=True)
+            note = f"EPV {verdict.epv:.1f} < {MIN_EPV_FIT:g}: Firth-penalised fit instead of maximum likelihood"
+        else:
+            fitted, n, _ = _logit_or_firth(df, outcome, avail)
+            note = verdict.note
+        if note:
+            fitted["note"] = [("; ".join(x for x in (note, str(v)) if x)) for v in fitted["note"]]
         table = pd.concat([fitted, pd.DataFrame(rows, columns=fitted.columns)], ignore_index=True) if rows else fitted
     return table.assign(n=n, events=events, population=_population(avail))
 
@@ -300,10 +334,10 @@ def logistic_univariable(df: pd.DataFrame, outcome: str, candidates: list[str] |
             rows.extend(_unavailable_rows([c], "OR", LOGIT_METHOD))
             continue
         try:
-            t, n, _ = _logit(df, outcome, [c])
-        except Exception:  # a singular design: said, not screened
+            t, n, _ = _logit_or_firth(df, outcome, [c])
+        except Exception:  # a singular design even for Firth's fit: said, not screened
             rows.extend(_unavailable_rows([c], "OR", LOGIT_METHOD))
-            rows[-1]["note"] = "not estimable: singular design or perfect separation"
+            rows[-1]["note"] = "not estimable: singular design"
             continue
         rows.append({**{str(k): v for k, v in t.iloc[0].items()}, "n": n, "population": _population([c])})
     cols = ["covariate", "OR", "lower", "upper", "p", "method", "note", "n", "population"]

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from cds_cyto.analytics import by_crs, correlation, incidence, plots, regression, site_model_fit, survival
+from cds_cyto.analytics import by_crs, correlation, incidence, plots, regression, site_model_fit, survival, tripod
 from cds_cyto.analytics.manifest import table_sha256
 from cds_cyto.analytics.rows import MARKERS, PatientRow, cohort_table, daily_table, support_table
 from cds_cyto.analytics.units import add_units
@@ -90,9 +90,23 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "site-model",
         "8. Site-calibrated model",
-        "not in either paper: this site's own model",
-        ("site_model_calibration",),
-        ("calibration",),
+        "not in either paper: this site's own model, reported to TRIPOD (participant flow, bootstrap validation, "
+        "Brier score, calibration, decision curve)",
+        ("site_model_participant_flow", "site_model_validation", "site_model_calibration", "site_model_decision_curve"),
+        ("calibration", "decision_curve"),
+    ),
+    Section(
+        "external-validation",
+        "9. External validation of a saved site model",
+        "not in either paper: `analyze --validate site_model.json` applies a model fitted elsewhere, unchanged, to "
+        "this cohort (TRIPOD type 4)",
+        (
+            "external_validation",
+            "external_validation_participant_flow",
+            "external_validation_calibration",
+            "external_validation_decision_curve",
+        ),
+        ("external_calibration", "external_decision_curve"),
     ),
 )
 LABELS = {
@@ -161,12 +175,16 @@ def analyze_rows(
     out: Path,
     disease: str = "all",
     created: date | None = None,
-    bootstrap: int = 500,
+    bootstrap: int = 200,
     profile: Profile | None = None,
     manifest: dict[str, Any] | None = None,
+    validate: site_model_fit.SiteModel | None = None,
+    shrink: bool = False,
 ) -> AnalysisResult:
     """The report of `rows`; `profile` is the one the rows were assessed with (its site-model rule goes into the
-    artifact, so scoring reads the inputs as training did). `manifest`: the run's record, written beside the tables."""
+    artifact, so scoring reads the inputs as training did). `manifest`: the run's record, written beside the tables.
+    `validate`: a saved model to validate on this cohort (section 9); `shrink`: the site model's coefficients are
+    shrunk by the bootstrap's uniform factor."""
     profile = profile or default_profile()
     rows = list(rows)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +205,11 @@ def analyze_rows(
     _correlation(res, df)
     _models(res, df)
     _support(res, df, rows)
-    _site_model(res, df, disease, created, bootstrap, profile, out)
+    _site_model(res, df, disease, created, bootstrap, profile, out, shrink)
+    if validate is not None:
+        _external(res, df, validate)
+    else:
+        res.note("external-validation", "not run: `analyze --validate site_model.json` validates a saved model")
     for name, table in res.tables.items():  # every model table: the unit of its ratio, the same paper's estimate
         res.tables[name] = regression.with_published(
             name, add_units(add_units(table, profile), profile, "predictor"), disease
@@ -445,6 +467,7 @@ def _site_model(
     bootstrap: int,
     profile: Profile,
     out: Path,
+    shrink: bool = False,
 ) -> None:
     outcome, feats = (
         ("nonrec28_seed001", ["baseline_neutrophils", "baseline_hemoglobin", "baseline_il6", "crs_grade"])
@@ -471,18 +494,90 @@ def _site_model(
             landmark_day=int(profile.thresholds["site_model"]["landmark_day"]),
             no_crs_reading_from_day=int(profile.thresholds["site_model"]["no_crs_reading_from_day"]),
             population=disease,
+            shrink=shrink,
         ),
     )
-    if res.model is not None:
-        site_model_fit.save_model(res.model, out / "site_model.json")
-        cal = pd.DataFrame(res.model.validation["calibration_table"])
-        res.tables["site_model_calibration"] = cal
-        res.figures["calibration"] = plots.calibration_figure(
-            "calibration",
-            cal,
-            f"Calibration of the site model of {outcome.replace('_', ' ')}: observed share against mean "
-            "out-of-fold predicted risk per risk group, Wilson 95% intervals; dashed: perfect calibration.",
+    flow = tripod.participant_flow(df, outcome, feats)
+    res.tables["site_model_participant_flow"] = flow
+    if res.model is None:
+        return
+    m, v = res.model, res.model.validation
+    site_model_fit.save_model(m, out / "site_model.json")
+    res.tables["site_model_validation"] = _validation_table(v)
+    cal = pd.DataFrame(v["calibration_table"])
+    res.tables["site_model_calibration"] = cal
+    label = outcome.replace("_", " ")
+    res.figures["calibration"] = plots.calibration_figure(
+        "calibration",
+        cal,
+        f"Calibration of the site model of {label} (n = {m.training['n']}, {m.training['events']} events): "
+        "observed share against mean out-of-fold predicted risk per risk group, Wilson 95% intervals; dashed: "
+        f"perfect calibration. Calibration slope {v['calibration_slope']:.2f} (cross-validated), "
+        f"{v['calibration_slope_optimism_corrected']:.2f} (bootstrap, optimism-corrected).",
+    )
+    y, oof = site_model_fit.oof_predictions(site_model_fit.input_frame(df, outcome, feats), outcome, feats,
+                                            seed=SITE_MODEL_SEED)  # fmt: skip
+    dca = tripod.decision_curve(y, oof)
+    res.tables["site_model_decision_curve"] = dca
+    res.figures["decision_curve"] = plots.decision_curve_figure(
+        "decision_curve",
+        dca,
+        f"Decision curve of the site model of {label}: net benefit of acting (e.g. extended monitoring) when the "
+        "out-of-fold predicted risk is at least the threshold, against acting on every patient and on none "
+        "(Vickers & Elkin 2006).",
+    )
+    excluded = flow[flow["step"] == "excluded (all)"]
+    if not excluded.empty:
+        res.note(
+            "site-model",
+            f"Participant flow: {int(excluded['n'].iloc[0])} of {int(flow['n'].iloc[0])} patients are outside the "
+            f"model (outcome rate {excluded['outcome rate'].iloc[0]}) against "
+            f"{flow[flow['step'] == 'analysed']['outcome rate'].iloc[0]} in it; reasons in the flow table.",
         )
+
+
+def _validation_table(v: dict[str, Any]) -> pd.DataFrame:
+    """The development figures side by side: apparent, cross-validated, bootstrap optimism-corrected (TRIPOD 10d)."""
+    lo, hi = v["auc_cv_ci95"]
+    return pd.DataFrame(
+        [
+            {"measure": "AUC", "apparent": v["auc_apparent"], "cross-validated": v["auc_cv"],
+             "optimism-corrected": v["auc_optimism_corrected"], "95% CI (cross-validated)": f"{lo:.3f}-{hi:.3f}"},
+            {"measure": "Brier score", "apparent": v["brier_apparent"], "cross-validated": v["brier_cv"],
+             "optimism-corrected": v["brier_optimism_corrected"], "95% CI (cross-validated)": ""},
+            {"measure": "calibration slope", "apparent": 1.0, "cross-validated": v["calibration_slope"],
+             "optimism-corrected": v["calibration_slope_optimism_corrected"], "95% CI (cross-validated)": ""},
+            {"measure": "calibration-in-the-large", "apparent": 0.0, "cross-validated": v["calibration_intercept"],
+             "optimism-corrected": math.nan, "95% CI (cross-validated)": ""},
+        ]
+    )  # fmt: skip
+
+
+def _external(res: AnalysisResult, df: pd.DataFrame, model: site_model_fit.SiteModel) -> None:
+    ev = _safe("external-validation", "external validation", res, lambda: tripod.external_validation(model, df))
+    if ev is None:
+        return
+    res.tables["external_validation"] = ev.table
+    res.tables["external_validation_participant_flow"] = ev.flow
+    res.tables["external_validation_calibration"] = ev.calibration
+    res.tables["external_validation_decision_curve"] = ev.decision
+    what = f"the saved model of {model.outcome.replace('_', ' ')} (created {model.created}"
+    what += f", fitted on {model.training['n']} {model.population_name} patients"
+    what += "" if model.sha256 is None else f", sha256 {model.sha256[:12]}"
+    res.note("external-validation", f"Validated: {what}) on {ev.n} patients of this cohort ({ev.events} events).")
+    res.figures["external_calibration"] = plots.calibration_figure(
+        "external_calibration",
+        ev.calibration,
+        f"External validation: calibration of {what}) on this cohort (n = {ev.n}, {ev.events} events): observed "
+        "share against mean predicted risk per risk group, Wilson 95% intervals; dashed: perfect calibration.",
+        xlabel="Predicted risk (saved model)",
+    )
+    res.figures["external_decision_curve"] = plots.decision_curve_figure(
+        "external_decision_curve",
+        ev.decision,
+        f"External validation: decision curve of {what}) on this cohort: net benefit against acting on every "
+        "patient and on none.",
+    )
 
 
 def _write(res: AnalysisResult, out: Path) -> None:
@@ -536,6 +631,8 @@ def _figure(res: AnalysisResult, name: str) -> str:
 def _section_tables(res: AnalysisResult, sec: Section) -> list[str]:
     if sec.id == "models":
         names = [n for n in res.tables if n.startswith(("cox_", "logistic_", "roc_", "seed001_"))]
+    elif sec.id == "external-validation" and "external_validation" not in res.tables:
+        return []
     else:
         names = [n for n in sec.tables if n in res.tables]
     return [f"<h3>{html.escape(n.replace('_', ' '))}</h3>{_table(res.tables[n])}" for n in names]
@@ -551,7 +648,11 @@ def _site_model_text(res: AnalysisResult) -> str:
         f"{m.population_name} patients (n={m.training['n']}, events={m.training['events']}); artifact "
         f"<code>site_model.json</code> (format {site_model_fit.ARTIFACT_FORMAT} v{m.version}). Validation: "
         f"{html.escape(v['method'])}; AUC {v['auc_cv']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}); calibration "
-        f"slope {v['calibration_slope']:.3f}, intercept {v['calibration_intercept']:.3f}.</p>"
+        f"slope {v['calibration_slope']:.3f}, intercept {v['calibration_intercept']:.3f}; Brier "
+        f"{v['brier_cv']:.4f}; optimism-corrected AUC {v['auc_optimism_corrected']:.3f}, slope "
+        f"{v['calibration_slope_optimism_corrected']:.3f} (the uniform shrinkage factor"
+        + (f", applied: {v['shrinkage_factor']:.3f}" if "shrinkage_factor" in v else "; not applied: `--shrink`")
+        + ").</p>"
         "<p>To show its probability on cards, start the service with <code>CDS_CYTO_SITE_MODEL</code> naming "
         "this file (or pass <code>--site-model</code> to <code>evaluate</code> and <code>sweep</code>). A patient "
         f"is scored from its day +{m.landmark_day} landmark to day +{m.outcome_day - 1}, with its CRS inputs read "

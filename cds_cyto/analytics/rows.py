@@ -162,6 +162,7 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         # CRS-derived ones on the landmark day: later data cannot leak into a model scored from that day
         for name, given in risk.site_inputs.items():
             row[f"input_{name}"] = _f(given.value)
+            row[f"why_{name}"] = given.missing or ""  # the participant flow says why a patient is outside the model
     events = {e.kind for e in rec.events}
     row["any_gcsf"] = float("gcsf" in events)
     row["any_rbc"] = float("rbc_transfusion" in events)

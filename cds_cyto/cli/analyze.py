@@ -15,6 +15,7 @@ from tqdm import tqdm
 from cds_cyto.cli import CliError
 from cds_cyto.cli.common import add_disease_argument, load_site_profile, parse_day
 from cds_cyto.core.profile import Profile
+from cds_cyto.core.profile.site_model import SiteModel
 
 __all__ = ["register", "rows_from_fhir"]
 
@@ -44,6 +45,18 @@ def register(sub: Any) -> None:
         type=Path,
         default=os.environ.get("CDS_CYTO_SITE_FILE") or None,
         help="site file (TOML): codes, thresholds and the site model's landmark rule; default $CDS_CYTO_SITE_FILE",
+    )
+    p.add_argument(
+        "--validate",
+        type=Path,
+        metavar="MODEL",
+        help="a saved site_model.json (from another cohort or an earlier run) to validate, unchanged, on this cohort "
+        "(report section 9)",
+    )
+    p.add_argument(
+        "--shrink",
+        action="store_true",
+        help="shrink the site model's coefficients by the bootstrap's uniform shrinkage factor (intercept refitted)",
     )
     p.set_defaults(func=run)
 
@@ -90,6 +103,10 @@ def _manifest(args: argparse.Namespace, population: str) -> dict[str, Any]:
         command += ["--as-of", args.as_of.isoformat()]
     if args.site is not None:
         command += ["--site", str(Path(args.site).resolve())]
+    if args.validate is not None:
+        command += ["--validate", str(args.validate.resolve())]
+    if args.shrink:
+        command += ["--shrink"]
     files = bundle_files(args.bundles) if args.bundles is not None else None
     return build_manifest(
         command,
@@ -103,6 +120,31 @@ def _manifest(args: argparse.Namespace, population: str) -> dict[str, Any]:
     )
 
 
+def _model_to_validate(path: Path, population: str, profile: Profile) -> SiteModel:
+    """The saved model, refused when this run cannot read its inputs as it was trained (another population, another
+    landmark rule)."""
+    from cds_cyto.core.profile.site_model import SiteModelError, load_model
+
+    try:
+        model = load_model(path)
+    except SiteModelError as exc:
+        raise CliError(f"--validate: {exc}") from None
+    if model.population != population:
+        raise CliError(
+            f"--validate: the model was fitted on {model.population_name} patients; this run's --disease is "
+            f"{population.upper()}"
+        )
+    rule = profile.thresholds["site_model"]
+    trained = {"landmark_day": model.landmark_day, "no_crs_reading_from_day": model.no_crs_reading_from_day}
+    for key, value in trained.items():
+        if int(rule[key]) != value:
+            raise CliError(
+                f"--validate: the model reads its inputs with {key} = {value}, this run with {int(rule[key])}: "
+                f"give a site file with [thresholds.site_model] {key} = {value}"
+            )
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
     from cds_cyto.analytics import analyze_rows, bundle_files, rows_from_files
     from cds_cyto.core.profile.site_model import POPULATIONS
@@ -110,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     disease = args.disease
     population = next(key for key, (normalised, _) in POPULATIONS.items() if normalised == disease)
     profile = load_site_profile(args.site)
+    validate = None if args.validate is None else _model_to_validate(args.validate, population, profile)
     if args.bundles is not None:
         if not args.bundles.is_dir():
             raise CliError(f"{args.bundles}: not a directory")
@@ -123,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
         rows = list(rows_from_fhir(args.fhir, args.as_of, disease, profile))
     if len(rows) < 5:
         raise CliError(f"{len(rows)} patients: too few to analyse")
-    result = analyze_rows(rows, args.out, population, profile=profile, manifest=_manifest(args, population))
+    manifest = _manifest(args, population)
+    if validate is not None:
+        manifest["validated_model_sha256"] = validate.sha256
+    result = analyze_rows(
+        rows, args.out, population, profile=profile, manifest=manifest, validate=validate, shrink=args.shrink
+    )
     print(f"{len(rows)} patients → {result.html_path}")
     return 0

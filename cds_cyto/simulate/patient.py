@@ -72,7 +72,8 @@ def simulate_patient(
     `truth_only` (no mess only) skips charting: the truth is the same, computed straight from the samples, which
     is what the calibration report needs and about a quarter faster.
     """
-    model = model or model_for(plan.disease)
+    # early death off is the committed fixture's generator: written byte for byte as before issue 16's changes
+    model = model or model_for(plan.disease, retuned=spec.early_death)
     latent = draw_latent(patient_rng(spec.seed, plan.index, "latent"), model)
     ld_start = min(min(days) for days in model.lymphodepletion.values())
     schedule = draw_schedule(
@@ -83,7 +84,9 @@ def simulate_patient(
         marrow_biopsy=latent.tumour_burden_pct is not None,
         dense=spec.dense,
     )
-    course = run_course(patient_rng(spec.seed, plan.index, "course"), latent, model, schedule)
+    course = run_course(
+        patient_rng(spec.seed, plan.index, "course"), latent, model, schedule, peak_from_course=spec.early_death
+    )
     cut_day = None if spec.data_cut is None else (spec.data_cut - plan.infusion_date).days
     death_day = draw_death_day(patient_rng(spec.seed, plan.index, "death"), plan.disease) if spec.early_death else None
     if death_day is not None and cut_day is not None and death_day > cut_day:

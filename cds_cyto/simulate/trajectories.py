@@ -58,18 +58,21 @@ class Course:
 
 
 def observed_covariates(
-    latent: PatientLatent, samples: list[Sample], ld_start: int, first_dose_minute: int
+    latent: PatientLatent, samples: list[Sample], ld_start: int, first_dose_minute: int, peak_from_course: bool = True
 ) -> dict[str, float]:
     """The covariates as a site measures them: the baseline flags from the last charted value before
     lymphodepletion (clinical-reference §5: LD-10 ... LD, on the LD day only before the first dose), not from the
     latent baseline behind it, and the
     marker peaks (max lg) from the highest value charted from day 0 (clinical-reference §6), not the latent peak."""
     out = dict(latent.covariates)
-    # The planted CRS-peak covariate is the onset day: the engine used to read the peak from the Condition alone.
-    # It now merges the daily grades (clinical-reference §6; cds_cyto/core/risk/crs.py) and reads the daily peak; this
-    # override is kept so the committed cohort stays as it is (removing it changes every B-ALL outcome with CRS).
-    if latent.crs.onset_day is not None:
-        out["crs_peak_day"] = float(latent.crs.onset_day)
+    # The planted CRS-peak covariate is the course's peak (first day at the maximum daily grade, after onset for
+    # some patients), which the engine reads from the daily grades (clinical-reference §6; core/risk/crs.py). The
+    # committed cohort (`peak_from_course` False) keeps the onset day it was written with, byte for byte.
+    crs = latent.crs
+    if crs.onset_day is not None:
+        # grade 1 has no rise: its first day at the maximum is the onset, whatever the drawn rise
+        first_at_max = crs.onset_day + crs.daily_grades.index(crs.grade)
+        out["crs_peak_day"] = float(first_at_max if peak_from_course else crs.onset_day)
     for analyte in ("ddimer", "il10", "ferritin"):
         peak = max((s.value for s in samples if s.analyte == analyte and s.day >= 0), default=0.0)
         if peak > 0:
@@ -250,7 +253,9 @@ def _round(analyte: str, value: float) -> float:
     return round(value, ANALYTES[analyte].decimals)
 
 
-def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, schedule: Schedule) -> Course:
+def run_course(
+    rng: random.Random, latent: PatientLatent, model: DiseaseModel, schedule: Schedule, peak_from_course: bool = True
+) -> Course:
     t0 = min(min(days) for days in model.lymphodepletion.values())
     first_dose = min(_hm(drug) for drug, days in model.lymphodepletion.items() if t0 in days)
     iv = model.interventions
@@ -287,7 +292,7 @@ def run_course(rng: random.Random, latent: PatientLatent, model: DiseaseModel, s
     last_tx: dict[Lineage, int] = {}
     for day in range(FIRST_DAY, LAST_DAY + 1):
         if day == 0:  # the baseline is charted; a hold starts on day 7 at the earliest
-            covariates = observed_covariates(latent, samples, t0, first_dose)
+            covariates = observed_covariates(latent, samples, t0, first_dose, peak_from_course)
             persistence_logit = model.persistence.intercept + linear_predictor(model.persistence.effects, covariates)
             persistent = latent.persistence_u < 1.0 / (1.0 + math.exp(-persistence_logit))
             if persistent:

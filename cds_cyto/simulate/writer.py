@@ -132,7 +132,7 @@ def truth_document(spec: CohortSpec, fmt: OutputFormat, patients: list[dict[str,
         },
         "definitions": definitions(),
         "mess_rates": dataclasses.asdict(MESS_LEVELS[spec.mess]),
-        "model": {d: dataclasses.asdict(model_for(d)) for d in diseases},
+        "model": {d: dataclasses.asdict(model_for(d, retuned=spec.early_death)) for d in diseases},
         "patients": patients,
     }
 

@@ -20,7 +20,7 @@ def test_manifest_command_reproduces_the_tables(tmp_path: Path) -> None:
     bundles, out = tmp_path / "bundles", tmp_path / "out"
     sim = run_cds_cyto(tmp_path, "simulate", "--n", "60", "--seed", "9", "--out", str(bundles), "--jobs", "2")
     assert sim.returncode == 0, sim.stderr
-    first = run_cds_cyto(tmp_path, "analyze", "--bundles", str(bundles), "--out", str(out), "--jobs", "2")
+    first = run_cds_cyto(tmp_path, "analyze", "--bundles", str(bundles), "--out", str(out), "--jobs", "2", timeout=400)
     assert first.returncode == 0, first.stderr
     manifest = json.loads((out / "tables" / "manifest.json").read_text())
     assert json.loads((out / "tables.json").read_text())["manifest"] == manifest
@@ -36,7 +36,7 @@ def test_manifest_command_reproduces_the_tables(tmp_path: Path) -> None:
     shutil.copytree(out, tmp_path / "first")
     command = shlex.split(manifest["command"])
     assert command[:2] == ["cds-cyto", "analyze"]
-    again = run_cds_cyto(tmp_path, *command[1:])
+    again = run_cds_cyto(tmp_path, *command[1:], timeout=400)
     assert again.returncode == 0, again.stderr
     after = _outputs(out)
     assert after.keys() == before.keys()

@@ -65,6 +65,15 @@ LOG_FEATURES = frozenset(
     {"baseline_neutrophils", "baseline_hemoglobin", "baseline_platelets", "baseline_il6", "baseline_ferritin"}
 )
 _VALIDATION_KEYS = ("auc_cv", "auc_cv_ci95", "calibration_slope", "calibration_intercept", "method")
+_OPTIONAL_FIGURES = (
+    "auc_apparent",
+    "auc_optimism_corrected",
+    "brier_cv",
+    "brier_apparent",
+    "brier_optimism_corrected",
+    "calibration_slope_optimism_corrected",
+    "shrinkage_factor",
+)
 
 
 class SiteModelError(ValueError):
@@ -205,8 +214,9 @@ def _validation(doc: Any) -> dict[str, Any]:
     if not 0.0 <= lo <= auc <= hi <= 1.0:
         raise SiteModelError("validation: the AUC and its 95% CI are not an interval within 0-1 around the AUC")
     out |= {"auc_cv": auc, "auc_cv_ci95": [lo, hi]}
-    if doc.get("auc_apparent") is not None:
-        out["auc_apparent"] = _finite(doc["auc_apparent"], "validation.auc_apparent")
+    for key in _OPTIONAL_FIGURES:  # the bootstrap and Brier figures (analyze's TRIPOD validation), when present
+        if doc.get(key) is not None:
+            out[key] = _finite(doc[key], f"validation.{key}")
     table = doc.get("calibration_table")
     if table is not None:
         if not isinstance(table, list) or len(table) > 100:
