@@ -28,8 +28,9 @@ def test_no_treatment_advice_before_infusion() -> None:
     assert "platelet-transfusion" not in codes(a)
 
 
-@pytest.mark.parametrize(("gcsf_day", "urgency"), [(3, "warning"), (4, "info"), (7, "info")])
-def test_gcsf_given_in_the_last_three_days_turns_the_card_to_info(gcsf_day: int, urgency: str) -> None:
+@pytest.mark.parametrize(("gcsf_day", "urgency"), [(5, "warning"), (6, "info"), (7, "info")])
+def test_gcsf_given_today_or_yesterday_turns_the_card_to_info(gcsf_day: int, urgency: str) -> None:
+    # daily filgrastim runs while its last dose is at most gcsf_recent.days (1) old
     a = run(patient(), infusion(), med_admin(GCSF, gcsf_day), obs("neutrophils", 0.3, "10*9/L", day=7), as_of_day=7)
     (card,) = [r for r in a.recommendations if r.code == "gcsf-therapeutic"]
     assert card.urgency == urgency
@@ -46,9 +47,9 @@ def test_extended_monitoring_ends_after_day_100(as_of_day: int, fires: bool) -> 
     a = run(
         patient(),
         infusion(),
-        obs("platelets", 150, "10*9/L", day=-3),
-        obs("platelets", 15, "10*9/L", day=28),
-        obs("platelets", 15, "10*9/L", day=as_of_day),
+        obs("hemoglobin", 120, "g/L", day=-3),
+        obs("hemoglobin", 55, "g/L", day=28),
+        obs("hemoglobin", 55, "g/L", day=as_of_day),  # severe anemia after day 21 (a PLT < 20 would be evaluated)
         as_of_day=as_of_day,
     )
     assert ("extended-monitoring" in codes(a)) is fires
