@@ -135,6 +135,8 @@ class Settings(BaseSettings):
             raise ValueError(f"the demo needs its cohort: CDS_CYTO_DEMO_DIR {str(self.demo_dir)!r} is not a directory")
         if self.sweep_interval_minutes is not None and self.sweep_cron:
             raise ValueError("set CDS_CYTO_SWEEP_INTERVAL_MINUTES or CDS_CYTO_SWEEP_CRON, not both")
+        if self.fhir_page_size > self.fhir_max_page_entries:
+            raise ValueError("CDS_CYTO_FHIR_PAGE_SIZE must not exceed CDS_CYTO_FHIR_MAX_PAGE_ENTRIES")
         smart = (self.smart_token_url, self.smart_client_id, self.smart_private_key_file, self.smart_key_id)
         if any(smart) and not all(smart):
             raise ValueError("SMART backend auth needs token URL, client id, private key file and key id together")
@@ -150,6 +152,9 @@ class Settings(BaseSettings):
     )
     fhir_max_page_entries: int = Field(default=10_000, ge=1, description="entries in one searchset page")
     fhir_max_pages: int = Field(default=20, ge=1, description="pages followed for one search")
+    # The service's own fetches ask this `_count` (the prefetch templates keep what an EHR accepts): a patient in
+    # as few pages as the server allows — HAPI cuts it to its max page size (1000 unless raised) and pages on.
+    fhir_page_size: int = Field(default=2000, ge=1, le=10_000, description="_count of the service's own searches")
     hook_deadline_s: float = Field(
         default=10.0, gt=0, le=300, description="one hook call's fetching in all: every query, page, retry and wait"
     )

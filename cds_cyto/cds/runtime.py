@@ -69,6 +69,7 @@ class Runtime:
                 settings.fetch_timeout_s,
                 deadline_s=settings.hook_deadline_s,
                 limits=limits,
+                page_size=settings.fhir_page_size,
             )
             for sid, s in services.items()
             if s.hook == "patient-view"
