@@ -2,8 +2,10 @@
 tests.sources.recording_fhir` prints its port on one line and serves until killed.
 
 The first path segment picks what its CapabilityStatement says: `/batch/fhir` lists the `batch` interaction,
-`/plain/fhir` lists none (so a client that asks uses separate searches). A Patient read gives the Patient, a search
-an empty searchset, a batch POST a batch-response of those. `GET /_requests` gives what was asked, in order:
+`/plain/fhir` lists none (so a client that asks uses separate searches). A Patient read gives the Patient (404 for
+the id `missing`), a search an empty searchset (a MedicationStatement search: 400 with an OperationOutcome, as a
+server that does not support that search answers), a batch POST a batch-response of those, entry by entry.
+`GET /_requests` gives what was asked, in order:
 `{"method", "path", "batch"}` (`batch`: the entries' URLs of a POST).
 """
 
@@ -23,12 +25,24 @@ def _capability(batch: bool) -> dict[str, Any]:
     return {"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "interaction": interactions}]}
 
 
-def _answer(url: str) -> dict[str, Any]:
-    """What a GET of `url` (relative to the base) gives."""
+def _answer(url: str) -> tuple[int, dict[str, Any]]:
+    """What a GET of `url` (relative to the base) gives: status and body."""
     path = url.split("?", 1)[0]
     if "?" not in url and path.startswith("Patient/"):
-        return {"resourceType": "Patient", "id": path.split("/", 1)[1]}
-    return {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []}
+        pid = path.split("/", 1)[1]
+        if pid == "missing":
+            return 404, _outcome("no such Patient")
+        return 200, {"resourceType": "Patient", "id": pid}
+    if path == "MedicationStatement":
+        return 400, _outcome("MedicationStatement searches are not supported here")
+    return 200, {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []}
+
+
+def _outcome(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": text}],
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -59,14 +73,21 @@ class _Handler(BaseHTTPRequestHandler):
         if relative == "metadata":
             self._send(_capability(behaviour == "batch"))
         else:
-            self._send(_answer(relative))
+            status, answer = _answer(relative)
+            self._send(answer, status)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
         urls = [e["request"]["url"] for e in body.get("entry", [])]
         with _lock:
             _requests.append({"method": "POST", "path": self.path, "batch": urls})
-        entries = [{"resource": _answer(u), "response": {"status": "200 OK"}} for u in urls]
+        entries = []
+        for url in urls:
+            status, answer = _answer(url)
+            if status == 200:
+                entries.append({"resource": answer, "response": {"status": "200 OK"}})
+            else:
+                entries.append({"response": {"status": f"{status} Error", "outcome": answer}})
         self._send({"resourceType": "Bundle", "type": "batch-response", "entry": entries})
 
 

@@ -4,9 +4,6 @@ server's CapabilityStatement lists batch, and as separate searches when it does 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,22 +16,6 @@ from tests.support.cli import assert_one_line_error, run_cds_cyto
 from tests.support.serve import served
 
 TEMPLATES = 6  # hooks/cyto-patient-view.json: patient, observations, procedures, conditions, two medication uses
-
-
-@pytest.fixture(scope="module")
-def recorder() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.sources.recording_fhir"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def requests_since(recorder: str, start: int) -> list[dict[str, Any]]:
