@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import threading
@@ -117,6 +118,8 @@ def _start_worker(settings: Settings) -> None:
                 demo,
                 date.today,
             )
+    gc.collect()
+    gc.freeze()  # the profile and services live as long as the worker: out of every full collection's walk
 
 
 def _ready() -> bool:
