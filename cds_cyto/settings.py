@@ -135,8 +135,6 @@ class Settings(BaseSettings):
             raise ValueError(f"the demo needs its cohort: CDS_CYTO_DEMO_DIR {str(self.demo_dir)!r} is not a directory")
         if self.sweep_interval_minutes is not None and self.sweep_cron:
             raise ValueError("set CDS_CYTO_SWEEP_INTERVAL_MINUTES or CDS_CYTO_SWEEP_CRON, not both")
-        if self.fhir_page_size > self.fhir_max_page_entries:
-            raise ValueError("CDS_CYTO_FHIR_PAGE_SIZE must not exceed CDS_CYTO_FHIR_MAX_PAGE_ENTRIES")
         smart = (self.smart_token_url, self.smart_client_id, self.smart_private_key_file, self.smart_key_id)
         if any(smart) and not all(smart):
             raise ValueError("SMART backend auth needs token URL, client id, private key file and key id together")
