@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import functools
+import os
 import statistics
 import sys
 import tempfile
@@ -41,12 +44,14 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_fetch import WireCounter
 from cds_cyto.app import create_app
+from cds_cyto.cds.messages import HookRequest
 from cds_cyto.cds.patient_view import PatientViewService
 from cds_cyto.cds.request_body import read_hook_body
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record
 from cds_cyto.settings import Settings
-from cds_cyto.sources import FhirPool, PrefetchSource
+from cds_cyto.sources import FhirPatientSource, FhirPool, PatientSource, PrefetchSource, render_template
+from cds_cyto.sources._query import with_page_size
 from tests.cds.scenario import hook_request, prefetch_for
 from tests.integration.helpers import load_resources_async, unique_id
 from tests.support.hapi import HapiServer, start_hapi
@@ -138,33 +143,112 @@ async def in_process(handler: PatientViewService, app: Any, repeat: int) -> None
     print(t_core.line(t_loads))
 
 
+async def raw_fetch(http: httpx.AsyncClient, base_url: str, urls: list[str], batch: bool) -> int:
+    """The minimum: the same queries sent straight with httpx, bodies parsed by orjson, next pages followed;
+    no limits, no checks, no reading. Returns the resources received."""
+
+    async def follow(page: dict[str, Any]) -> int:
+        n = len(page.get("entry") or [])
+        while nxt := next((lk["url"] for lk in page.get("link") or [] if lk.get("relation") == "next"), None):
+            page = orjson.loads((await http.get(nxt)).content)
+            n += len(page.get("entry") or [])
+        return n
+
+    if batch:
+        request = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [{"request": {"method": "GET", "url": u}} for u in urls],
+        }
+        answer = orjson.loads((await http.post(base_url, content=orjson.dumps(request), headers=_FHIR_HEADERS)).content)
+        pages = [e["resource"] for e in answer["entry"]]
+    else:
+        replies = await asyncio.gather(*(http.get(f"{base_url}/{u}", headers=_FHIR_HEADERS) for u in urls))
+        pages = [orjson.loads(r.content) for r in replies]
+    return sum([await follow(p) if p.get("resourceType") == "Bundle" else 1 for p in pages])
+
+
+_FHIR_HEADERS = {"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"}
+
+
 async def from_fhir(handler: PatientViewService, base_url: str, repeat: int) -> None:
     pid = unique_id("benchhook")
     resources = [e["resource"] for e in make_patient_bundle(N_OBSERVATIONS, pid=pid)["entry"]]
     started = time.perf_counter()
     await load_resources_async(base_url, resources)
-    print(f"\nloaded {pid} on {base_url} in {time.perf_counter() - started:.1f} s")
-    counter = WireCounter()
-    handler.pool = FhirPool(transport=counter)  # the service's pool, counting what goes over it
+    print(
+        f"\nloaded {pid} on {base_url} in {time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.1f}"
+    )
+    context = {"patientId": pid}
+    urls = [
+        with_page_size(u, handler.page_size)
+        for t in handler.definition.prefetch.values()
+        if (u := render_template(t, context, pid)) is not None
+    ]
     full = prefetch_for(resources)
-    variants = {
-        "prefetch without observations": {k: v for k, v in full.items() if k != "observations"},
-        "no prefetch at all": None,
-    }
-    try:
-        for label, prefetch in variants.items():
+    no_obs = {k: v for k, v in full.items() if k != "observations"}
+    # Now (batch, _count = CDS_CYTO_FHIR_PAGE_SIZE) and before issue 18 (each template its own GET with its
+    # _count=1000), both on the service's code, on pools of their own.
+    now_pool, before_pool = FhirPool(transport=WireCounter()), FhirPool(transport=WireCounter())
+    before_pool.batch_support[base_url.rstrip("/")] = False
+    now = dataclasses.replace(handler, pool=now_pool)
+    before = _BeforeService(**{f.name: getattr(handler, f.name) for f in dataclasses.fields(handler)})
+    before.pool = before_pool
+
+    calls: list[tuple[Measure, Callable[[], Awaitable[object]]]] = []
+    async with httpx.AsyncClient(timeout=60, headers={"Accept-Encoding": "gzip"}) as http:
+        for label, batch in (("raw minimum: one batch POST", True), ("raw minimum: parallel GETs", False)):
+            calls.append((Measure(label), functools.partial(raw_fetch, http, base_url, urls, batch)))
+        for label, prefetch in (("no prefetch", None), ("prefetch without observations", no_obs)):
             body = hook_request(pid, prefetch=prefetch, fhirServer=base_url)
+            calls.append((Measure(f"hook now, {label}"), functools.partial(now.handle, body)))
+            calls.append((Measure(f"hook before issue 18, {label}"), functools.partial(before.handle, body)))
+        try:
+            for _, fn in calls:
+                await fn()  # warm-up: /metadata cached, HAPI's caches warm
+            counters = {id(m): 0 for m, _ in calls}
+            for _ in range(repeat):  # interleaved, so the machine's load hits every row alike
+                for measure, fn in calls:
+                    counted = _requests(now_pool) + _requests(before_pool)
+                    await measure.run(fn)
+                    counters[id(measure)] += _requests(now_pool) + _requests(before_pool) - counted
+            raw = min(calls[:2], key=lambda c: min(c[0].wall))[0]
+            for measure, _ in calls:
+                per_call = counters[id(measure)] / repeat
+                extra = f"; {per_call:.0f} requests per call" if measure.label.startswith("hook") else ""
+                print(measure.line(raw if measure is not raw else None, extra))
+            print(f"(ratios to '{raw.label}', the faster raw route; goal: hook no prefetch ≤ 1.2)")
+        finally:
+            await now_pool.aclose()
+            await before_pool.aclose()
 
-            async def call(body: dict[str, Any] = body) -> object:
-                return await handler.handle(body)
 
-            await call()  # warm-up
-            measure = Measure(f"handle, fhirServer, {label}")
-            before = counter.requests
-            await measure.run(call, repeat)
-            print(measure.line(extra=f"; {(counter.requests - before) / repeat:.0f} requests per call"))
-    finally:
-        await handler.pool.aclose()
+def _requests(pool: FhirPool) -> int:
+    transport = pool._transport
+    return transport.requests if isinstance(transport, WireCounter) else 0
+
+
+class _OneByOne:
+    """A fetching source without `query_many`: PrefetchSource sends each template as it is, one GET each."""
+
+    def __init__(self, inner: FhirPatientSource) -> None:
+        self.inner = inner
+
+    async def patient_resources(self, patient_id: str) -> list[Any]:
+        return await self.inner.patient_resources(patient_id)
+
+    async def query(self, relative_url: str) -> list[dict[str, Any]]:
+        return await self.inner.query(relative_url)
+
+
+@dataclasses.dataclass
+class _BeforeService(PatientViewService):
+    """The hook as before issue 18: the templates' own `_count` (1000), one GET per template."""
+
+    def _fhir_source(self, server: str, request: HookRequest) -> PatientSource:
+        inner = super()._fhir_source(server, request)
+        assert isinstance(inner, FhirPatientSource)
+        return _OneByOne(inner)
 
 
 def main() -> None:

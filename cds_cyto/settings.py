@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     )
     fhir_max_page_entries: int = Field(default=10_000, ge=1, description="entries in one searchset page")
     fhir_max_pages: int = Field(default=20, ge=1, description="pages followed for one search")
+    # The service's own fetches ask this `_count` (the prefetch templates keep what an EHR accepts): a patient in
+    # as few pages as the server allows — HAPI cuts it to its max page size (1000 unless raised) and pages on.
+    fhir_page_size: int = Field(default=2000, ge=1, le=10_000, description="_count of the service's own searches")
     hook_deadline_s: float = Field(
         default=10.0, gt=0, le=300, description="one hook call's fetching in all: every query, page, retry and wait"
     )

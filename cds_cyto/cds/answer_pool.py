@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -162,6 +163,8 @@ def _start_worker(settings: Settings) -> None:
                 _Relay() if settings.demo else None,  # replaced per call: a marker that a demo cohort is there
                 date.today,
             )
+    gc.collect()
+    gc.freeze()  # the profile and services live as long as the worker: out of every full collection's walk
 
 
 def _ready() -> bool:

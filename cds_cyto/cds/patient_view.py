@@ -76,6 +76,7 @@ class PatientViewService:
     # server sends is counted against `limits` as it arrives (`max_client_bytes`: the call's fetches together).
     deadline_s: float = 10.0
     limits: FetchLimits = field(default_factory=lambda: FetchLimits(max_client_bytes=64 * 1024 * 1024))
+    page_size: int = 2000  # `_count` of this service's own searches (CDS_CYTO_FHIR_PAGE_SIZE)
 
     def _fetch_policy(self) -> dict[str, Any]:
         t = min(self.fetch_timeout_s, self.deadline_s)
@@ -139,7 +140,7 @@ class PatientViewService:
         """The call's FHIR server through this service's pools, limits and policy (the answer pool's reads too)."""
         auth = BearerToken(access_token) if access_token is not None else NoAuth()
         client = self.pool.client(server, auth, **self._fetch_policy())
-        return FhirPatientSource(client, default_observation_codes(self.profile))
+        return FhirPatientSource(client, default_observation_codes(self.profile), page_size=self.page_size)
 
     async def _resources(
         self,

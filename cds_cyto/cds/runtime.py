@@ -69,6 +69,7 @@ class Runtime:
                 settings.fetch_timeout_s,
                 deadline_s=settings.hook_deadline_s,
                 limits=limits,
+                page_size=min(settings.fhir_page_size, settings.fhir_max_page_entries),  # a fuller page is refused
             )
             for sid, s in services.items()
             if s.hook == "patient-view"

@@ -10,10 +10,10 @@ from cds_cyto.core.extract import unresolved_medication_ids
 
 from ._client import FhirClient
 from ._codes import default_observation_codes
-from ._errors import FhirError, FhirProtocolError, PatientNotFound
+from ._errors import FhirError, FhirProtocolError, PatientNotFound, SourceError
 from ._fhir_json import Resource, entry_status, is_fhir_id, outcome_text
 from ._gather import gather_bounded
-from ._query import encode_query, token_list
+from ._query import encode_query, token_list, with_page_size
 
 __all__ = ["PATIENT_SEARCHES", "FhirPatientSource", "read_medications"]
 
@@ -111,8 +111,34 @@ class FhirPatientSource:
     async def query(self, relative_url: str) -> list[dict[str, Any]]:
         return await self.client.query(relative_url)
 
+    async def query_many(self, relative_urls: Sequence[str]) -> list[list[Resource] | SourceError]:
+        """Each query's resources, or the `SourceError` it failed with, in order: one batch round trip when the
+        server takes batch (more than one query), else the queries in parallel. Every search asks `_count` =
+        `page_size`, so a patient's results come in as few pages as the server allows."""
+        urls = [with_page_size(u, self.page_size) for u in relative_urls]
+        async with self.client.deadline("patient fetch"):
+            if len(urls) > 1:
+                batch = self.use_batch if self.use_batch is not None else await self.client.supports_batch()
+                answers = await self._batch_answers(urls) if batch else None
+                if answers is not None:
+                    return answers
+            return await gather_bounded([_captured(self.client.query(u)) for u in urls], self.concurrency)
+
     async def _by_batch(self, urls: list[str]) -> list[Resource] | None:
         """The resources, or None when the server refuses batch Bundles (then separate searches are used)."""
+        answers = await self._batch_answers(urls)
+        if answers is None:
+            return None
+        resources: list[Resource] = []
+        for answer in answers:
+            if isinstance(answer, SourceError):
+                raise answer
+            resources.extend(answer)
+        return resources
+
+    async def _batch_answers(self, urls: list[str]) -> list[list[Resource] | SourceError] | None:
+        """One batch of GETs: per URL its resources (all pages followed) or its failure; None when the server
+        refuses batch Bundles. A failure of the batch itself is raised."""
         request = {
             "resourceType": "Bundle",
             "type": "batch",
@@ -125,27 +151,34 @@ class FhirPatientSource:
                 self.client.refuse_batch()
                 return None
             raise
-        resources: list[Resource] = []
-        for index, (url, entry) in enumerate(zip(urls, response["entry"], strict=True)):
-            rtype = url.split("?", 1)[0].split("/", 1)[0]
-            status = entry_status(entry)
-            resource = entry.get("resource")
-            if status is None or not 200 <= status < 300:
-                if index == 0 and status in (404, 410):
-                    raise PatientNotFound("the FHIR server has no such Patient")
-                response_element = entry.get("response")  # any JSON: a server's error answer is read, not trusted
-                outcome = response_element.get("outcome") if isinstance(response_element, Mapping) else None
-                details = outcome or resource
-                raise FhirError(status or 0, f"batch entry {rtype}: HTTP {status}", outcome_text(details))
-            if not isinstance(resource, dict):
-                raise FhirProtocolError(f"batch entry {rtype}: no resource in the response")
-            if index == 0:
-                if resource.get("resourceType") != "Patient":
-                    raise FhirProtocolError("batch entry Patient: got another resource type")
-                resources.append(resource)
-            else:
-                resources.extend(await self.client.follow_pages(resource, rtype))
-        return resources
+        answers: list[list[Resource] | SourceError] = []
+        for url, entry in zip(urls, response["entry"], strict=True):
+            try:
+                answers.append(await self._batch_entry(url, entry))
+            except SourceError as exc:
+                answers.append(exc)
+        return answers
+
+    async def _batch_entry(self, url: str, entry: Mapping[str, Any]) -> list[Resource]:
+        path = url.split("?", 1)[0]
+        rtype = path.split("/", 1)[0]
+        is_read = "?" not in url and "/" in path
+        status = entry_status(entry)
+        resource = entry.get("resource")
+        if status is None or not 200 <= status < 300:
+            if is_read and rtype == "Patient" and status in (404, 410):
+                raise PatientNotFound("the FHIR server has no such Patient")
+            response_element = entry.get("response")  # any JSON: a server's error answer is read, not trusted
+            outcome = response_element.get("outcome") if isinstance(response_element, Mapping) else None
+            details = outcome or resource
+            raise FhirError(status or 0, f"batch entry {rtype}: HTTP {status}", outcome_text(details))
+        if not isinstance(resource, dict):
+            raise FhirProtocolError(f"batch entry {rtype}: no resource in the response")
+        if is_read:
+            if resource.get("resourceType") != rtype:
+                raise FhirProtocolError(f"batch entry {rtype}: got another resource type")
+            return [resource]
+        return await self.client.follow_pages(resource, rtype)
 
     async def _by_searches(self, urls: list[str]) -> list[Resource]:
         results = await gather_bounded(
@@ -160,3 +193,10 @@ class FhirPatientSource:
             if exc.status in (404, 410):
                 raise PatientNotFound("the FHIR server has no such Patient") from exc
             raise
+
+
+async def _captured(call: Awaitable[list[Resource]]) -> list[Resource] | SourceError:
+    try:
+        return await call
+    except SourceError as exc:
+        return exc

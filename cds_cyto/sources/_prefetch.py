@@ -10,7 +10,7 @@ optional one is listed in `PrefetchResult.unresolved`.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from ._fhir_json import (
 )
 from ._fhir_source import read_medications
 from ._gather import gather_bounded
-from ._protocol import PatientSource, QuerySource
+from ._protocol import ManyQuerySource, PatientSource, QuerySource
 
 __all__ = ["PrefetchResult", "PrefetchSource", "render_template"]
 
@@ -125,23 +125,40 @@ class PrefetchSource:
                 return (), [], {k: _why(exc) for k in keys}
             return tuple(keys), list(everything), {}
 
-        async def one(key: str) -> list[Readable] | str:
-            url = render_template(self.templates[key], self.context, patient_id)
-            if url is None:
-                return "the template needs a value the hook context lacks"
+        urls = {k: render_template(self.templates[k], self.context, patient_id) for k in keys}
+        outcomes: dict[str, list[Readable] | str] = {
+            k: "the template needs a value the hook context lacks" for k, url in urls.items() if url is None
+        }
+        runnable = [k for k in keys if urls[k] is not None]
+        answers: list[list[Readable] | SourceError]
+        if isinstance(fallback, ManyQuerySource):  # one batch round trip where the server takes batch
             try:
-                return list(await fallback.query(url))
-            except FhirError as exc:
-                if exc.status in (404, 410) and _reads_the_patient(self.templates[key]):
-                    raise PatientNotFound(f"the FHIR server answered {exc.status} to the Patient read") from None
-                return _why(exc)
-            except SourceError as exc:
-                return _why(exc)
-
-        outcomes = dict(zip(keys, await gather_bounded([one(k) for k in keys], self.concurrency), strict=True))
+                many = await fallback.query_many([u for k in runnable if (u := urls[k]) is not None])
+                answers = [a if isinstance(a, SourceError) else list(a) for a in many]
+            except PatientNotFound:
+                raise
+            except SourceError as exc:  # the batch itself failed: every key it carried did
+                answers = [exc] * len(runnable)
+        else:
+            answers = await gather_bounded(
+                [_captured(fallback.query(u)) for k in runnable if (u := urls[k]) is not None], self.concurrency
+            )
+        for key, answer in zip(runnable, answers, strict=True):
+            outcomes[key] = self._judge(key, answer)
         fetched = {k: o for k, o in outcomes.items() if not isinstance(o, str)}
         failures = {k: o for k, o in outcomes.items() if isinstance(o, str)}
         return tuple(fetched), [r for rs in fetched.values() for r in rs], failures
+
+    def _judge(self, key: str, answer: list[Readable] | SourceError) -> list[Readable] | str:
+        """A fetched key's resources, or why it could not be had; no such patient is an answer in itself."""
+        if not isinstance(answer, SourceError):
+            return list(answer)
+        if _reads_the_patient(self.templates[key]):
+            if isinstance(answer, PatientNotFound):
+                raise answer
+            if isinstance(answer, FhirError) and answer.status in (404, 410):
+                raise PatientNotFound(f"the FHIR server answered {answer.status} to the Patient read") from None
+        return _why(answer)
 
 
 def render_template(template: str, context: Mapping[str, Any], patient_id: str) -> str | None:
@@ -207,3 +224,10 @@ def _reads_the_patient(template: str) -> bool:
 
 def _why(exc: SourceError) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+async def _captured(call: Awaitable[list[dict[str, Any]]]) -> list[Readable] | SourceError:
+    try:
+        return list(await call)
+    except SourceError as exc:
+        return exc

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from ._errors import SourceError
 from ._fhir_json import Readable
 
-__all__ = ["PatientCatalog", "PatientSource", "QuerySource"]
+__all__ = ["ManyQuerySource", "PatientCatalog", "PatientSource", "QuerySource"]
 
 
 @runtime_checkable
@@ -34,3 +35,11 @@ class QuerySource(Protocol):
     """A source that can run one FHIR query relative to its base ("Patient/1", "Observation?patient=1&...")."""
 
     async def query(self, relative_url: str) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class ManyQuerySource(Protocol):
+    """A source that runs several queries together (one batch round trip where the server takes batch): each
+    query's resources, or the `SourceError` that query failed with, in order."""
+
+    async def query_many(self, relative_urls: Sequence[str]) -> Sequence[Sequence[Readable] | SourceError]: ...

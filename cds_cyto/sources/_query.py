@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from urllib.parse import urlencode
 
-__all__ = ["SearchParams", "date_range", "encode_query", "token_list"]
+__all__ = ["SearchParams", "date_range", "encode_query", "token_list", "with_page_size"]
 
 # A value that is a sequence becomes a repeated parameter (date=ge…&date=lt…); a comma-joined string is an OR.
 SearchParams = Mapping[str, str | int | Sequence[str]]
@@ -55,3 +55,13 @@ def date_range(start: date | datetime | None = None, end: date | datetime | None
     if end is not None:
         values.append("lt" + _fhir_instant(end))
     return values
+
+
+def with_page_size(relative_url: str, page_size: int) -> str:
+    """A search URL asking `_count=page_size` (any `_count` it had replaced, none added to a read): the service's
+    own fetches ask for as much per page as the site allows, while the templates keep what an EHR accepts."""
+    path, _, query = relative_url.partition("?")
+    if not query and "/" in path:
+        return relative_url  # a read ("Patient/1"): no paging
+    kept = [part for part in query.split("&") if part and not part.startswith("_count=")]
+    return f"{path}?{'&'.join([*kept, f'_count={page_size}'])}"

@@ -17,7 +17,7 @@ from cds_cyto.core.profile import Profile
 from cds_cyto.sources import FhirClient, SearchParams, date_range, is_fhir_id, token_list
 from cds_cyto.sweep.config import CohortQuery
 
-__all__ = ["CohortError", "discover_cohort", "infusion_codes", "infusion_searches", "read_ids_file"]
+__all__ = ["CohortError", "discover_cohort", "infusion_codes", "infusion_searches", "patient_of", "read_ids_file"]
 
 # Statuses that mean the infusion did not happen (as the extraction rules read them).
 _NOT_DONE = frozenset({"entered-in-error", "not-done", "not-taken", "preparation", "intended"})
@@ -59,7 +59,8 @@ def infusion_searches(profile: Profile, as_of: date, lookback_days: int) -> list
     return searches
 
 
-def _patient_id(reference: Any) -> str | None:
+def patient_of(reference: Any) -> str | None:
+    """The Patient id a reference names, or None."""
     if not isinstance(reference, Mapping):
         return None
     ref = reference.get("reference")
@@ -78,7 +79,7 @@ def _subjects(resources: Iterable[Mapping[str, Any]]) -> set[str]:
     for res in resources:
         if res.get("status") in _NOT_DONE:
             continue
-        pid = _patient_id(res.get("subject"))
+        pid = patient_of(res.get("subject"))
         if pid is not None:
             ids.add(pid)
     return ids
@@ -98,7 +99,7 @@ async def _group_members(client: FhirClient, group_id: str) -> set[str]:
     ids: set[str] = set()
     for member in group.get("member") or []:
         if isinstance(member, Mapping) and not member.get("inactive"):
-            pid = _patient_id(member.get("entity"))
+            pid = patient_of(member.get("entity"))
             if pid is not None:
                 ids.add(pid)
     return ids

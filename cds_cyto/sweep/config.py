@@ -94,6 +94,7 @@ def sweep_config(settings: Settings, *, as_of: date | None = None, **overrides: 
         concurrency=settings.sweep_concurrency,
         write_back=settings.sweep_write_back,
         lease_seconds=float(settings.sweep_lease_seconds),
+        page_size=min(settings.fhir_page_size, settings.fhir_max_page_entries),
         tenant=settings.sweep_tenant,
     )
     return replace(config, **overrides)

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record
@@ -57,6 +57,7 @@ from cds_cyto.store.patients import (
     save_patient,
 )
 from cds_cyto.store.runs import adopt_run, finish_run, set_cohort_size, start_run, unfinished_run
+from cds_cyto.sweep.changes import changed_patients
 from cds_cyto.sweep.cohort_query import CohortError, discover_cohort
 from cds_cyto.sweep.config import SweepConfig
 from cds_cyto.sweep.fingerprint import assessment_hash, grade_summary, profile_hash
@@ -163,6 +164,10 @@ class Sweeper:
         self._codes = default_observation_codes(profile)
         self._profile_hash = profile_hash(profile)
         self._run_id = 0
+        # Patients with changes since the oldest incremental fetch of this run (None: unknown, ask each), and
+        # when that was asked: a patient not among them is as its snapshot says as of then.
+        self._changed: set[str] | None = None
+        self._checked_at = clock()
 
     async def run(self) -> SweepReport:
         started = time.perf_counter()
@@ -242,6 +247,7 @@ class Sweeper:
         report.already_done = len(cohort) - len(todo) - len(waiting)
         if self.on_cohort is not None:
             self.on_cohort(len(cohort), report.already_done)
+        await self._learn_changes(todo)
         await self._patients(todo, report, lease)
         if self.stop.is_set() or lease.lost:
             report.status = "stopped"
@@ -261,6 +267,24 @@ class Sweeper:
                 return old.id, True
             finish_run(self.engine, old.id, "abandoned", note="not resumed: the next sweep was for another day or mode")
         return start_run(self.engine, mode, self.config.as_of, self.holder, self.clock()), False
+
+    async def _learn_changes(self, todo: list[str]) -> None:
+        """One search per resource type for the whole cohort instead of one fetch per patient (issue 18)."""
+        self._checked_at = self.clock()
+        self._changed = None
+        starts = []
+        for patient_id in todo:
+            state = load_patient(self.engine, patient_id, self.config.tenant)
+            if state is not None and not self._full_fetch(state, self._checked_at):
+                starts.append(self._since(state))
+        if starts:
+            self._changed = await changed_patients(self.client, min(starts), self.config.page_size or 2000)
+
+    def _since(self, state: StoredPatient) -> datetime:
+        # Whole seconds, one more back: servers read `gt` at a value's precision, so `gt 12:00:31` means
+        # after 12:00:31.999 and would miss the rest of that second.
+        start = state.last_fetched_at - timedelta(seconds=self.config.overlap_seconds)
+        return start.replace(microsecond=0) - timedelta(seconds=1)
 
     async def _patients(self, todo: list[str], report: SweepReport, lease: SweepLease) -> None:
         gate = asyncio.Semaphore(self.config.concurrency)
@@ -305,16 +329,15 @@ class Sweeper:
         state = load_patient(self.engine, patient_id, self.config.tenant)
         fetched_at = self.clock()
         full = self._full_fetch(state, fetched_at)
-        since = None
-        if not full and state is not None:
-            # Whole seconds, one more back: servers read `gt` at a value's precision, so `gt 12:00:31` means
-            # after 12:00:31.999 and would miss the rest of that second.
-            start = state.last_fetched_at - timedelta(seconds=self.config.overlap_seconds)
-            since = start.replace(microsecond=0) - timedelta(seconds=1)
+        since = None if full or state is None else self._since(state)
         paging = {} if self.config.page_size is None else {"page_size": self.config.page_size}
         source = FhirPatientSource(self.client, self._codes, since=since, use_batch=self.config.use_batch, **paging)
         stage.name = "fetch"
-        fetched = await source.patient_resources(patient_id)
+        if since is not None and self._changed is not None and patient_id not in self._changed:
+            fetched: list[dict[str, Any]] = []  # nothing of theirs changed since `since` when the run asked
+            fetched_at = self._checked_at
+        else:
+            fetched = await source.patient_resources(patient_id)
 
         stage.name = "read"
         if full or state is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
@@ -75,3 +77,20 @@ async def local_server(handler: Handler) -> AsyncIterator[str]:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         await server.wait_closed()
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[str]:
+    """tests/sources/recording_fhir.py as a server process; its base URL (behaviours are path segments)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.sources.recording_fhir"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

@@ -16,7 +16,7 @@ from cds_cyto.core.profile import default_profile
 from cds_cyto.settings import Settings
 from cds_cyto.store.alerts import AlertView
 from cds_cyto.sweep import CohortError, read_ids_file, site_today, sweep_config
-from cds_cyto.sweep.cohort_query import _patient_id, infusion_searches
+from cds_cyto.sweep.cohort_query import infusion_searches, patient_of
 from cds_cyto.sweep.fingerprint import grade_changes, grade_summary, profile_hash
 from cds_cyto.sweep.scheduler import schedule_trigger
 from cds_cyto.sweep.snapshot import merge, rebuild, snapshot_hash
@@ -84,7 +84,7 @@ def test_infusion_searches_use_the_profile_codes_and_the_window() -> None:
     ],
 )
 def test_subject_references(reference: object, expected: str | None) -> None:
-    assert _patient_id(reference) == expected
+    assert patient_of(reference) == expected
 
 
 def test_ids_file(tmp_path: Path) -> None:
