@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     # of each patient would otherwise repeat over it (issue 18: 55% of the CPU of a 1,000-patient directory).
     gc.collect()
     gc.freeze()
+    files: list[Path] = []
+    skipped: list[Path] = []  # a directory's files that could not be read
     if args.fhir:
         assessments: Iterable[Assessment] = _from_fhir(args, profile)
         many = False
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         files = bundle_files(args.path)
         many = args.path.is_dir()
         if many:  # each Assessment is written as it is made and then dropped: memory does not grow with N
-            assessments = (a for f in files for a in assess_file(f, args.as_of, profile, args.disease))
+            assessments = _each_readable(files, args, profile, skipped)
         else:
             assessments = [a for f in files for a in assess_file(f, args.as_of, profile, args.disease)]
             many = len(assessments) != 1
@@ -119,7 +121,25 @@ def run(args: argparse.Namespace) -> int:
     for chunk in _rendered(assessments, args.format, many):
         out.write(chunk)
     out.flush()
+    if skipped:
+        print(f"cds-cyto: {len(skipped)} of {len(files)} file(s) could not be read (named above)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _each_readable(
+    files: list[Path], args: argparse.Namespace, profile: Profile, skipped: list[Path]
+) -> Iterator[Assessment]:
+    """A directory's Assessments file by file; a file that cannot be read is named on stderr and skipped (the
+    others are still assessed, and the output stays one valid document)."""
+    for f in files:
+        try:
+            found = assess_file(f, args.as_of, profile, args.disease)
+        except CliError as exc:
+            print(f"cds-cyto: {exc}; skipped", file=sys.stderr)
+            skipped.append(f)
+            continue
+        yield from found
 
 
 def _rendered(assessments: Iterable[Assessment], fmt: str, many: bool) -> Iterator[bytes]:
