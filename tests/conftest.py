@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.hapi import HapiServer, hapi_available, start_hapi
+from tests.support.hapi_cohort import CohortOnHapi, load_cohort
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -33,3 +34,9 @@ def hapi() -> Iterator[HapiServer]:
 @pytest.fixture(scope="session")
 def hapi_url(hapi: HapiServer) -> str:
     return hapi.base_url
+
+
+@pytest.fixture(scope="session")
+def cohort_on_hapi(hapi_url: str, tmp_path_factory: pytest.TempPathFactory) -> CohortOnHapi:
+    """fixtures/cohort on the session's HAPI, loaded once for every test that reads it (the load takes minutes)."""
+    return load_cohort(hapi_url, tmp_path_factory.mktemp("cohort-load"))
