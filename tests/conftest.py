@@ -17,6 +17,17 @@ from tests.support.hapi_cohort import CohortOnHapi, load_cohort
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`, as `make test` runs), every test that needs the HAPI server
+    goes to one worker, in file order: one server starts, and the tests that share its data see it as without
+    xdist. The other tests are spread over both workers."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if "hapi" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("hapi"))
+
+
 @pytest.fixture(scope="session")
 def hapi() -> Iterator[HapiServer]:
     ok, why = hapi_available()
