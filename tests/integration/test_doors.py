@@ -364,6 +364,10 @@ def _hook_doors(
         demo_dir=cases[0].path.parent,
         as_of=as_of,
         parse_processes=0,
+        # The door is about the answer, not the deadline (tests/hostile's): the fetch shares HAPI with the CLI doors
+        # running alongside, and a busy 2-core machine must not turn a slow answer into a 412.
+        hook_deadline_s=120.0,
+        fetch_timeout_s=60.0,
     )
     with TestClient(create_app(settings)) as service:
         templates = service.get("/cds-services").json()["services"][0]["prefetch"]
