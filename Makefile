@@ -47,8 +47,9 @@ $(HAPI_JAR): $(HAPI_SOURCES)
 
 # pytest's exit code 5 means it collected no tests: that is a failure here, never a pass. The 25 slowest tests are
 # listed at the end, so a CI log shows where the suite's 15 minutes go.
+# Two workers (pytest-xdist) on the two cores; every test on the HAPI server runs in one of them (tests/conftest.py).
 pytest: install
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25; rc=$$?; \
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup --durations=25; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 ## hapi: a local HAPI FHIR sandbox on 127.0.0.1:8080/fhir (foreground; HAPI_PORT=… for another port)

@@ -12,8 +12,20 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.hapi import HapiServer, hapi_available, start_hapi
+from tests.support.hapi_cohort import CohortOnHapi, load_cohort
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`, as `make test` runs), every test that needs the HAPI server
+    goes to one worker, in file order: one server starts, and the tests that share its data see it as without
+    xdist. The other tests are spread over both workers."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if "hapi" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("hapi"))
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +45,9 @@ def hapi() -> Iterator[HapiServer]:
 @pytest.fixture(scope="session")
 def hapi_url(hapi: HapiServer) -> str:
     return hapi.base_url
+
+
+@pytest.fixture(scope="session")
+def cohort_on_hapi(hapi_url: str, tmp_path_factory: pytest.TempPathFactory) -> CohortOnHapi:
+    """fixtures/cohort on the session's HAPI, loaded once for every test that reads it (the load takes minutes)."""
+    return load_cohort(hapi_url, tmp_path_factory.mktemp("cohort-load"))

@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -39,6 +40,7 @@ from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.settings import Settings
 from cds_cyto.store import make_engine
 from cds_cyto.store.patients import load_patient
+from tests.support.hapi_cohort import CohortOnHapi
 
 pytestmark = pytest.mark.hapi
 
@@ -49,6 +51,9 @@ COHORT_AS_OF = date(2026, 11, 20)  # the cohort's data cut (fixtures/cohort/READ
 DOORS_AS_OF = date(2026, 3, 11)  # day +10 of the issue-12 cases (fixtures/doors/README.md)
 SERVER_DOORS = ("fhir", "prefetch", "fetch", "sweep")
 DOORS = ("fhir", "prefetch", "fetch", "demo", "sweep")
+# Door subprocesses in flight at once. Each `cds-cyto` pays about a second of Python start-up and imports; with a
+# few in flight one's start-up overlaps HAPI's answer to another on two cores.
+CLI_WORKERS = 3
 
 
 @dataclass(frozen=True)
@@ -293,67 +298,113 @@ def normalised(document: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def doors(hapi_url: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: pytest.MonkeyPatch) -> Doors:
+def doors(
+    hapi_url: str,
+    cohort_on_hapi: CohortOnHapi,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch_module: pytest.MonkeyPatch,
+) -> Doors:
     work = tmp_path_factory.mktemp("doors")
     result = Doors(_cases(work / "files"))
     fhir = httpx.Client(base_url=hapi_url.rstrip("/") + "/", timeout=120)
+    # The cohort is on the server already, as `fixtures load` put it there (the session's one load, shared with the
+    # demo worklist test): its files are transactions, which _store_on_hapi would post just as they are.
+    assert set(cohort_on_hapi.ids) == {p for c in result.cases if c.name.startswith("cohort/") for p in c.patients}
     for case in result.cases:
+        if case.name.startswith("cohort/"):
+            continue
         why = _store_on_hapi(fhir, case)
         if why is not None:
             result.refused[case.name] = why
-    captured = Captured()
-    monkeypatch_module.setattr(patient_view, "evaluate", captured)
-    for as_of, cases in _groups(result.cases).items():
-        folder = cases[0].path.parent
-        for document in _as_list(_cli_json("evaluate", str(folder), "--as-of", as_of.isoformat(), "--format", "json")):
-            result.answers["file", str(document["patient_id"])] = normalised(document)
-        stored = [p for c in cases if c.name not in result.refused for p in c.patients]
-        for pid in stored:
-            document = _cli_json(
-                "evaluate", "--fhir", hapi_url, "--patient", pid, "--as-of", as_of.isoformat(), "--format", "json"
+    groups = _groups(result.cases)
+    stored = {
+        as_of: [p for c in cases if c.name not in result.refused for p in c.patients] for as_of, cases in groups.items()
+    }
+    # The subprocess doors (file, fhir, sweep) only read: they run CLI_WORKERS at a time, and alongside the hook
+    # doors below, so one's Python start-up overlaps another's wait on HAPI. Each answer is still one command's.
+    with ThreadPoolExecutor(CLI_WORKERS) as pool:
+        file_runs = {
+            as_of: pool.submit(
+                _cli_json, "evaluate", str(cases[0].path.parent), "--as-of", as_of.isoformat(), "--format", "json"
             )
-            result.answers["fhir", pid] = normalised(document)
-        # In-thread (no answer pool): `captured` watches `evaluate` in this process. That the pool's processes
-        # answer as this one does is tests/hostile/test_answer_pool.py's.
-        settings = Settings(
-            auth="disabled",
-            database_url=f"sqlite:///{work / 'hook.sqlite'}",
-            demo=True,
-            demo_dir=folder,
-            as_of=as_of,
-            parse_processes=0,
-        )
-        with TestClient(create_app(settings)) as service:
-            templates = service.get("/cds-services").json()["services"][0]["prefetch"]
-            for case in cases:
-                for pid in case.patients:
-                    result.answers["demo", pid] = normalised(_hook(service, captured, pid))
-                    if case.name in result.refused:
-                        continue
-                    prefetch = _prefetch(fhir, templates, pid)
-                    result.answers["prefetch", pid] = normalised(_hook(service, captured, pid, prefetch=prefetch))
-                    result.answers["fetch", pid] = normalised(_hook(service, captured, pid, fhirServer=hapi_url))
-        if stored:
-            ids = work / f"ids-{as_of}.txt"
-            ids.write_text("\n".join(stored) + "\n", encoding="utf-8")
-            database = f"sqlite:///{work / f'sweep-{as_of}.sqlite'}"
-            done = _cli(
-                "sweep", "--once", "--fhir", hapi_url, "--database", database, "--ids", str(ids), "--as-of",
-                as_of.isoformat(), "--no-progress",
-            )  # fmt: skip
-            assert done.returncode == 0, done.stderr[-2000:]
-            engine = make_engine(database)
-            for pid in stored:
-                state = load_patient(engine, pid)
-                assert state is not None and state.assessment is not None, pid
-                result.answers["sweep", pid] = normalised(state.assessment)
-            engine.dispose()
+            for as_of, cases in groups.items()
+        }
+        fhir_runs = {p: pool.submit(_fhir_door, hapi_url, p, as_of) for as_of, pids in stored.items() for p in pids}
+        sweeps = {as_of: pool.submit(_sweep, hapi_url, work, as_of, pids) for as_of, pids in stored.items() if pids}
+        captured = Captured()
+        monkeypatch_module.setattr(patient_view, "evaluate", captured)
+        for as_of, cases in groups.items():
+            _hook_doors(result, fhir, captured, hapi_url, work, as_of, cases)
+        for run in file_runs.values():
+            for document in _as_list(run.result()):
+                result.answers["file", str(document["patient_id"])] = normalised(document)
+        for pid, run in fhir_runs.items():
+            result.answers["fhir", pid] = normalised(run.result())
+        for run in sweeps.values():
+            for pid, assessment in run.result().items():
+                result.answers["sweep", pid] = normalised(assessment)
     fhir.close()
     # every door's answer, for reading a failure side by side
     dump = {f"{door} {pid}": answer for (door, pid), answer in result.answers.items()}
     result.dump = work / "answers.json"
     result.dump.write_bytes(orjson.dumps(dump, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return result
+
+
+def _hook_doors(
+    result: Doors, fhir: httpx.Client, captured: Captured, hapi_url: str, work: Path, as_of: date, cases: list[Case]
+) -> None:
+    """The demo, prefetch and fetch doors of one as-of group, through the real ASGI app in this process."""
+    # In-thread (no answer pool): `captured` watches `evaluate` in this process. That the pool's processes
+    # answer as this one does is tests/hostile/test_answer_pool.py's.
+    settings = Settings(
+        auth="disabled",
+        database_url=f"sqlite:///{work / 'hook.sqlite'}",
+        demo=True,
+        demo_dir=cases[0].path.parent,
+        as_of=as_of,
+        parse_processes=0,
+        # The door is about the answer, not the deadline (tests/hostile's): the fetch shares HAPI with the CLI doors
+        # running alongside, and a busy 2-core machine must not turn a slow answer into a 412.
+        hook_deadline_s=120.0,
+        fetch_timeout_s=60.0,
+    )
+    with TestClient(create_app(settings)) as service:
+        templates = service.get("/cds-services").json()["services"][0]["prefetch"]
+        for case in cases:
+            for pid in case.patients:
+                result.answers["demo", pid] = normalised(_hook(service, captured, pid))
+                if case.name in result.refused:
+                    continue
+                prefetch = _prefetch(fhir, templates, pid)
+                result.answers["prefetch", pid] = normalised(_hook(service, captured, pid, prefetch=prefetch))
+                result.answers["fetch", pid] = normalised(_hook(service, captured, pid, fhirServer=hapi_url))
+
+
+def _fhir_door(hapi_url: str, pid: str, as_of: date) -> Any:
+    return _cli_json("evaluate", "--fhir", hapi_url, "--patient", pid, "--as-of", as_of.isoformat(), "--format", "json")
+
+
+def _sweep(hapi_url: str, work: Path, as_of: date, stored: list[str]) -> dict[str, dict[str, Any]]:
+    """`cds-cyto sweep --once` over the group's stored patients; each one's Assessment as the store keeps it."""
+    ids = work / f"ids-{as_of}.txt"
+    ids.write_text("\n".join(stored) + "\n", encoding="utf-8")
+    database = f"sqlite:///{work / f'sweep-{as_of}.sqlite'}"
+    done = _cli(
+        "sweep", "--once", "--fhir", hapi_url, "--database", database, "--ids", str(ids), "--as-of",
+        as_of.isoformat(), "--no-progress",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    engine = make_engine(database)
+    try:
+        out: dict[str, dict[str, Any]] = {}
+        for pid in stored:
+            state = load_patient(engine, pid)
+            assert state is not None and state.assessment is not None, pid
+            out[pid] = state.assessment
+        return out
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")

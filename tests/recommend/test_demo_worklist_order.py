@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.cli import run_cds_cyto
+from tests.support.hapi_cohort import CohortOnHapi
 
-COHORT = Path(__file__).resolve().parents[2] / "fixtures" / "cohort"
 AS_OF = "2026-11-20"  # the cohort's data cut (fixtures/cohort/README.md)
 
 
-def test_the_demo_worklist_puts_the_day_9_patient_with_grade_3_crs_first(hapi_url: str, tmp_path: Path) -> None:
-    loaded = run_cds_cyto(tmp_path, "fixtures", "load", "--fhir", hapi_url, str(COHORT), timeout=900)
-    assert loaded.returncode == 0, loaded.stderr[-2000:]
+def test_the_demo_worklist_puts_the_day_9_patient_with_grade_3_crs_first(
+    cohort_on_hapi: CohortOnHapi, tmp_path: Path
+) -> None:
+    # the cohort is loaded once per session by `cds-cyto fixtures load` (the cohort_on_hapi fixture)
+    hapi_url = cohort_on_hapi.base_url
     ids = tmp_path / "ids.txt"
-    ids.write_text("\n".join(sorted(p.stem for p in COHORT.glob("syn-*.json"))) + "\n", encoding="utf-8")
+    ids.write_text("\n".join(cohort_on_hapi.ids) + "\n", encoding="utf-8")
     database = f"sqlite:///{tmp_path / 'sweep.sqlite'}"
     env = {"CDS_CYTO_DATABASE_URL": database}
     swept = run_cds_cyto(
