@@ -22,7 +22,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -297,13 +296,10 @@ def normalised(document: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(scope="module")
-def doors(
-    hapi_url: str,
-    cohort_on_hapi: CohortOnHapi,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch_module: pytest.MonkeyPatch,
-) -> Doors:
+# Session scope: computed once even when a scheduler (pytest-xdist) runs another module's test between two of this
+# module's — a module fixture was then torn down and every door run again (460 s in CI).
+@pytest.fixture(scope="session")
+def doors(hapi_url: str, cohort_on_hapi: CohortOnHapi, tmp_path_factory: pytest.TempPathFactory) -> Doors:
     work = tmp_path_factory.mktemp("doors")
     result = Doors(_cases(work / "files"))
     fhir = httpx.Client(base_url=hapi_url.rstrip("/") + "/", timeout=120)
@@ -332,9 +328,10 @@ def doors(
         fhir_runs = {p: pool.submit(_fhir_door, hapi_url, p, as_of) for as_of, pids in stored.items() for p in pids}
         sweeps = {as_of: pool.submit(_sweep, hapi_url, work, as_of, pids) for as_of, pids in stored.items() if pids}
         captured = Captured()
-        monkeypatch_module.setattr(patient_view, "evaluate", captured)
-        for as_of, cases in groups.items():
-            _hook_doors(result, fhir, captured, hapi_url, work, as_of, cases)
+        with pytest.MonkeyPatch.context() as patch:  # watched only while the hook doors run
+            patch.setattr(patient_view, "evaluate", captured)
+            for as_of, cases in groups.items():
+                _hook_doors(result, fhir, captured, hapi_url, work, as_of, cases)
         for run in file_runs.values():
             for document in _as_list(run.result()):
                 result.answers["file", str(document["patient_id"])] = normalised(document)
@@ -405,12 +402,6 @@ def _sweep(hapi_url: str, work: Path, as_of: date, stored: list[str]) -> dict[st
         return out
     finally:
         engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 def _all_patients() -> list[tuple[str, str]]:

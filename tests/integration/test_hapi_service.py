@@ -80,7 +80,9 @@ def test_partial_prefetch_is_completed_from_the_fhir_server(
     assert status == 200, answer
     assert answer["cards"] == expected
     sent = bytes(proxy.sent_up).lower()
-    assert b"get /fhir/observation?patient=" + cytopenic.pid.encode() in sent
+    # HAPI offers batch (its CapabilityStatement): the missing keys go as one batch POST, Observations among them
+    assert b"post /fhir" in sent
+    assert b'"url":"observation?patient=' + cytopenic.pid.encode() in sent
     assert b"get /fhir/patient/" not in sent  # the prefetched Patient was used, not fetched again
     assert sent.count(b"authorization: bearer " + TOKEN.lower().encode()) == sent.count(b" http/1.1\r\n") > 0
 
@@ -100,7 +102,7 @@ def test_no_prefetch_at_all_fetches_everything_from_the_fhir_server(
 def test_a_large_patient_fetched_from_the_fhir_server(
     service: TestClient, loaded: LoadedPatients, hapi_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """1,500 Observations: the observations template asks for _count=1000, so its search takes two pages. (This
+    """1,500 Observations: the service's own search asks for CDS_CYTO_FHIR_PAGE_SIZE (2000), one page. (This
     patient gets no card on day +7; the log shows that every Observation arrived.)"""
     from_file = orjson.loads(loaded.big_file.read_bytes())
     resources = [e["resource"] for e in from_file["entry"]]
