@@ -72,6 +72,21 @@ def test_recovered_crs_is_not_active() -> None:
     assert "CRS" not in rec.text and "Active CRS" not in [e.label for e in rec.evidence]
 
 
+def test_crs_marked_resolved_without_an_abatement_date_is_not_active() -> None:
+    # Epic-style: the problem-list entry is set to "resolved" and no abatement date is written
+    cond = crs_condition(3, 3) | {
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "resolved"}]
+        }
+    }
+    a = run(patient(), infusion(), cond, obs("neutrophils", 0.3, "10*9/L", day=9), as_of_day=9)
+    rec = card(a, "gcsf-therapeutic")
+    assert "CRS" not in rec.text and "Active CRS" not in [e.label for e in rec.evidence]
+    monitoring = card(a, "extended-monitoring")
+    assert monitoring.urgency == "info", "no active grade 3 CRS with severe neutropenia to escalate it"
+    assert "Active" not in monitoring.text
+
+
 def test_active_crs_is_shown_on_the_prophylaxis_card() -> None:
     a = run(
         patient(), infusion(), HIGH_RISK, crs_condition(1, 1), obs("neutrophils", 2.0, "10*9/L", day=3), as_of_day=3

@@ -246,3 +246,40 @@ def test_crs_json_shape() -> None:
         "tocilizumab": True,
         "corticosteroid": False,
     }
+
+
+# ---- clinicalStatus without an abatement date ----------------------------------------------------------------
+
+
+def _status(res: Json, code: str) -> Json:
+    system = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+    return res | {"clinicalStatus": {"coding": [{"system": system, "code": code}]}}
+
+
+@pytest.mark.parametrize("code", ["resolved", "inactive", "remission"])
+def test_a_condition_marked_over_without_a_date_is_not_active(code: str) -> None:
+    c = _crs(_status(crs_condition(3, 4, None), code))
+    assert not c.ongoing and c.resolved_undated
+    assert c.recovery_day is None, "the day it recovered was not written: unknown, never guessed"
+    assert c.to_json()["resolved_without_date"] is True
+
+
+@pytest.mark.parametrize("code", ["active", "recurrence", "relapse"])
+def test_a_condition_still_active_by_status_stays_ongoing(code: str) -> None:
+    c = _crs(_status(crs_condition(3, 4, None), code))
+    assert c.ongoing and not c.resolved_undated and "resolved_without_date" not in c.to_json()
+
+
+def test_one_episode_still_open_keeps_crs_active() -> None:
+    c = _crs(_status(crs_condition(2, 3, None), "resolved"), crs_condition(3, 6, None))
+    assert c.ongoing and not c.resolved_undated
+
+
+def test_a_dated_abatement_after_as_of_is_not_overridden_by_todays_status() -> None:
+    c = _crs(_status(crs_condition(2, 3, 9), "resolved"), as_of_day=8)
+    assert c.ongoing and c.recovery_day is None and not c.resolved_undated
+
+
+def test_daily_grades_date_the_recovery_of_a_condition_marked_over() -> None:
+    c = _crs(_status(crs_condition(2, 3, None), "resolved"), crs_grade(2, 3), crs_grade(1, 4), crs_grade(0, 5))
+    assert c.recovery_day == 5 and not c.ongoing and not c.conflicts

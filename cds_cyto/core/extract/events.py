@@ -25,6 +25,7 @@ __all__ = ["MEDICATION_TYPES", "EventReader"]
 # A dose or procedure with these statuses did not happen (or was recorded in error).
 _NOT_DONE = frozenset({"entered-in-error", "not-done", "not-taken", "preparation", "intended"})
 _CONDITION_EXCLUDED = frozenset({"entered-in-error", "refuted"})
+_CONDITION_OVER = frozenset({"resolved", "inactive", "remission"})  # FHIR R4 condition-clinical
 MEDICATION_TYPES = frozenset({"MedicationAdministration", "MedicationStatement"})
 
 
@@ -167,7 +168,9 @@ class EventReader:
         abatement = parse_instant(abatement_raw)
         if onset is None:
             self._problems.warn(label, "no-time", "CRS Condition without an onset date; timing unknown")
-        self.crs.append(CrsEpisode(grade, onset[1] if onset else None, abatement[1] if abatement else None, label))
+        self.crs.append(
+            CrsEpisode(grade, onset[1] if onset else None, abatement[1] if abatement else None, label, _resolved(cond))
+        )
         return True
 
     def _read_diagnosis(self, cond: Mapping[str, Any], label: str, codes: list[str]) -> None:
@@ -198,6 +201,11 @@ class EventReader:
         groups = tuple(dict.fromkeys(name for name, _, _, _ in self.diagnoses))
         _, family, code, label = self.diagnoses[0]
         return Diagnosis(family, groups, code, label)
+
+
+def _resolved(cond: Mapping[str, Any]) -> bool:
+    """The Condition's clinicalStatus says it is over (resolved, inactive, remission), whether or not it is dated."""
+    return any(c.rpartition("|")[2] in _CONDITION_OVER for c in codings(cond.get("clinicalStatus")))
 
 
 def _excluded(cond: Mapping[str, Any]) -> bool:

@@ -75,6 +75,8 @@ class CrsEpisode:
     onset: date | None
     abatement: date | None
     source_id: str | None
+    # clinicalStatus resolved / inactive / remission: the CRS is over even when no abatement date was written
+    resolved: bool = False
 
 
 @dataclass(frozen=True, slots=True)

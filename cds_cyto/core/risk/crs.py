@@ -59,6 +59,9 @@ class CrsFeatures:
     sources: dict[str, FeatureSource] = field(default_factory=dict)
     conflicts: tuple[str, ...] = ()  # where the Conditions and the daily grades disagree
     condition_max_grade: int | None = None  # the highest coded grade alone (None: no graded Condition)
+    # every CRS Condition is over by its clinicalStatus (resolved, inactive, remission) but some carry no abatement
+    # date: CRS is not active, and the day it recovered is unknown
+    resolved_undated: bool = False
 
     @property
     def ongoing(self) -> bool:
@@ -67,6 +70,7 @@ class CrsFeatures:
             self.source in ("condition", "observation")
             and self.onset_day is not None
             and self.recovery_day is None
+            and not self.resolved_undated
             and (self.max_grade is None or self.max_grade > 0)
         )
 
@@ -86,6 +90,8 @@ class CrsFeatures:
         }
         if self.conflicts:
             out["conflicts"] = list(self.conflicts)
+        if self.resolved_undated:
+            out["resolved_without_date"] = True
         return out
 
 
@@ -100,6 +106,7 @@ class _Coded:
     dated: bool  # at least one episode placed on the timeline
     ids: tuple[str, ...]
     undated: int
+    resolved_undated: bool = False  # no recovery day, but every dated episode abated or marked over
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +134,10 @@ def _from_conditions(episodes: list[CrsEpisode], day0: date, as_of: date) -> _Co
     abated = [e.abatement for e in dated if e.abatement is not None and e.onset is not None and e.abatement >= e.onset]
     if dated and len(abated) == len(dated) and max(abated) <= as_of:
         recovery = max(abated)
+    # An episode with no abatement date whose status says it is over has ended on a day nobody wrote down; one with
+    # a date is judged by its date (its status today says nothing of an earlier as_of).
+    over = [e for e in dated if (e.abatement <= as_of if e.abatement is not None else e.resolved)]
+    resolved_undated = recovery is None and bool(dated) and len(over) == len(dated)
 
     def rel(d: date | None) -> int | None:
         return None if d is None else (d - day0).days
@@ -140,6 +151,7 @@ def _from_conditions(episodes: list[CrsEpisode], day0: date, as_of: date) -> _Co
         bool(dated),
         ids,
         len(undated),
+        resolved_undated,
     )
 
 
@@ -204,7 +216,10 @@ def _merge(coded: _Coded | None, charted: _Charted | None) -> _Merged:
 
     recovery: int | None = None
     if coded is not None and coded.dated:
-        if coded.recovery is None:
+        if coded.recovery is None and coded.resolved_undated:
+            if charted is not None and charted.recovery is not None:
+                recovery, sources["recovery"] = charted.recovery, "observation"
+        elif coded.recovery is None:
             if charted is not None and charted.recovery is not None:
                 conflicts.append(
                     f"the daily CRS grades are 0 from {_day(charted.recovery)} but a CRS Condition has not abated: "
@@ -252,6 +267,7 @@ def crs_features(record: PatientRecord, as_of: date, data: RiskData) -> CrsFeatu
             sources,
             conflicts,
             coded.max_grade if coded else None,
+            coded is not None and coded.resolved_undated and recovery is None,
         )
     temps = [t for t in record.series("temperature") if day0 <= t.local_date <= as_of]
     fever = next((t for t in temps if t.value >= data.fever_at_least), None)
