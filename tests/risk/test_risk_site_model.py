@@ -95,6 +95,9 @@ def score(
     return risk.site_score
 
 
+RESOLVED: Json = {"clinicalStatus": {"coding": [{"code": "resolved"}]}}
+
+
 def temps(*days: int, value: float = 37.0) -> list[Json]:
     return [obs("temperature", value, d) for d in days]
 
@@ -108,6 +111,7 @@ def temps(*days: int, value: float = 37.0) -> list[Json]:
         # recorded CRS: read on the day +14 landmark; complete when every episode has abated by then
         ([crs_condition(2, 2)], 15, False, "CRS from day +2 had not abated by the day +14 landmark"),
         ([crs_condition(2, 2, 6)], 15, True, None),
+        ([crs_condition(2, 2) | RESOLVED], 15, False, "marked resolved without an abatement date"),  # day unknown
         ([crs_condition(2, 2, 6)], 14, True, None),
         ([crs_condition(2, 2, 6)], 13, False, "scored from its day +14 landmark"),
         ([crs_condition(2, 2, 16)], 20, False, "had not abated by the day +14 landmark"),  # abated after it: never

@@ -159,6 +159,11 @@ def _crs_not_final(crs: CrsFeatures, signs: CrsSigns, landmark: int, rule: Mappi
                     f"a daily CRS grade {g} on {_day(d)} that the CRS Conditions do not cover: "
                     "the CRS record is incomplete"
                 )
+        if crs.recovery_day is None and crs.resolved_undated:
+            return (
+                f"CRS from {_day(crs.onset_day)} is marked resolved without an abatement date: its recovery day is "
+                "unknown and the model does not apply to this patient"
+            )
         if crs.recovery_day is None:
             return f"CRS from {_day(crs.onset_day)} had not abated {at}: the model does not apply to this patient"
         start, end = crs.onset_day, crs.recovery_day
