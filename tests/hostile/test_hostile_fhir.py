@@ -2,8 +2,10 @@
 ends within its deadline with a clear OperationOutcome, memory stays bounded by the limits, and `/healthz` keeps
 answering throughout (issue 15 items 1, 4 and the half-open request of item 8).
 
-The numbers asserted are acceptance bounds with a generous margin on a shared machine, not speed targets:
-bench/bench_hostile.py measures `/healthz` against the 100 ms goal.
+The numbers asserted are functional bounds with a generous margin on a shared machine, not speed targets: a call
+that ends, memory that does not grow with what the server sends, a `/healthz` that is never stalled (a stall is
+what the event loop parsing a 300 MB body did: tens of seconds). The speed goal, `/healthz` under 100 ms in every
+scenario, is measured by bench/bench_hostile.py, never asserted here.
 """
 
 from __future__ import annotations
@@ -182,8 +184,12 @@ def test_a_half_open_request_gets_408_within_the_read_timeout(service: Service) 
     assert time.monotonic() - started < READ_TIMEOUT_S + MARGIN_S
 
 
+# Longer than any /healthz answer when the loop is free, far shorter than the stalls the limits removed; not 100 ms.
+STALLED_MS = 1000.0
+
+
 def test_memory_and_health_stayed_bounded_throughout(service: Service) -> None:
-    """Runs last: over every call above, RSS growth stayed within the limits and /healthz kept answering."""
+    """Runs last: over every call above, RSS growth stayed within the limits and /healthz was never stalled."""
     growth = service.peak_rss - service.baseline_rss
     bound = 4 * int(LIMITS["CDS_CYTO_HOOK_MAX_FETCH_BYTES"]) + 150 * MIB
     times = sorted(service.health_ms)
@@ -195,4 +201,4 @@ def test_memory_and_health_stayed_bounded_throughout(service: Service) -> None:
     )
     assert growth < bound
     assert service.health_failures == 0
-    assert max(times) < 1000.0
+    assert max(times) < STALLED_MS, "the event loop was held: something ran on it that should not"
