@@ -272,12 +272,13 @@ def render_table(worklist: Worklist) -> str:
     table = [("URGENCY", "DAY", "PATIENT", "CHANGE", "STATE", "ALERT", "SUMMARY")]
     for row in worklist.rows:
         first = True
+        patient = _patient_text(row)
         for a in row.alerts:
             table.append(
                 (
                     (row.urgency or "-") if first else "",
                     _day(row.day) if first else "",
-                    row.patient_id if first else "",
+                    patient if first else "",
                     a.change,
                     a.state,
                     a.code,
@@ -290,7 +291,7 @@ def render_table(worklist: Worklist) -> str:
                 (
                     (row.urgency or "-") if first else "",
                     _day(row.day) if first else "",
-                    row.patient_id if first else "",
+                    patient if first else "",
                     "grades",
                     "",
                     "",
@@ -300,6 +301,11 @@ def render_table(worklist: Worklist) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in table]
     return head + "\n" + "\n".join(line.rstrip() for line in lines) + failed
+
+
+def _patient_text(row: WorklistRow) -> str:
+    # a reader of every tenant may see two tenants' patients of one id: the tenant tells them apart
+    return f"{row.patient_id} ({row.tenant})" if row.tenant else row.patient_id
 
 
 def _failed_text(failed: list[FailedPatient]) -> str:
@@ -323,6 +329,7 @@ CSV_COLUMNS = (
     "change",
     "summary",
     "grade_changes",
+    "tenant",  # empty for a tenant's own reader, and for patients swept without one
 )
 
 
@@ -334,8 +341,9 @@ def render_csv(worklist: Worklist) -> str:
     for row in worklist.rows:
         changes = _grades_text(row.grade_changes)
         common = (row.patient_id, row.urgency or "", "" if row.day is None else row.day)
+        tenant = row.tenant or ""
         if not row.alerts:
-            writer.writerow((*common, "", "", "", "", "grades", "", changes))
+            writer.writerow((*common, "", "", "", "", "grades", "", changes, tenant))
         for a in row.alerts:
-            writer.writerow((*common, a.id, a.code, a.urgency, a.state, a.change, a.summary, changes))
+            writer.writerow((*common, a.id, a.code, a.urgency, a.state, a.change, a.summary, changes, tenant))
     return out.getvalue()

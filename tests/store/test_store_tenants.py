@@ -4,6 +4,8 @@ its count, reason and backoff until a success clears them."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from cds_cyto.store.patients import (
 )
 from cds_cyto.store.runs import finish_run, get_run, start_run
 from cds_cyto.sweep.retry import backoff
-from cds_cyto.sweep.worklist import build_worklist, patient_entries, patient_entry
+from cds_cyto.sweep.worklist import build_worklist, patient_entries, patient_entry, render_csv, render_table
 from tests.support.serve import served
 
 T0 = datetime(2032, 7, 1, 6, 0, tzinfo=UTC)
@@ -189,9 +191,16 @@ def test_every_tenants_reader_sees_two_tenants_patients_of_one_id_apart(store: S
     assert (rows["ward-a"].day, [a.code for a in rows["ward-a"].alerts]) == (9, ["platelet-transfusion"])
     assert (rows["ward-b"].day, [a.code for a in rows["ward-b"].alerts]) == (12, ["gcsf-therapeutic"])
     assert rows["ward-a"].to_json()["tenant"] == "ward-a"
+    everyone = build_worklist(store.engine, scope=ALL_TENANTS)
+    assert {"p-1 (ward-a)", "p-1 (ward-b)"} <= _cells(render_table(everyone))
+    assert sorted(r["tenant"] for r in csv.DictReader(io.StringIO(render_csv(everyone)))) == ["ward-a", "ward-b"]
     [own] = build_worklist(store.engine, scope=Scope("ward-b")).rows
     assert own.tenant is None and "tenant" not in own.to_json(), "a tenant's own reader needs no tenant column"
     assert (own.day, [a.code for a in own.alerts]) == (12, ["gcsf-therapeutic"])
+
+
+def _cells(table: str) -> set[str]:
+    return {cell.strip() for line in table.splitlines() for cell in line.split("  ") if cell.strip()}
 
 
 def _two_tenants_one_id(store: Store) -> None:
