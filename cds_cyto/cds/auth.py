@@ -459,9 +459,15 @@ def _time_claim(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise AuthError("bad-claim")
-    return float(value)
+    try:
+        seconds = float(value)  # an int of 400 digits is valid JSON, and no float: OverflowError, was a 500
+    except OverflowError:
+        raise AuthError("bad-claim") from None
+    if not math.isfinite(seconds):
+        raise AuthError("bad-claim")
+    return seconds
 
 
 def _strip_slash(url: str) -> str:

@@ -3,11 +3,13 @@
 Without this, any trusted EHR could make the service call any URL with its token (an SSRF door). A request's
 `fhirServer` matches a configured base when scheme, host and port are equal (default ports filled in, case folded)
 and its path is the base's path or lies under it segment by segment (`/fhir/r4` allows `/fhir/r4` and
-`/fhir/r4/tenant-1`, never `/fhir/r4x` or `/fhir`). A URL with user info, a query or a fragment never matches.
+`/fhir/r4/tenant-1`, never `/fhir/r4x` or `/fhir`). A URL with user info, a query or a fragment never matches,
+nor one whose path holds, decoded, a dot segment, a "/", a "\\", a ";" or a control character.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
@@ -16,6 +18,9 @@ __all__ = ["BaseUrl", "normalise_base_url", "server_allowed"]
 BaseUrl = tuple[str, str, int, tuple[str, ...]]  # scheme, host, port, path segments
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A path segment, decoded, of RFC 3986's unreserved and sub-delimiter characters but ';': an encoded "/" or "\\",
+# a control character or Tomcat's "..;" would let a tolerant server climb above the base the check allowed.
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,=:@-]+")
 
 
 def normalise_base_url(url: str) -> BaseUrl | None:
@@ -31,7 +36,7 @@ def normalise_base_url(url: str) -> BaseUrl | None:
     if parts.query or parts.fragment:
         return None
     segments = tuple(unquote(s) for s in parts.path.split("/") if s)
-    if any(s in (".", "..") for s in segments):
+    if any(s in (".", "..") or not _SAFE_SEGMENT.fullmatch(s) for s in segments):
         return None
     return scheme, parts.hostname.lower().rstrip("."), port or _DEFAULT_PORTS[scheme], segments
 

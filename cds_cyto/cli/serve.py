@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cds_cyto.app import create_app
+    from cds_cyto.app.head_timeout import HeadTimeoutH11
     from cds_cyto.cds.auth import parse_trusted_issuers
     from cds_cyto.cds.header_limit import MAX_REQUEST_HEAD_BYTES
     from cds_cyto.core.profile import ProfileError
@@ -117,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,  # oversized headers reach HeaderLimit's 431
+            http=HeadTimeoutH11,  # a request head must arrive within the read timeout (slowloris)
         )
         return 0
     asyncio.run(app.state.runtime.aclose())  # this process only supervises; each worker builds its own app
@@ -132,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
+        http=HeadTimeoutH11,
     )
     return 0
 

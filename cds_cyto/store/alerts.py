@@ -42,6 +42,7 @@ __all__ = [
     "reconcile",
     "resolve_left_cohort",
     "stored_tenant",
+    "tenant_alerts_of",
     "tenant_is",
 ]
 
@@ -280,6 +281,14 @@ def alerts_for_worklist(engine: Engine, since_run_id: int, *, scope: Scope) -> l
     )
     with Session(engine) as session:
         return [_view(a) for a in session.scalars(select(Alert).where(condition).order_by(Alert.id))]
+
+
+def tenant_alerts_of(engine: Engine, patient_id: str, tenant: str | None) -> list[AlertView]:
+    """Every alert of one tenant's patient (None: the untenanted one), e.g. what a sweep writes back to that
+    tenant's FHIR server: never another tenant's patient of the same id."""
+    with Session(engine) as session:
+        stmt = select(Alert).where(Alert.patient_id == patient_id, tenant_is(Alert.tenant, tenant)).order_by(Alert.id)
+        return [_view(a) for a in session.scalars(stmt)]
 
 
 def alerts_of(engine: Engine, patient_id: str, *, scope: Scope = ALL_TENANTS) -> list[AlertView]:

@@ -6,7 +6,9 @@ endpoints, a function that finds the store for a request, and each trusted issue
 Who sees what (issue 15): a caller sees the patients and alerts of its issuer's configured `tenant` only — the
 tenant a sweep stamped on them (CDS_CYTO_SWEEP_TENANT). An issuer configured without a tenant sees nothing; with
 auth disabled (development, the demo) every tenant's are shown. Acknowledging also needs a user: the token's `sub`,
-which is recorded as who acknowledged. Another tenant's patient or alert is a 404, like one that does not exist.
+which is recorded as who acknowledged. One patient id may be two tenants' patients: their entries are never merged;
+a reader of every tenant who asks for such an id gets a 409 naming the tenants and picks one with `?tenant=`.
+Another tenant's patient or alert is a 404, like one that does not exist.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at definition time, and one of them
@@ -20,7 +22,7 @@ from fastapi.responses import Response
 
 from cds_cyto.store import Store
 from cds_cyto.store.alerts import ALL_TENANTS, Scope, acknowledge
-from cds_cyto.sweep.worklist import build_worklist, patient_entry, render_csv
+from cds_cyto.sweep.worklist import build_worklist, patient_entries, render_csv
 
 __all__ = ["caller_scope", "worklist_router"]
 
@@ -79,10 +81,26 @@ def worklist_router(
 
     @router.get("/patients/{patient_id}")
     async def patient(patient_id: str, request: Request, client: Annotated[Any, Depends(authenticate)]) -> Response:
-        entry = patient_entry(store_of(request).engine, patient_id, scope=caller_scope(client, issuer_tenants))
-        if entry is None:
+        if set(request.query_params) - {"tenant"} or len(request.query_params.getlist("tenant")) > 1:
+            return _problem(400, "this endpoint takes one query parameter, once: 'tenant'")
+        scope = caller_scope(client, issuer_tenants)
+        entries = patient_entries(store_of(request).engine, patient_id, scope=scope)
+        wanted = request.query_params.get("tenant")
+        if wanted is not None and scope.everyone:  # "" names the untenanted patient
+            entries = [e for e in entries if (e.get("tenant") or "") == wanted]
+        elif wanted is not None and wanted != scope.tenant:  # a tenant's reader may name only its own
+            entries = []
+        if not entries:
             return _not_found("patient on the worklist")
-        return Response(orjson.dumps(entry), media_type="application/json")
+        if len(entries) > 1:
+            # only a reader of every tenant (auth disabled) can meet this: two tenants' patients of one id
+            tenants = [e.get("tenant") or "" for e in entries]
+            return Response(
+                orjson.dumps({"error": "this patient id is held by several tenants: add ?tenant=", "tenants": tenants}),
+                status_code=409,
+                media_type="application/json",
+            )
+        return Response(orjson.dumps(entries[0]), media_type="application/json")
 
     @router.post("/alerts/{alert_id}/acknowledge")
     async def acknowledge_alert(

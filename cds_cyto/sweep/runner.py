@@ -43,7 +43,7 @@ from cds_cyto.sources import (
     default_observation_codes,
 )
 from cds_cyto.store import Store
-from cds_cyto.store.alerts import Finding, alerts_of, resolve_left_cohort
+from cds_cyto.store.alerts import Finding, resolve_left_cohort, tenant_alerts_of
 from cds_cyto.store.lease import holder_name
 from cds_cyto.store.patients import (
     Evaluation,
@@ -423,7 +423,8 @@ class Sweeper:
             return
         try:
             # awaited first: `report.x += await ...` would read the count before the await and lose updates
-            written = await write_back(self.client, patient_id, document, grades, alerts_of(self.engine, patient_id))
+            alerts = tenant_alerts_of(self.engine, patient_id, self.config.tenant)  # not another tenant's p-id
+            written = await write_back(self.client, patient_id, document, grades, alerts)
         except Exception as exc:  # the patient is assessed and saved: a failed write-back is retried next sweep
             report.write_back_failed += 1
             code = (

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from cds_cyto.store.alerts import URGENCY_RANK, AlertView, Scope, alerts_for_worklist, alerts_of
+from cds_cyto.store.alerts import URGENCY_RANK, AlertView, Scope, alerts_for_worklist, alerts_of, in_scope
 from cds_cyto.store.patients import FailedPatient, PatientKey, PatientSummary, failed_patients, patient_summaries
 from cds_cyto.store.runs import RunInfo, last_completed_run
+from cds_cyto.store.tables import PatientState
 from cds_cyto.sweep.fingerprint import grade_changes
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "WorklistAlert",
     "WorklistRow",
     "build_worklist",
+    "patient_entries",
     "patient_entry",
     "render_csv",
     "render_table",
@@ -207,17 +209,46 @@ def build_worklist(engine: Engine, *, scope: Scope) -> Worklist:
     return Worklist(last, rows, failed_patients(engine, scope=scope))
 
 
-def patient_entry(engine: Engine, patient_id: str, *, scope: Scope) -> dict[str, Any] | None:
-    """One patient's worklist entry with every alert it ever had; None when the patient is not in `scope` (another
-    tenant's patient is answered like one never swept)."""
-    summaries = list(patient_summaries(engine, [patient_id], scope=scope).values())
-    failed = [f for f in failed_patients(engine, scope=scope) if f.patient_id == patient_id]
-    if not summaries and not failed:
-        return None
+def _failed_by_tenant(engine: Engine, patient_id: str, scope: Scope) -> dict[str | None, FailedPatient]:
+    """The patient's failures, by tenant. (`FailedPatient` does not carry its tenant; this read belongs in
+    store/patients.py, kept here until that module gains it.)"""
+    stmt = select(
+        PatientState.tenant, PatientState.failures, PatientState.failure_reason, PatientState.retry_after
+    ).where(PatientState.patient_id == patient_id, PatientState.failures > 0, in_scope(PatientState.tenant, scope))
+    with engine.connect() as conn:
+        return {
+            tenant or None: FailedPatient(patient_id, failures, reason, retry)
+            for tenant, failures, reason, retry in conn.execute(stmt)
+        }
+
+
+def patient_entries(engine: Engine, patient_id: str, *, scope: Scope) -> list[dict[str, Any]]:
+    """The worklist entries of one patient id in `scope`, with every alert each ever had: one per tenant holding a
+    patient of that id, never merged (two tenants' servers may number patients alike). A tenant's reader gets at
+    most one; empty when the id is not in `scope` (another tenant's patient is answered like one never swept). For a
+    reader of every tenant each entry names its tenant, as the worklist's rows do; untenanted ones first."""
+    summaries = {tenant: s for (tenant, _), s in patient_summaries(engine, [patient_id], scope=scope).items()}
+    failed = _failed_by_tenant(engine, patient_id, scope)
+    alerts: dict[str | None, list[AlertView]] = {}
+    for a in alerts_of(engine, patient_id, scope=scope):
+        alerts.setdefault(a.tenant, []).append(a)
     last = last_completed_run(engine)
-    alerts = alerts_of(engine, patient_id, scope=scope)
-    row = _row(patient_id, alerts, summaries[0] if len(summaries) == 1 else None, last.id if last else 0)
-    return row.to_json() | {"failure": _failed_json(failed[0]) if failed else None}
+    since = last.id if last else 0
+    entries = []
+    for tenant in sorted(summaries.keys() | failed.keys(), key=lambda t: t or ""):
+        row = _row(patient_id, alerts.get(tenant, []), summaries.get(tenant), since, tenant if scope.everyone else None)
+        fail = failed.get(tenant)
+        entries.append(row.to_json() | {"failure": _failed_json(fail) if fail else None})
+    return entries
+
+
+def patient_entry(engine: Engine, patient_id: str, *, scope: Scope, tenant: str | None = None) -> dict[str, Any] | None:
+    """One patient's worklist entry: the one in `scope`, or for a reader of every tenant the one of `tenant` (None:
+    the untenanted one). None when there is no such entry."""
+    for entry in patient_entries(engine, patient_id, scope=scope):
+        if not scope.everyone or entry.get("tenant") == tenant:
+            return entry
+    return None
 
 
 def _day(day: int | None) -> str:
@@ -241,12 +272,13 @@ def render_table(worklist: Worklist) -> str:
     table = [("URGENCY", "DAY", "PATIENT", "CHANGE", "STATE", "ALERT", "SUMMARY")]
     for row in worklist.rows:
         first = True
+        patient = _patient_text(row)
         for a in row.alerts:
             table.append(
                 (
                     (row.urgency or "-") if first else "",
                     _day(row.day) if first else "",
-                    row.patient_id if first else "",
+                    patient if first else "",
                     a.change,
                     a.state,
                     a.code,
@@ -259,7 +291,7 @@ def render_table(worklist: Worklist) -> str:
                 (
                     (row.urgency or "-") if first else "",
                     _day(row.day) if first else "",
-                    row.patient_id if first else "",
+                    patient if first else "",
                     "grades",
                     "",
                     "",
@@ -269,6 +301,11 @@ def render_table(worklist: Worklist) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in table]
     return head + "\n" + "\n".join(line.rstrip() for line in lines) + failed
+
+
+def _patient_text(row: WorklistRow) -> str:
+    # a reader of every tenant may see two tenants' patients of one id: the tenant tells them apart
+    return f"{row.patient_id} ({row.tenant})" if row.tenant else row.patient_id
 
 
 def _failed_text(failed: list[FailedPatient]) -> str:
@@ -292,6 +329,7 @@ CSV_COLUMNS = (
     "change",
     "summary",
     "grade_changes",
+    "tenant",  # empty for a tenant's own reader, and for patients swept without one
 )
 
 
@@ -303,8 +341,9 @@ def render_csv(worklist: Worklist) -> str:
     for row in worklist.rows:
         changes = _grades_text(row.grade_changes)
         common = (row.patient_id, row.urgency or "", "" if row.day is None else row.day)
+        tenant = row.tenant or ""
         if not row.alerts:
-            writer.writerow((*common, "", "", "", "", "grades", "", changes))
+            writer.writerow((*common, "", "", "", "", "grades", "", changes, tenant))
         for a in row.alerts:
-            writer.writerow((*common, a.id, a.code, a.urgency, a.state, a.change, a.summary, changes))
+            writer.writerow((*common, a.id, a.code, a.urgency, a.state, a.change, a.summary, changes, tenant))
     return out.getvalue()

@@ -182,3 +182,11 @@ def test_the_maximum_token_lifetime_is_read_from_the_environment(
         now = int(time.time())
         r = client.get("/cds-services", headers=bearer(token("/cds-services", iat=now, exp=now + 900)))
     assert r.status_code == (200 if accepted else 401)
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", [10**400, -(10**400)])
+def test_a_time_claim_too_large_for_a_float_is_a_401_not_a_500(secured: TestClient, claim: str, value: int) -> None:
+    """Signed and valid JSON, yet no float: `math.isfinite` raised OverflowError, a 500 with a traceback."""
+    r = secured.get("/cds-services", headers=bearer(token("/cds-services", **{claim: value})))
+    assert (r.status_code, r.content) == (401, b"")

@@ -46,6 +46,13 @@ def test_a_listed_base_and_what_lies_under_it_match(server: str) -> None:
         "https://evil.example.org/fhir/r4",
         "http://localhost:8080",  # the same machine under another name is another origin
         "not a url",
+        # decoded, these climb above the base on a tolerant server (attack on #15)
+        "https://ehr.example.org/fhir/r4/x%2F..%2F..%2Fadmin",
+        "https://ehr.example.org/fhir/r4/x%5C..%5C..%5Cadmin",
+        "https://ehr.example.org/fhir/r4/\\..\\..\\admin",
+        "https://ehr.example.org/fhir/r4/..;/..;/admin",
+        "https://ehr.example.org/fhir/r4/a%0d%0aHost:evil",
+        "https://ehr.example.org/fhir/r4/%00",
     ],
 )
 def test_anything_else_does_not(server: str) -> None:

@@ -2,8 +2,10 @@
 ends within its deadline with a clear OperationOutcome, memory stays bounded by the limits, and `/healthz` keeps
 answering throughout (issue 15 items 1, 4 and the half-open request of item 8).
 
-The numbers asserted are acceptance bounds with a generous margin on a shared machine, not speed targets:
-bench/bench_hostile.py measures `/healthz` against the 100 ms goal.
+The numbers asserted are functional bounds with a generous margin on a shared machine, not speed targets: a call
+that ends, memory that does not grow with what the server sends, a `/healthz` that is never stalled (a stall is
+what the event loop parsing a 300 MB body did: tens of seconds). The speed goal, `/healthz` under 100 ms in every
+scenario, is measured by bench/bench_hostile.py, never asserted here.
 """
 
 from __future__ import annotations
@@ -182,8 +184,56 @@ def test_a_half_open_request_gets_408_within_the_read_timeout(service: Service) 
     assert time.monotonic() - started < READ_TIMEOUT_S + MARGIN_S
 
 
+def _trickle_head(sock: socket.socket, first: bytes) -> int:
+    """Send `first`, then one header line each 0.5 s for up to 30 s; the status that came back (0: none)."""
+    sock.sendall(first)
+    sock.settimeout(0.5)
+    for i in range(60):
+        try:
+            sock.sendall(b"X-Trickle-%d: y\r\n" % i)
+        except OSError:
+            return 0
+        try:
+            data = sock.recv(4096)
+        except TimeoutError:
+            continue
+        return int(data.split(b" ", 2)[1]) if data else 0
+    return 0
+
+
+def _complete(answer: bytes) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = [line.split(b":", 1)[1] for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+    return len(body) >= int(length[0]) if length else True
+
+
+def test_a_request_head_that_trickles_gets_408_and_is_closed(service: Service) -> None:
+    """Slowloris: a head sent one line at a time was held for ever (the read timeout covered bodies only)."""
+    host, port = service.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        assert _trickle_head(sock, b"GET /cds-services HTTP/1.1\r\nHost: x\r\n") == 408
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer or not _complete(answer):
+            answer += sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200")
+        # the next request's head on the kept-alive connection is bounded alike
+        assert _trickle_head(sock, b"GET /healthz HTTP/1.1\r\n") == 408
+
+
+def test_a_connection_that_sends_nothing_is_closed(service: Service) -> None:
+    host, port = service.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        assert sock.recv(4096) == b""  # closed by the server, no answer: there was no request
+
+
+# Longer than any /healthz answer when the loop is free, far shorter than the stalls the limits removed; not 100 ms.
+STALLED_MS = 1000.0
+
+
 def test_memory_and_health_stayed_bounded_throughout(service: Service) -> None:
-    """Runs last: over every call above, RSS growth stayed within the limits and /healthz kept answering."""
+    """Runs last: over every call above, RSS growth stayed within the limits and /healthz was never stalled."""
     growth = service.peak_rss - service.baseline_rss
     bound = 4 * int(LIMITS["CDS_CYTO_HOOK_MAX_FETCH_BYTES"]) + 150 * MIB
     times = sorted(service.health_ms)
@@ -195,4 +245,4 @@ def test_memory_and_health_stayed_bounded_throughout(service: Service) -> None:
     )
     assert growth < bound
     assert service.health_failures == 0
-    assert max(times) < 1000.0
+    assert max(times) < STALLED_MS, "the event loop was held: something ran on it that should not"

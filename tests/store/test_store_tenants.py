@@ -4,10 +4,23 @@ its count, reason and backoff until a success clears them."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
 
 from cds_cyto.store import Store
-from cds_cyto.store.alerts import ALL_TENANTS, Finding, Scope, acknowledge, alerts_for_worklist, resolve_left_cohort
+from cds_cyto.store.alerts import (
+    ALL_TENANTS,
+    Finding,
+    Scope,
+    acknowledge,
+    alerts_for_worklist,
+    resolve_left_cohort,
+    tenant_alerts_of,
+)
 from cds_cyto.store.patients import (
     Evaluation,
     PatientUpdate,
@@ -19,9 +32,10 @@ from cds_cyto.store.patients import (
     record_failure,
     save_patient,
 )
-from cds_cyto.store.runs import get_run, start_run
+from cds_cyto.store.runs import finish_run, get_run, start_run
 from cds_cyto.sweep.retry import backoff
-from cds_cyto.sweep.worklist import build_worklist
+from cds_cyto.sweep.worklist import build_worklist, patient_entries, patient_entry, render_csv, render_table
+from tests.support.serve import served
 
 T0 = datetime(2032, 7, 1, 6, 0, tzinfo=UTC)
 AS_OF = date(2032, 7, 1)
@@ -177,6 +191,67 @@ def test_every_tenants_reader_sees_two_tenants_patients_of_one_id_apart(store: S
     assert (rows["ward-a"].day, [a.code for a in rows["ward-a"].alerts]) == (9, ["platelet-transfusion"])
     assert (rows["ward-b"].day, [a.code for a in rows["ward-b"].alerts]) == (12, ["gcsf-therapeutic"])
     assert rows["ward-a"].to_json()["tenant"] == "ward-a"
+    everyone = build_worklist(store.engine, scope=ALL_TENANTS)
+    assert {"p-1 (ward-a)", "p-1 (ward-b)"} <= _cells(render_table(everyone))
+    assert sorted(r["tenant"] for r in csv.DictReader(io.StringIO(render_csv(everyone)))) == ["ward-a", "ward-b"]
     [own] = build_worklist(store.engine, scope=Scope("ward-b")).rows
     assert own.tenant is None and "tenant" not in own.to_json(), "a tenant's own reader needs no tenant column"
     assert (own.day, [a.code for a in own.alerts]) == (12, ["gcsf-therapeutic"])
+
+
+def _cells(table: str) -> set[str]:
+    return {cell.strip() for line in table.splitlines() for cell in line.split("  ") if cell.strip()}
+
+
+def _two_tenants_one_id(store: Store) -> None:
+    """ward-a's and ward-b's Patient/p-1 (each with alerts and a day of its own) and an untenanted p-1 that failed."""
+    a_run = start_run(store.engine, "full", AS_OF, "sweep-a", T0)
+    b_run = start_run(store.engine, "full", AS_OF, "sweep-b", T0)
+    _save(store, a_run, "p-1", "ward-a", day=9, findings=(PLT,))
+    _save(store, b_run, "p-1", "ward-b", day=12, findings=(ANC,))
+    record_failure(store.engine, "p-1", b_run, None, "fetch: fhir-protocol", lambda n: T0 + backoff(n), T0)
+    finish_run(store.engine, a_run, "completed")
+    finish_run(store.engine, b_run, "completed")
+
+
+def test_one_patients_entry_is_one_tenants_never_a_merge(store: Store) -> None:
+    _two_tenants_one_id(store)
+    entries = patient_entries(store.engine, "p-1", scope=ALL_TENANTS)
+    seen = [(e.get("tenant"), e["day"], [a["code"] for a in e["alerts"]], e["failure"] is not None) for e in entries]
+    assert seen == [
+        (None, None, [], True),  # the untenanted p-1: failed, never assessed
+        ("ward-a", 9, ["platelet-transfusion"], False),
+        ("ward-b", 12, ["gcsf-therapeutic"], False),
+    ]
+    b = patient_entry(store.engine, "p-1", scope=ALL_TENANTS, tenant="ward-b")
+    assert b is not None and b["grades"] == {"ICAHT early": "I"} and b["day"] == 12
+    [own] = patient_entries(store.engine, "p-1", scope=Scope("ward-a"))
+    assert "tenant" not in own and own["day"] == 9 and own["failure"] is None
+    assert patient_entry(store.engine, "p-1", scope=Scope("ward-a")) == own
+    assert patient_entries(store.engine, "p-1", scope=Scope(None)) == []
+    assert patient_entry(store.engine, "p-1", scope=Scope("ward-c")) is None
+    # what ward-a's sweep writes back to ward-a's FHIR server: ward-a's alerts only
+    assert [a.code for a in tenant_alerts_of(store.engine, "p-1", "ward-a")] == ["platelet-transfusion"]
+    assert tenant_alerts_of(store.engine, "p-1", None) == []
+
+
+def test_the_http_entry_of_an_id_two_tenants_hold_is_chosen_never_merged(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """Through `cds-cyto serve` with auth disabled (every tenant's reader) on this backend's database."""
+    _two_tenants_one_id(store)
+    with served(tmp_path, {"CDS_CYTO_AUTH": "disabled", "CDS_CYTO_DATABASE_URL": store_url}) as server:
+
+        def get(query: str) -> httpx.Response:
+            return httpx.get(f"{server.url}/worklist/patients/p-1{query}", timeout=30, trust_env=False)
+
+        several = get("")
+        assert several.status_code == 409 and several.json()["tenants"] == ["", "ward-a", "ward-b"]
+        a, b, untenanted = get("?tenant=ward-a").json(), get("?tenant=ward-b").json(), get("?tenant=").json()
+        assert (a["tenant"], a["day"], [x["code"] for x in a["alerts"]]) == ("ward-a", 9, ["platelet-transfusion"])
+        assert (b["tenant"], b["day"], [x["code"] for x in b["alerts"]]) == ("ward-b", 12, ["gcsf-therapeutic"])
+        assert "tenant" not in untenanted and untenanted["failure"]["failures"] == 1
+        assert get("?tenant=ward-c").status_code == 404
+        assert get("?tenant=a&tenant=b").status_code == 400 and get("?colour=red").status_code == 400
+        listed = httpx.get(f"{server.url}/worklist", timeout=30, trust_env=False).json()
+        assert sorted(p["tenant"] for p in listed["patients"]) == ["ward-a", "ward-b"]

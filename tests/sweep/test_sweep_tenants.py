@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,15 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from cds_cyto.sources import FhirClient
+from cds_cyto.store import Store
+from cds_cyto.store.alerts import Finding
+from cds_cyto.store.patients import Evaluation, PatientUpdate, save_patient
+from cds_cyto.store.runs import start_run
+from cds_cyto.sweep import CohortQuery
 from tests.support.cli import run_cds_cyto
 from tests.sweep.builders import course, load
+from tests.sweep.conftest import sweep
 
 pytestmark = pytest.mark.hapi
 
@@ -176,3 +183,27 @@ def test_a_bad_query_value_is_named_never_echoed(served: Served) -> None:
         for echoed in ("xml", "script", "colour", "red"):
             assert echoed not in answer.text, query
     assert served.call("GET", "/worklist?format=csv", A).text.startswith("patient_id,")
+
+
+async def test_a_sweep_writes_back_only_its_own_tenants_alerts_of_a_shared_patient_id(
+    hapi_url: str, store: Store
+) -> None:
+    """Another hospital's Patient/swt-w1 (ward-b, in the same database) has a G-CSF alert; ward-a's sweep of its own
+    swt-w1 writes back ward-a's assessment and its platelet alert's Flag, never ward-b's alert (it wrote both)."""
+    as_of = AS_OF + timedelta(days=40)
+    pid = f"swt-w{uuid.uuid4().hex[:8]}"  # its own on a server that may keep what an earlier run wrote
+    run = start_run(store.engine, "full", as_of, "sweep-b", datetime.now(UTC))
+    gcsf = Finding("gcsf-therapeutic", "warning", "ANC 0.3", "ANC < 0.5", "ref", [], 12)
+    evaluation = Evaluation({"day": 12}, "h-b", "p", as_of, 12, {}, [gcsf])
+    now = datetime.now(UTC)
+    save_patient(store.engine, PatientUpdate(pid, run, now, True, 1, {}, "s", evaluation, "ward-b"), now)
+    await load(hapi_url, course(pid, as_of - timedelta(days=7), [2, 5], plt=9.0))
+
+    report = await sweep(
+        store, hapi_url, as_of, cohort=CohortQuery(patient_ids=(pid,)), tenant="ward-a", write_back=True
+    )
+    assert report.status == "completed" and report.write_back_failed == 0
+    assert report.written_back == 1 + 1, "the RiskAssessment and ward-a's one Flag"
+    async with FhirClient(hapi_url) as client:
+        flags = await client.search("Flag", {"subject": f"Patient/{pid}"})
+    assert [f["code"]["coding"][0]["code"] for f in flags] == ["platelet-transfusion"]
