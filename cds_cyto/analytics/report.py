@@ -586,7 +586,7 @@ def _write(res: AnalysisResult, out: Path) -> None:
     res.table.to_csv(tables_dir / "patients.csv", index=False)
     for name, table in res.tables.items():
         table.to_csv(tables_dir / f"{name}.csv", index=False)
-    payload = {name: json.loads(table.to_json(orient="records")) for name, table in res.tables.items()}
+    payload = {name: _records(table) for name, table in res.tables.items()}
     notes = {**({"run": res.notes} if res.notes else {}), **res.section_notes}
     (out / "tables.json").write_text(
         json.dumps({"manifest": res.manifest, "notes": notes, "tables": payload}, indent=1), encoding="utf-8"
@@ -602,6 +602,21 @@ def _write(res: AnalysisResult, out: Path) -> None:
     (figs / "captions.json").write_text(json.dumps(captions, indent=1, sort_keys=True), encoding="utf-8")
     res.html_path = out / "report.html"
     res.html_path.write_text(render_html(res), encoding="utf-8")
+
+
+def _json_value(v: Any) -> Any:
+    """A cell as JSON: NaN and infinities as null, numpy scalars as Python ones, floats at full precision."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table's rows for tables.json. Not `DataFrame.to_json`: it keeps 10 decimal places, so a p-value of 8e-13
+    would be written as 0.0 (the CSV has the full value)."""
+    return [{str(k): _json_value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
 
 
 def _fmt(v: Any) -> str:

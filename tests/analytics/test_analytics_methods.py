@@ -7,6 +7,7 @@ CI, the events-per-variable guard and the implausible-ratio warning, BH q-values
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from statistics import NormalDist
@@ -168,6 +169,12 @@ def test_nhl_report_compares_with_seed001_only(nhl_rows: list[dict[str, object]]
     assert "published T1/T2/T3 %" not in res.tables["fig1b_timepoints"]
     cuts = res.tables["roc_cutoffs_nonrec28"].set_index("predictor")
     assert cuts.loc["baseline_il6", "direction"] == "<="
+    # tables.json carries every p-value at full precision, as the CSV does (a tiny p is not written as 0.0)
+    payload = json.loads((tmp_path / "tables.json").read_text())["tables"]
+    for name in ("temporal_characteristics", "fig4_duration_by_crs"):
+        for written, p in zip(payload[name], res.tables[name]["Kruskal-Wallis p"], strict=True):
+            assert written["Kruskal-Wallis p"] == (None if math.isnan(p) else p)
+            assert written["Kruskal-Wallis p"] != 0.0
 
 
 def test_every_model_covariate_has_its_unit() -> None:
