@@ -125,6 +125,11 @@ LABELS = {
     "baseline_neutrophils": "baseline ANC (×10⁹/L)",
     "baseline_hemoglobin": "baseline Hb (g/L)",
 }
+# outcome columns as a caption names them (a reader sees no snake_case)
+OUTCOME_NAMES = {
+    "pht_seed000": "PHT at day 28 (seed 000 definition)",
+    "nonrec28_seed001": "non-recovery at day 28 (seed 001 definition)",
+}
 # seed 001 Table III / Figure S1: the cut-offs the paper derived, and the side of each that goes with non-recovery
 PUBLISHED_CUTS: tuple[tuple[str, float, str], ...] = (
     ("baseline_neutrophils", 2.29, "<"),
@@ -361,9 +366,9 @@ def _models(res: AnalysisResult, df: pd.DataFrame) -> None:
                 "Tables 3-5.",
                 LABELS,
             )
-    for outcome, source in (
-        ("pht_seed000", "seed 000 Results (PHT, Supplementary Table 7)"),
-        ("nonrec28_seed001", "seed 001 Tables II-III"),
+    for outcome, source, what in (
+        ("pht_seed000", "seed 000 Results (PHT, Supplementary Table 7)", OUTCOME_NAMES["pht_seed000"]),
+        ("nonrec28_seed001", "seed 001 Tables II-III", OUTCOME_NAMES["nonrec28_seed001"]),
     ):
         screen = None if outcome == "pht_seed000" else regression.SEED001_SCREEN
         uni = _safe(
@@ -386,7 +391,7 @@ def _models(res: AnalysisResult, df: pd.DataFrame) -> None:
                 f"forest_{outcome}",
                 mv,
                 "OR",
-                f"Multivariable logistic model of {outcome.replace('_', ' ')} (n = {int(mv['n'].iloc[0])}, "
+                f"Multivariable logistic model of {what} (n = {int(mv['n'].iloc[0])}, "
                 f"{int(mv['events'].iloc[0])} in the rarer class). Reproduces {source}.",
                 LABELS,
             )
@@ -506,7 +511,7 @@ def _site_model(
     res.tables["site_model_validation"] = _validation_table(v)
     cal = pd.DataFrame(v["calibration_table"])
     res.tables["site_model_calibration"] = cal
-    label = outcome.replace("_", " ")
+    label = OUTCOME_NAMES.get(outcome, outcome)
     res.figures["calibration"] = plots.calibration_figure(
         "calibration",
         cal,
@@ -561,7 +566,7 @@ def _external(res: AnalysisResult, df: pd.DataFrame, model: site_model_fit.SiteM
     res.tables["external_validation_participant_flow"] = ev.flow
     res.tables["external_validation_calibration"] = ev.calibration
     res.tables["external_validation_decision_curve"] = ev.decision
-    what = f"the saved model of {model.outcome.replace('_', ' ')} (created {model.created}"
+    what = f"the saved model of {OUTCOME_NAMES.get(model.outcome, model.outcome)} (created {model.created}"
     what += f", fitted on {model.training['n']} {model.population_name} patients"
     what += "" if model.sha256 is None else f", sha256 {model.sha256[:12]}"
     res.note("external-validation", f"Validated: {what}) on {ev.n} patients of this cohort ({ev.events} events).")
