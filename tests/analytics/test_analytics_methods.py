@@ -169,6 +169,7 @@ def test_nhl_report_compares_with_seed001_only(nhl_rows: list[dict[str, object]]
     assert "published T1/T2/T3 %" not in res.tables["fig1b_timepoints"]
     cuts = res.tables["roc_cutoffs_nonrec28"].set_index("predictor")
     assert cuts.loc["baseline_il6", "direction"] == "<="
+    assert cuts.loc["baseline_il6", "published cut-off (seed 001)"] == 21.43
     # tables.json carries every p-value at full precision, as the CSV does (a tiny p is not written as 0.0)
     payload = json.loads((tmp_path / "tables.json").read_text())["tables"]
     for name in ("temporal_characteristics", "fig4_duration_by_crs"):

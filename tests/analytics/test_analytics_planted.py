@@ -152,6 +152,7 @@ def _every_listed_analysis(res: object, text: str) -> None:
             assert "_" not in fig.caption.split("(figures/")[0], name  # no snake_case names
     for cited in ("Figure 1B", "2A-E", "4A-F", "Supplementary Tables 1-2", "Figure 6A-D", "Tables I-III", "Figure S1"):
         assert cited in text, cited
+    assert "published cut-off (seed 001)" not in tables["roc_cutoffs_nonrec28"]  # a B-NHL paper's, not beside B-ALL
     fig4 = tables["fig4_duration_by_crs"].set_index("measure")
     assert fig4.loc["SN duration, days", "Kruskal-Wallis p"] < 0.01
     g = tables["support_by_crs"].set_index("support")
