@@ -142,10 +142,10 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
             math.nan if cut is None or lin is None or lin.nadir is None else float(lin.nadir[0] < cut)
         )
         # seed 001 Results 'Occurrence of cytopenia': cytopenia of any CTCAE grade (v4.03, below the LLN) at the
-        # last value before infusion and at the nadir after it
-        row[f"ctcae1_{key}_before"] = _any_grade(None if lin is None else lin.baseline, lineage, profile)
+        # nadir after infusion (at baseline: below, from the CAR-HEMATOTOX window, as seed 001's baseline counts)
         row[f"ctcae1_{key}_after"] = _any_grade(None if lin is None or lin.nadir is None else lin.nadir[2], lineage,
                                                 profile)  # fmt: skip
+        row[f"ctcae1_{key}_baseline"] = math.nan
         row.update(_episode_fields(a, lineage, profile, key, "seed000"))
         row.update(_episode_fields(a, lineage, profile, f"g3_{key}", "seed001"))
     risk = a.risk
@@ -155,6 +155,8 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         row["hematotox_high"] = _f(None if ht.high_risk is None else int(ht.high_risk))
         for c in ht.components:
             row[f"baseline_{c.analyte}"] = _f(None if c.result is None else c.result.value)
+            if c.analyte in LINEAGE_KEYS:  # before lymphodepletion: seed 001's "baseline cytopenia"
+                row[f"ctcae1_{LINEAGE_KEYS[c.analyte]}_baseline"] = _any_grade(c.result, c.analyte, profile)
         # seed 000 Figure 1B T1: severe cytopenia before lymphodepletion (the CAR-HEMATOTOX baseline window)
         for lineage, key in LINEAGE_KEYS.items():
             v = row.get(f"baseline_{lineage}", math.nan)

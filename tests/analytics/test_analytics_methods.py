@@ -193,16 +193,16 @@ def test_every_model_covariate_has_its_unit() -> None:
 
 
 def test_seed001_any_grade_cytopenia_before_and_after(nhl_rows: list[dict[str, object]]) -> None:
-    """seed 001 Results 'Occurrence of cytopenia': any CTCAE grade (below the LLN) before and after infusion; a
+    """seed 001 Results 'Occurrence of cytopenia': any CTCAE grade (below the LLN) at baseline and after infusion; a
     grade >= 3 result is also any grade, and the B-NHL comparison puts the published 32/63 beside it."""
     from cds_cyto.analytics.incidence import published_comparison
 
     df = prepare(cohort_table(nhl_rows))
     for key in ("sn", "sa", "st"):
-        before, after = df[f"ctcae1_{key}_before"], df[f"ctcae1_{key}_after"]
+        before, after = df[f"ctcae1_{key}_baseline"], df[f"ctcae1_{key}_after"]
         assert before.notna().mean() > 0.9 and after.notna().mean() > 0.9  # the simulator charts reference ranges
         assert (after[df[f"g3_{key}_after"] == 1] == 1).all()
-    assert df["ctcae1_sn_after"].mean() > df["ctcae1_sn_before"].mean()
+    assert df["ctcae1_sn_after"].mean() > df["ctcae1_sn_baseline"].mean()
     table = published_comparison(df, "nhl").set_index("measure")
-    row = table.loc["any-grade cytopenia of any lineage before infusion"]
+    row = table.loc["any-grade cytopenia of any lineage at baseline"]
     assert row["published %"] == 50.79 and 0 < row["this cohort %"] < 100
