@@ -43,6 +43,13 @@ PUBLISHED_SEED001: dict[str, tuple[float, str]] = {
     "grade >= 3 anemia after infusion": (25.39, "16/63, seed 001 Abstract"),
     "grade >= 3 thrombocytopenia after infusion": (23.80, "15/63, seed 001 Abstract"),
     "not recovered at day 28": (35.0, "21/60, seed 001 Abstract"),
+    "any-grade cytopenia of any lineage at baseline": (50.79, "32/63, seed 001 Results 'Occurrence of cytopenia'"),
+    "any-grade neutropenia at baseline": (28.57, "18/63, seed 001 Results"),
+    "any-grade anemia at baseline": (34.92, "22/63, seed 001 Results"),
+    "any-grade thrombocytopenia at baseline": (14.28, "9/63, seed 001 Results"),
+    "any-grade neutropenia after infusion": (96.82, "61/63, seed 001 Results"),
+    "any-grade anemia after infusion": (73.01, "46/63, seed 001 Results"),
+    "any-grade thrombocytopenia after infusion": (26.98, "17/63, seed 001 Results"),
     "CRS any grade": (69.84, "44/63: 40 grade 1-2 + 4 grade >= 3, seed 001 Results (Table SV)"),
 }
 # seed 001 Results: median nadir (range) and median nadir day per lineage (value unit as the paper)
@@ -74,6 +81,8 @@ def incidence_table(df: pd.DataFrame) -> pd.DataFrame:
             (f"{short} before infusion (seed 000)", f"{key}_before", None),
             (f"{short} after infusion (seed 000)", f"{key}_after", None),
             (f"new-onset {short} (seed 000), among those without it before", f"{key}_new", f"{key}_before"),
+            ("CTCAE any grade at baseline, before lymphodepletion (seed 001)", f"ctcae1_{key}_baseline", None),
+            ("CTCAE any grade after infusion (seed 001)", f"ctcae1_{key}_after", None),
             ("CTCAE grade >= 3 before infusion (seed 001)", f"g3_{key}_before", None),
             ("CTCAE grade >= 3 after infusion (seed 001)", f"g3_{key}_after", None),
         ):
@@ -92,6 +101,13 @@ def published_comparison(df: pd.DataFrame, disease: str = "all") -> pd.DataFrame
         for short, key in (("neutropenia", "sn"), ("anemia", "sa"), ("thrombocytopenia", "st")):
             rows.append((f"grade >= 3 {short} after infusion", *_rate(df[f"g3_{key}_after"])))
         rows.append(("not recovered at day 28", *_rate(df["nonrec28_seed001"])))
+        before = df[[f"ctcae1_{k}_baseline" for k in ("sn", "sa", "st")]]
+        # any lineage: known when one lineage is, or when all three are known (a NaN lineage cannot make it 0)
+        anyl = before.max(axis=1).where(before.notna().all(axis=1) | (before == 1).any(axis=1))
+        rows.append(("any-grade cytopenia of any lineage at baseline", *_rate(anyl)))
+        for when, col in (("at baseline", "baseline"), ("after infusion", "after")):
+            for short, key in (("neutropenia", "sn"), ("anemia", "sa"), ("thrombocytopenia", "st")):
+                rows.append((f"any-grade {short} {when}", *_rate(df[f"ctcae1_{key}_{col}"])))
         g = df["crs_grade"]
         rows.append(("CRS any grade", *_rate((g >= 1).astype(float).where(g.notna()))))
         published = PUBLISHED_SEED001

@@ -125,6 +125,11 @@ LABELS = {
     "baseline_neutrophils": "baseline ANC (×10⁹/L)",
     "baseline_hemoglobin": "baseline Hb (g/L)",
 }
+# outcome columns as a caption names them (a reader sees no snake_case)
+OUTCOME_NAMES = {
+    "pht_seed000": "PHT at day 28 (seed 000 definition)",
+    "nonrec28_seed001": "non-recovery at day 28 (seed 001 definition)",
+}
 # seed 001 Table III / Figure S1: the cut-offs the paper derived, and the side of each that goes with non-recovery
 PUBLISHED_CUTS: tuple[tuple[str, float, str], ...] = (
     ("baseline_neutrophils", 2.29, "<"),
@@ -361,9 +366,9 @@ def _models(res: AnalysisResult, df: pd.DataFrame) -> None:
                 "Tables 3-5.",
                 LABELS,
             )
-    for outcome, source in (
-        ("pht_seed000", "seed 000 Results (PHT, Supplementary Table 7)"),
-        ("nonrec28_seed001", "seed 001 Tables II-III"),
+    for outcome, source, what in (
+        ("pht_seed000", "seed 000 Results (PHT, Supplementary Table 7)", OUTCOME_NAMES["pht_seed000"]),
+        ("nonrec28_seed001", "seed 001 Tables II-III", OUTCOME_NAMES["nonrec28_seed001"]),
     ):
         screen = None if outcome == "pht_seed000" else regression.SEED001_SCREEN
         uni = _safe(
@@ -386,7 +391,7 @@ def _models(res: AnalysisResult, df: pd.DataFrame) -> None:
                 f"forest_{outcome}",
                 mv,
                 "OR",
-                f"Multivariable logistic model of {outcome.replace('_', ' ')} (n = {int(mv['n'].iloc[0])}, "
+                f"Multivariable logistic model of {what} (n = {int(mv['n'].iloc[0])}, "
                 f"{int(mv['events'].iloc[0])} in the rarer class). Reproduces {source}.",
                 LABELS,
             )
@@ -423,7 +428,8 @@ def _roc(res: AnalysisResult, df: pd.DataFrame) -> None:
         if c is None or c["n"] == 0:
             res.note("models", f"ROC {pred}: unavailable (no patient with both the value and the day-28 outcome)")
             continue
-        c["published cut-off (seed 001)"] = published
+        if res.disease == "nhl":  # seed 001's cut-offs are a B-NHL cohort's: not beside a B-ALL one
+            c["published cut-off (seed 001)"] = published
         cuts.append(c)
         d = df[[pred, "nonrec28_seed001"]].dropna()
         sign = 1.0 if c["direction"] == ">=" else -1.0
@@ -444,7 +450,8 @@ def _roc(res: AnalysisResult, df: pd.DataFrame) -> None:
             curves,
             "ROC curves of baseline markers for non-recovery at day 28 (seed 001 definition); the direction of each "
             "marker is read from the data (a protective marker is scored reversed), AUC with DeLong 95% CI. "
-            "Reproduces seed 001 Figure S1 (published AUC 0.7-0.9).",
+            "Reproduces seed 001 Figure S1"
+            + (" (published AUC 0.7-0.9)." if res.disease == "nhl" else " (a B-NHL paper)."),
         )
 
 
@@ -506,7 +513,7 @@ def _site_model(
     res.tables["site_model_validation"] = _validation_table(v)
     cal = pd.DataFrame(v["calibration_table"])
     res.tables["site_model_calibration"] = cal
-    label = outcome.replace("_", " ")
+    label = OUTCOME_NAMES.get(outcome, outcome)
     res.figures["calibration"] = plots.calibration_figure(
         "calibration",
         cal,
@@ -561,7 +568,7 @@ def _external(res: AnalysisResult, df: pd.DataFrame, model: site_model_fit.SiteM
     res.tables["external_validation_participant_flow"] = ev.flow
     res.tables["external_validation_calibration"] = ev.calibration
     res.tables["external_validation_decision_curve"] = ev.decision
-    what = f"the saved model of {model.outcome.replace('_', ' ')} (created {model.created}"
+    what = f"the saved model of {OUTCOME_NAMES.get(model.outcome, model.outcome)} (created {model.created}"
     what += f", fitted on {model.training['n']} {model.population_name} patients"
     what += "" if model.sha256 is None else f", sha256 {model.sha256[:12]}"
     res.note("external-validation", f"Validated: {what}) on {ev.n} patients of this cohort ({ev.events} events).")
@@ -586,7 +593,7 @@ def _write(res: AnalysisResult, out: Path) -> None:
     res.table.to_csv(tables_dir / "patients.csv", index=False)
     for name, table in res.tables.items():
         table.to_csv(tables_dir / f"{name}.csv", index=False)
-    payload = {name: json.loads(table.to_json(orient="records")) for name, table in res.tables.items()}
+    payload = {name: _records(table) for name, table in res.tables.items()}
     notes = {**({"run": res.notes} if res.notes else {}), **res.section_notes}
     (out / "tables.json").write_text(
         json.dumps({"manifest": res.manifest, "notes": notes, "tables": payload}, indent=1), encoding="utf-8"
@@ -602,6 +609,21 @@ def _write(res: AnalysisResult, out: Path) -> None:
     (figs / "captions.json").write_text(json.dumps(captions, indent=1, sort_keys=True), encoding="utf-8")
     res.html_path = out / "report.html"
     res.html_path.write_text(render_html(res), encoding="utf-8")
+
+
+def _json_value(v: Any) -> Any:
+    """A cell as JSON: NaN and infinities as null, numpy scalars as Python ones, floats at full precision."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table's rows for tables.json. Not `DataFrame.to_json`: it keeps 10 decimal places, so a p-value of 8e-13
+    would be written as 0.0 (the CSV has the full value)."""
+    return [{str(k): _json_value(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
 
 
 def _fmt(v: Any) -> str:

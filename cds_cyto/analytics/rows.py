@@ -20,6 +20,8 @@ import pandas as pd
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record, extract_records, read_resources
+from cds_cyto.core.extract.record import LabResult
+from cds_cyto.core.grading.interval import ctcae_grade
 from cds_cyto.core.profile import Profile, default_profile, load_profile
 
 __all__ = [
@@ -83,6 +85,18 @@ def _episode_fields(a: Assessment, lineage: str, profile: Profile, prefix: str, 
     return row
 
 
+def _any_grade(r: LabResult | None, lineage: str, profile: Profile) -> float:
+    """1 when the result is CTCAE v4.03 grade >= 1 (seed 001's version), 0 when grade 0, NaN when it cannot be told
+    (no result, or no LLN for a value in the grade-1 band)."""
+    if r is None:
+        return math.nan
+    lln = r.lln if r.lln is not None else profile.lln_defaults.get(lineage)
+    g = ctcae_grade(profile.ctcae["4.03"][lineage], r, lln)
+    if g is None:
+        return math.nan
+    return float(g.lowest >= 1)
+
+
 def _daily(a: Assessment, lineage: str) -> list[float]:
     day0 = a.infusion_date
     lows: dict[int, float] = {}
@@ -127,6 +141,11 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         row[f"cyto_{key}_after"] = (
             math.nan if cut is None or lin is None or lin.nadir is None else float(lin.nadir[0] < cut)
         )
+        # seed 001 Results 'Occurrence of cytopenia': cytopenia of any CTCAE grade (v4.03, below the LLN) at the
+        # nadir after infusion (at baseline: below, from the CAR-HEMATOTOX window, as seed 001's baseline counts)
+        row[f"ctcae1_{key}_after"] = _any_grade(None if lin is None or lin.nadir is None else lin.nadir[2], lineage,
+                                                profile)  # fmt: skip
+        row[f"ctcae1_{key}_baseline"] = math.nan
         row.update(_episode_fields(a, lineage, profile, key, "seed000"))
         row.update(_episode_fields(a, lineage, profile, f"g3_{key}", "seed001"))
     risk = a.risk
@@ -136,6 +155,8 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
         row["hematotox_high"] = _f(None if ht.high_risk is None else int(ht.high_risk))
         for c in ht.components:
             row[f"baseline_{c.analyte}"] = _f(None if c.result is None else c.result.value)
+            if c.analyte in LINEAGE_KEYS:  # before lymphodepletion: seed 001's "baseline cytopenia"
+                row[f"ctcae1_{LINEAGE_KEYS[c.analyte]}_baseline"] = _any_grade(c.result, c.analyte, profile)
         # seed 000 Figure 1B T1: severe cytopenia before lymphodepletion (the CAR-HEMATOTOX baseline window)
         for lineage, key in LINEAGE_KEYS.items():
             v = row.get(f"baseline_{lineage}", math.nan)

@@ -7,6 +7,7 @@ CI, the events-per-variable guard and the implausible-ratio warning, BH q-values
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from statistics import NormalDist
@@ -168,6 +169,13 @@ def test_nhl_report_compares_with_seed001_only(nhl_rows: list[dict[str, object]]
     assert "published T1/T2/T3 %" not in res.tables["fig1b_timepoints"]
     cuts = res.tables["roc_cutoffs_nonrec28"].set_index("predictor")
     assert cuts.loc["baseline_il6", "direction"] == "<="
+    assert cuts.loc["baseline_il6", "published cut-off (seed 001)"] == 21.43
+    # tables.json carries every p-value at full precision, as the CSV does (a tiny p is not written as 0.0)
+    payload = json.loads((tmp_path / "tables.json").read_text())["tables"]
+    for name in ("temporal_characteristics", "fig4_duration_by_crs"):
+        for written, p in zip(payload[name], res.tables[name]["Kruskal-Wallis p"], strict=True):
+            assert written["Kruskal-Wallis p"] == (None if math.isnan(p) else p)
+            assert written["Kruskal-Wallis p"] != 0.0
 
 
 def test_every_model_covariate_has_its_unit() -> None:
@@ -182,3 +190,19 @@ def test_every_model_covariate_has_its_unit() -> None:
     assert missing == []
     assert covariate_unit("baseline_hemoglobin", profile) == "g/L"
     assert covariate_unit("max_lg_ddimer", profile) == "log10 ug/mL{FEU}"
+
+
+def test_seed001_any_grade_cytopenia_before_and_after(nhl_rows: list[dict[str, object]]) -> None:
+    """seed 001 Results 'Occurrence of cytopenia': any CTCAE grade (below the LLN) at baseline and after infusion; a
+    grade >= 3 result is also any grade, and the B-NHL comparison puts the published 32/63 beside it."""
+    from cds_cyto.analytics.incidence import published_comparison
+
+    df = prepare(cohort_table(nhl_rows))
+    for key in ("sn", "sa", "st"):
+        before, after = df[f"ctcae1_{key}_baseline"], df[f"ctcae1_{key}_after"]
+        assert before.notna().mean() > 0.9 and after.notna().mean() > 0.9  # the simulator charts reference ranges
+        assert (after[df[f"g3_{key}_after"] == 1] == 1).all()
+    assert df["ctcae1_sn_after"].mean() > df["ctcae1_sn_baseline"].mean()
+    table = published_comparison(df, "nhl").set_index("measure")
+    row = table.loc["any-grade cytopenia of any lineage at baseline"]
+    assert row["published %"] == 50.79 and 0 < row["this cohort %"] < 100

@@ -132,3 +132,30 @@ def test_report_renders(all_cohort: tuple[list[dict[str, object]], dict[str, obj
     assert (tmp_path / "site_model.json").is_file()
     assert "AUC" in text and "calibration slope" in text  # the model never appears without its validation
     assert res.model is not None
+    _every_listed_analysis(res, text)
+
+
+def _every_listed_analysis(res: object, text: str) -> None:
+    """Issue 16's "missing entirely" list, each in the report beside the figure or table of the paper it reproduces,
+    and moving the way the generator plants it (CRS slows recovery and raises supportive care)."""
+    tables, figures = res.tables, res.figures  # type: ignore[attr-defined]
+    for name in ("fig1b_timepoints", "fig2a_timing", "fig2b_incidence_by_crs", "fig4_duration_by_crs",
+                 "temporal_characteristics", "support_by_crs", "support_by_day", "nadirs", "counts_by_crs",
+                 "seed001_table1_multivariable_sn", "logistic_univariable_nonrec28_seed001", "roc_cutoffs_nonrec28",
+                 "site_model_participant_flow", "site_model_decision_curve"):  # fmt: skip
+        assert not tables[name].empty, name
+    for name in ("forest_cox_sn", "forest_pht_seed000", "roc", "cumulative_incidence", "support_by_day"):
+        assert name in figures, name
+    for name, fig in figures.items():  # every figure of a paper names which figure of which paper it reproduces
+        if name not in ("calibration", "decision_curve"):  # the site model's own (TRIPOD), in neither paper
+            assert re.search(r"reproduces seed 00[01] ", fig.caption, re.IGNORECASE), name
+            assert "_" not in fig.caption.split("(figures/")[0], name  # no snake_case names
+    for cited in ("Figure 1B", "2A-E", "4A-F", "Supplementary Tables 1-2", "Figure 6A-D", "Tables I-III", "Figure S1"):
+        assert cited in text, cited
+    assert "published cut-off (seed 001)" not in tables["roc_cutoffs_nonrec28"]  # a B-NHL paper's, not beside B-ALL
+    fig4 = tables["fig4_duration_by_crs"].set_index("measure")
+    assert fig4.loc["SN duration, days", "Kruskal-Wallis p"] < 0.01
+    g = tables["support_by_crs"].set_index("support")
+    share = {c: float(str(g.loc["G-CSF", c]).split("%")[0]) for c in ("no CRS", "severe CRS")}
+    assert share["severe CRS"] > share["no CRS"]
+    assert set(tables["nadirs"]["lineage"]) == {"ANC", "Hb", "PLT"} and (tables["nadirs"]["n"] > 0).all()
