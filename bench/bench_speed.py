@@ -202,7 +202,7 @@ async def part_swept(tmp: Path, base_url: str, repeat: int) -> None:
         used.append(found is not None)
         return found
 
-    swept._swept = watched  # type: ignore[method-assign]
+    swept._swept = watched  # the hook as it runs, watched: did the snapshot answer?
     times: dict[str, list[float]] = {"swept-patient hook": [], "full fetching hook": [], "raw minimum set": []}
     async with httpx.AsyncClient(timeout=60) as http:
         calls: dict[str, Callable[[], Awaitable[object]]] = {
