@@ -1,6 +1,6 @@
 """Benchmark: issue 18's figures side by side in one run, as ratios measured in the same run.
 
-    .venv/bin/python bench/bench_speed.py [--fhir URL --fhir-pid PID] [--requests 60] [--repeat 8] [--patients 60]
+    .venv/bin/python bench/bench_speed.py [--fhir URL --fhir-pid PID] [--requests 40] [--repeat 8] [--patients 30]
 
 1. The hook over HTTP with a full 1,500-Observation prefetch (`cds-cyto serve`, its default settings) against a
    parse-only floor (uvicorn with an app that reads the body, `orjson.loads` it and answers `{"cards": []}`), at
@@ -245,9 +245,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fhir", metavar="URL", help="a running FHIR server (default: start HAPI here)")
     parser.add_argument("--fhir-pid", type=int, help="the --fhir server's process id, for its CPU time")
-    parser.add_argument("--requests", type=int, default=60, help="per row and round in part 1")
+    parser.add_argument("--requests", type=int, default=40, help="per row and round in part 1")
     parser.add_argument("--repeat", type=int, default=8, help="calls per row in part 2")
-    parser.add_argument("--patients", type=int, default=60, help="cohort of part 3")
+    parser.add_argument("--patients", type=int, default=30, help="cohort of part 3 (loading it dominates)")
     args = parser.parse_args()
     print(f"load average at start {os.getloadavg()[0]:.1f}; {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as name:
