@@ -39,6 +39,7 @@ from cds_cyto.app import create_app
 from cds_cyto.cds import patient_view
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.settings import Settings
+from cds_cyto.sources import swept_resources
 from cds_cyto.store import make_engine
 from cds_cyto.store.patients import load_patient
 from tests.support.hapi_cohort import CohortOnHapi
@@ -397,7 +398,7 @@ def _swept_door(
     """The hook with no prefetch over the store the group's sweep wrote: each patient answered from its snapshot
     (the door fails if the full fetch had to answer: then it would be the `fetch` door again)."""
     used: dict[str, bool] = {}
-    real = patient_view.swept_resources
+    real = swept_resources
 
     async def watched(source: Any, patient_id: str, *args: Any) -> Any:
         found = await real(source, patient_id, *args)

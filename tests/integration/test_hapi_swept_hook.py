@@ -5,6 +5,7 @@ answer is the one a full fetch gives, and CDS_CYTO_HOOK_SWEPT_SNAPSHOTS=false tu
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,13 +27,14 @@ pytestmark = pytest.mark.hapi
 SERVICE = "/cds-services/cyto-patient-view"
 
 
-def _sweep(hapi_url: str, database: str, pid: str, tmp_path: Path) -> None:
+def _sweep(hapi_url: str, database: str, pid: str, tmp_path: Path, tenant: str | None = None) -> None:
     ids = tmp_path / "ids.txt"
     ids.write_text(pid + "\n", encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "cds_cyto", "sweep", "--once", "--fhir", hapi_url, "--database", database,
          "--ids", str(ids), "--as-of", AS_OF.isoformat(), "--no-progress"],
         capture_output=True, text=True, timeout=300, check=False,
+        env=os.environ | ({"CDS_CYTO_SWEEP_TENANT": tenant} if tenant else {}),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -66,7 +68,7 @@ def _answer(service: TestClient, pid: str, hapi_url: str, caplog: pytest.LogCapt
     body.pop("prefetch", None)
     reply = service.post(SERVICE, content=orjson.dumps(body), headers={"Content-Type": "application/json"})
     assert reply.status_code == 200, reply.text
-    used = [r.used for r in caplog.records if r.getMessage() == "swept snapshot"]
+    used = [r.__dict__["used"] for r in caplog.records if r.getMessage() == "swept snapshot"]
     cards = sorted((c["source"]["topic"]["code"], c["summary"]) for c in reply.json()["cards"])
     return cards, (used[0] if used else None)
 
@@ -129,4 +131,19 @@ def test_another_servers_snapshot_is_not_used(
     caplog.set_level(logging.INFO, logger="cds_cyto.cds")
     with _service(monkeypatch, database, tmp_path, "true") as on:
         _, used = _answer(on, pid, other, caplog)
+    assert used is None
+
+
+def test_another_tenants_snapshot_is_not_used(
+    hapi_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Swept for tenant `site-b` (CDS_CYTO_SWEEP_TENANT): a caller of no tenant (auth disabled) is not answered
+    from it, though the patient id and the server are the same."""
+    pid = unique_id("swept")
+    load_resources(hapi_url, cytopenic_patient(pid))
+    database = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    _sweep(hapi_url, database, pid, tmp_path, tenant="site-b")
+    caplog.set_level(logging.INFO, logger="cds_cyto.cds")
+    with _service(monkeypatch, database, tmp_path, "true") as on:
+        _, used = _answer(on, pid, hapi_url, caplog)
     assert used is None
