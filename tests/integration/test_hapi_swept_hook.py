@@ -19,6 +19,8 @@ from fastapi.testclient import TestClient
 
 from cds_cyto.app import create_app
 from cds_cyto.settings import Settings
+from cds_cyto.store import make_engine
+from cds_cyto.store.patients import load_patient
 from tests.cds.scenario import count, cytopenic_patient, hook_request
 from tests.integration.helpers import AS_OF, load_resources, unique_id
 
@@ -58,6 +60,10 @@ def swept_patient(hapi_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     load_resources(hapi_url, cytopenic_patient(pid))
     database = f"sqlite:///{tmp_path / 'store.sqlite'}"
     _sweep(hapi_url, database, pid, tmp_path)
+    engine = make_engine(database)
+    state = load_patient(engine, pid)
+    engine.dispose()
+    assert state is not None and state.fhir_base_url == hapi_url.rstrip("/")  # where the snapshot came from
     yield pid, database
 
 
