@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     # The service's own fetches ask this `_count` (the prefetch templates keep what an EHR accepts): a patient in
     # as few pages as the server allows — HAPI cuts it to its max page size (1000 unless raised) and pages on.
     fhir_page_size: int = Field(default=2000, ge=1, le=10_000, description="_count of the service's own searches")
+    # A patient the sweep has seen is answered at the hook from its snapshot plus what changed since (verified).
+    hook_swept_snapshots: bool = Field(
+        default=True, description="hook fetches start from the sweep's snapshot of the patient (same server, tenant)"
+    )
     hook_deadline_s: float = Field(
         default=10.0, gt=0, le=300, description="one hook call's fetching in all: every query, page, retry and wait"
     )

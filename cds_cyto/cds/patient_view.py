@@ -5,6 +5,7 @@ Holds no clinical rule: the core decides, this module only moves data in and car
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -13,10 +14,11 @@ from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from cds_cyto.cds.cards import render_cards
 from cds_cyto.cds.discovery import ServiceDefinition
-from cds_cyto.cds.fhir_servers import BaseUrl, server_allowed
+from cds_cyto.cds.fhir_servers import BaseUrl, normalise_base_url, server_allowed
 from cds_cyto.cds.messages import HookRequest, PatientViewContext
 from cds_cyto.cds.outcome import operation_outcome
 from cds_cyto.core.evaluate import evaluate
@@ -38,8 +40,10 @@ from cds_cyto.sources import (
     SourceError,
     Timeouts,
     default_observation_codes,
+    swept_resources,
 )
 from cds_cyto.sources._offload import offload
+from cds_cyto.store.patients import load_patient
 
 __all__ = ["HookFailure", "PatientViewService", "validation_outcome"]
 
@@ -77,6 +81,8 @@ class PatientViewService:
     deadline_s: float = 10.0
     limits: FetchLimits = field(default_factory=lambda: FetchLimits(max_client_bytes=64 * 1024 * 1024))
     page_size: int = 2000  # `_count` of this service's own searches (CDS_CYTO_FHIR_PAGE_SIZE)
+    # The store whose sweep snapshots a fetching hook starts from (CDS_CYTO_HOOK_SWEPT_SNAPSHOTS; None: never).
+    snapshots: Engine | None = None
 
     def _fetch_policy(self) -> dict[str, Any]:
         t = min(self.fetch_timeout_s, self.deadline_s)
@@ -148,6 +154,7 @@ class PatientViewService:
         context: PatientViewContext,
         prefetch: dict[str, Any] | None,
         fhir_bases: Sequence[BaseUrl] | None = None,
+        tenant: str | None = None,
     ) -> tuple[list[Readable], list[DataProblem]]:
         fallback = self._fallback(request, fhir_bases)
         refused = request.fhirServer is not None and fallback is None
@@ -161,6 +168,15 @@ class PatientViewService:
         try:
             if isinstance(fallback, FhirPatientSource):
                 async with fallback.client.deadline("hook call", self.deadline_s):  # one over all its fetches
+                    swept = await self._swept(source, fallback, context.patientId, tenant)
+                    if swept is not None:
+                        source = PrefetchSource(
+                            prefetch,
+                            self.definition.prefetch,
+                            _Fixed(swept),
+                            context=request.context,
+                            optional=self.definition.optional_prefetch,
+                        )
                     result = await source.resolve(context.patientId)
             else:
                 result = await source.resolve(context.patientId)
@@ -202,12 +218,32 @@ class PatientViewService:
         )
         return result.resources, _optional_gaps(result.unusable, result.unresolved)
 
-    async def handle(self, body: Any, fhir_bases: Sequence[BaseUrl] | None = None) -> dict[str, Any]:
+    async def _swept(
+        self, source: PrefetchSource, fhir: FhirPatientSource, patient_id: str, tenant: str | None
+    ) -> list[dict[str, Any]] | None:
+        """The patient's data from the sweep's snapshot of this tenant and server plus the verified changes since,
+        when the hook must fetch; None: fetch as usual. `tenant` None: the caller has no tenant, no snapshot."""
+        if self.snapshots is None or tenant is None or not source.missing_keys(patient_id):
+            return None
+        state = await asyncio.to_thread(load_patient, self.snapshots, patient_id, tenant or None)
+        if state is None or state.fhir_base_url is None or not state.snapshot:
+            return None
+        here = normalise_base_url(fhir.client.base_url)
+        if here is None or normalise_base_url(state.fhir_base_url) != here:
+            return None  # another server's patient of the same id
+        resources = await swept_resources(fhir, patient_id, state.snapshot, state.last_fetched_at)
+        log.info("swept snapshot", extra={"used": resources is not None})
+        return resources
+
+    async def handle(
+        self, body: Any, fhir_bases: Sequence[BaseUrl] | None = None, tenant: str | None = None
+    ) -> dict[str, Any]:
         """The cards for one hook call; raises HookFailure for a request that gets no cards. `fhir_bases`: the
-        FHIR servers the caller's issuer may name as `fhirServer` (None: any, as with auth disabled)."""
+        FHIR servers the caller's issuer may name as `fhirServer` (None: any, as with auth disabled). `tenant`:
+        whose sweep snapshots may answer a fetch ("": the untenanted sweep, auth disabled; None: none)."""
         started = time.perf_counter()
         request, context, prefetch = self._validate(body)
-        resources, gaps = await self._resources(request, context, prefetch, fhir_bases)
+        resources, gaps = await self._resources(request, context, prefetch, fhir_bases, tenant)
         cards = await self._cards_off_loop(resources, gaps, context.patientId)
         log.info(
             "cards",
@@ -235,6 +271,16 @@ class PatientViewService:
             )
         assessment = evaluate(record, self.today(), self.profile)
         return render_cards(assessment, self.public_base_url, self.profile)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """A patient's data already in hand (the verified snapshot), as the prefetch's fallback source."""
+
+    resources: list[dict[str, Any]]
+
+    async def patient_resources(self, patient_id: str) -> list[Readable]:
+        return list(self.resources)
 
 
 def _optional_gaps(unusable: Mapping[str, str], unresolved: Mapping[str, str]) -> list[DataProblem]:

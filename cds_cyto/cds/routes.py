@@ -97,7 +97,9 @@ def hooks_router() -> APIRouter:
             answer = await answers.answer(service_id, raw, handler.today(), fhir_bases, io=handler)
             if answer is not None:
                 return json_response(answer)
-        return json_response(await handler.handle(await _parse(raw, read_hook_body), fhir_bases))
+        # whose sweep snapshots may answer: auth disabled, the untenanted sweep's; an issuer's, its tenant's
+        tenant = "" if _client is None else (issuer.tenant or None) if issuer else None
+        return json_response(await handler.handle(await _parse(raw, read_hook_body), fhir_bases, tenant))
 
     @router.post("/cds-services/{service_id}/feedback", openapi_extra=_feedback_schema())
     async def feedback(service_id: str, request: Request, client: Client) -> Response:

@@ -70,6 +70,7 @@ class Runtime:
                 deadline_s=settings.hook_deadline_s,
                 limits=limits,
                 page_size=min(settings.fhir_page_size, settings.fhir_max_page_entries),  # a fuller page is refused
+                snapshots=store.engine if settings.hook_swept_snapshots else None,
             )
             for sid, s in services.items()
             if s.hook == "patient-view"

@@ -30,6 +30,7 @@ from ._policy import FetchLimits, RetryPolicy, Timeouts
 from ._prefetch import PrefetchResult, PrefetchSource, render_template
 from ._protocol import PatientCatalog, PatientSource, QuerySource
 from ._query import SearchParams, date_range, encode_query, token_list
+from ._swept import swept_resources
 
 __all__ = [
     "PATIENT_SEARCHES",
@@ -68,5 +69,6 @@ __all__ = [
     "is_fhir_id",
     "outcome_text",
     "render_template",
+    "swept_resources",
     "token_list",
 ]

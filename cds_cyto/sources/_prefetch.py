@@ -76,6 +76,14 @@ class PrefetchSource:
     async def patient_resources(self, patient_id: str) -> list[Readable]:
         return (await self.resolve(patient_id)).resources
 
+    def missing_keys(self, patient_id: str) -> list[str]:
+        """The keys whose prefetched values cannot be used: what `resolve` would fetch."""
+        return [
+            k
+            for k, t in self.templates.items()
+            if isinstance(_read_value(self.prefetch.get(k, _ABSENT), t, patient_id), str)
+        ]
+
     async def resolve(self, patient_id: str) -> PrefetchResult:
         supplied: dict[str, list[Readable]] = {}
         unusable: dict[str, str] = {}

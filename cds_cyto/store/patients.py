@@ -65,6 +65,7 @@ class StoredPatient:
     grades: dict[str, Any]
     last_run_id: int
     written_back_hash: str | None
+    fhir_base_url: str | None = None  # the server the snapshot was swept from (None: unknown, before 0005)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class PatientUpdate:
     snapshot_hash: str
     evaluation: Evaluation | None = None
     tenant: str | None = None
+    fhir_base_url: str | None = None  # where it was fetched from: the hook uses the snapshot only for that server
 
 
 PatientKey = tuple[str | None, str]  # (tenant, patient id): two tenants may hold a patient of the same id
@@ -148,6 +150,7 @@ def load_patient(engine: Engine, patient_id: str, tenant: str | None = None) -> 
             row.grades or {},
             row.last_run_id,
             row.written_back_hash,
+            row.fhir_base_url,
         )
 
 
@@ -171,6 +174,7 @@ def save_patient(engine: Engine, u: PatientUpdate, now: datetime) -> Reconciled:
             "failures": 0,
             "failure_reason": None,
             "retry_after": None,
+            "fhir_base_url": u.fhir_base_url,
         }
         if u.full_fetch:
             values["last_full_at"] = u.fetched_at

@@ -102,6 +102,7 @@ class PatientState(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # consecutive failed assessments
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why; never patient data
     retry_after: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # backoff after a failure
+    fhir_base_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)  # the snapshot's server (0005)
 
 
 class Alert(Base):

@@ -367,6 +367,7 @@ class Sweeper:
             snapshot_hash=digest,
             evaluation=evaluation,
             tenant=self.config.tenant,
+            fhir_base_url=self.client.base_url,
         )
         reconciled = save_patient(self.engine, update, self.clock())
         report.resources_fetched += len(fetched)

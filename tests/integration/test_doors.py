@@ -8,7 +8,9 @@ patient in it, six doors read the patient and evaluate it as of the same day:
 - `prefetch`: the hook with a full prefetch, made as an EHR makes it (the service's own templates run on HAPI);
 - `fetch`: the hook with no prefetch, fetching from HAPI (`fhirServer`);
 - `demo`: the hook with the files as its demo source;
-- `sweep`: `cds-cyto sweep --once` over HAPI, the Assessment read back from its store.
+- `sweep`: `cds-cyto sweep --once` over HAPI, the Assessment read back from its store;
+- `swept`: the hook with no prefetch after that sweep, answered from the sweep's snapshot plus what changed since
+  (verified by one batch on HAPI; issue 18), the store the sweep wrote.
 
 The hook doors go through the real ASGI app; the Assessment is taken where the service hands it to the cards
 (the same object the cards are rendered from). A file the HAPI server refuses (junk that is not FHIR) has no
@@ -37,6 +39,7 @@ from cds_cyto.app import create_app
 from cds_cyto.cds import patient_view
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.settings import Settings
+from cds_cyto.sources import swept_resources
 from cds_cyto.store import make_engine
 from cds_cyto.store.patients import load_patient
 from tests.support.hapi_cohort import CohortOnHapi
@@ -48,8 +51,8 @@ FIXTURES = ROOT / "fixtures"
 SERVICE = "/cds-services/cyto-patient-view"
 COHORT_AS_OF = date(2026, 11, 20)  # the cohort's data cut (fixtures/cohort/README.md)
 DOORS_AS_OF = date(2026, 3, 11)  # day +10 of the issue-12 cases (fixtures/doors/README.md)
-SERVER_DOORS = ("fhir", "prefetch", "fetch", "sweep")
-DOORS = ("fhir", "prefetch", "fetch", "demo", "sweep")
+SERVER_DOORS = ("fhir", "prefetch", "fetch", "sweep", "swept")
+DOORS = ("fhir", "prefetch", "fetch", "demo", "sweep", "swept")
 # Door subprocesses in flight at once. Each `cds-cyto` pays about a second of Python start-up and imports; with a
 # few in flight one's start-up overlaps HAPI's answer to another on two cores.
 CLI_WORKERS = 3
@@ -340,6 +343,11 @@ def doors(hapi_url: str, cohort_on_hapi: CohortOnHapi, tmp_path_factory: pytest.
         for run in sweeps.values():
             for pid, assessment in run.result().items():
                 result.answers["sweep", pid] = normalised(assessment)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(patient_view, "evaluate", captured)
+            for as_of, pids in stored.items():
+                if pids:
+                    _swept_door(result, patch, captured, hapi_url, work, as_of, pids)
     fhir.close()
     # every door's answer, for reading a failure side by side
     dump = {f"{door} {pid}": answer for (door, pid), answer in result.answers.items()}
@@ -376,6 +384,45 @@ def _hook_doors(
                 prefetch = _prefetch(fhir, templates, pid)
                 result.answers["prefetch", pid] = normalised(_hook(service, captured, pid, prefetch=prefetch))
                 result.answers["fetch", pid] = normalised(_hook(service, captured, pid, fhirServer=hapi_url))
+
+
+def _swept_door(
+    result: Doors,
+    patch: pytest.MonkeyPatch,
+    captured: Captured,
+    hapi_url: str,
+    work: Path,
+    as_of: date,
+    pids: list[str],
+) -> None:
+    """The hook with no prefetch over the store the group's sweep wrote: each patient answered from its snapshot
+    (the door fails if the full fetch had to answer: then it would be the `fetch` door again)."""
+    used: dict[str, bool] = {}
+    real = swept_resources
+
+    async def watched(source: Any, patient_id: str, *args: Any) -> Any:
+        found = await real(source, patient_id, *args)
+        used[patient_id] = found is not None
+        return found
+
+    patch.setattr(patient_view, "swept_resources", watched)
+    settings = Settings(
+        auth="disabled",
+        database_url=f"sqlite:///{work / f'sweep-{as_of}.sqlite'}",
+        demo=False,
+        demo_dir=work / "no-demo",
+        as_of=as_of,
+        parse_processes=0,
+        hook_deadline_s=120.0,
+        fetch_timeout_s=60.0,
+    )
+    with TestClient(create_app(settings)) as service:
+        for pid in pids:
+            answer = normalised(_hook(service, captured, pid, fhirServer=hapi_url))
+            if used.get(pid):
+                result.answers["swept", pid] = answer
+            else:
+                result.answers["swept", pid] = {"not answered from the snapshot": used.get(pid)}
 
 
 def _fhir_door(hapi_url: str, pid: str, as_of: date) -> Any:
