@@ -32,7 +32,7 @@ def test_pht_occurs_without_crs_but_less_than_with_severe_crs(truths: list[dict[
     def rate(grades: range) -> float:
         known = [t["pht_day28"]["seed000"] for t in truths if t["crs"]["max_grade"] in grades]
         known = [k for k in known if k is not None]
-        return sum(known) / len(known)
+        return float(sum(known)) / len(known)
 
     assert 0 < rate(range(0, 1)) < rate(range(3, 5))
 
