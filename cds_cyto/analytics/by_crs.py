@@ -80,7 +80,9 @@ def fig2b_incidence_by_crs(df: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
 
 def fig4_duration_by_crs(df: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
     """seed 000 Figure 4A-F: duration (A-C) and recovery day (D-F) of severe cytopenia, median (95% CI) by CRS
-    group, Kruskal-Wallis across the groups. Patients with the cytopenia (new-onset or carried over) only."""
+    group, Kruskal-Wallis across the groups. A-C as the paper: every patient with counts after infusion, "the
+    duration of patients without cytopenia ... defined as 0"; beside it, labelled, the patients with the cytopenia
+    only. D-F (the paper is silent on patients without one): patients with the cytopenia only."""
     out = []
     for key, short in _LINEAGES:
         has = (
@@ -88,11 +90,13 @@ def fig4_duration_by_crs(df: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
             if f"{key}_episode" in df
             else df[f"{key}_new"] == 1
         )
-        for label, col, panel in (
-            (f"{short} duration, days", f"{key}_duration", "A-C"),
-            (f"{short} recovery day", f"{key}_recovery_day", "D-F"),
+        everyone = pd.Series(True, index=df.index)
+        for label, col, panel, mask in (
+            (f"{short} duration, days (no {short}: 0, as seed 000)", f"{key}_duration", "A-C", everyone),
+            (f"{short} duration, days, patients with {short} only", f"{key}_duration", "A-C (not in seed 000)", has),
+            (f"{short} recovery day, patients with {short}", f"{key}_recovery_day", "D-F", has),
         ):
-            samples = [df.loc[has & (groups == g), col] for g in GROUPS]
+            samples = [df.loc[mask & (groups == g), col].dropna() for g in GROUPS]
             row: dict[str, object] = {"figure": f"seed 000 Fig 4{panel}", "measure": label}
             for g, s in zip(GROUPS, samples, strict=True):
                 row[g] = _median_ci(s)

@@ -322,16 +322,16 @@ def _crs(res: AnalysisResult, df: pd.DataFrame, rows: list[PatientRow]) -> None:
     )
     panels: dict[str, dict[str, list[float]]] = {}
     for key, short in (("sn", "SN"), ("sa", "SA"), ("st", "ST")):
-        has = df[f"{key}_episode"].isin(["new-onset", "pre-existing"])
-        panels[short] = {
-            g: [float(v) for v in df.loc[has & (groups == g), f"{key}_duration"].dropna()] for g in by_crs.GROUPS
-        }
+        # seed 000 Figure 4A-C: a patient without the cytopenia after infusion has duration 0 (its caption)
+        panels[short] = {g: [float(v) for v in df.loc[groups == g, f"{key}_duration"].dropna()] for g in by_crs.GROUPS}
     res.figures["fig4_duration_by_crs"] = plots.boxplot_figure(
         "fig4_duration_by_crs",
         panels,
         "Duration of severe cytopenia (days)",
-        "Duration of severe cytopenia (new-onset, or carried over from before infusion and counted from day 0) by "
-        "CRS group; Kruskal-Wallis in the table. Reproduces seed 000 Figure 4A-C.",
+        "Duration of severe cytopenia (days summed over its episodes: new-onset, or carried over from before "
+        "infusion and counted from day 0) by CRS group; as in seed 000, a patient without it after infusion has "
+        "duration 0 (patients with it only: table rows 'not in seed 000'); Kruskal-Wallis in the table. "
+        "Reproduces seed 000 Figure 4A-C.",
     )
 
 

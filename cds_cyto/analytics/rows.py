@@ -57,31 +57,41 @@ def _episode_fields(a: Assessment, lineage: str, profile: Profile, prefix: str, 
     threshold = profile.definitions[name].severe[lineage]
     base = None if lin is None or lin.baseline is None else lin.baseline.value
     row[f"{prefix}_before"] = math.nan if base is None else float(base < threshold)
+    # no result from infusion to the as-of day (not yet infused, no counts since): unknown after infusion, never
+    # "no cytopenia" — such a patient is left out of every after-infusion denominator
+    observed = lin is not None and lin.nadir is not None and a.day is not None
     eps = [] if lin is None else [e for e in lin.episodes if e.profile == name]
-    row[f"{prefix}_after"] = float(bool(eps))
+    row[f"{prefix}_after"] = float(bool(eps)) if observed else math.nan
     new = [e for e in eps if e.new_onset and e.onset_day >= 0]
     first = new[0] if new else None
-    row[f"{prefix}_new"] = float(first is not None)
+    row[f"{prefix}_new"] = float(first is not None) if observed or first is not None else math.nan
     row[f"{prefix}_onset_day"] = _f(None if first is None else first.onset_day)
     row[f"{prefix}_nadir"] = _f(None if first is None else first.nadir_value)
-    recovered = first is not None and first.recovery_day is not None
-    row[f"{prefix}_recovered"] = float(recovered) if first is not None else math.nan
     # a cytopenia present before infusion and still there at day 0 is counted from day 0, not as 0 days: it is not
     # 'no cytopenia' (seed 000 Figure 4A-C and Supplementary Table 1 durations)
     carried = next((e for e in eps if e.onset_day < 0 and (e.recovery_day is None or e.recovery_day > 0)), None)
-    episode = first if first is not None else carried
-    row[f"{prefix}_episode"] = "new-onset" if first is not None else "pre-existing" if carried is not None else "none"
-    if episode is not None and a.day is not None:
-        start = max(episode.onset_day, 0)
-        end = episode.recovery_day if episode.recovery_day is not None else a.day
-        row[f"{prefix}_duration"] = float(max(end - start, 0))
-        row[f"{prefix}_recovery_day"] = float(end)
-        row[f"{prefix}_episode_recovered"] = float(episode.recovery_day is not None)
+    episodes = new if new else [carried] if carried is not None else []
+    row[f"{prefix}_episode"] = "new-onset" if new else "pre-existing" if carried is not None else "none"
+    if episodes and a.day is not None:
+        # every episode counts, as in the generator's truth (simulate/truth.py, calibration `_duration_by_marker`):
+        # duration = days in severe cytopenia summed over the episodes (an open one to the as-of day); recovered =
+        # the last episode recovered; recovery day = the last episode's (a later relapse is not a recovery)
+        end = [e.recovery_day if e.recovery_day is not None else a.day for e in episodes]
+        row[f"{prefix}_duration"] = float(sum(max(x - max(e.onset_day, 0), 0) for e, x in zip(episodes, end)))
+        row[f"{prefix}_recovery_day"] = float(end[-1])
+        done = float(episodes[-1].recovery_day is not None)
+        row[f"{prefix}_episode_recovered"] = done
+        row[f"{prefix}_recovered"] = done if new else math.nan
+        row[f"{prefix}_episodes"] = float(len(episodes))
     else:
-        row[f"{prefix}_duration"] = 0.0 if episode is None else math.nan
+        # seed 000 Figure 4A-C: "the duration of patients without cytopenia after CAR-T cell infusion was defined
+        # as 0" — only when the counts after infusion show none
+        row[f"{prefix}_duration"] = 0.0 if not episodes and observed else math.nan
         row[f"{prefix}_recovery_day"] = math.nan
         row[f"{prefix}_episode_recovered"] = math.nan
-    row[f"{prefix}_nadir_day"] = _f(None if episode is None else episode.nadir_day)
+        row[f"{prefix}_recovered"] = math.nan
+        row[f"{prefix}_episodes"] = 0.0 if observed else math.nan
+    row[f"{prefix}_nadir_day"] = _f(None if not episodes else episodes[0].nadir_day)
     return row
 
 
