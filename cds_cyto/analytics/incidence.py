@@ -17,6 +17,7 @@ __all__ = [
     "incidence_table",
     "paired_before_after",
     "published_comparison",
+    "unobserved_after_infusion",
 ]
 
 _LINEAGES = (("neutrophils", "sn", "SN"), ("hemoglobin", "sa", "SA"), ("platelets", "st", "ST"))
@@ -237,3 +238,27 @@ def characteristics(df: pd.DataFrame) -> pd.DataFrame:
         k, m, p = _rate(df[col])
         items.append((f"{label}, n (%)", f"{k}/{m} ({p}%)"))
     return pd.DataFrame(items, columns=["characteristic", "value"])
+
+
+def unobserved_after_infusion(df: pd.DataFrame) -> str | None:
+    """The note on patients left out of the after-infusion rates (T3, McNemar pairs, incidence): no result of a
+    lineage from infusion to the as-of day, so neither 'cytopenia' nor 'none' can be said; None when there are none."""
+    if df.empty:
+        return None
+    follow = df["follow_up_day"] if "follow_up_day" in df else pd.Series(math.nan, index=df.index)
+    not_infused = follow.isna() | (follow < 0)
+    parts = []
+    for _, key, short in _LINEAGES:
+        unknown = df[f"{key}_after"].isna()
+        if unknown.any():
+            k_inf = int((unknown & not_infused).sum())
+            k_res = int((unknown & ~not_infused).sum())
+            why = [f"{k_inf} not infused by the as-of day"] if k_inf else []
+            why += [f"{k_res} without a result after infusion"] if k_res else []
+            parts.append(f"{short}: {int(unknown.sum())} ({', '.join(why)})")
+    if not parts:
+        return None
+    return (
+        "Left out of every after-infusion rate and pair (T3, McNemar, incidence after infusion, new-onset), not "
+        "counted as without cytopenia: " + "; ".join(parts) + "."
+    )

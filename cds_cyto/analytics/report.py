@@ -229,6 +229,9 @@ def _incidence(res: AnalysisResult, df: pd.DataFrame) -> None:
     t["incidence"] = incidence.incidence_table(df)
     t["published_comparison"] = incidence.published_comparison(df, res.disease)
     res.note("incidence", f"Published numbers: {SEED[res.disease]}, the paper of this cohort's population.")
+    unseen = incidence.unobserved_after_infusion(df)
+    if unseen:
+        res.note("incidence", unseen)
     t["fig1b_timepoints"] = incidence.fig1b_timepoints(df)
     if res.disease != "all":  # seed 000's time points are a B-ALL cohort's: not beside a B-NHL one
         t["fig1b_timepoints"] = t["fig1b_timepoints"].drop(columns=["published T1/T2/T3 %"])

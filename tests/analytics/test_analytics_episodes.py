@@ -1,0 +1,104 @@
+"""Review of issue 16: a patient's duration and recovery cover every episode (the generator's truth, patient by
+patient); no counts after infusion is unknown, not 'no cytopenia'; Fig 4A-C counts patients without it as 0."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from cds_cyto.analytics import analyze_rows, bundle_files, cohort_table, rows_from_files
+from cds_cyto.analytics.by_crs import fig4_duration_by_crs
+from cds_cyto.analytics.incidence import fig1b_timepoints, unobserved_after_infusion
+from cds_cyto.analytics.rows import row_from_resources
+from cds_cyto.core.extract import read_resources
+from cds_cyto.simulate import CohortSpec, write_cohort
+
+_LINEAGES = (("neutrophils", "sn"), ("hemoglobin", "sa"), ("platelets", "st"))
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "cohort" / "syn-all-0000.json"
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("all80")
+    write_cohort(CohortSpec(n=80, disease="all", seed=7), tmp, jobs=2)
+    rows = list(rows_from_files(bundle_files(tmp), None, "ALL", jobs=2))
+    truth = {p["patient_id"]: p for p in json.loads((tmp / "truth.json").read_text())["patients"]}
+    return rows, truth
+
+
+def test_duration_and_recovery_agree_with_the_truth_patient_by_patient(
+    cohort: tuple[list[dict[str, Any]], dict[str, Any]],
+) -> None:
+    rows, truth = cohort
+    compared = several = 0
+    for r in rows:
+        t = truth[r["patient_id"]]
+        for lineage, key in _LINEAGES:
+            eps = [e for e in t["lineages"][lineage]["seed000"]["episodes"] if e["new_onset"]]
+            if not eps:
+                continue
+            compared += 1
+            several += len(eps) > 1
+            recovered = all(e["recovery_day"] is not None for e in eps)
+            where = (r["patient_id"], key, [(e["onset_day"], e["recovery_day"]) for e in eps])
+            assert r[f"{key}_recovered"] == float(recovered), where
+            if recovered:
+                assert r[f"{key}_duration"] == sum(e["duration_days"] for e in eps), where
+                assert r[f"{key}_recovery_day"] == eps[-1]["recovery_day"], where
+            else:  # censored at the last day seen: at least the days of the recovered episodes
+                done = sum(e["duration_days"] for e in eps if e["duration_days"] is not None)
+                assert r[f"{key}_duration"] >= done, where
+    assert compared >= 80 and several >= 5  # patients with a second episode are really compared
+
+
+def _fixture_row(as_of: date) -> dict[str, Any]:
+    return row_from_resources(read_resources(FIXTURE.read_bytes()), as_of, "ALL")
+
+
+def test_no_counts_after_infusion_is_unknown_not_none() -> None:
+    before = _fixture_row(date(2026, 5, 20))  # syn-all-0000 is infused on 2026-06-01
+    after = _fixture_row(date(2026, 6, 21))
+    for _, key in _LINEAGES:
+        assert math.isnan(before[f"{key}_after"]) and math.isnan(before[f"{key}_new"])
+        assert math.isnan(before[f"{key}_duration"])
+        assert not math.isnan(after[f"{key}_after"])
+    df = cohort_table([before, after])
+    t3 = fig1b_timepoints(df).set_index("lineage")
+    assert t3.loc["SN", "T3 n"].endswith("/1")  # one patient in the denominator, not two
+    note = unobserved_after_infusion(df)
+    assert note is not None and "SN: 1 (1 not infused by the as-of day)" in note
+
+
+def test_the_report_notes_patients_without_counts_after_infusion(
+    cohort: tuple[list[dict[str, Any]], dict[str, Any]], tmp_path: Path
+) -> None:
+    rows, _ = cohort
+    res = analyze_rows([*rows, _fixture_row(date(2026, 5, 20))], tmp_path, "all", bootstrap=10)
+    assert any("not infused by the as-of day" in n for n in res.section_notes["incidence"])
+
+
+def test_fig4_duration_counts_patients_without_cytopenia_as_zero() -> None:
+    # 4 patients per CRS group; in "no CRS" only one has SN (10 days): the paper's median is 0, not 10
+    n = 12
+    df = pd.DataFrame(
+        {
+            "sn_episode": ["new-onset"] + ["none"] * 3 + ["new-onset"] * 8,
+            "sn_duration": [10.0, 0.0, 0.0, 0.0] + [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0],
+            "sn_recovery_day": [12.0] + [math.nan] * 3 + [7.0] * 8,
+        },
+        index=[f"p{i}" for i in range(n)],
+    )
+    for key in ("sa", "st"):
+        df[f"{key}_episode"], df[f"{key}_duration"], df[f"{key}_recovery_day"] = "none", 0.0, math.nan
+    groups = pd.Series(["no CRS"] * 4 + ["mild CRS"] * 4 + ["severe CRS"] * 4, index=df.index)
+    t = fig4_duration_by_crs(df, groups).set_index("measure")
+    assert t.loc["SN duration, days (no SN: 0, as seed 000)", "no CRS"].startswith("0 ")
+    assert t.loc["SN duration, days (no SN: 0, as seed 000)", "no CRS"].endswith("n=4")
+    assert t.loc["SN duration, days, patients with SN only", "no CRS"].startswith("10 ")
+    assert "not in seed 000" in fig4_duration_by_crs(df, groups).iloc[1]["figure"]
