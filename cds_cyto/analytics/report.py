@@ -185,11 +185,13 @@ def analyze_rows(
     manifest: dict[str, Any] | None = None,
     validate: site_model_fit.SiteModel | None = None,
     shrink: bool = False,
+    unreadable: int = 0,
 ) -> AnalysisResult:
     """The report of `rows`; `profile` is the one the rows were assessed with (its site-model rule goes into the
     artifact, so scoring reads the inputs as training did). `manifest`: the run's record, written beside the tables.
     `validate`: a saved model to validate on this cohort (section 9); `shrink`: the site model's coefficients are
-    shrunk by the bootstrap's uniform factor."""
+    shrunk by the bootstrap's uniform factor. `unreadable`: input files that could not be read (named on stderr),
+    said in the report."""
     profile = profile or default_profile()
     rows = list(rows)
     out.mkdir(parents=True, exist_ok=True)
@@ -203,6 +205,13 @@ def analyze_rows(
         "site_model_cv": SITE_MODEL_SEED,
         "bootstrap_replicates": bootstrap,
     }
+    if unreadable:
+        res.manifest["unreadable_files"] = unreadable
+        res.note(
+            "characteristics",
+            f"{unreadable} input file(s) could not be read (not valid JSON, or not FHIR; named on the command's "
+            "stderr) and are not in the analysis: their patients are in no count of this report.",
+        )
     _unavailable_notes(res, df)
     _incidence(res, df)
     _cumulative(res, df)

@@ -15,11 +15,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from cds_cyto.core.assessment.result import Assessment
 from cds_cyto.core.evaluate import evaluate
 from cds_cyto.core.extract import extract_record, extract_records, read_resources
+from cds_cyto.core.extract.lean import JsonLineError, NotFhirError
 from cds_cyto.core.extract.record import LabResult
 from cds_cyto.core.grading.interval import ctcae_grade
 from cds_cyto.core.profile import Profile, default_profile, load_profile
@@ -254,10 +256,20 @@ def _site_profile(site: Path | None) -> Profile:
     return default_profile() if site is None else load_profile(site)
 
 
-def _rows_from_file(args: tuple[Path, date | None, str | None, Path | None]) -> list[PatientRow]:
+def _rows_from_file(args: tuple[Path, date | None, str | None, Path | None]) -> tuple[list[PatientRow], str | None]:
+    """The file's rows, or why it cannot be read (a bad file is named and skipped, as `evaluate DIR` does)."""
     path, as_of, disease, site = args
-    data = read_resources(path.read_bytes(), ndjson=path.suffix == ".ndjson")
-    return rows_from_resources(data, as_of, disease, _site_profile(site))
+    try:
+        data = read_resources(path.read_bytes(), ndjson=path.suffix == ".ndjson")
+    except OSError as exc:
+        return [], f"{path}: cannot read ({exc.strerror})"
+    except JsonLineError as exc:
+        return [], f"{path}:{exc.line}: not valid JSON"
+    except orjson.JSONDecodeError as exc:
+        return [], f"{path}: not valid JSON ({exc})"
+    except NotFhirError:
+        return [], f"{path}: expected a FHIR Bundle or resource"
+    return rows_from_resources(data, as_of, disease, _site_profile(site)), None
 
 
 def bundle_files(directory: Path) -> list[Path]:
@@ -266,19 +278,33 @@ def bundle_files(directory: Path) -> list[Path]:
 
 
 def rows_from_files(
-    files: Sequence[Path], as_of: date | None, disease: str | None, jobs: int | None = None, site: Path | None = None
+    files: Sequence[Path],
+    as_of: date | None,
+    disease: str | None,
+    jobs: int | None = None,
+    site: Path | None = None,
+    unreadable: list[str] | None = None,
 ) -> Iterator[PatientRow]:
     """Rows in file order, one per patient a file holds; with jobs > 1 a process pool reads, extracts and assesses
-    (one bundle per task). `site`: a site file whose profile assesses every patient (each worker reads it once)."""
+    (one bundle per task). `site`: a site file whose profile assesses every patient (each worker reads it once).
+    A file that cannot be read: its reason is appended to `unreadable` and the others are read (without the list:
+    ValueError)."""
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     tasks = [(f, as_of, disease, site) for f in files]
+
+    def each(results: Iterable[tuple[list[PatientRow], str | None]]) -> Iterator[PatientRow]:
+        for rows, why in results:
+            if why is not None:
+                if unreadable is None:
+                    raise ValueError(why)
+                unreadable.append(why)
+            yield from rows
+
     if jobs <= 1 or len(files) < 8:
-        for t in tasks:
-            yield from _rows_from_file(t)
+        yield from each(map(_rows_from_file, tasks))
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for rows in pool.map(_rows_from_file, tasks, chunksize=8):
-            yield from rows
+        yield from each(pool.map(_rows_from_file, tasks, chunksize=8))
 
 
 def cohort_table(rows: Iterable[PatientRow]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -153,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     population = next(key for key, (normalised, _) in POPULATIONS.items() if normalised == disease)
     profile = load_site_profile(args.site)
     validate = None if args.validate is None else _model_to_validate(args.validate, population, profile)
+    unreadable: list[str] = []  # files named on stderr and in the report, the others analysed (as `evaluate DIR`)
     if args.bundles is not None:
         if not args.bundles.is_dir():
             raise CliError(f"{args.bundles}: not a directory")
@@ -160,8 +162,14 @@ def run(args: argparse.Namespace) -> int:
         if not files:
             raise CliError(f"{args.bundles}: no patient Bundles (*.json)")
         rows = list(
-            tqdm(rows_from_files(files, args.as_of, disease, args.jobs, args.site), total=len(files), unit="pt")
+            tqdm(
+                rows_from_files(files, args.as_of, disease, args.jobs, args.site, unreadable),
+                total=len(files),
+                unit="pt",
+            )
         )
+        for why in unreadable:
+            print(f"cds-cyto: {why}; skipped", file=sys.stderr)
     else:
         rows = list(rows_from_fhir(args.fhir, args.as_of, disease, profile))
     if len(rows) < 5:
@@ -170,7 +178,17 @@ def run(args: argparse.Namespace) -> int:
     if validate is not None:
         manifest["validated_model_sha256"] = validate.sha256
     result = analyze_rows(
-        rows, args.out, population, profile=profile, manifest=manifest, validate=validate, shrink=args.shrink
+        rows,
+        args.out,
+        population,
+        profile=profile,
+        manifest=manifest,
+        validate=validate,
+        shrink=args.shrink,
+        unreadable=len(unreadable),
     )
     print(f"{len(rows)} patients → {result.html_path}")
+    if unreadable:
+        print(f"cds-cyto: {len(unreadable)} of {len(files)} file(s) could not be read (named above)", file=sys.stderr)
+        return 1
     return 0

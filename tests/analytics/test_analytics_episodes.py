@@ -102,3 +102,24 @@ def test_fig4_duration_counts_patients_without_cytopenia_as_zero() -> None:
     assert t.loc["SN duration, days (no SN: 0, as seed 000)", "no CRS"].endswith("n=4")
     assert t.loc["SN duration, days, patients with SN only", "no CRS"].startswith("10 ")
     assert "not in seed 000" in fig4_duration_by_crs(df, groups).iloc[1]["figure"]
+
+
+def test_analyze_names_an_unreadable_file_and_goes_on(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.support.cli import run_cds_cyto
+
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    good = sorted(FIXTURE.parent.glob("syn-all-00*.json"))[:12]
+    for f in good:
+        shutil.copy(f, bundles / f.name)
+    (bundles / "zz-bad.json").write_text("{not json\n")
+    done = run_cds_cyto(tmp_path, "analyze", "--bundles", str(bundles), "--out", str(tmp_path / "r"), "--jobs", "2",
+                        timeout=400)  # fmt: skip
+    assert "Traceback" not in done.stderr and "JSONDecodeError" not in done.stderr
+    assert done.returncode == 1, done.stderr
+    assert "zz-bad.json: not valid JSON" in done.stderr and f"1 of {len(good) + 1} file(s)" in done.stderr
+    doc = json.loads((tmp_path / "r" / "tables.json").read_text())
+    assert doc["manifest"]["unreadable_files"] == 1 and doc["manifest"]["patients"] == len(good)
+    assert any("1 input file(s) could not be read" in n for n in doc["notes"]["characteristics"])
