@@ -234,6 +234,10 @@ def cox_univariable(df: pd.DataFrame, lineage: str, candidates: list[str] | None
             rows.extend(_unavailable_rows([c], "HR", COX_METHOD))
             rows[-1]["n"] = len(d)
             continue
+        if int(d["E"].sum()) < 1:  # nobody recovered: no hazard ratio to estimate
+            rows.extend(_unavailable_rows([c], "HR", COX_METHOD))
+            rows[-1]["note"], rows[-1]["n"] = "not estimated: 0 recoveries (events)", len(d)
+            continue
         s = _fit_cox(d).summary.iloc[0]
         hr, lo, hi = float(s["exp(coef)"]), float(s["exp(coef) lower 95%"]), float(s["exp(coef) upper 95%"])
         rows.append(
@@ -332,6 +336,13 @@ def logistic_univariable(df: pd.DataFrame, outcome: str, candidates: list[str] |
     for c in candidates if candidates is not None else SCREEN:
         if c not in df or df[[c, outcome]].dropna()[c].nunique() < 2:
             rows.extend(_unavailable_rows([c], "OR", LOGIT_METHOD))
+            continue
+        known = df[[c, outcome]].dropna()[outcome]
+        k = int(known.sum())
+        if min(k, len(known) - k) < 1:  # an outcome that never varies has no odds ratio (the multivariable refusal)
+            rows.extend(_unavailable_rows([c], "OR", LOGIT_METHOD))
+            rows[-1]["note"] = f"not estimated: {k} events, {len(known) - k} non-events (the outcome does not vary)"
+            rows[-1]["n"] = len(known)
             continue
         try:
             t, n, _ = _logit_or_firth(df, outcome, [c])

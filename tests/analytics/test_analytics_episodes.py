@@ -123,3 +123,28 @@ def test_analyze_names_an_unreadable_file_and_goes_on(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "r" / "tables.json").read_text())
     assert doc["manifest"]["unreadable_files"] == 1 and doc["manifest"]["patients"] == len(good)
     assert any("1 input file(s) could not be read" in n for n in doc["notes"]["characteristics"])
+
+
+def test_univariable_screens_refuse_an_outcome_that_never_varies() -> None:
+    import numpy as np
+
+    from cds_cyto.analytics.regression import cox_univariable, logistic_univariable
+
+    rng = np.random.default_rng(5)
+    n = 20
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "pht": np.ones(n),  # 20/20 events: no odds ratio exists
+            "sn_new": np.ones(n),
+            "sn_duration": rng.integers(3, 20, size=n).astype(float),
+            "sn_recovered": np.zeros(n),  # nobody recovered: no hazard ratio
+        }
+    )
+    lo = logistic_univariable(df, "pht", ["x"]).iloc[0]
+    assert math.isnan(float(lo["OR"])) and math.isnan(float(lo["q_bh"]))
+    assert "0 non-events" in str(lo["note"])
+    cox = cox_univariable(df, "sn", ["x"]).iloc[0]
+    assert math.isnan(float(cox["HR"])) and "0 recoveries" in str(cox["note"])
+    df["pht"] = (df["x"] > 0).astype(float)  # a varying outcome is still screened
+    assert not math.isnan(float(logistic_univariable(df, "pht", ["x"]).iloc[0]["OR"]))
