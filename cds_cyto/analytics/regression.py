@@ -377,14 +377,18 @@ def roc_curve(y: np.ndarray, score: np.ndarray) -> pd.DataFrame:
 def youden_cutoff(
     df: pd.DataFrame, outcome: str, predictor: str, published_higher_is_risk: bool | None = None
 ) -> dict[str, Any]:
-    """The cut-off maximising sensitivity + specificity - 1 (seed 001's ROC-derived cut-offs). The direction comes
-    from the data: a marker whose lower values go with the outcome (protective when high) is read as 'value <= cut'
-    and its AUC is that of the reversed score, so a protective marker gets AUC > 0.5 and its cut-off on the right side.
-    `published_higher_is_risk` only records the direction the paper reported, beside."""
+    """The cut-off maximising sensitivity + specificity - 1 (seed 001's ROC-derived cut-offs). A marker whose lower
+    values go with the outcome (protective when high) is read as 'value <= cut' and its AUC is that of the reversed
+    score. The direction is the published one when the paper pre-specifies it (`published_higher_is_risk`): choosing
+    it from the data would make every AUC >= 0.5 and inflate it under the null. Without one it is chosen from the
+    data, and the row says so (`direction from`)."""
     d = df[[predictor, outcome]].dropna()
     y = d[outcome].to_numpy(dtype=float)
     x = d[predictor].to_numpy(dtype=float)
-    higher = auc_delong(y, x).auc >= 0.5 if len(d) else True
+    if published_higher_is_risk is not None:
+        higher, source = published_higher_is_risk, "published (pre-specified)"
+    else:
+        higher, source = (auc_delong(y, x).auc >= 0.5 if len(d) else True), "direction chosen from the data"
     s = x if higher else -x
     best = (-1.0, math.nan, math.nan, math.nan)
     for cut in np.unique(s):
@@ -399,6 +403,7 @@ def youden_cutoff(
         "outcome": outcome,
         "direction": ">=" if higher else "<=",
         "published direction": "" if published_higher_is_risk is None else (">" if published_higher_is_risk else "<"),
+        "direction from": source,
         "cutoff": best[1],
         "youden_j": best[0],
         "sensitivity": best[2],

@@ -460,8 +460,9 @@ def _roc(res: AnalysisResult, df: pd.DataFrame) -> None:
         res.figures["roc"] = plots.roc_figure(
             "roc",
             curves,
-            "ROC curves of baseline markers for non-recovery at day 28 (seed 001 definition); the direction of each "
-            "marker is read from the data (a protective marker is scored reversed), AUC with DeLong 95% CI. "
+            "ROC curves of baseline markers for non-recovery at day 28 (seed 001 definition); each marker is scored "
+            "in the direction seed 001 published (lower = risk: a marker protective when high is scored reversed), "
+            "not one chosen from the data, AUC with DeLong 95% CI. "
             "Reproduces seed 001 Figure S1"
             + (" (published AUC 0.7-0.9)." if res.disease == "nhl" else " (a B-NHL paper)."),
         )

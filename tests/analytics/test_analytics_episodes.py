@@ -148,3 +148,23 @@ def test_univariable_screens_refuse_an_outcome_that_never_varies() -> None:
     assert math.isnan(float(cox["HR"])) and "0 recoveries" in str(cox["note"])
     df["pht"] = (df["x"] > 0).astype(float)  # a varying outcome is still screened
     assert not math.isnan(float(logistic_univariable(df, "pht", ["x"]).iloc[0]["OR"]))
+
+
+def test_roc_direction_is_the_published_one_not_chosen_from_the_data() -> None:
+    import numpy as np
+
+    from cds_cyto.analytics.regression import youden_cutoff
+
+    # under the null, a data-chosen direction gives AUC >= 0.5 always; the published one is ~0.5 either side
+    aucs_pub, aucs_data = [], []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        df = pd.DataFrame({"x": rng.normal(size=60), "y": (rng.random(60) < 0.4).astype(float)})
+        pub = youden_cutoff(df, "y", "x", published_higher_is_risk=False)
+        assert pub["direction"] == "<=" and pub["direction from"].startswith("published")
+        aucs_pub.append(float(pub["auc"]))
+        chosen = youden_cutoff(df, "y", "x")
+        assert chosen["direction from"] == "direction chosen from the data"
+        aucs_data.append(float(chosen["auc"]))
+    assert min(aucs_data) >= 0.5 and min(aucs_pub) < 0.5  # the inflation the published direction avoids
+    assert sum(a < 0.5 for a in aucs_pub) >= 8  # the published direction is on either side of 0.5 under the null
