@@ -17,6 +17,7 @@ __all__ = [
     "incidence_table",
     "paired_before_after",
     "published_comparison",
+    "crs_unknown_note",
     "unobserved_after_infusion",
 ]
 
@@ -216,6 +217,7 @@ def characteristics(df: pd.DataFrame) -> pd.DataFrame:
             items.append((f"{label}, median [range]", _median_range(df[col])))
     g = df["crs_grade"] if "crs_grade" in df else pd.Series(dtype=float)
     for label, mask in (
+        ("CRS unknown (no CRS record, no temperature charted)", g.isna() if len(g) else pd.Series(True, df.index)),
         ("CRS none", g == 0),
         ("CRS grade 1", g == 1),
         ("CRS grade 2", g == 2),
@@ -261,4 +263,18 @@ def unobserved_after_infusion(df: pd.DataFrame) -> str | None:
     return (
         "Left out of every after-infusion rate and pair (T3, McNemar, incidence after infusion, new-onset), not "
         "counted as without cytopenia: " + "; ".join(parts) + "."
+    )
+
+
+def crs_unknown_note(df: pd.DataFrame) -> str | None:
+    """The note beside every CRS rate when some patients have no CRS record: those rates are among the patients with
+    one, and an absent record is not 'no CRS'."""
+    g = df["crs_grade"] if "crs_grade" in df else pd.Series(math.nan, index=df.index)
+    k = int(g.isna().sum())
+    if k == 0:
+        return None
+    return (
+        f"CRS unknown for {k} of {len(df)} patients ({_pct(k, len(df))}%: no CRS Condition or daily grade and no "
+        f"temperature charted): every CRS rate is among the {len(df) - k} with a record, and an absent record is not "
+        "'no CRS'."
     )

@@ -238,6 +238,11 @@ def _incidence(res: AnalysisResult, df: pd.DataFrame) -> None:
     t["incidence"] = incidence.incidence_table(df)
     t["published_comparison"] = incidence.published_comparison(df, res.disease)
     res.note("incidence", f"Published numbers: {SEED[res.disease]}, the paper of this cohort's population.")
+    for text in (incidence.crs_unknown_note(df), _data_problem_note(df)):
+        if text:
+            res.note("characteristics", text)
+            if text.startswith("CRS unknown"):
+                res.note("incidence", text)
     unseen = incidence.unobserved_after_infusion(df)
     if unseen:
         res.note("incidence", unseen)
@@ -257,6 +262,20 @@ def _incidence(res: AnalysisResult, df: pd.DataFrame) -> None:
         + (" (published SN 5/26/78%, SA 9/11/59%, ST 11/11/57%)" if res.disease == "all" else " (a B-ALL paper)")
         + ". Tests: Pearson chi-square with Bonferroni (as published) and McNemar (paired).",
     )
+
+
+def _data_problem_note(df: pd.DataFrame) -> str | None:
+    """Patients whose dates cannot be: a death before infusion (not a competing death), a birth after it (age
+    unknown)."""
+    parts = []
+    for col, what in (
+        ("death_before_infusion", "a death dated before the infusion (not used: not a competing death on day 0)"),
+        ("birth_after_infusion", "a birthDate after the infusion (age unknown)"),
+    ):
+        k = int(df[col].sum()) if col in df else 0
+        if k:
+            parts.append(f"{k} with {what}")
+    return ("Data problems: " + "; ".join(parts) + ".") if parts else None
 
 
 def _nadirs(df: pd.DataFrame, disease: str) -> pd.DataFrame:

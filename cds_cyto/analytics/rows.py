@@ -126,16 +126,24 @@ def assessment_row(a: Assessment, profile: Profile | None = None) -> PatientRow:
     rec = a.record
     day0 = a.infusion_date
     birth = rec.demographics.birth_date
+    death = rec.demographics.death_date
+    death_day = None if death is None or day0 is None else (death - day0).days
+    # a death dated before the infusion is a data problem (the patient was infused), not a competing death on day 0:
+    # the death is not used, and the report counts such records
+    bad_death = death_day is not None and death_day < 0
     row: PatientRow = {
         "patient_id": a.patient_id,
         "sex": rec.demographics.sex,
-        "age": math.nan if birth is None or day0 is None else float(_years(birth, day0)),
+        # a birthDate after the infusion is a data problem: age unknown, never negative
+        "age": math.nan if birth is None or day0 is None or birth > day0 else float(_years(birth, day0)),
+        "birth_after_infusion": float(birth is not None and day0 is not None and birth > day0),
         "follow_up_day": _f(a.day),
         # Patient.deceased[x]: a death competes with every event still to come (Aalen-Johansen in survival.py)
-        "deceased": _f(None if rec.demographics.deceased is None else int(rec.demographics.deceased)),
-        "death_day": _f(
-            None if rec.demographics.death_date is None or day0 is None else (rec.demographics.death_date - day0).days
-        ),
+        "deceased": math.nan
+        if bad_death
+        else _f(None if rec.demographics.deceased is None else int(rec.demographics.deceased)),
+        "death_day": math.nan if bad_death else _f(death_day),
+        "death_before_infusion": float(bad_death),
         "pht_seed000": _f(None if a.pht_day28["seed000"] is None else int(bool(a.pht_day28["seed000"]))),
         "nonrec28_seed001": _f(None if a.pht_day28["seed001"] is None else int(bool(a.pht_day28["seed001"]))),
     }

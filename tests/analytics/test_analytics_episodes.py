@@ -168,3 +168,29 @@ def test_roc_direction_is_the_published_one_not_chosen_from_the_data() -> None:
         aucs_data.append(float(chosen["auc"]))
     assert min(aucs_data) >= 0.5 and min(aucs_pub) < 0.5  # the inflation the published direction avoids
     assert sum(a < 0.5 for a in aucs_pub) >= 8  # the published direction is on either side of 0.5 under the null
+
+
+def _patched_row(**patient: str) -> dict[str, Any]:
+    bundle = json.loads(FIXTURE.read_bytes())
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] == "Patient":
+            e["resource"].update(patient)
+    return row_from_resources(bundle, date(2026, 6, 21), "ALL")
+
+
+def test_impossible_dates_are_data_problems_not_values(tmp_path: Path) -> None:
+    from cds_cyto.analytics.incidence import characteristics, crs_unknown_note
+
+    dead = _patched_row(deceasedDateTime="2026-05-20")  # syn-all-0000 is infused on 2026-06-01
+    assert math.isnan(dead["death_day"]) and math.isnan(dead["deceased"]) and dead["death_before_infusion"] == 1
+    unborn = _patched_row(birthDate="2030-01-01")
+    assert math.isnan(unborn["age"]) and unborn["birth_after_infusion"] == 1
+    ok = _fixture_row(date(2026, 6, 21))
+    assert ok["age"] > 0 and ok["death_before_infusion"] == 0
+    # most patients without a CRS record: characteristics say "unknown", the CRS rates carry the note
+    df = cohort_table([ok, dead, unborn])
+    df["crs_grade"] = [0.0, math.nan, math.nan]
+    chars = characteristics(df).set_index("characteristic")["value"]
+    assert chars["CRS unknown (no CRS record, no temperature charted), n (%)"] == "2 (66.7%)"
+    note = crs_unknown_note(df)
+    assert note is not None and "CRS unknown for 2 of 3 patients" in note
