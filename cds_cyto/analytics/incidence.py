@@ -13,11 +13,11 @@ __all__ = [
     "PUBLISHED_SEED000",
     "PUBLISHED_SEED001",
     "characteristics",
+    "crs_unknown_note",
     "fig1b_timepoints",
     "incidence_table",
     "paired_before_after",
     "published_comparison",
-    "crs_unknown_note",
     "unobserved_after_infusion",
 ]
 

@@ -79,7 +79,8 @@ def _episode_fields(a: Assessment, lineage: str, profile: Profile, prefix: str, 
         # duration = days in severe cytopenia summed over the episodes (an open one to the as-of day); recovered =
         # the last episode recovered; recovery day = the last episode's (a later relapse is not a recovery)
         end = [e.recovery_day if e.recovery_day is not None else a.day for e in episodes]
-        row[f"{prefix}_duration"] = float(sum(max(x - max(e.onset_day, 0), 0) for e, x in zip(episodes, end)))
+        days = [max(x - max(e.onset_day, 0), 0) for e, x in zip(episodes, end, strict=True)]
+        row[f"{prefix}_duration"] = float(sum(days))
         row[f"{prefix}_recovery_day"] = float(end[-1])
         done = float(episodes[-1].recovery_day is not None)
         row[f"{prefix}_episode_recovered"] = done

@@ -51,7 +51,9 @@ def _times(df: pd.DataFrame, event_col: str, day_col: str) -> tuple[np.ndarray, 
 
 
 def cumulative_incidence(df: pd.DataFrame, name: str, event_col: str, day_col: str) -> CumulativeIncidence:
-    """Cumulative incidence of `event_col` at `day_col`; a death (`death_day`) before the event competes with it."""
+    """Cumulative incidence of `event_col` at `day_col`; a death (`death_day`) before the event competes with it.
+    A patient whose event is unknown (NaN: no counts after infusion, no CRS record) is left out, not at risk."""
+    df = df[df[event_col].notna()]
     t, e = _times(df, event_col, day_col)
     deaths = 0
     death = df["death_day"].to_numpy(dtype=float) if "death_day" in df else np.full(len(df), np.nan)

@@ -89,7 +89,7 @@ def test_fig4_duration_counts_patients_without_cytopenia_as_zero() -> None:
     df = pd.DataFrame(
         {
             "sn_episode": ["new-onset"] + ["none"] * 3 + ["new-onset"] * 8,
-            "sn_duration": [10.0, 0.0, 0.0, 0.0] + [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0],
+            "sn_duration": [10.0, 0.0, 0.0, 0.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0],
             "sn_recovery_day": [12.0] + [math.nan] * 3 + [7.0] * 8,
         },
         index=[f"p{i}" for i in range(n)],
