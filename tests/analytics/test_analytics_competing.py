@@ -125,4 +125,5 @@ def test_numbers_at_risk_under_the_curve() -> None:
     assert ci.n == 5 and ci.deaths == 1
     assert ci.at_risk == {0: 5, 5: 4, 10: 3, 15: 2, 20: 1, 25: 1, 30: 1}
     # F(3) = 1/5; the death on day 7 leaves 3 at risk; F(12) = 1/5 + (4/5)(3/4)(1/3) = 0.4
-    assert float(ci.curve.set_index("day").loc[12.0, "cif"]) == pytest.approx(0.4)
+    at12 = ci.curve[ci.curve["day"] == 12.0]["cif"]
+    assert float(at12.iloc[0]) == pytest.approx(0.4)
