@@ -124,7 +124,16 @@ LABELS = {
     "baseline_il6_above_21_43": "baseline IL-6 > 21.43 pg/mL",
     "baseline_neutrophils": "baseline ANC (×10⁹/L)",
     "baseline_hemoglobin": "baseline Hb (g/L)",
+    "baseline_il6": "baseline IL-6 (pg/mL)",
+    "baseline_ferritin": "baseline ferritin (ng/mL)",
 }
+
+
+def _label(column: str) -> str:
+    """A column as a reader sees it (no snake_case in legends)."""
+    return LABELS.get(column, column.replace("_", " "))
+
+
 # outcome columns as a caption names them (a reader sees no snake_case)
 OUTCOME_NAMES = {
     "pht_seed000": "PHT at day 28 (seed 000 definition)",
@@ -467,7 +476,7 @@ def _roc(res: AnalysisResult, df: pd.DataFrame) -> None:
         curve = regression.roc_curve(d["nonrec28_seed001"].to_numpy(), sign * d[pred].to_numpy(dtype=float))
         curves.append(
             (
-                f"{LABELS.get(pred, pred)} {c['direction']}",
+                f"{_label(pred)} {c['direction']}",
                 curve,
                 float(c["auc"]),
                 float(c["auc_lower"]),
@@ -619,12 +628,27 @@ def _external(res: AnalysisResult, df: pd.DataFrame, model: site_model_fit.SiteM
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula (a patient id "=HYPERLINK(...)") are written with a leading
+    quote (CSV injection, OWASP); numbers, a negative day among them, stay numbers."""
+    text = [c for c in table.columns if table[c].dtype == object]
+    if not text:
+        return table
+    out = table.copy()
+    for c in text:
+        out[c] = [f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START) else v for v in out[c]]
+    return out
+
+
 def _write(res: AnalysisResult, out: Path) -> None:
     tables_dir = out / "tables"
     tables_dir.mkdir(exist_ok=True)
-    res.table.to_csv(tables_dir / "patients.csv", index=False)
+    _csv_safe(res.table).to_csv(tables_dir / "patients.csv", index=False)
     for name, table in res.tables.items():
-        table.to_csv(tables_dir / f"{name}.csv", index=False)
+        _csv_safe(table).to_csv(tables_dir / f"{name}.csv", index=False)
     payload = {name: _records(table) for name, table in res.tables.items()}
     notes = {**({"run": res.notes} if res.notes else {}), **res.section_notes}
     (out / "tables.json").write_text(
@@ -672,6 +696,8 @@ def _table(df: pd.DataFrame, cls: str = "") -> str:
 
 def _figure(res: AnalysisResult, name: str) -> str:
     fig = res.figures.get(name)
+    if fig is None and name.startswith("external_") and "external_validation" not in res.tables:
+        return ""  # section 9 not run (no --validate): its note says so, nothing is missing
     if fig is None:
         return f"<p><em>Figure {html.escape(name)}: not drawn (not enough data; see the notes).</em></p>"
     data = base64.b64encode(fig.png).decode("ascii")

@@ -63,7 +63,7 @@ def cumulative_incidence(df: pd.DataFrame, name: str, event_col: str, day_col: s
         t = np.where(code == 2, np.clip(death, 0.0, None), t)
         deaths = int((code == 2).sum())
         curve = aalen_johansen(t, code)
-        estimator = f"Aalen-Johansen ({deaths} deaths compete)"
+        estimator = f"Aalen-Johansen ({deaths} death{'s' if deaths != 1 else ''} compete{'s' if deaths == 1 else ''})"
     else:
         kmf = KaplanMeierFitter().fit(t, e)
         ci = kmf.confidence_interval_survival_function_

@@ -137,9 +137,13 @@ def decision_curve(y: np.ndarray, p: np.ndarray, thresholds: tuple[float, ...] =
 _DAYS = re.compile(r"day [+-]?\d+\b(?! landmark)")
 
 
+_FROM_DAY = re.compile(r" (?:from|on|since) day [+-]?\d+\b(?! landmark)")
+
+
 def _reason(text: str) -> str:
-    """A reason without the patient's own days, so patients group by it ("CRS from day +n had not abated ...")."""
-    return _DAYS.sub("day +n", text)
+    """A reason without the patient's own days, so patients group by it ("CRS had not abated by the day +14
+    landmark"; a day left inside a reason reads "a day")."""
+    return _DAYS.sub("a day", _FROM_DAY.sub("", text))
 
 
 def participant_flow(

@@ -194,3 +194,27 @@ def test_impossible_dates_are_data_problems_not_values(tmp_path: Path) -> None:
     assert chars["CRS unknown (no CRS record, no temperature charted), n (%)"] == "2 (66.7%)"
     note = crs_unknown_note(df)
     assert note is not None and "CRS unknown for 2 of 3 patients" in note
+
+
+def test_report_cosmetics(cohort: tuple[list[dict[str, Any]], dict[str, Any]], tmp_path: Path) -> None:
+    """No snake_case ROC legend, no '1 deaths', no 'not drawn' for section 9 without --validate, and a patient id
+    a spreadsheet would run as a formula is written quoted."""
+    import csv
+
+    from cds_cyto.analytics.survival import cumulative_incidence
+
+    rows, _ = cohort
+    evil = dict(rows[0], patient_id="=HYPERLINK(1)")
+    res = analyze_rows([evil, *rows[1:]], tmp_path, "all", bootstrap=10)
+    from cds_cyto.analytics.report import PUBLISHED_CUTS, _label
+
+    assert "roc" in res.figures and all("_" not in _label(pred) for pred, _, _ in PUBLISHED_CUTS)  # the legend's
+    html = (tmp_path / "report.html").read_text()
+    section9 = html.split('id="external-validation"', 1)[1].split("</section>", 1)[0]
+    assert "not drawn" not in section9 and "not run" in section9
+    with (tmp_path / "tables" / "patients.csv").open(newline="") as f:
+        ids = [r["patient_id"] for r in csv.DictReader(f)]
+    assert "'=HYPERLINK(1)" in ids and "=HYPERLINK(1)" not in ids
+    one = pd.DataFrame({"sn_new": [1.0, 0.0], "sn_onset_day": [3.0, math.nan], "death_day": [math.nan, 2.0],
+                        "follow_up_day": [30.0, 2.0]})  # fmt: skip
+    assert cumulative_incidence(one, "x", "sn_new", "sn_onset_day").estimator == "Aalen-Johansen (1 death competes)"

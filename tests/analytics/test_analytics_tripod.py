@@ -79,7 +79,7 @@ def test_participant_flow_groups_reasons_and_gives_each_group_its_outcome_rate()
         d.loc[d.index[i], "input_crs_grade"] = math.nan
         d.loc[d.index[i], "why_crs_grade"] = text
     flow = participant_flow(d, "nonrec28_seed001", FEATS).set_index("reason")
-    crs = flow.loc["crs_grade: " + late.replace("+3", "+n")]
+    crs = flow.loc["crs_grade: " + late.replace(" from day +3", "")]  # no "day +n" placeholder in the report
     assert crs["n"] == 3 and crs["outcome rate"] == "100% (3/3)"  # the day-+14 landmark is kept, the onset is not
     assert flow.loc["outcome (nonrec28_seed001) not determinable from the record", "n"] == 1
     analysed = flow[flow["step"] == "analysed"].iloc[0]
