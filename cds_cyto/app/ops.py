@@ -8,7 +8,6 @@ load balancer polling it must not add a log line per poll. The route stays for a
 from __future__ import annotations
 
 import asyncio
-
 import uuid
 from typing import Any
 
