@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from cds_cyto.core.profile import ProfileError
     from cds_cyto.logs import configure_logging
     from cds_cyto.settings import Settings, describe_settings_error
-    from cds_cyto.sweep.config import sweep_config, untenanted_warning
+    from cds_cyto.sweep.config import sweep_config, sweep_tenant_warning
     from cds_cyto.sweep.scheduler import schedule_trigger
 
     overrides: dict[str, Any] = {}
@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.check:
         _check_free(settings.host, settings.port)  # before the first log line, so this one is not lost among them
     configure_logging(settings.log_level)
-    if sweeping and (warning := untenanted_warning(settings)):
+    # the unset tenant matters only to a serve that sweeps; a tenant no issuer has is a mistake wherever it is set
+    if (sweeping or settings.sweep_tenant) and (warning := sweep_tenant_warning(settings)):
         logging.getLogger("cds_cyto.cli").warning(warning)
     _check_database_url(settings.database_url)
     try:
