@@ -174,6 +174,12 @@ def last_completed_runs(engine: Engine) -> dict[str, RunInfo]:
         return {r.tenant: _info(r) for r in session.scalars(select(SweepRun).where(SweepRun.id.in_(newest)))}
 
 
-def recent_runs(engine: Engine, limit: int = 10) -> list[RunInfo]:
+def recent_runs(
+    engine: Engine, limit: int = 10, *, tenant: str | None = None, any_tenant: bool = True
+) -> list[RunInfo]:
+    """The newest runs: of every tenant, or (`any_tenant=False`) of `tenant` only (None: the untenanted)."""
+    stmt = select(SweepRun)
+    if not any_tenant:
+        stmt = stmt.where(SweepRun.tenant == (tenant or NO_TENANT))
     with Session(engine) as session:
-        return [_info(r) for r in session.scalars(select(SweepRun).order_by(SweepRun.id.desc()).limit(limit))]
+        return [_info(r) for r in session.scalars(stmt.order_by(SweepRun.id.desc()).limit(limit))]

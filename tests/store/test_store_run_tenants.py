@@ -5,7 +5,9 @@ a reader of every tenant gets each row measured against its own tenant's run."""
 from __future__ import annotations
 
 import importlib
+import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -14,6 +16,7 @@ from cds_cyto.store.alerts import ALL_TENANTS, Finding, Scope, resolve_left_coho
 from cds_cyto.store.patients import Evaluation, PatientUpdate, save_patient
 from cds_cyto.store.runs import finish_run, last_completed_run, start_run, unfinished_run
 from cds_cyto.sweep.worklist import build_worklist, patient_entries, render_table
+from tests.support.cli import run_cds_cyto
 
 T0 = datetime(2032, 7, 1, 6, 0, tzinfo=UTC)
 AS_OF = date(2032, 7, 1)
@@ -101,3 +104,16 @@ def test_the_migration_gives_existing_runs_the_tenant_they_swept(store: Store) -
         conn.execute(text(migration._BACKFILL))
         rows = {i: t for i, t in conn.execute(text("SELECT id, tenant FROM sweep_run"))}
     assert (rows[run_b], rows[run_a], rows[untouched]) == ("ward-b", "ward-a", "")
+
+
+def test_the_cli_worklist_of_a_tenant_names_only_that_tenants_sweep(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    run_b, run_a = _two_tenants_swept(store)
+    for tenant, run in (("ward-a", run_a), ("ward-b", run_b)):
+        result = run_cds_cyto(tmp_path, "worklist", "--database", store_url, "--format", "json", "--tenant", tenant)
+        assert result.returncode == 0, result.stderr
+        body = json.loads(result.stdout)
+        assert (body["since_run"]["id"], body["last_sweep"]["id"]) == (run, run), tenant
+    nobody = run_cds_cyto(tmp_path, "worklist", "--database", store_url, "--format", "json", "--tenant", "ward-c")
+    assert (json.loads(nobody.stdout)["since_run"], json.loads(nobody.stdout)["last_sweep"]) == (None, None)
