@@ -7,6 +7,7 @@ load balancer polling it must not add a log line per poll. The route stays for a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -60,7 +61,7 @@ def ops_router() -> APIRouter:
         runtime = runtime_of(request)
         checks = {"services": bool(runtime.services)}
         try:
-            checks["database"] = runtime.store.ping()
+            checks["database"] = await asyncio.to_thread(runtime.store.ping)  # a slow database must not stall the loop
         except Exception:  # readiness reports, it does not raise
             checks["database"] = False
         ready = all(checks.values())

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["FeedbackItem", "FeedbackRequest", "FhirAuthorization", "HookRequest", "PatientViewContext"]
 
@@ -60,6 +60,14 @@ class PatientViewContext(_Model):
     userId: str = Field(min_length=1)  # noqa: N815
     patientId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-.]{1,64}$")  # noqa: N815
     encounterId: str | None = None  # noqa: N815
+
+    @field_validator("patientId")
+    @classmethod
+    def _a_path_segment(cls, value: str) -> str:
+        # The FHIR id rule allows "." and "..", but as "Patient/.." they are no patient: a URL's dot segments.
+        if set(value) == {"."}:
+            raise ValueError("patientId must not be only dots")
+        return value
 
 
 class AcceptedSuggestion(_Model):

@@ -11,8 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from cds_cyto.cli import CliError
+from cds_cyto.cli.store_open import shown_url
 
 __all__ = ["register"]
 
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from cds_cyto.core.profile import ProfileError
     from cds_cyto.logs import configure_logging
     from cds_cyto.settings import Settings, describe_settings_error
-    from cds_cyto.sweep.config import sweep_config, untenanted_warning
+    from cds_cyto.sweep.config import sweep_config, sweep_tenant_warning
     from cds_cyto.sweep.scheduler import schedule_trigger
 
     overrides: dict[str, Any] = {}
@@ -94,14 +97,20 @@ def run(args: argparse.Namespace) -> int:
     if not args.check:
         _check_free(settings.host, settings.port)  # before the first log line, so this one is not lost among them
     configure_logging(settings.log_level)
-    if sweeping and (warning := untenanted_warning(settings)):
+    # the unset tenant matters only to a serve that sweeps; a tenant no issuer has is a mistake wherever it is set
+    if (sweeping or settings.sweep_tenant) and (warning := sweep_tenant_warning(settings)):
         logging.getLogger("cds_cyto.cli").warning(warning)
+    _check_database_url(settings.database_url)
     try:
         # Built here even for several workers: a bad configuration stops the start in one line, and the database is
         # migrated once, before the workers start together on it.
         app = create_app(settings)
     except ProfileError as exc:  # a bad site file or site model stops the start, said in one line
         raise CliError(f"configuration: {exc}") from None
+    except SQLAlchemyError as exc:  # unreachable, refused, no such database: one line, never the password
+        raise CliError(f"configuration: CDS_CYTO_DATABASE_URL: {_store_problem(settings.database_url, exc)}") from None
+    except ImportError as exc:  # e.g. postgresql+asyncpg without that driver installed
+        raise CliError(f"configuration: CDS_CYTO_DATABASE_URL: no database driver {exc.name or ''} installed") from None
     if args.check:
         origins = ",".join(settings.cors_origins) or "-"
         where = f"{settings.host}:{settings.port}"
@@ -169,3 +178,29 @@ def as_environment(overrides: dict[str, Any]) -> dict[str, str]:
 # The bundled cohort's data cut (fixtures/cohort/README.md): the demo evaluates as of that day so its cards do not
 # go stale as the calendar moves on.
 DEMO_AS_OF = "2026-11-20"
+
+
+_SUPPORTED_STORES = ("sqlite", "postgresql")
+
+
+def _check_database_url(url: str) -> None:
+    """A URL of a database this service does not support (or no URL at all) stops the start in one line."""
+    try:
+        family = make_url(url).get_backend_name()
+    except ArgumentError:
+        family = None
+    if family not in _SUPPORTED_STORES:
+        raise CliError(
+            "configuration: CDS_CYTO_DATABASE_URL: not a supported database URL: expected sqlite:///PATH or"
+            f" postgresql://USER@HOST/DB (got {shown_url(url)})"
+        )
+
+
+def _store_problem(url: str, exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    reason = (lines[0].strip() if lines else "")[:300] or type(exc).__name__
+    password = make_url(url).password
+    if password:
+        reason = reason.replace(str(password), "***")  # a driver may echo what it was given
+    return f"cannot open the store {shown_url(url)}: {reason}"

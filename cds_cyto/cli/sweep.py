@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from cds_cyto.logs import configure_logging
     from cds_cyto.store import Store
     from cds_cyto.sweep import CohortError, CohortQuery, read_ids_file, sweep_config
-    from cds_cyto.sweep.config import untenanted_warning
+    from cds_cyto.sweep.config import sweep_tenant_warning
 
     settings = _settings(args)
     configure_logging("INFO" if args.verbose else "WARNING")
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         adjust(sweep_config(settings))  # a missing FHIR URL is a usage error: say so before anything runs
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if warning := untenanted_warning(settings):
+    if warning := sweep_tenant_warning(settings):
         logging.getLogger("cds_cyto.cli").warning(warning)
     store = Store(settings.database_url)
     try:

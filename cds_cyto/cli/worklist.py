@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"alert {view.uid}: {view.state}")
             return 0
         worklist = build_worklist(store.engine, scope=scope)
-        newest = next(iter(recent_runs(store.engine, 1)), None)
+        # --tenant: that tenant's newest sweep, never another tenant's (as the worklist's own since_run)
+        newest = next(iter(recent_runs(store.engine, 1, tenant=args.tenant, any_tenant=args.tenant is None)), None)
     finally:
         store.dispose()
     if args.format == "json":

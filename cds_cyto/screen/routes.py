@@ -169,9 +169,10 @@ def screen_router(runtime: Runtime, smart: SmartApp | None) -> APIRouter:
         except FilterError as exc:
             return _error(400, str(exc))
         engine = runtime.store.engine
-        built = build_worklist(engine, scope=who.scope)
+        built = await asyncio.to_thread(build_worklist, engine, scope=who.scope)  # off the loop: /healthz answers
         since = built.since_run.id if built.since_run is not None else 0
-        acked = {a.uid: a.acknowledged_at for a in alerts_for_worklist(engine, since, scope=who.scope)}
+        listed = await asyncio.to_thread(alerts_for_worklist, engine, since, scope=who.scope)
+        acked = {a.uid: a.acknowledged_at for a in listed}
         return _page(worklist_page(built, filters, codes, acked, signed_in=who.session is not None))
 
     @router.post("/worklist/alerts/{alert_id}/acknowledge")
@@ -191,7 +192,7 @@ def screen_router(runtime: Runtime, smart: SmartApp | None) -> APIRouter:
                 return _error(413, "the form is too large")
         form = parse_qs(body.decode("utf-8", errors="replace"))
         back = _safe_back((form.get("back") or ["/app/worklist"])[0])
-        view = acknowledge(runtime.store.engine, alert_id, who.user, scope=who.scope)
+        view = await asyncio.to_thread(acknowledge, runtime.store.engine, alert_id, who.user, scope=who.scope)
         if view is None:
             return _error(404, "no such open alert (it may have been resolved)")
         log.info("alert acknowledged from the screen")

@@ -39,7 +39,8 @@ _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def is_fhir_id(value: object) -> bool:
-    return isinstance(value, str) and _FHIR_ID.fullmatch(value) is not None
+    # dot-only ids match the FHIR rule but not a URL path segment ("Patient/.." is the server's base)
+    return isinstance(value, str) and _FHIR_ID.fullmatch(value) is not None and set(value) != {"."}
 
 
 def resource_key(resource: Mapping[str, Any] | LeanObservation) -> str | None:

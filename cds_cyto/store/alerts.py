@@ -18,12 +18,12 @@ stored as `NO_TENANT` (a key column cannot be NULL); the functions here take and
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, false, select, true, update
+from sqlalchemy import ColumnElement, Engine, and_, case, false, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from cds_cyto.store.tables import OPEN_STATES, Alert, SweepRun
@@ -273,12 +273,16 @@ def acknowledge(
         return _view(alert)
 
 
-def alerts_for_worklist(engine: Engine, since_run_id: int, *, scope: Scope) -> list[AlertView]:
+def alerts_for_worklist(
+    engine: Engine, since_run_id: int, *, scope: Scope, since_by_tenant: Mapping[str, int] | None = None
+) -> list[AlertView]:
     """Every open alert in `scope`, and those resolved in run `since_run_id` or later (so a worklist can show what
-    went away)."""
-    condition = and_(
-        Alert.state.in_(OPEN_STATES) | (Alert.resolved_run_id >= since_run_id), in_scope(Alert.tenant, scope)
-    )
+    went away). `since_by_tenant` (stored tenant → run id) measures each tenant against its own run instead; a
+    tenant it does not name against `since_run_id`."""
+    since: ColumnElement[int] | int = since_run_id
+    if since_by_tenant:
+        since = case(dict(since_by_tenant), value=Alert.tenant, else_=since_run_id)
+    condition = and_(Alert.state.in_(OPEN_STATES) | (Alert.resolved_run_id >= since), in_scope(Alert.tenant, scope))
     with Session(engine) as session:
         return [_view(a) for a in session.scalars(select(Alert).where(condition).order_by(Alert.id))]
 

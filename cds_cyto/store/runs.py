@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from sqlalchemy import Engine, Select, insert, select, update
+from sqlalchemy import Engine, Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from cds_cyto.store.tables import SweepRun
+
+NO_TENANT = ""  # as in store.alerts: swept with no tenant configured, or before runs had one
 
 __all__ = [
     "RunInfo",
@@ -20,6 +22,7 @@ __all__ = [
     "finish_run",
     "get_run",
     "last_completed_run",
+    "last_completed_runs",
     "recent_runs",
     "set_cohort_size",
     "start_run",
@@ -47,6 +50,7 @@ class RunInfo:
     alerts_opened: int
     alerts_resolved: int
     note: str | None
+    tenant: str | None = None  # None: swept with no tenant
 
     @property
     def done(self) -> int:
@@ -70,6 +74,7 @@ def _info(row: SweepRun) -> RunInfo:
         row.alerts_opened,
         row.alerts_resolved,
         row.note,
+        row.tenant or None,
     )
 
 
@@ -79,11 +84,14 @@ def _one(engine: Engine, stmt: Select[SweepRun]) -> RunInfo | None:
         return None if row is None else _info(row)
 
 
-def start_run(engine: Engine, mode: SweepMode, as_of: date, holder: str, now: datetime | None = None) -> int:
+def start_run(
+    engine: Engine, mode: SweepMode, as_of: date, holder: str, now: datetime | None = None, tenant: str | None = None
+) -> int:
     with engine.begin() as conn:
         result = conn.execute(
             insert(SweepRun)
             .values(
+                tenant=tenant or NO_TENANT,
                 started_at=now or datetime.now(UTC),
                 status="running",
                 mode=mode,
@@ -102,9 +110,11 @@ def start_run(engine: Engine, mode: SweepMode, as_of: date, holder: str, now: da
         return int(result.scalar_one())
 
 
-def unfinished_run(engine: Engine) -> RunInfo | None:
-    """The newest run still marked running. Call only while holding the sweep lease: then its sweeper is gone."""
-    return _one(engine, select(SweepRun).where(SweepRun.status == "running").order_by(SweepRun.id.desc()))
+def unfinished_run(engine: Engine, tenant: str | None = None) -> RunInfo | None:
+    """The tenant's newest run still marked running (another tenant's crashed run is that tenant's to resume). Call
+    only while holding the sweep lease: then its sweeper is gone."""
+    mine = (SweepRun.status == "running") & (SweepRun.tenant == (tenant or NO_TENANT))
+    return _one(engine, select(SweepRun).where(mine).order_by(SweepRun.id.desc()))
 
 
 def adopt_run(engine: Engine, run_id: int, holder: str) -> None:
@@ -149,10 +159,27 @@ def get_run(engine: Engine, run_id: int) -> RunInfo | None:
     return _one(engine, select(SweepRun).where(SweepRun.id == run_id))
 
 
-def last_completed_run(engine: Engine) -> RunInfo | None:
-    return _one(engine, select(SweepRun).where(SweepRun.status == "completed").order_by(SweepRun.id.desc()))
+def last_completed_run(engine: Engine, tenant: str | None = None) -> RunInfo | None:
+    """The tenant's last completed sweep (None: the untenanted sweeps'); never another tenant's."""
+    mine = (SweepRun.status == "completed") & (SweepRun.tenant == (tenant or NO_TENANT))
+    return _one(engine, select(SweepRun).where(mine).order_by(SweepRun.id.desc()))
 
 
-def recent_runs(engine: Engine, limit: int = 10) -> list[RunInfo]:
+def last_completed_runs(engine: Engine) -> dict[str, RunInfo]:
+    """Every tenant's last completed sweep, by stored tenant ("": untenanted), for a reader of every tenant."""
+    newest = (
+        select(func.max(SweepRun.id)).where(SweepRun.status == "completed").group_by(SweepRun.tenant).scalar_subquery()
+    )
     with Session(engine) as session:
-        return [_info(r) for r in session.scalars(select(SweepRun).order_by(SweepRun.id.desc()).limit(limit))]
+        return {r.tenant: _info(r) for r in session.scalars(select(SweepRun).where(SweepRun.id.in_(newest)))}
+
+
+def recent_runs(
+    engine: Engine, limit: int = 10, *, tenant: str | None = None, any_tenant: bool = True
+) -> list[RunInfo]:
+    """The newest runs: of every tenant, or (`any_tenant=False`) of `tenant` only (None: the untenanted)."""
+    stmt = select(SweepRun)
+    if not any_tenant:
+        stmt = stmt.where(SweepRun.tenant == (tenant or NO_TENANT))
+    with Session(engine) as session:
+        return [_info(r) for r in session.scalars(stmt.order_by(SweepRun.id.desc()).limit(limit))]

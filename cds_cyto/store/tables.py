@@ -73,6 +73,8 @@ class SweepRun(Base):
     alerts_opened: Mapped[int] = mapped_column(Integer, default=0)
     alerts_resolved: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it failed; never patient data
+    # the tenant it swept ("": none); each tenant's worklist measures changes against its own runs (0006)
+    tenant: Mapped[str] = mapped_column(String(300), index=True, server_default="")
 
 
 class PatientState(Base):

@@ -13,6 +13,7 @@ Another tenant's patient or alert is a 404, like one that does not exist.
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at definition time, and one of them
 # names the dependency this factory is given.
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Protocol
 
@@ -74,17 +75,20 @@ def worklist_router(
         fmt = request.query_params.getlist("format") or ["json"]
         if len(fmt) > 1 or fmt[0] not in FORMATS:
             return _problem(400, "query parameter 'format' must be one of: json, csv")
-        built = build_worklist(store_of(request).engine, scope=caller_scope(client, issuer_tenants))
+        engine, scope = store_of(request).engine, caller_scope(client, issuer_tenants)
+        # off the event loop: a worklist of thousands of patients takes long enough to stall /healthz
         if fmt[0] == "csv":
-            return Response(render_csv(built), media_type="text/csv; charset=utf-8")
-        return Response(orjson.dumps(built.to_json()), media_type="application/json")
+            text = await asyncio.to_thread(lambda: render_csv(build_worklist(engine, scope=scope)))
+            return Response(text, media_type="text/csv; charset=utf-8")
+        body = await asyncio.to_thread(lambda: orjson.dumps(build_worklist(engine, scope=scope).to_json()))
+        return Response(body, media_type="application/json")
 
     @router.get("/patients/{patient_id}")
     async def patient(patient_id: str, request: Request, client: Annotated[Any, Depends(authenticate)]) -> Response:
         if set(request.query_params) - {"tenant"} or len(request.query_params.getlist("tenant")) > 1:
             return _problem(400, "this endpoint takes one query parameter, once: 'tenant'")
         scope = caller_scope(client, issuer_tenants)
-        entries = patient_entries(store_of(request).engine, patient_id, scope=scope)
+        entries = await asyncio.to_thread(patient_entries, store_of(request).engine, patient_id, scope=scope)
         wanted = request.query_params.get("tenant")
         if wanted is not None and scope.everyone:  # "" names the untenanted patient
             entries = [e for e in entries if (e.get("tenant") or "") == wanted]
@@ -112,7 +116,7 @@ def worklist_router(
             return _problem(403, "acknowledging needs a token whose 'sub' names the user")
         by = client.sub[:200] if client is not None else _ANONYMOUS
         scope = caller_scope(client, issuer_tenants)
-        view = acknowledge(store_of(request).engine, alert_id, by, scope=scope)
+        view = await asyncio.to_thread(acknowledge, store_of(request).engine, alert_id, by, scope=scope)
         if view is None:
             return _not_found("open alert")
         return Response(orjson.dumps({"id": view.uid, "state": view.state}), media_type="application/json")

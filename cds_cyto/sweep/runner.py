@@ -260,13 +260,13 @@ class Sweeper:
 
     def _open_run(self) -> tuple[int, bool]:
         mode: Literal["incremental", "full"] = "full" if self.config.full else "incremental"
-        old = unfinished_run(self.engine)  # we hold the lease, so whoever ran it is gone
+        old = unfinished_run(self.engine, self.config.tenant)  # we hold the lease, so whoever ran it is gone
         if old is not None:
             if old.as_of == self.config.as_of and old.mode == mode:
                 adopt_run(self.engine, old.id, self.holder)
                 return old.id, True
             finish_run(self.engine, old.id, "abandoned", note="not resumed: the next sweep was for another day or mode")
-        return start_run(self.engine, mode, self.config.as_of, self.holder, self.clock()), False
+        return start_run(self.engine, mode, self.config.as_of, self.holder, self.clock(), self.config.tenant), False
 
     async def _learn_changes(self, todo: list[str]) -> None:
         """One search per resource type for the whole cohort instead of one fetch per patient (issue 18)."""

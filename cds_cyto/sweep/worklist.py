@@ -5,8 +5,11 @@ no open alert last); at the same urgency, a patient with a clinical alert at tha
 alerts at it are about data quality (a unit error months ago is housekeeping, a clinical warning is a patient);
 then the day since infusion, earliest first — in the early weeks counts change daily and transfusion or G-CSF
 decisions are made the same day, later they change over weeks — with an unknown day last; then the patient id.
-"Changed" means since the last completed sweep, that sweep included: alerts it opened or resolved, urgencies it
-changed, grades it changed.
+"Changed" means since the last completed sweep of the patient's tenant, that sweep included: alerts it opened or
+resolved, urgencies it changed, grades it changed. Runs belong to a tenant (migration 0006): a tenant's reader is
+measured against, and shown (`since_run`), its own tenant's last completed sweep, never another tenant's; a scope
+with no tenant sees no run at all. A reader of every tenant gets each row measured against its own tenant's last
+completed sweep, and `since_run` is the newest completed sweep of any tenant.
 
 Every read is for a `Scope`: a caller sees its own tenant's patients and alerts only. The patients the sweeps could
 not assess are listed apart (`failed_patients`), with their reason and when they are tried again.
@@ -24,7 +27,7 @@ from sqlalchemy import Engine, select
 
 from cds_cyto.store.alerts import URGENCY_RANK, AlertView, Scope, alerts_for_worklist, alerts_of, in_scope
 from cds_cyto.store.patients import FailedPatient, PatientKey, PatientSummary, failed_patients, patient_summaries
-from cds_cyto.store.runs import RunInfo, last_completed_run
+from cds_cyto.store.runs import RunInfo, last_completed_run, last_completed_runs
 from cds_cyto.store.tables import PatientState
 from cds_cyto.sweep.fingerprint import grade_changes
 
@@ -190,23 +193,39 @@ def row_order(r: WorklistRow) -> tuple[int, int, int, int, str]:
     return rank, housekeeping, int(r.day is None), r.day if r.day is not None else 0, r.patient_id
 
 
+def _since_runs(engine: Engine, scope: Scope) -> dict[str, RunInfo]:
+    """The last completed sweep of each tenant `scope` reads, by stored tenant ("": untenanted)."""
+    if scope.everyone:
+        return last_completed_runs(engine)
+    if not scope.tenant:
+        return {}  # sees nothing: not even another tenant's run
+    run = last_completed_run(engine, scope.tenant)
+    return {} if run is None else {run.tenant or "": run}
+
+
+def _since(runs: dict[str, RunInfo], tenant: str | None) -> int:
+    run = runs.get(tenant or "")
+    return run.id if run is not None else 0  # no completed sweep yet: everything is new
+
+
 def build_worklist(engine: Engine, *, scope: Scope) -> Worklist:
-    last = last_completed_run(engine)
-    since = last.id if last is not None else 0
+    runs = _since_runs(engine, scope)
     by_patient: dict[PatientKey, list[AlertView]] = {}  # by tenant too: every tenant's reader may see one id twice
-    for alert in alerts_for_worklist(engine, since, scope=scope):
+    since_ids = {tenant: run.id for tenant, run in runs.items()}
+    for alert in alerts_for_worklist(engine, 0, scope=scope, since_by_tenant=since_ids):
         by_patient.setdefault((alert.tenant, alert.patient_id), []).append(alert)
     summaries = patient_summaries(engine, scope=scope)
     for key, s in summaries.items():
-        if s.grades_changed_run_id is not None and s.grades_changed_run_id >= since:
+        if s.grades_changed_run_id is not None and s.grades_changed_run_id >= _since(runs, key[0]):
             by_patient.setdefault(key, [])
     rows = [
-        _row(pid, alerts, summaries.get((tenant, pid)), since, tenant if scope.everyone else None)
+        _row(pid, alerts, summaries.get((tenant, pid)), _since(runs, tenant), tenant if scope.everyone else None)
         for (tenant, pid), alerts in by_patient.items()
     ]
     rows = [r for r in rows if r.alerts or r.grade_changes]
     rows.sort(key=row_order)
-    return Worklist(last, rows, failed_patients(engine, scope=scope))
+    shown = max(runs.values(), key=lambda r: r.id, default=None)
+    return Worklist(shown, rows, failed_patients(engine, scope=scope))
 
 
 def _failed_by_tenant(engine: Engine, patient_id: str, scope: Scope) -> dict[str | None, FailedPatient]:
@@ -232,10 +251,10 @@ def patient_entries(engine: Engine, patient_id: str, *, scope: Scope) -> list[di
     alerts: dict[str | None, list[AlertView]] = {}
     for a in alerts_of(engine, patient_id, scope=scope):
         alerts.setdefault(a.tenant, []).append(a)
-    last = last_completed_run(engine)
-    since = last.id if last else 0
+    runs = _since_runs(engine, scope)
     entries = []
     for tenant in sorted(summaries.keys() | failed.keys(), key=lambda t: t or ""):
+        since = _since(runs, tenant)
         row = _row(patient_id, alerts.get(tenant, []), summaries.get(tenant), since, tenant if scope.everyone else None)
         fail = failed.get(tenant)
         entries.append(row.to_json() | {"failure": _failed_json(fail) if fail else None})

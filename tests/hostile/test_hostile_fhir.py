@@ -246,3 +246,15 @@ def test_memory_and_health_stayed_bounded_throughout(service: Service) -> None:
     assert growth < bound
     assert service.health_failures == 0
     assert max(times) < STALLED_MS, "the event loop was held: something ran on it that should not"
+
+
+@pytest.mark.parametrize("pid", ["..", "."])
+def test_a_dot_only_patient_id_is_a_400_before_any_call(service: Service, hostile: Hostile, pid: str) -> None:
+    """FHIR's id rule allows "..", but "Patient/.." is a dot segment, not a patient: refused, never a 500."""
+    before = sum(hostile.hits().values())
+    r, _ = service.call(hook_body(hostile.base("ok"), pid=pid))
+    assert r.status_code == 400, r.text
+    outcome = r.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "patientId" in r.text
+    assert sum(hostile.hits().values()) == before + 1  # only our own /_hits request: no outbound call

@@ -65,6 +65,47 @@ def test_sweep_warns_when_untenanted_with_auth(tenant: str | None, warned: bool,
     assert len(_warnings(result.stderr)) == (1 if warned else 0), result.stderr
 
 
+UNKNOWN = "is the `tenant` of no issuer in CDS_CYTO_TRUSTED_ISSUERS"
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ({"CDS_CYTO_SWEEP_TENANT": "nosuch"}, True),  # hook-only: the setting is still a mistake
+        ({"CDS_CYTO_SWEEP_TENANT": "nosuch", "CDS_CYTO_SWEEP_INTERVAL_MINUTES": "60"}, True),
+        ({"CDS_CYTO_SWEEP_TENANT": "ward-a", "CDS_CYTO_SWEEP_INTERVAL_MINUTES": "60"}, False),
+        ({"CDS_CYTO_SWEEP_TENANT": "nosuch", "CDS_CYTO_AUTH": "disabled"}, False),  # everyone sees all
+    ],
+)
+def test_serve_warns_of_a_sweep_tenant_no_issuer_has(extra: dict[str, str], warned: bool, tmp_path: Path) -> None:
+    env = {
+        "CDS_CYTO_AUTH": "required",
+        "CDS_CYTO_TRUSTED_ISSUERS": ISSUERS,
+        "CDS_CYTO_FHIR_BASE_URL": "http://127.0.0.1:9/fhir",
+        "CDS_CYTO_PARSE_PROCESSES": "0",
+    } | extra
+    result = run_cds_cyto(tmp_path, "serve", "--check", env=env)
+    assert result.returncode == 0, result.stderr  # a warning, as for the unset tenant
+    lines = [line for line in result.stderr.splitlines() if UNKNOWN in line]
+    assert len(lines) == (1 if warned else 0), result.stderr
+    if warned:
+        assert json.loads(lines[0])["level"] == "warning" and "'nosuch'" in lines[0]
+        assert not _warnings(result.stderr)  # one warning, the apt one
+
+
+def test_sweep_warns_of_a_sweep_tenant_no_issuer_has(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("p-1\n")
+    env = {
+        "CDS_CYTO_FHIR_BASE_URL": f"http://127.0.0.1:{_closed_port()}/fhir",
+        "CDS_CYTO_TRUSTED_ISSUERS": ISSUERS,
+        "CDS_CYTO_SWEEP_TENANT": "ward-z",
+    }
+    result = run_cds_cyto(tmp_path, "sweep", "--once", "--ids", str(ids), "--no-progress", env=env)
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if UNKNOWN in line]) == 1, result.stderr
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [

@@ -6,13 +6,12 @@ from datetime import UTC, date, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, insert, inspect
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, insert, inspect, text
 
 from cds_cyto.store import Base, Store
 from cds_cyto.store.alerts import ALL_TENANTS, Finding, Scope, alerts_for_worklist
 from cds_cyto.store.migrate import current_revision, head_revision, upgrade
 from cds_cyto.store.patients import Evaluation, PatientUpdate, load_patient, save_patient
-from cds_cyto.store.runs import start_run
 
 TABLES = {"alembic_version", "feedback", "sweep_run", "patient_state", "alert", "lease", "token_replay"}
 TABLES |= {"screen_session"}  # the screen's sign-ins and sessions (issue 17, migration 0004)
@@ -82,11 +81,11 @@ def test_0003_keeps_every_patient_and_alert_and_keys_patients_by_tenant(store_ur
     store = Store(store_url)
     try:
         upgrade(store.engine, "0002")
-        run = start_run(store.engine, "full", date(2032, 7, 1), "t", T0)
         old = MetaData()
-        old.reflect(store.engine, only=["patient_state", "alert"])
+        old.reflect(store.engine, only=["patient_state", "alert", "sweep_run"])
         state, alert = old.tables["patient_state"], old.tables["alert"]
-        with store.engine.begin() as conn:
+        with store.engine.begin() as conn:  # a run as 0002 knew it: no tenant column
+            run = conn.execute(insert(old.tables["sweep_run"]).values(_run_row()).returning(text("id"))).scalar_one()
             for pid, tenant in (("p-old", None), ("p-a", "ward-a")):
                 conn.execute(insert(state).values(_state_row(pid, tenant, run)))
                 conn.execute(insert(alert).values(_alert_row(pid, tenant, run)))
@@ -116,6 +115,20 @@ def test_0003_keeps_every_patient_and_alert_and_keys_patients_by_tenant(store_ur
 
 
 T0 = datetime(2032, 7, 1, 6, 0, tzinfo=UTC)
+
+
+def _run_row() -> dict[str, object]:
+    counts = (
+        "cohort_size",
+        "evaluated",
+        "unchanged",
+        "failed",
+        "resources_fetched",
+        "alerts_opened",
+        "alerts_resolved",
+    )
+    fixed = {"started_at": T0, "status": "completed", "mode": "full", "as_of": date(2032, 7, 1), "holder": "t"}
+    return fixed | dict.fromkeys(counts, 0)
 
 
 def _state_row(pid: str, tenant: str | None, run: int) -> dict[str, object]:

@@ -63,7 +63,10 @@ A, B, NO_TENANT = _issuer("ehr-a", "ward-a"), _issuer("ehr-b", "ward-b"), _issue
 class Served:
     base: str
 
-    def call(self, method: str, path: str, issuer: Issuer, sub: str | None = "dr-who") -> httpx.Response:
+    def call(
+        self, method: str, path: str, issuer: Issuer, sub: str | None = "dr-who", claims_tenant: str | None = None
+    ) -> httpx.Response:
+        """A request with a fresh token of `issuer`; its `tenant` claim is the issuer's, or `claims_tenant`."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": issuer.iss,
@@ -74,8 +77,8 @@ class Served:
         }
         if sub is not None:
             claims["sub"] = sub
-        if issuer.tenant is not None:
-            claims["tenant"] = issuer.tenant
+        if (claims_tenant or issuer.tenant) is not None:
+            claims["tenant"] = claims_tenant or issuer.tenant
         header = {"alg": "ES384", "kid": issuer.key.kid, "typ": "JWT"}
         token = jwt.encode(header, claims, issuer.key, algorithms=["ES384"])
         return httpx.request(method, self.base + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -172,6 +175,45 @@ def test_an_issuer_without_a_tenant_sees_nothing(served: Served) -> None:
     [alert] = _listed(served, A)["patients"][0]["alerts"]
     assert served.call("POST", f"/worklist/alerts/{alert['id']}/acknowledge", NO_TENANT).status_code == 404
     assert served.call("GET", "/worklist/patients/swt-a1", NO_TENANT).status_code == 404
+
+
+def test_an_issuer_without_a_tenant_that_claims_one_still_sees_nothing(served: Served) -> None:
+    """The scope is the issuer's configured tenant, never the token's claim: an issuer with none could claim any."""
+    [alert] = _listed(served, A)["patients"][0]["alerts"]
+    claimed = served.call("GET", "/worklist", NO_TENANT, claims_tenant="ward-a")
+    assert claimed.status_code == 200, claimed.text
+    assert (claimed.json()["patients"], claimed.json()["since_run"]) == ([], None)
+    for path in ("/worklist/patients/swt-a1", "/worklist/patients/swt-a1?tenant=ward-a"):
+        assert served.call("GET", path, NO_TENANT, claims_tenant="ward-a").status_code == 404, path
+    ack = served.call("POST", f"/worklist/alerts/{alert['id']}/acknowledge", NO_TENANT, claims_tenant="ward-a")
+    assert ack.status_code == 404
+
+
+def test_a_tenants_token_that_claims_another_tenant_is_refused(served: Served) -> None:
+    for method, path in (("GET", "/worklist"), ("GET", "/worklist/patients/swt-b1")):
+        assert served.call(method, path, A, claims_tenant="ward-b").status_code == 401, path
+    [b_alert] = _listed(served, B)["patients"][0]["alerts"]
+    ack = served.call("POST", f"/worklist/alerts/{b_alert['id']}/acknowledge", A, claims_tenant="ward-b")
+    assert ack.status_code == 401
+    [still] = _listed(served, B)["patients"][0]["alerts"]
+    assert still["state"] == "new"
+
+
+def test_a_tenants_reader_may_name_only_its_own_tenant(served: Served) -> None:
+    assert served.call("GET", "/worklist/patients/swt-a1?tenant=ward-a", A).status_code == 200
+    for other in ("ward-b", ""):  # another tenant, or the untenanted patients
+        named = served.call("GET", f"/worklist/patients/swt-a1?tenant={other}", A)
+        assert named.status_code == 404, other
+
+
+def test_each_tenant_is_shown_its_own_last_sweep_over_http(served: Served) -> None:
+    """ward-a swept first, ward-b after: ward-a's alert is still new since ward-a's sweep, not ongoing since
+    ward-b's, and ward-a is never shown ward-b's run."""
+    mine, theirs = _listed(served, A), _listed(served, B)
+    assert mine["since_run"]["id"] < theirs["since_run"]["id"]
+    assert [a["change"] for a in mine["patients"][0]["alerts"]] == ["new"]
+    assert [a["change"] for a in theirs["patients"][0]["alerts"]] == ["new"]
+    assert _listed(served, NO_TENANT)["since_run"] is None
 
 
 def test_a_bad_query_value_is_named_never_echoed(served: Served) -> None:

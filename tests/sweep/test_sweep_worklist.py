@@ -45,7 +45,7 @@ def assess(store: Store, run: int, patient: str, day: int, findings: list[Findin
 def swept(store: Store) -> Store:
     """Two completed sweeps; the second changes a few things."""
     plt, gcsf, mon = "platelet-transfusion", "gcsf-therapeutic", "extended-monitoring"
-    r1 = start_run(store.engine, "incremental", AS_OF, "t", T0)
+    r1 = start_run(store.engine, "incremental", AS_OF, "t", T0, tenant=TENANT)
     assess(store, r1, "p-crit", 5, [finding(plt, "critical", 5)], {"ICAHT early": "III"})
     assess(store, r1, "p-escalate", 8, [finding(gcsf, "warning", 8)], {})
     assess(store, r1, "p-warn-late", 20, [finding(gcsf, "warning", 20)], {})
@@ -53,7 +53,7 @@ def swept(store: Store) -> Store:
     assess(store, r1, "p-resolving", 4, [finding(plt, "critical", 4)], {})
     assess(store, r1, "p-grades", 9, [], {"ICAHT early": "I"})
     finish_run(store.engine, r1, "completed")
-    r2 = start_run(store.engine, "incremental", AS_OF, "t", T0)
+    r2 = start_run(store.engine, "incremental", AS_OF, "t", T0, tenant=TENANT)
     assess(store, r2, "p-crit", 5, [finding(plt, "critical", 5)], {"ICAHT early": "III"})
     assess(store, r2, "p-escalate", 8, [finding(gcsf, "critical", 8)], {})
     assess(store, r2, "p-warn-early", 3, [finding(gcsf, "warning", 3)], {})
