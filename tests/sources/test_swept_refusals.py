@@ -4,6 +4,7 @@ time it asks for changes from is the newest zoned `meta.lastUpdated`, skipping w
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from cds_cyto.sources._swept import Refusals, newest_stamp
 
@@ -19,10 +20,10 @@ def test_the_least_recently_used_refusal_goes_first() -> None:
 
 
 def test_the_newest_server_stamp_skips_what_is_no_zoned_time() -> None:
-    def stamped(value: object) -> dict[str, object]:
+    def stamped(value: object) -> dict[str, Any]:
         return {"resourceType": "Observation", "meta": {"lastUpdated": value}}
 
-    resources = [
+    resources: list[dict[str, Any]] = [
         stamped("2026-12-04T03:50:12.345+00:00"),
         stamped("2026-12-04T03:59:00"),  # no zone: which instant is unknown
         stamped("yesterday"),
