@@ -232,7 +232,7 @@ class PatientViewService:
         if here is None or normalise_base_url(state.fhir_base_url) != here:
             return None  # another server's patient of the same id
         resources = await swept_resources(
-            fhir, patient_id, state.snapshot, state.last_fetched_at, tenant=tenant, snapshot_hash=state.snapshot_hash
+            fhir, patient_id, state.snapshot, state.last_fetched_at, tenant, state.snapshot_hash
         )
         log.info("swept snapshot", extra={"used": resources is not None})
         return resources

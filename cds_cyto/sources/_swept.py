@@ -111,7 +111,6 @@ async def swept_resources(
     patient_id: str,
     snapshot: Mapping[str, dict[str, Any]],
     checked_at: datetime,
-    *,
     tenant: str = "",
     snapshot_hash: str = "",
 ) -> list[dict[str, Any]] | None:
