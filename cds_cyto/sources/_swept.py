@@ -9,9 +9,9 @@ Observation that left the search (its code changed), an error or a missing total
 everything as usual.
 
 "Since the snapshot was read" is measured on the server's own clock, never ours or the sweep's: the newest
-`meta.lastUpdated` the snapshot holds is a time the server had reached when it was read, so every later change is
-stamped after it, whatever the clocks of the sweep and of this process say. The window is widened further to the
-sweep's check less `CLOCK_MARGIN` when that is earlier. A snapshot without any server stamp is not used.
+`meta.lastUpdated` of the snapshot's Observations is a time the server had reached when they were read, so every
+later change is stamped after it, whatever the clocks of the sweep and of this process say. The window is widened further to the
+sweep's check less `CLOCK_MARGIN` when that is earlier. Snapshot Observations without any server stamp are not used.
 
 A snapshot that failed verification fails again on every call until the sweep replaces it, and a server that
 cannot count or batch never will: both are remembered per process (`REFUSED`), so such calls pay the full fetch
@@ -125,7 +125,10 @@ async def swept_resources(
     }
     if checked_at.tzinfo is None or not is_fhir_id(patient_id) or any(k in REFUSED for k in keys.values()):
         return None
-    newest = newest_stamp(snapshot.values())
+    prefix = SNAPSHOT_TYPE + "/"
+    mine = {k: v for k, v in snapshot.items() if k.startswith(prefix)}
+    # Only the Observations' stamps: the Patient may have been read after the Observation search, and later.
+    newest = newest_stamp(mine.values())
     if newest is None:
         REFUSED.add(keys["snapshot"])
         return None  # no server time to start the window from
@@ -145,8 +148,7 @@ async def swept_resources(
         if exc.scope is not None:
             REFUSED.add(keys[exc.scope])
         return None
-    prefix = SNAPSHOT_TYPE + "/"
-    merged, _ = merge({k: v for k, v in snapshot.items() if k.startswith(prefix)}, changed)
+    merged, _ = merge(mine, changed)
     if total != len(merged):
         log.info("swept snapshot not used (the Observation count differs): full fetch")
         REFUSED.add(keys["snapshot"])

@@ -29,7 +29,8 @@ def _store_snapshot(database: str, pids: list[str], base_url: str, stamped: bool
     checked = now - timedelta(hours=1)
     for pid in pids:
         meta = {"versionId": "1"} | ({"lastUpdated": (checked - timedelta(days=1)).isoformat()} if stamped else {})
-        snapshot = rebuild([{"resourceType": "Patient", "id": pid, "meta": meta}])
+        lab = {"resourceType": "Observation", "id": f"{pid}-lab", "status": "final", "meta": meta}
+        snapshot = rebuild([{"resourceType": "Patient", "id": pid, "meta": {"versionId": "1"}}, lab])
         update = PatientUpdate(
             pid, run, checked, True, 1, snapshot, snapshot_hash(snapshot), tenant=None, fhir_base_url=base_url
         )
