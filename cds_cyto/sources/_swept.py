@@ -10,8 +10,9 @@ everything as usual.
 
 "Since the snapshot was read" is measured on the server's own clock, never ours or the sweep's: the newest
 `meta.lastUpdated` of the snapshot's Observations is a time the server had reached when they were read, so every
-later change is stamped after it, whatever the clocks of the sweep and of this process say. The window is widened further to the
-sweep's check less `CLOCK_MARGIN` when that is earlier. Snapshot Observations without any server stamp are not used.
+later change is stamped after it, whatever the clocks of the sweep and of this process say. The window is widened
+further to the sweep's check less `CLOCK_MARGIN` when that is earlier. Snapshot Observations without any server
+stamp are not used.
 
 A snapshot that failed verification fails again on every call until the sweep replaces it, and a server that
 cannot count or batch never will: both are remembered per process (`REFUSED`), so such calls pay the full fetch
