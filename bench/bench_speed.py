@@ -41,6 +41,7 @@ from cds_cyto.core.profile import default_profile
 from cds_cyto.settings import Settings
 from cds_cyto.sources import render_template
 from cds_cyto.sources._query import with_page_size
+from cds_cyto.sources._swept import CLOCK_MARGIN
 from cds_cyto.store import Store
 from cds_cyto.sweep import CohortQuery, SweepConfig, run_sweep
 from tests.cds.scenario import hook_request, prefetch_for
@@ -162,9 +163,16 @@ async def part_swept(tmp: Path, base_url: str, repeat: int) -> None:
     pid = unique_id("benchswept")
     resources = [e["resource"] for e in make_patient_bundle(N_OBSERVATIONS, pid=pid)["entry"]]
     await load_resources_async(base_url, resources)
-    # The hook asks for changes from 30 s before the sweep's check (clock skew): a snapshot taken right after the
-    # load would see everything as changed. A daily sweep finds data loaded long before.
-    await asyncio.sleep(32)
+    # The hook asks for changes from CLOCK_MARGIN (120 s) before the sweep's check at the latest: a snapshot taken
+    # right after the load would see everything as changed. A daily sweep finds data loaded long before.
+    # One load stamps all 1,500 alike and the hook asks from the newest stamp on: as on a real server, where the
+    # latest result is newer than the rest, one Observation gets a later version (same value, count unchanged).
+    await asyncio.sleep(1.5)
+    latest = next(r for r in resources if r["resourceType"] == "Observation")
+    async with httpx.AsyncClient(base_url=base_url.rstrip("/") + "/", timeout=60) as http:
+        reply = await http.put(f"Observation/{latest['id']}", json=latest | {"issued": "2026-03-09T08:00:00Z"})
+        assert reply.status_code == 200, reply.text
+    await asyncio.sleep(CLOCK_MARGIN.total_seconds() + 2)
     database = f"sqlite:///{tmp / 'sweep.sqlite'}"
     store = Store(database)
     store.create_schema()

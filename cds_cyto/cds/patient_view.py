@@ -231,7 +231,9 @@ class PatientViewService:
         here = normalise_base_url(fhir.client.base_url)
         if here is None or normalise_base_url(state.fhir_base_url) != here:
             return None  # another server's patient of the same id
-        resources = await swept_resources(fhir, patient_id, state.snapshot, state.last_fetched_at)
+        resources = await swept_resources(
+            fhir, patient_id, state.snapshot, state.last_fetched_at, tenant, state.snapshot_hash
+        )
         log.info("swept snapshot", extra={"used": resources is not None})
         return resources
 

@@ -494,6 +494,9 @@ class FhirClient:
             }
             if content is not None:
                 headers["Content-Type"] = _FHIR_JSON
+            if form is None:
+                # A stock HAPI answers a repeated search URL from a 60 s result cache: data up to a minute old.
+                headers["Cache-Control"] = "no-cache"
             if authenticate:
                 headers.update(await self.auth.headers(self._post_form))
             target = httpx.URL(url)

@@ -1,14 +1,17 @@
 """The hook answers a swept patient from the sweep's snapshot plus what changed since (issue 18 item 2), against
 HAPI: a changed, an added and a deleted Observation after the sweep are all seen by the next hook call, each
-answer is the one a full fetch gives, and CDS_CYTO_HOOK_SWEPT_SNAPSHOTS=false turns the route off."""
+answer is the one a full fetch gives, and CDS_CYTO_HOOK_SWEPT_SNAPSHOTS=false turns the route off. A sweep whose
+clock runs ahead of the server's does not make the hook miss an edit made after it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_cyto.app import create_app
+from cds_cyto.core.profile import default_profile
 from cds_cyto.settings import Settings
-from cds_cyto.store import make_engine
+from cds_cyto.sources import _swept
+from cds_cyto.store import Store, make_engine
 from cds_cyto.store.patients import load_patient
+from cds_cyto.sweep import SweepConfig, run_sweep
 from tests.cds.scenario import count, cytopenic_patient, hook_request
 from tests.integration.helpers import AS_OF, load_resources, unique_id
 
@@ -153,3 +159,45 @@ def test_another_tenants_snapshot_is_not_used(
     with _service(monkeypatch, database, tmp_path, "true") as on:
         _, used = _answer(on, pid, hapi_url, caplog)
     assert used is None
+
+
+@pytest.mark.parametrize("margin_s", [None, 0.0], ids=["default-margin", "no-margin"])
+def test_an_edit_after_a_sweep_whose_clock_is_ahead_is_seen(
+    hapi_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    margin_s: float | None,
+) -> None:
+    """The sweep's clock 45 s ahead of HAPI's: its check is stamped 45 s late, and an ANC edited 0.2 → 3.0 just
+    after carries HAPI's earlier time. The hook asks for changes from the snapshot's own server stamps, so the edit
+    is seen — with no clock margin at all, too — and the card is the full fetch's."""
+    if margin_s is not None:
+        monkeypatch.setattr(_swept, "CLOCK_MARGIN", timedelta(seconds=margin_s))
+    pid = unique_id("skew")
+    load_resources(hapi_url, cytopenic_patient(pid, anc=0.2))
+    database = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = Store(database)
+    store.migrate()
+    config = SweepConfig(fhir_base_url=hapi_url, as_of=AS_OF)
+
+    def ahead() -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=45)
+
+    report = asyncio.run(run_sweep(config, store, default_profile(), clock=ahead))
+    store.dispose()
+    assert report.status == "completed", report
+    caplog.set_level(logging.INFO, logger="cds_cyto.cds")
+    with (
+        httpx.Client(base_url=hapi_url.rstrip("/") + "/", timeout=60) as fhir,
+        _service(monkeypatch, database, tmp_path, "true") as on,
+        _service(monkeypatch, database, tmp_path, "false") as off,
+    ):
+        before, used = _answer(on, pid, hapi_url, caplog)
+        assert used is True
+        edited = count(pid, "neutrophils", 7, 3.0)  # the same Observation: a new version, same count
+        assert fhir.put(f"Observation/{edited['id']}", json=edited).status_code == 200
+        cards, used = _answer(on, pid, hapi_url, caplog)
+        assert cards == _answer(off, pid, hapi_url, caplog)[0]
+        assert cards != before  # the neutropenia advice went with the low ANC
+        assert used is True  # the edit was among the changes asked for

@@ -6,7 +6,8 @@ The first path segment picks what its CapabilityStatement says: `/batch/fhir` li
 the id `missing`), a search an empty searchset (a MedicationStatement search: 400 with an OperationOutcome, as a
 server that does not support that search answers), a batch POST a batch-response of those, entry by entry.
 `GET /_requests` gives what was asked, in order:
-`{"method", "path", "batch"}` (`batch`: the entries' URLs of a POST).
+`{"method", "path", "batch", "cache_control"}` (`batch`: the entries' URLs of a POST; `cache_control`: that header).
+`/nocount/fhir` is `/batch/fhir` whose `_summary=count` searches fail (400), as a server that cannot count.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ def _capability(batch: bool) -> dict[str, Any]:
     return {"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "interaction": interactions}]}
 
 
-def _answer(url: str) -> tuple[int, dict[str, Any]]:
+def _answer(url: str, behaviour: str = "") -> tuple[int, dict[str, Any]]:
     """What a GET of `url` (relative to the base) gives: status and body."""
     path = url.split("?", 1)[0]
+    if behaviour == "nocount" and "_summary=count" in url:
+        return 400, _outcome("_summary=count is not supported here")
     if "?" not in url and path.startswith("Patient/"):
         pid = path.split("/", 1)[1]
         if pid == "missing":
@@ -62,28 +65,37 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self.path.lstrip("/").split("/", 2)
         return parts[0], parts[2] if len(parts) > 2 else ""
 
+    def _record(self, urls: list[str]) -> dict[str, Any]:
+        return {
+            "method": self.command,
+            "path": self.path,
+            "batch": urls,
+            "cache_control": self.headers["Cache-Control"],
+        }
+
     def do_GET(self) -> None:
         if self.path == "/_requests":
             with _lock:
                 self._send(list(_requests))
             return
         with _lock:
-            _requests.append({"method": "GET", "path": self.path, "batch": []})
+            _requests.append(self._record([]))
         behaviour, relative = self._split()
         if relative == "metadata":
-            self._send(_capability(behaviour == "batch"))
+            self._send(_capability(behaviour in ("batch", "nocount")))
         else:
-            status, answer = _answer(relative)
+            status, answer = _answer(relative, behaviour)
             self._send(answer, status)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
         urls = [e["request"]["url"] for e in body.get("entry", [])]
+        behaviour = self._split()[0]
         with _lock:
-            _requests.append({"method": "POST", "path": self.path, "batch": urls})
+            _requests.append(self._record(urls))
         entries = []
         for url in urls:
-            status, answer = _answer(url)
+            status, answer = _answer(url, behaviour)
             if status == 200:
                 entries.append({"resource": answer, "response": {"status": "200 OK"}})
             else:
