@@ -53,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from cds_cyto.app.head_timeout import HeadTimeoutH11
     from cds_cyto.cds.auth import parse_trusted_issuers
     from cds_cyto.cds.header_limit import MAX_REQUEST_HEAD_BYTES
+    from cds_cyto.cli.tenant_check import sweep_tenant_warning
     from cds_cyto.core.profile import ProfileError
     from cds_cyto.logs import configure_logging
     from cds_cyto.settings import Settings, describe_settings_error
-    from cds_cyto.sweep.config import sweep_config, sweep_tenant_warning
+    from cds_cyto.sweep.config import sweep_config
     from cds_cyto.sweep.scheduler import schedule_trigger
 
     overrides: dict[str, Any] = {}

@@ -100,10 +100,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from cds_cyto.cli.tenant_check import sweep_tenant_warning
     from cds_cyto.logs import configure_logging
     from cds_cyto.store import Store
     from cds_cyto.sweep import CohortError, CohortQuery, read_ids_file, sweep_config
-    from cds_cyto.sweep.config import sweep_tenant_warning
 
     settings = _settings(args)
     configure_logging("INFO" if args.verbose else "WARNING")

@@ -32,6 +32,7 @@ from ._errors import SourceError
 from ._fhir_json import Resource, entry_status, is_fhir_id
 from ._fhir_source import FhirPatientSource, read_medications
 from ._query import encode_query
+from ._snapshot import merge
 
 __all__ = ["CLOCK_MARGIN", "REFUSED", "SNAPSHOT_TYPE", "Refusals", "count_url", "newest_stamp", "swept_resources"]
 
@@ -117,7 +118,6 @@ async def swept_resources(
 ) -> list[dict[str, Any]] | None:
     """The patient's complete data from `snapshot`'s Observations (as of `checked_at`), the server's changes to
     them since and everything else read now; None when they cannot be verified (then fetch in full)."""
-    from cds_cyto.sweep.snapshot import merge  # the sweep's one merge rule; imported late (sweep imports sources)
 
     client = source.client
     keys: dict[_Scope, tuple[str, ...]] = {

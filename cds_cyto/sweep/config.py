@@ -75,29 +75,6 @@ def untenanted_warning(settings: Settings) -> str | None:
     )
 
 
-def sweep_tenant_warning(settings: Settings) -> str | None:
-    """`untenanted_warning`, or one line when CDS_CYTO_SWEEP_TENANT names a tenant no trusted issuer has: the
-    patients swept would be shown to no authenticated caller, as if it were unset (a warning for the same reasons;
-    a tenant's issuer may be added later). None when auth is disabled or the issuers do not parse (said elsewhere)."""
-    if (warning := untenanted_warning(settings)) is not None:
-        return warning
-    if settings.auth != "required" or not settings.sweep_tenant or not settings.trusted_issuers.strip():
-        return None  # a sweep-only host may not know the issuers: nothing to check against
-    from cds_cyto.cds.auth import parse_trusted_issuers  # here: the sweep's other users need no auth module
-
-    try:
-        tenants = {conf.tenant for conf in parse_trusted_issuers(settings.trusted_issuers).values()}
-    except ValueError:
-        return None
-    if settings.sweep_tenant in tenants:
-        return None
-    return (
-        f"CDS_CYTO_SWEEP_TENANT={settings.sweep_tenant!r} is the `tenant` of no issuer in CDS_CYTO_TRUSTED_ISSUERS:"
-        " the patients this sweep records are shown to no authenticated caller; check the spelling, or add that"
-        " issuer"
-    )
-
-
 def site_today(settings: Settings, now: datetime | None = None) -> date:
     """The day a sweep evaluates: settings.as_of, else today in the site's time zone."""
     if settings.as_of is not None:
