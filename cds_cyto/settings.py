@@ -158,7 +158,10 @@ class Settings(BaseSettings):
         default=True, description="hook fetches start from the sweep's snapshot of the patient (same server, tenant)"
     )
     hook_deadline_s: float = Field(
-        default=10.0, gt=0, le=300, description="one hook call's fetching in all: every query, page, retry and wait"
+        default=10.0,
+        gt=0,
+        le=300,
+        description="one hook call that fetches ends by then: every query, page, retry and wait, and its 412",
     )
     fhir_pool_connections: int = Field(default=10, ge=1, le=1000, description="connections per FHIR server origin")
     fhir_pool_origins: int = Field(default=64, ge=1, le=10_000, description="FHIR server origins that keep a pool")

@@ -36,7 +36,7 @@ from cds_cyto.cds.discovery import load_services
 from cds_cyto.cds.fhir_servers import BaseUrl
 from cds_cyto.cds.messages import HookRequest
 from cds_cyto.cds.outcome import operation_outcome
-from cds_cyto.cds.patient_view import HookFailure, PatientViewService
+from cds_cyto.cds.patient_view import HookFailure, PatientViewService, deadline_label, fetch_budget
 from cds_cyto.cds.request_body import parse_body, read_hook_body
 from cds_cyto.core.extract.record import DataProblem
 from cds_cyto.core.profile import Profile, default_profile, load_profile
@@ -385,6 +385,6 @@ async def _fetch(
 
     if fhir_source is None:
         return await every()
-    left = service.deadline_s - (asyncio.get_running_loop().time() - started)
-    async with fhir_source.client.deadline("hook call", max(left, 0.0)):
+    left = fetch_budget(service.deadline_s) - (asyncio.get_running_loop().time() - started)
+    async with fhir_source.client.deadline(deadline_label(service.deadline_s), max(left, 0.0)):
         return await every()

@@ -50,6 +50,21 @@ __all__ = ["HookFailure", "PatientViewService", "validation_outcome"]
 log = logging.getLogger("cds_cyto.cds")
 
 
+# Time kept back from the fetching for the rest of a call that gives up (cancelling the reads, the 412): calls to a
+# stalling server ended 0.06-0.10 s after a 4 s deadline on an idle machine (bench/bench_hostile.py).
+ANSWER_RESERVE_S = 0.25
+
+
+def fetch_budget(deadline_s: float) -> float:
+    """The fetching's share of a call's deadline: all of it but the reserve, and never less than half."""
+    return max(deadline_s / 2, deadline_s - ANSWER_RESERVE_S)
+
+
+def deadline_label(deadline_s: float) -> str:
+    # the deadline the site set, beside the fetching's share of it that the client names
+    return f"hook call (deadline {deadline_s:g} s)"
+
+
 class HookFailure(Exception):
     """A request the service cannot answer with cards: an HTTP status, an OperationOutcome, extra headers."""
 
@@ -76,8 +91,9 @@ class PatientViewService:
     demo_source: PatientSource | None
     today: Callable[[], date]
     fetch_timeout_s: float = 8.0  # a hook answer is wanted in about a second: a slow EHR server must not hold it
-    # The whole fetching of one call — every query, page, retry and wait — ends by this deadline, and what the
-    # server sends is counted against `limits` as it arrives (`max_client_bytes`: the call's fetches together).
+    # One call ends by this deadline: its fetching — every query, page, retry and wait — stops ANSWER_RESERVE_S
+    # before it, so the 412 is sent in time; what the server sends is counted against `limits` as it arrives
+    # (`max_client_bytes`: the call's fetches together).
     deadline_s: float = 10.0
     limits: FetchLimits = field(default_factory=lambda: FetchLimits(max_client_bytes=64 * 1024 * 1024))
     page_size: int = 2000  # `_count` of this service's own searches (CDS_CYTO_FHIR_PAGE_SIZE)
@@ -167,7 +183,7 @@ class PatientViewService:
         )
         try:
             if isinstance(fallback, FhirPatientSource):
-                async with fallback.client.deadline("hook call", self.deadline_s):  # one over all its fetches
+                async with fallback.client.deadline(deadline_label(self.deadline_s), fetch_budget(self.deadline_s)):
                     swept = await self._swept(source, fallback, context.patientId, tenant)
                     if swept is not None:
                         source = PrefetchSource(

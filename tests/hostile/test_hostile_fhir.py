@@ -37,8 +37,8 @@ HOSTILE = {
     "many": "more than 5000 entries",
     "pages": "more than 5 pages",
     "budget": "together pass 25165824 bytes",
-    "trickle": "no complete answer within 4 s",
-    "hang": "no complete answer within 4 s",
+    "trickle": "hook call (deadline 4 s): no complete answer within",
+    "hang": "hook call (deadline 4 s): no complete answer within",
     "types": "not",  # "not a JSON object" / "Bundle.entry is not a list"
     "loop": "HTTP 302",
     "away": "HTTP 302",
@@ -49,7 +49,7 @@ HOSTILE = {
     "gzip2": "more than one Content-Encoding",  # refused before a byte is inflated
     "brotli": "Content-Encoding 'br'",
     # Headers that never end: the call's deadline, or h11's bound on a head (then a protocol error, retried once).
-    "headers": "no complete answer within 4 s",
+    "headers": "hook call (deadline 4 s): no complete answer within",
     "flood": "the server broke the connection",
 }
 
