@@ -13,6 +13,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cds_cyto.sources import is_fhir_id
+
 __all__ = ["FeedbackItem", "FeedbackRequest", "FhirAuthorization", "HookRequest", "PatientViewContext"]
 
 
@@ -64,8 +66,8 @@ class PatientViewContext(_Model):
     @field_validator("patientId")
     @classmethod
     def _a_path_segment(cls, value: str) -> str:
-        # The FHIR id rule allows "." and "..", but as "Patient/.." they are no patient: a URL's dot segments.
-        if set(value) == {"."}:
+        # The FHIR id rule allows "." and "..", but as "Patient/.." they are no patient: the sources' one id rule.
+        if not is_fhir_id(value):
             raise ValueError("patientId must not be only dots")
         return value
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from cds_cyto.cli import CliError
-from cds_cyto.cli.store_open import shown_url
+from cds_cyto.cli.store_open import shown_url, store_problem
 
 __all__ = ["register"]
 
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:  # a bad site file or site model stops the start, said in one line
         raise CliError(f"configuration: {exc}") from None
     except SQLAlchemyError as exc:  # unreachable, refused, no such database: one line, never the password
-        raise CliError(f"configuration: CDS_CYTO_DATABASE_URL: {_store_problem(settings.database_url, exc)}") from None
+        raise CliError(f"configuration: CDS_CYTO_DATABASE_URL: {store_problem(settings.database_url, exc)}") from None
     except ImportError as exc:  # e.g. postgresql+asyncpg without that driver installed
         raise CliError(f"configuration: CDS_CYTO_DATABASE_URL: no database driver {exc.name or ''} installed") from None
     if args.check:
@@ -195,13 +195,3 @@ def _check_database_url(url: str) -> None:
             "configuration: CDS_CYTO_DATABASE_URL: not a supported database URL: expected sqlite:///PATH or"
             f" postgresql://USER@HOST/DB (got {shown_url(url)})"
         )
-
-
-def _store_problem(url: str, exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    lines = str(orig if orig is not None else exc).strip().splitlines()
-    reason = (lines[0].strip() if lines else "")[:300] or type(exc).__name__
-    password = make_url(url).password
-    if password:
-        reason = reason.replace(str(password), "***")  # a driver may echo what it was given
-    return f"cannot open the store {shown_url(url)}: {reason}"

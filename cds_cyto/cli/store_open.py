@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from cds_cyto.cli import CliError
 from cds_cyto.store import Store
 
-__all__ = ["open_existing_store", "shown_url"]
+__all__ = ["open_existing_store", "shown_url", "store_problem"]
 
 
 def shown_url(url: str) -> str:
@@ -43,14 +43,21 @@ def open_existing_store(url: str) -> Store:
         store = Store(url)
         store.migrate()
     except SQLAlchemyError as exc:
-        raise CliError(f"cannot open the store {shown_url(url)}: {_reason(exc)}") from None
+        raise CliError(store_problem(url, exc)) from None
     return store
 
 
-def _reason(exc: SQLAlchemyError) -> str:
-    """The driver's first line ("connection refused", "database \"x\" does not exist"), without SQLAlchemy's
-    boilerplate; the class name when the driver said nothing."""
+def store_problem(url: str, exc: SQLAlchemyError) -> str:
+    """ "cannot open the store URL: REASON", REASON the driver's first line ("connection refused", "database \"x\"
+    does not exist") without SQLAlchemy's boilerplate, or the class name when the driver said nothing; never the
+    password, even where a driver echoes what it was given."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip().splitlines()
-    first = text[0].strip() if text else ""
-    return first[:300] or type(exc).__name__
+    reason = (text[0].strip() if text else "")[:300] or type(exc).__name__
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        reason = reason.replace(str(password), "***")
+    return f"cannot open the store {shown_url(url)}: {reason}"
