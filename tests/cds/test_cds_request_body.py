@@ -211,3 +211,23 @@ def test_an_observation_given_as_a_search_outcome_is_read_whole(handler: Patient
     odd = {**count("pt-1", "platelets", 7, 5.0, n=5), "issue": [{"severity": "error", "diagnostics": "odd"}]}
     prefetch["observations"]["entry"].append({"resource": odd, "search": {"mode": "outcome"}})
     _same_answer(handler, hook_request(prefetch=prefetch))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b'"hook":"order-select",',  # a field twice: the last one counts, in both readings
+        b'"prefetch":null,',  # prefetch twice, the first null
+        b'"extension":{"com.example":[1,2]},',  # CDS Hooks' extension field: the one-pass reading keeps it
+        b'"somethingElse":{"a":1},',  # a field CDS Hooks does not define: the two-pass reading keeps it
+        b'"prefetch":[1],',  # a prefetch of another type, overridden by the real one after it
+    ],
+    ids=["field-twice", "prefetch-twice", "extension", "unknown-field", "prefetch-array-first"],
+)
+def test_every_envelope_shape_is_read_as_orjson_reads_it(handler: PatientViewService, extra: bytes) -> None:
+    raw = orjson.dumps(hook_request(prefetch=prefetch_for(cytopenic_patient())))
+    raw = b"{" + extra + raw[1:]
+    lean = read_hook_body(raw)
+    assert lean.keys() == orjson.loads(raw).keys()
+    plain_answer, lean_answer = _raw_answers(handler, raw)
+    assert lean_answer == plain_answer

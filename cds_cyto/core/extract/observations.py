@@ -31,8 +31,9 @@ _COMPONENT_OWN = frozenset({"code", "dataAbsentReason", "referenceRange", "inter
 # faster than aware datetimes with differing tzinfo objects, and exactly; the arrival number keeps the order total.
 RawLab = tuple[int, int, str, int, LabResult]
 # The lean route's reading of one (code, unit): factor, offset, plausible floor and ceiling, canonical unit, the
-# UCUM unit the source unit resolved to, and a note on the conversion.
-_Route = tuple[float, float, float, float, str, str, str | None]
+# UCUM unit the source unit resolved to, a note on the conversion, and the canonical values read so far by source
+# value: `round(v * factor + offset, 9)` costs ~0.3 µs, and a patient's results and ranges repeat few values.
+_Route = tuple[float, float, float, float, str, str, str | None, dict[float, float]]
 
 
 class ObservationReader:
@@ -199,9 +200,11 @@ class ObservationReader:
         if route is False:  # a unit problem: `read` words it
             self.read(obs.as_dict(), label)
             return
-        factor, offset, floor, ceiling, canonical_unit, ucum, note = route
+        factor, offset, floor, ceiling, canonical_unit, ucum, note, read = route
         value = quantity.value
-        canonical = round(value * factor + offset, 9)
+        canonical = read.get(value)
+        if canonical is None:
+            canonical = read[value] = round(value * factor + offset, 9)
         lln = None
         if obs.referenceRange:
             low = obs.referenceRange[0].low
@@ -212,7 +215,9 @@ class ObservationReader:
                 and low.code == quantity.code
                 and low.system == quantity.system
             ):
-                lln = round(low.value * factor + offset, 9)
+                lln = read.get(low.value)
+                if lln is None:
+                    lln = read[low.value] = round(low.value * factor + offset, 9)
             if lln is None or not floor <= lln <= ceiling:
                 self.read(obs.as_dict(), label)
                 return
@@ -263,7 +268,7 @@ class ObservationReader:
             return False
         floor, ceiling = analyte.plausible
         canonical_unit = self._profile.dimensions[analyte.dimension].canonical
-        return (conv.factor, conv.offset, floor, ceiling, canonical_unit, conv.ucum, conv.note)
+        return (conv.factor, conv.offset, floor, ceiling, canonical_unit, conv.ucum, conv.note, {})
 
     def _keep(
         self,
