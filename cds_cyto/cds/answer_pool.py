@@ -101,6 +101,17 @@ class _Relay:
         return found
 
 
+@dataclasses.dataclass(frozen=True)
+class _DemoRelay:
+    """The demo cohort's stand-in: a patient source and nothing more, as the cohort is in the parent. A relay that
+    also took queries would be read as a FHIR server (a Medication search the parent has no server for)."""
+
+    relay: _Relay
+
+    async def patient_resources(self, patient_id: str) -> list[Readable]:
+        return await self.relay.patient_resources(patient_id)
+
+
 @dataclasses.dataclass
 class _Offline(PatientViewService):
     """The service with its I/O relayed to the parent and its CPU work run inline (this process's loop serves no
@@ -124,7 +135,7 @@ class _Records(logging.Handler):
     stream)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.INFO)
+        super().__init__(logging.NOTSET)  # the root logger's level (the site's) decides
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -151,7 +162,7 @@ def _start_worker(settings: Settings) -> None:
     asyncio.set_event_loop(_loops[0])
     root = logging.getLogger()
     root.handlers[:] = [_records]
-    root.setLevel(logging.INFO)
+    root.setLevel(settings.log_level.upper())  # the site's level: records below it are not even made
     profile = site_profile(settings)
     for sid, definition in load_services(settings.hooks_dir, default_observation_codes(profile)).items():
         if definition.hook == "patient-view":
@@ -160,7 +171,8 @@ def _start_worker(settings: Settings) -> None:
                 profile,
                 FhirPool(max_connections=1, max_origins=1),  # never used: `_fhir_source` is replaced
                 settings.public_base_url,
-                _Relay() if settings.demo else None,  # replaced per call: a marker that a demo cohort is there
+                # replaced per call: a marker that a demo cohort is there
+                _DemoRelay(_Relay()) if settings.demo else None,
                 date.today,
             )
     gc.collect()
@@ -207,7 +219,7 @@ def _answer(call_id: int, service_id: str, raw: bytes, today: date, fhir_bases: 
     template = _services[service_id]
     relay = _Relay()
     service = dataclasses.replace(
-        template, today=lambda: today, relay=relay, demo_source=relay if template.demo_source else None
+        template, today=lambda: today, relay=relay, demo_source=_DemoRelay(relay) if template.demo_source else None
     )
     try:
         body = parse_body(raw, read_hook_body)
@@ -332,7 +344,9 @@ class AnswerPool:
         except BrokenProcessPool:
             self._lost(pool)
         for record in records:
-            logging.getLogger(record.name).handle(record)
+            logger = logging.getLogger(record.name)
+            if logger.isEnabledFor(record.levelno):  # `handle` alone would skip the level check
+                logger.handle(record)
         return kind, payload
 
     def _done_now(self) -> None:

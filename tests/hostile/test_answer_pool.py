@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from cds_cyto.cds.answer_pool import ANSWER_NICENESS
-from tests.cds.scenario import cytopenic_patient, hook_request, prefetch_for
+from tests.cds.scenario import cytopenic_patient, gcsf_by_reference, hook_request, prefetch_for
 from tests.hostile.conftest import Hostile, free_port
 from tests.support.patient_bundle import make_patient_bundle
 from tests.support.serve import Served, Signer, served
@@ -191,3 +191,38 @@ def test_a_pooled_call_that_fetches_is_parsed_once_in_the_pool(pooled: Served, h
     cards = [line for line in lines if line["msg"] == "cards"]
     assert [(g["fetched"], g.get("pooled")) for g in gathered] == [(["medicationAdministrations"], True)]
     assert [c.get("pooled") for c in cards] == [True], "answered in the pool, not again in this process"
+
+
+def _where_answered(server: Served, response: httpx.Response, msg: str = "cards") -> list[bool]:
+    """For each `msg` line the call logged: whether it was made in the pool."""
+    request_id = response.headers["x-request-id"]
+    lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
+    return [bool(line.get("pooled")) for line in lines if line["msg"] == msg and line.get("request_id") == request_id]
+
+
+def test_a_pooled_demo_call_reads_no_medication_from_a_server_it_does_not_have(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Demo mode, a large prefetch whose G-CSF doses reference a Medication it does not include: in-thread the demo
+    cohort is no FHIR server, so the drug stays unresolved and the card says so. The pool's stand-in for the cohort
+    once also took FHIR queries, and the Medication search it passed on had no server to go to: a 500."""
+    resources = [e["resource"] for e in make_patient_bundle(1500, pid="big-1")["entry"]]
+    body = orjson.dumps(
+        hook_request("big-1", prefetch=prefetch_for(resources + gcsf_by_reference("big-1", range(1, 3))))
+    )
+    seen = []
+    for processes in ("0", "1"):
+        env = {"CDS_CYTO_AUTH": "disabled", "CDS_CYTO_DEMO": "true", "CDS_CYTO_AS_OF": AS_OF}
+        env |= {"CDS_CYTO_PARSE_PROCESSES": processes}
+        with served(tmp_path_factory.mktemp("demo"), env) as server:
+            response = httpx.post(
+                server.url + HOOK,
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=120,
+                trust_env=False,
+            )
+            seen.append((response.status_code, json.loads(response.text.replace(server.url, "BASE"))))
+            assert _where_answered(server, response) == [processes == "1"]
+    assert seen[0] == seen[1]
+    assert seen[0][0] == 200 and "medication-unresolved" in json.dumps(seen[0][1])
