@@ -179,6 +179,11 @@ class Settings(BaseSettings):
     parse_process_min_bytes: int = Field(
         default=256 * 1024, ge=0, description="a hook body at least this large goes to a worker process"
     )
+    parse_inline_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=0,
+        description="a large call this size or less is answered in-thread while no other large call is; 0: never",
+    )
 
 
 def describe_settings_error(exc: Exception) -> str:

@@ -92,13 +92,19 @@ def hooks_router() -> APIRouter:
         runtime = runtime_of(request)
         issuer = runtime.issuers.get(_client.iss) if _client is not None else None
         fhir_bases = None if _client is None else (issuer.fhir_base_urls if issuer else ())
+        # whose sweep snapshots may answer: auth disabled, the untenanted sweep's; an issuer's, its tenant's
+        tenant = "" if _client is None else (issuer.tenant or None) if issuer else None
         answers = runtime.answers
-        if answers is not None and len(raw) >= answers.min_bytes:  # in a worker process, unless it needs I/O
+        if answers is not None and len(raw) >= answers.min_bytes:
+            if answers.claim_inline(len(raw)):  # alone: in-thread, the process hop is all the pool would add
+                try:
+                    return json_response(await handler.handle(await _parse(raw, read_hook_body), fhir_bases, tenant))
+                finally:
+                    answers.release_inline()
+            # in a worker process, unless it needs I/O
             answer = await answers.answer(service_id, raw, handler.today(), fhir_bases, io=handler)
             if answer is not None:
                 return json_response(answer)
-        # whose sweep snapshots may answer: auth disabled, the untenanted sweep's; an issuer's, its tenant's
-        tenant = "" if _client is None else (issuer.tenant or None) if issuer else None
         return json_response(await handler.handle(await _parse(raw, read_hook_body), fhir_bases, tenant))
 
     @router.post("/cds-services/{service_id}/feedback", openapi_extra=_feedback_schema())

@@ -87,7 +87,11 @@ class Runtime:
         answers = None
         if settings.parse_processes > 0:
             answers = AnswerPool(
-                settings, settings.parse_processes, settings.parse_queue, settings.parse_process_min_bytes
+                settings,
+                settings.parse_processes,
+                settings.parse_queue,
+                settings.parse_process_min_bytes,
+                settings.parse_inline_max_bytes,
             )
         return cls(settings, profile, services, handlers, store, pool, authenticator, issuers, answers)
 

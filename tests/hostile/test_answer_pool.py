@@ -1,6 +1,8 @@
 """Large hook calls answered in worker processes (`CDS_CYTO_PARSE_PROCESSES`): the same answer as in-thread for
 every kind of call, a bounded queue (503 with Retry-After), and a pool process killed with a call in it gives that
-call a 503 OperationOutcome while the next call gets a new pool. Real `cds-cyto serve` processes, signed tokens."""
+call a 503 OperationOutcome while the next call gets a new pool; a lone large call answered in-thread, one that
+overlaps another in the pool (`CDS_CYTO_PARSE_INLINE_MAX_BYTES`), both with the same answer. Real `cds-cyto serve`
+processes, signed tokens."""
 
 from __future__ import annotations
 
@@ -57,8 +59,17 @@ def pooled(tmp_path_factory: pytest.TempPathFactory, hostile: Hostile) -> Iterat
         CDS_CYTO_PARSE_PROCESSES="1",
         CDS_CYTO_PARSE_QUEUE="1",
         CDS_CYTO_PARSE_PROCESS_MIN_BYTES="0",  # every call goes to the pool, small ones included
+        CDS_CYTO_PARSE_INLINE_MAX_BYTES="0",  # even a lone one
     )
     with served(tmp_path_factory.mktemp("pooled"), env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def hybrid(tmp_path_factory: pytest.TempPathFactory, hostile: Hostile) -> Iterator[Served]:
+    """The default dispatch: a lone large call in-thread, overlapping ones in the pool."""
+    env = _env(hostile.base("hang"), CDS_CYTO_PARSE_PROCESSES="1", CDS_CYTO_HOOK_DEADLINE_S="6")
+    with served(tmp_path_factory.mktemp("hybrid"), env) as server:
         yield server
 
 
@@ -213,7 +224,7 @@ def test_a_pooled_demo_call_reads_no_medication_from_a_server_it_does_not_have(
     seen = []
     for processes in ("0", "1"):
         env = {"CDS_CYTO_AUTH": "disabled", "CDS_CYTO_DEMO": "true", "CDS_CYTO_AS_OF": AS_OF}
-        env |= {"CDS_CYTO_PARSE_PROCESSES": processes}
+        env |= {"CDS_CYTO_PARSE_PROCESSES": processes, "CDS_CYTO_PARSE_INLINE_MAX_BYTES": "0"}  # alone, yet pooled
         with served(tmp_path_factory.mktemp("demo"), env) as server:
             response = httpx.post(
                 server.url + HOOK,
@@ -226,3 +237,30 @@ def test_a_pooled_demo_call_reads_no_medication_from_a_server_it_does_not_have(
             assert _where_answered(server, response) == [processes == "1"]
     assert seen[0] == seen[1]
     assert seen[0][0] == 200 and "medication-unresolved" in json.dumps(seen[0][1])
+
+
+def test_a_lone_large_call_is_answered_in_thread_and_an_overlapping_one_in_the_pool(
+    hybrid: Served, threaded: Served, hostile: Hostile
+) -> None:
+    big = orjson.loads(_big())
+    waiting = orjson.dumps(
+        {**big, "prefetch": {k: v for k, v in big["prefetch"].items() if k != "conditions"}}
+        | {"fhirServer": hostile.base("hang")}
+    )
+    assert len(waiting) >= 256 * 1024, "a large call (CDS_CYTO_PARSE_PROCESS_MIN_BYTES's default)"
+    held: list[httpx.Response] = []
+    first = threading.Thread(target=lambda: held.append(post(hybrid, waiting)))
+    first.start()  # alone: answered in-thread, where it waits for a FHIR server that never answers
+    try:
+        time.sleep(1.5)
+        overlapping = post(hybrid, _big())  # one large call is being answered here: this one goes to the pool
+    finally:
+        first.join(timeout=60)
+    alone = post(hybrid, _big())  # nothing else in flight: in-thread again
+    expected = _seen(threaded, _big())
+    for response in (overlapping, alone):
+        assert (response.status_code, json.loads(response.text.replace(hybrid.url, "BASE"))) == expected
+    assert held[0].status_code == 412, "the key it needed could not be fetched in time (CDS Hooks: 412)"
+    assert _where_answered(hybrid, held[0], "fetch failed") == [False]
+    assert _where_answered(hybrid, overlapping) == [True]
+    assert _where_answered(hybrid, alone) == [False]

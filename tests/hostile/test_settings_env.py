@@ -28,6 +28,7 @@ def test_every_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
         "CDS_CYTO_PARSE_PROCESSES": "3",
         "CDS_CYTO_PARSE_QUEUE": "9",
         "CDS_CYTO_PARSE_PROCESS_MIN_BYTES": "123456",
+        "CDS_CYTO_PARSE_INLINE_MAX_BYTES": "654321",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -39,6 +40,7 @@ def test_every_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert (runtime.settings.max_request_bytes, runtime.settings.request_read_timeout_s) == (4_000_000, 1.5)
     assert runtime.answers is not None  # built, not started: its processes spawn with the app's lifespan
     assert (runtime.answers.processes, runtime.answers.queue_limit, runtime.answers.min_bytes) == (3, 9, 123456)
+    assert runtime.answers.inline_max_bytes == 654321
     runtime.store.dispose()
 
 
@@ -71,6 +73,6 @@ def test_limits_of_zero_stop_serve_in_one_line_naming_each(tmp_path: Path) -> No
 
 
 def test_a_negative_process_count_or_size_stops_serve_in_one_line(tmp_path: Path) -> None:
-    names = ("CDS_CYTO_PARSE_PROCESSES", "CDS_CYTO_PARSE_PROCESS_MIN_BYTES")
+    names = ("CDS_CYTO_PARSE_PROCESSES", "CDS_CYTO_PARSE_PROCESS_MIN_BYTES", "CDS_CYTO_PARSE_INLINE_MAX_BYTES")
     env = dict.fromkeys(names, "-1") | {"CDS_CYTO_AUTH": "disabled"}
     assert_one_line_error(run_cds_cyto(tmp_path, "serve", "--check", env=env), "configuration", *names)
