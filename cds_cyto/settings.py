@@ -172,8 +172,10 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=300, description="to receive a request body once its headers came; else 408"
     )
     # Large hook calls are read and assessed in worker processes, so the event loop's GIL stays free (/healthz).
+    # Two: one alone made the calls queue behind it at concurrency 8 (hook ÷ parse floor 1.9-2.0 on two cores,
+    # 1.3 with two; bench/bench_speed.py).
     parse_processes: int = Field(
-        default=1, ge=0, le=64, description="worker processes per serve worker for large hook calls; 0: in-thread"
+        default=2, ge=0, le=64, description="worker processes per serve worker for large hook calls; 0: in-thread"
     )
     parse_queue: int = Field(default=64, ge=1, le=10_000, description="large calls in those processes at once; 503")
     parse_process_min_bytes: int = Field(

@@ -33,6 +33,7 @@ from cds_cyto.sources import (
     NoAuth,
     PatientNotFound,
     PatientSource,
+    PrefetchResult,
     PrefetchSource,
     PrefetchUnavailable,
     Readable,
@@ -174,25 +175,13 @@ class PatientViewService:
     ) -> tuple[list[Readable], list[DataProblem]]:
         fallback = self._fallback(request, fhir_bases)
         refused = request.fhirServer is not None and fallback is None
-        source = PrefetchSource(
-            prefetch,
-            self.definition.prefetch,
-            fallback,
-            context=request.context,
-            optional=self.definition.optional_prefetch,
-        )
+        source = self._prefetch_source(request, prefetch, fallback)
         try:
             if isinstance(fallback, FhirPatientSource):
                 async with fallback.client.deadline(deadline_label(self.deadline_s), fetch_budget(self.deadline_s)):
                     swept = await self._swept(source, fallback, context.patientId, tenant)
                     if swept is not None:
-                        source = PrefetchSource(
-                            prefetch,
-                            self.definition.prefetch,
-                            _Fixed(swept),
-                            context=request.context,
-                            optional=self.definition.optional_prefetch,
-                        )
+                        source = self._prefetch_source(request, prefetch, _Fixed(swept))
                     result = await source.resolve(context.patientId)
             else:
                 result = await source.resolve(context.patientId)
@@ -224,15 +213,18 @@ class PatientViewService:
                     "data-unavailable", f"the patient's data could not be fetched: {exc}", fhir_code="transient"
                 ),
             ) from None
-        log.info(
-            "data gathered",
-            extra={
-                "resources": len(result.resources),
-                "prefetched": list(result.supplied),
-                "fetched": list(result.fetched),
-            },
+        return _gathered(result)
+
+    def _prefetch_source(
+        self, request: HookRequest, prefetch: dict[str, Any] | None, fallback: PatientSource | None
+    ) -> PrefetchSource:
+        return PrefetchSource(
+            prefetch,
+            self.definition.prefetch,
+            fallback,
+            context=request.context,
+            optional=self.definition.optional_prefetch,
         )
-        return result.resources, _optional_gaps(result.unusable, result.unresolved)
 
     async def _swept(
         self, source: PrefetchSource, fhir: FhirPatientSource, patient_id: str, tenant: str | None
@@ -262,15 +254,21 @@ class PatientViewService:
         started = time.perf_counter()
         request, context, prefetch = self._validate(body)
         resources, gaps = await self._resources(request, context, prefetch, fhir_bases, tenant)
-        cards = await self._cards_off_loop(resources, gaps, context.patientId)
-        log.info(
-            "cards",
-            extra={
-                "cards": [c["source"]["topic"]["code"] for c in cards],
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            },
+        return _answer(await self._cards_off_loop(resources, gaps, context.patientId), started)
+
+    def answer_at_hand(self, body: Any, fhir_bases: Sequence[BaseUrl] | None = None) -> dict[str, Any] | None:
+        """`handle`'s answer when the call reads nothing (its prefetch has every key and no Medication to look up),
+        made in one piece on the calling thread (no hop for the cards); None: it needs I/O, `handle` it. Raises
+        HookFailure as `handle` does. No tenant: a sweep's snapshot is only read for a key to fetch."""
+        started = time.perf_counter()
+        request, context, prefetch = self._validate(body)
+        result = self._prefetch_source(request, prefetch, self._fallback(request, fhir_bases)).at_hand(
+            context.patientId
         )
-        return {"cards": cards}
+        if result is None:
+            return None
+        resources, gaps = _gathered(result)
+        return _answer(self._cards(resources, gaps, context.patientId), started)
 
     async def _cards_off_loop(
         self, resources: list[Readable], gaps: list[DataProblem], patient_id: str
@@ -289,6 +287,29 @@ class PatientViewService:
             )
         assessment = evaluate(record, self.today(), self.profile)
         return render_cards(assessment, self.public_base_url, self.profile)
+
+
+def _gathered(result: PrefetchResult) -> tuple[list[Readable], list[DataProblem]]:
+    log.info(
+        "data gathered",
+        extra={
+            "resources": len(result.resources),
+            "prefetched": list(result.supplied),
+            "fetched": list(result.fetched),
+        },
+    )
+    return result.resources, _optional_gaps(result.unusable, result.unresolved)
+
+
+def _answer(cards: list[dict[str, Any]], started: float) -> dict[str, Any]:
+    log.info(
+        "cards",
+        extra={
+            "cards": [c["source"]["topic"]["code"] for c in cards],
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+    return {"cards": cards}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ app includes; the client-authentication dependency every protected route shares.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -14,9 +14,10 @@ from pydantic import ValidationError
 
 from cds_cyto.cds.auth import AuthError, VerifiedClient
 from cds_cyto.cds.discovery import discovery_document
+from cds_cyto.cds.fhir_servers import BaseUrl
 from cds_cyto.cds.messages import FeedbackRequest, HookRequest
 from cds_cyto.cds.outcome import operation_outcome
-from cds_cyto.cds.patient_view import HookFailure, validation_outcome
+from cds_cyto.cds.patient_view import HookFailure, PatientViewService, validation_outcome
 from cds_cyto.cds.request_body import parse_body, read_hook_body, receive_body
 from cds_cyto.cds.rule_pages import rule_page
 from cds_cyto.cds.runtime import runtime_of
@@ -61,6 +62,24 @@ async def _parse(raw: bytes, reader: Callable[[bytes], Any] = orjson.loads) -> A
     return parse_body(raw, reader) if len(raw) <= INLINE_BYTES else await offload(parse_body, raw, reader)
 
 
+async def _answer_here(
+    handler: PatientViewService, raw: bytes, fhir_bases: Sequence[BaseUrl] | None, tenant: str | None
+) -> dict[str, Any]:
+    """A hook call answered in this process. A large one is parsed on the worker thread and, when it reads nothing,
+    answered there in the same hop (each hop costs ~0.7 ms here); else `handle` goes on from its parsed body."""
+    if len(raw) <= INLINE_BYTES:
+        return await handler.handle(parse_body(raw, read_hook_body), fhir_bases, tenant)
+    body, answer = await offload(_parse_and_answer_at_hand, handler, raw, fhir_bases)
+    return answer if answer is not None else await handler.handle(body, fhir_bases, tenant)
+
+
+def _parse_and_answer_at_hand(
+    handler: PatientViewService, raw: bytes, fhir_bases: Sequence[BaseUrl] | None
+) -> tuple[Any, dict[str, Any] | None]:
+    body = parse_body(raw, read_hook_body)
+    return body, handler.answer_at_hand(body, fhir_bases)
+
+
 def _hook_schema() -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": HookRequest.model_json_schema()}}}
@@ -98,14 +117,14 @@ def hooks_router() -> APIRouter:
         if answers is not None and len(raw) >= answers.min_bytes:
             if answers.claim_inline(len(raw)):  # alone: in-thread, the process hop is all the pool would add
                 try:
-                    return json_response(await handler.handle(await _parse(raw, read_hook_body), fhir_bases, tenant))
+                    return json_response(await _answer_here(handler, raw, fhir_bases, tenant))
                 finally:
                     answers.release_inline()
             # in a worker process, unless it needs I/O
             answer = await answers.answer(service_id, raw, handler.today(), fhir_bases, io=handler)
             if answer is not None:
                 return json_response(answer)
-        return json_response(await handler.handle(await _parse(raw, read_hook_body), fhir_bases, tenant))
+        return json_response(await _answer_here(handler, raw, fhir_bases, tenant))
 
     @router.post("/cds-services/{service_id}/feedback", openapi_extra=_feedback_schema())
     async def feedback(service_id: str, request: Request, client: Client) -> Response:

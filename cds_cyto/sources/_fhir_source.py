@@ -15,7 +15,7 @@ from ._fhir_json import Resource, entry_status, is_fhir_id, outcome_text
 from ._gather import gather_bounded
 from ._query import encode_query, token_list, with_page_size
 
-__all__ = ["PATIENT_SEARCHES", "FhirPatientSource", "read_medications"]
+__all__ = ["PATIENT_SEARCHES", "FhirPatientSource", "medication_ids_to_read", "read_medications"]
 
 # Everything of one patient the core reads besides the Patient itself and its Observations. Medication
 # resources come along through _include because the drug code often lives on the referenced Medication.
@@ -27,12 +27,17 @@ PATIENT_SEARCHES: tuple[tuple[str, Mapping[str, str]], ...] = (
 )
 
 
+def medication_ids_to_read(resources: Sequence[Any]) -> list[str]:
+    """The referenced Medications missing from `resources` that a search may name (well-formed ids only)."""
+    return [mid for mid in unresolved_medication_ids(resources) if is_fhir_id(mid)]
+
+
 async def read_medications(
     query: Callable[[str], Awaitable[list[Resource]]], resources: Sequence[Any], page_size: int = 1000
 ) -> list[Resource]:
     """What `FhirPatientSource.medications` reads: one `Medication?_id=` search for the referenced Medications
     missing from `resources` (only well-formed ids go into the URL)."""
-    missing = [mid for mid in unresolved_medication_ids(resources) if is_fhir_id(mid)]
+    missing = medication_ids_to_read(resources)
     if not missing:
         return []
     found: list[Resource] = []

@@ -26,7 +26,7 @@ from ._fhir_json import (
     outcome_text,
     prefetched_searchset,
 )
-from ._fhir_source import read_medications
+from ._fhir_source import medication_ids_to_read, read_medications
 from ._gather import gather_bounded
 from ._protocol import ManyQuerySource, PatientSource, QuerySource
 
@@ -84,7 +84,8 @@ class PrefetchSource:
             if isinstance(_read_value(self.prefetch.get(k, _ABSENT), t, patient_id), str)
         ]
 
-    async def resolve(self, patient_id: str) -> PrefetchResult:
+    def _read(self, patient_id: str) -> tuple[dict[str, list[Readable]], dict[str, str]]:
+        """(key → its prefetched resources, key → why its value cannot be used)."""
         supplied: dict[str, list[Readable]] = {}
         unusable: dict[str, str] = {}
         for key, template in self.templates.items():
@@ -93,6 +94,22 @@ class PrefetchSource:
                 unusable[key] = verdict
             else:
                 supplied[key] = verdict
+        return supplied, unusable
+
+    def at_hand(self, patient_id: str) -> PrefetchResult | None:
+        """`resolve`'s result when it would read nothing (every key usable, no Medication to look up), made
+        without a loop, on any thread; None: it would read, `resolve` it."""
+        supplied, unusable = self._read(patient_id)
+        if unusable:
+            return None
+        resources = [r for rs in supplied.values() for r in rs]
+        fallback = self.fallback
+        if fallback is not None and isinstance(fallback, QuerySource) and medication_ids_to_read(resources):
+            return None
+        return PrefetchResult(resources=resources, supplied=tuple(supplied))
+
+    async def resolve(self, patient_id: str) -> PrefetchResult:
+        supplied, unusable = self._read(patient_id)
         fetched, extra, failures = await self._fetch(patient_id, list(unusable)) if unusable else ((), [], {})
         required = {k: why for k, why in failures.items() if k not in self.optional}
         if required:

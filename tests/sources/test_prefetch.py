@@ -173,3 +173,34 @@ async def test_every_copy_the_client_sent_is_handed_over() -> None:
     prefetch = {"patient": PATIENT, "labs": search_bundle(bare_observation("o1"), bare_observation("o1"))}
     result = await PrefetchSource(prefetch, TEMPLATES, context=CONTEXT).resolve("p1")
     assert resource_ids(result.resources) == ["p1", "o1", "o1"]  # the core settles copies
+
+
+WITH_MEDS = {"patient": PATIENT, "labs": search_bundle(bare_observation("o1")), "meds": search_bundle(ADMIN)}
+MED_INCLUDED = search_bundle(ADMIN, {"resourceType": "Medication", "id": "m1"})
+
+
+@pytest.mark.parametrize(
+    ("prefetch", "templates", "fallback", "at_hand"),
+    [
+        ({"patient": PATIENT, "labs": search_bundle(bare_observation("o1"))}, TEMPLATES, None, True),
+        ({"patient": PATIENT, "labs": search_bundle(bare_observation("o1"))}, TEMPLATES, QueryFallback({}), True),
+        ({"patient": PATIENT}, TEMPLATES, QueryFallback({"Observation": [bare_observation("o7")]}), False),
+        ({"patient": PATIENT, "labs": None}, TEMPLATES, WholePatientFallback(), False),
+        (WITH_MEDS, MED_TEMPLATES, None, True),  # nobody to ask: the drug stays unresolved, as in `resolve`
+        (WITH_MEDS, MED_TEMPLATES, WholePatientFallback(), True),  # a cohort is no FHIR server to search
+        (WITH_MEDS, MED_TEMPLATES, QueryFallback({"Medication": [{"resourceType": "Medication", "id": "m1"}]}), False),
+        ({**WITH_MEDS, "meds": MED_INCLUDED}, MED_TEMPLATES, QueryFallback({}), True),
+    ],
+)
+async def test_at_hand_is_resolve_when_nothing_would_be_read(
+    prefetch: dict[str, Any], templates: dict[str, str], fallback: PatientSource | None, at_hand: bool
+) -> None:
+    """The hook's one-hop path (`PatientViewService.answer_at_hand`) takes `at_hand`; whenever it gives a result,
+    `resolve` gives the same one having read nothing, and whenever `resolve` would read it gives None."""
+    source = PrefetchSource(prefetch, templates, fallback, context=CONTEXT)
+    got = source.at_hand("p1")
+    assert (got is not None) is at_hand
+    if got is not None:
+        assert got == await source.resolve("p1")
+        assert not isinstance(fallback, QueryFallback) or fallback.queries == []
+        assert not isinstance(fallback, WholePatientFallback) or fallback.calls == 0
