@@ -187,8 +187,7 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[1],
-        help="CDS_CYTO_PARSE_PROCESSES values to compare, each its own servers (default: 1, so that the serve"
-        " workers' scaling is what is measured; the service's default of 2 uses both cores of this machine already)",
+        help="CDS_CYTO_PARSE_PROCESSES values to compare, each its own servers (default: 1, the service's default)",
     )
     args = parser.parse_args()
 

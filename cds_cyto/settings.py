@@ -172,10 +172,11 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=300, description="to receive a request body once its headers came; else 408"
     )
     # Large hook calls are read and assessed in worker processes, so the event loop's GIL stays free (/healthz).
-    # Two: one alone made the calls queue behind it at concurrency 8 (hook ÷ parse floor 1.9-2.0 on two cores,
-    # 1.3 with two; bench/bench_speed.py).
+    # One: with two, a parked call (one that fetches) resumed on the other process, which had lost it, and the call
+    # was answered again from its bytes: every fetch twice, past the deadline (attack, 2026-12-04). Two would take
+    # c = 8 from 1.9-2.0 to 1.3 × the parse floor once resumes return to their own process.
     parse_processes: int = Field(
-        default=2, ge=0, le=64, description="worker processes per serve worker for large hook calls; 0: in-thread"
+        default=1, ge=0, le=64, description="worker processes per serve worker for large hook calls; 0: in-thread"
     )
     parse_queue: int = Field(default=64, ge=1, le=10_000, description="large calls in those processes at once; 503")
     parse_process_min_bytes: int = Field(
