@@ -4,7 +4,7 @@ app includes; the client-authentication dependency every protected route shares.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -57,9 +57,9 @@ async def _receive(request: Request) -> bytes:
     return await receive_body(request, settings.max_request_bytes, settings.request_read_timeout_s)
 
 
-async def _parse(raw: bytes, reader: Callable[[bytes], Any] = orjson.loads) -> Any:
+async def _parse(raw: bytes) -> Any:
     # A large body is parsed on a worker thread: the loop (and /healthz) must not wait for it.
-    return parse_body(raw, reader) if len(raw) <= INLINE_BYTES else await offload(parse_body, raw, reader)
+    return parse_body(raw, orjson.loads) if len(raw) <= INLINE_BYTES else await offload(parse_body, raw, orjson.loads)
 
 
 async def _answer_here(
