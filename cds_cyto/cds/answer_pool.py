@@ -8,8 +8,9 @@ patient, one answer, one parse. A call that needs I/O (a key to fetch, a Medicat
 parked in the worker the moment it reaches for it (its coroutine waits on the worker's own loop), and the worker
 hands back what it asked for; this process, which holds the connection pools, limits and deadline, fetches it and
 hands the results back to the worker, which goes on from where it stopped. The worker never waits on a network: a
-slow FHIR server holds only this process's coroutine. A parked call the worker no longer has (a resume that reached
-another pool process, or one evicted from the bounded parking) is answered here from its bytes.
+slow FHIR server holds only this process's coroutine. Every step of a call goes to the process that parked it (one
+single-process executor per worker); a parked call evicted from the bounded parking is answered here from its bytes.
+A call whose fetching passes its deadline ends here with the in-thread 412, and its parked state is dropped.
 
 A call that finds nothing else large being answered (and is at most `inline_max_bytes`) is answered in-thread
 instead: alone, the hop to a process is all the pool would add (1-2 ms of a 13 ms call); when calls overlap, the
@@ -22,6 +23,7 @@ that dies (killed, out of memory) breaks the pool: its calls get 503 `worker-los
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import itertools
@@ -31,7 +33,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from typing import Any, NoReturn
@@ -40,7 +42,13 @@ from cds_cyto.cds.discovery import load_services
 from cds_cyto.cds.fhir_servers import BaseUrl
 from cds_cyto.cds.messages import HookRequest
 from cds_cyto.cds.outcome import operation_outcome
-from cds_cyto.cds.patient_view import HookFailure, PatientViewService, deadline_label, fetch_budget
+from cds_cyto.cds.patient_view import (
+    HookFailure,
+    PatientViewService,
+    deadline_label,
+    fetch_budget,
+    fetch_failure,
+)
 from cds_cyto.cds.request_body import parse_body, read_hook_body
 from cds_cyto.core.extract.record import DataProblem
 from cds_cyto.core.profile import Profile, default_profile, load_profile
@@ -48,9 +56,11 @@ from cds_cyto.settings import Settings
 from cds_cyto.sources import (
     FhirPatientSource,
     FhirPool,
+    FhirUnavailable,
     PatientSource,
     Readable,
     SourceError,
+    before_deadline,
     default_observation_codes,
 )
 
@@ -77,7 +87,8 @@ PARKED_CALLS = (
     64  # calls waiting for their I/O in one worker; the oldest beyond this is dropped (answered in the parent)
 )
 
-Ask = tuple[str, str]  # ("query", relative URL) | ("patient", patient id)
+# ("query", relative URL) | ("many", relative URLs) | ("patient", patient id)
+Ask = tuple[str, Any]
 Got = tuple[bool, Any]  # (True, the resources) | (False, the SourceError raised fetching them)
 
 
@@ -98,6 +109,11 @@ class _Relay:
 
     async def query(self, relative_url: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = await self._ask(("query", relative_url))
+        return found
+
+    async def query_many(self, relative_urls: Sequence[str]) -> list[list[Readable] | SourceError]:
+        # as one question, so the parent sends the one batch (and page size) the in-thread call would
+        found: list[list[Readable] | SourceError] = await self._ask(("many", tuple(relative_urls)))
         return found
 
     async def patient_resources(self, patient_id: str) -> list[Readable]:
@@ -232,6 +248,12 @@ def _answer(call_id: int, service_id: str, raw: bytes, today: date, fhir_bases: 
     return _drive(call_id, _Call(_loops[0].create_task(service.handle(body, fhir_bases)), relay))
 
 
+def _drop(call_id: int) -> None:
+    call = _parked.pop(call_id, None)
+    if call is not None:
+        call.task.cancel()
+
+
 def _resume(call_id: int, got: list[Got]) -> Outcome:
     call = _parked.pop(call_id, None)
     if call is None:
@@ -249,6 +271,14 @@ def _resume(call_id: int, got: list[Got]) -> Outcome:
 # --- in the service's process ------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class _Worker:
+    """One answer process (a one-process executor): a call's every step goes to the process that parked it."""
+
+    executor: ProcessPoolExecutor | None = None
+    steps: int = 0  # steps submitted to it and not done
+
+
 class AnswerPool:
     """`processes` spawned workers for calls of at least `min_bytes`, at most `queue_limit` in the pool at once;
     one such call at a time of at most `inline_max_bytes` answered in-thread while the pool is idle."""
@@ -261,34 +291,33 @@ class AnswerPool:
         self.queue_limit = queue_limit
         self.min_bytes = min_bytes
         self.inline_max_bytes = inline_max_bytes
-        self._lock = threading.Lock()  # the count is decremented on the executor's thread
+        self._lock = threading.Lock()  # the counts are decremented on the executors' threads
         self._in_pool = 0
         self._inline = 0
-        self._executor: ProcessPoolExecutor | None = None
+        self._workers = [_Worker() for _ in range(processes)]
         self._call_ids = itertools.count()
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _executor(self, worker: _Worker) -> ProcessPoolExecutor:
         with self._lock:
-            if self._executor is None:
-                self._executor = ProcessPoolExecutor(
-                    self.processes,
+            if worker.executor is None:
+                worker.executor = ProcessPoolExecutor(
+                    1,
                     mp_context=multiprocessing.get_context("spawn"),  # no copy of the parent's threads and loop
                     initializer=_start_worker,
                     initargs=(self.settings,),
                 )
-            return self._executor
+            return worker.executor
 
-    def _discard(self, broken: ProcessPoolExecutor) -> None:
+    def _discard(self, worker: _Worker, broken: ProcessPoolExecutor) -> None:
         with self._lock:
-            if self._executor is broken:
-                self._executor = None
+            if worker.executor is broken:
+                worker.executor = None
         broken.shutdown(wait=False, cancel_futures=True)
 
     def start(self) -> None:
         """Spawn the workers now (each builds the profile), so the first large call does not wait for it."""
-        pool = self._pool()
-        for _ in range(self.processes):
-            pool.submit(_ready)
+        for worker in self._workers:
+            self._executor(worker).submit(_ready)
 
     def claim_inline(self, size: int) -> bool:
         """Whether a large call of `size` bytes is answered in-thread: only when nothing else large is being
@@ -305,9 +334,9 @@ class AnswerPool:
         with self._lock:
             self._inline -= 1
 
-    def _done(self, _future: Future[Outcome]) -> None:
+    def _least_busy(self) -> _Worker:
         with self._lock:
-            self._in_pool -= 1
+            return min(self._workers, key=lambda w: w.steps)
 
     async def answer(
         self,
@@ -315,20 +344,22 @@ class AnswerPool:
         raw: bytes,
         today: date,
         fhir_bases: Sequence[BaseUrl] | None,
-        io: PatientViewService | None = None,
+        io: PatientViewService,
     ) -> dict[str, Any] | None:
         """The call's answer, or None when it must be answered here after all (its parked call was lost); raises
-        HookFailure. `io`: the service whose pools, limits, deadline and demo cohort the worker's reads go through
-        (None: a call that needs I/O is answered here)."""
+        HookFailure. `io`: the service whose pools, limits, deadline and demo cohort the worker's reads go through."""
         call_id = next(self._call_ids)
-        kind, payload = await self._run(_answer, call_id, service_id, raw, today, fhir_bases)
+        worker = self._least_busy()  # and every later step of the call there, where it is parked
+        kind, payload = await self._run(worker, _answer, call_id, service_id, raw, today, fhir_bases)
         started = asyncio.get_running_loop().time()
         while kind == "io":
-            if io is None:
-                return None
             _, asks, fhir = payload
-            got = await _fetch(io, asks, fhir, started)
-            kind, payload = await self._run(_resume, call_id, got)
+            try:
+                got = await _fetch(io, asks, fhir, started)
+            except BaseException:
+                self._forget(worker, call_id)
+                raise
+            kind, payload = await self._run(worker, _resume, call_id, got)
         if kind == "gone":
             log.info("answer pool call lost its parked state: answered here")
             return None
@@ -338,12 +369,21 @@ class AnswerPool:
         answer: dict[str, Any] = payload
         return answer
 
-    async def _run(self, fn: Any, *args: Any) -> tuple[str, Any]:
-        """One step of a call in the pool, counted against `queue_limit`; its log records emitted here."""
+    def _forget(self, worker: _Worker, call_id: int) -> None:
+        """The call ended here (its deadline, its caller gone): its parked state is dropped, not left to eviction."""
+        executor = worker.executor
+        if executor is not None:
+            # lost or shut down: nothing is parked there any more
+            with contextlib.suppress(BrokenProcessPool, RuntimeError):
+                executor.submit(_drop, call_id)
+
+    async def _run(self, worker: _Worker, fn: Any, *args: Any) -> tuple[str, Any]:
+        """One step of a call in `worker`, counted against `queue_limit`; its log records emitted here."""
         with self._lock:
             full = self._in_pool >= self.queue_limit
             if not full:
                 self._in_pool += 1
+                worker.steps += 1
         if full:
             log.warning("answer pool full", extra={"limit": self.queue_limit})
             raise HookFailure(
@@ -353,33 +393,35 @@ class AnswerPool:
                 ),
                 {"Retry-After": str(RETRY_AFTER_S)},
             )
-        pool = self._pool()
+        executor = self._executor(worker)
         try:
-            future = pool.submit(fn, *args)
+            future = executor.submit(fn, *args)
         except BrokenProcessPool:
-            self._done_now()
-            self._lost(pool)
+            self._step_done(worker)
+            self._lost(worker, executor)
         except BaseException:
-            self._done_now()
+            self._step_done(worker)
             raise
-        future.add_done_callback(self._done)  # counted until the worker is done, even if this caller goes away
+        # counted until the worker is done, even if this caller goes away
+        future.add_done_callback(lambda _: self._step_done(worker))
         try:
             kind, payload, records = await asyncio.wrap_future(future)
         except BrokenProcessPool:
-            self._lost(pool)
+            self._lost(worker, executor)
         for record in records:
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):  # `handle` alone would skip the level check
                 logger.handle(record)
         return kind, payload
 
-    def _done_now(self) -> None:
+    def _step_done(self, worker: _Worker) -> None:
         with self._lock:
             self._in_pool -= 1
+            worker.steps -= 1
 
-    def _lost(self, pool: ProcessPoolExecutor) -> NoReturn:
+    def _lost(self, worker: _Worker, executor: ProcessPoolExecutor) -> NoReturn:
         log.error("answer pool worker lost: a new pool is started")
-        self._discard(pool)
+        self._discard(worker, executor)
         raise HookFailure(
             503,
             operation_outcome(
@@ -390,8 +432,10 @@ class AnswerPool:
 
     def close(self) -> None:
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
+            executors = [w.executor for w in self._workers if w.executor is not None]
+            for worker in self._workers:
+                worker.executor = None
+        for executor in executors:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
@@ -400,7 +444,7 @@ async def _fetch(
 ) -> list[Got]:
     """The worker's reads, done here through `service`'s pools and limits, all within the call's deadline (from the
     first read on, as in-thread); a read that fails goes back as its SourceError, which the worker handles as
-    in-thread."""
+    in-thread. The deadline passing ends the call here with in-thread's 412 (raises HookFailure)."""
     source: PatientSource | None = service.demo_source
     fhir_source = None
     if fhir is not None:
@@ -410,19 +454,26 @@ async def _fetch(
     async def one(ask: Ask) -> Got:
         kind, arg = ask
         try:
-            if kind == "query" and isinstance(fhir_source, FhirPatientSource):
-                return True, await fhir_source.query(arg)
+            if kind == "many" and isinstance(fhir_source, FhirPatientSource):
+                return True, await fhir_source.query_many(arg)
+            if kind == "query" and isinstance(fhir_source, FhirPatientSource):  # a Medication lookup, as in-thread
+                return True, await before_deadline(fhir_source.query(arg), "Medication lookup")
             if kind == "patient" and source is not None:
                 return True, list(await source.patient_resources(arg))
         except SourceError as exc:
             return False, exc
-        raise AssertionError(f"the worker asked for {kind} with no source to read it from")
+        # a question no relay asks: refused as a failed read, which the worker handles (never a 500)
+        return False, FhirUnavailable(f"the answer pool has no source for a {kind} read")
 
     async def every() -> list[Got]:
         return list(await asyncio.gather(*(one(a) for a in asks)))
 
     if fhir_source is None:
         return await every()
-    left = fetch_budget(service.deadline_s) - (asyncio.get_running_loop().time() - started)
-    async with fhir_source.client.deadline(deadline_label(service.deadline_s), max(left, 0.0)):
-        return await every()
+    budget = fetch_budget(service.deadline_s)
+    left = budget - (asyncio.get_running_loop().time() - started)
+    try:
+        async with fhir_source.client.deadline(deadline_label(service.deadline_s), max(left, 0.0), stated=budget):
+            return await every()
+    except SourceError as exc:  # only the deadline's own: every read's is caught in `one`
+        raise fetch_failure(exc) from None

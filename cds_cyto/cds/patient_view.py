@@ -46,7 +46,7 @@ from cds_cyto.sources import (
 from cds_cyto.sources._offload import offload
 from cds_cyto.store.patients import load_patient
 
-__all__ = ["HookFailure", "PatientViewService", "validation_outcome"]
+__all__ = ["HookFailure", "PatientViewService", "fetch_failure", "validation_outcome"]
 
 log = logging.getLogger("cds_cyto.cds")
 
@@ -74,6 +74,16 @@ class HookFailure(Exception):
         self.status = status
         self.outcome = outcome
         self.headers = dict(headers or {})
+
+
+def fetch_failure(exc: SourceError) -> HookFailure:
+    """The 412 of a call whose fetching failed as a whole (its deadline passed, the server could not be reached),
+    in-thread and in the answer pool alike."""
+    log.info("fetch failed", extra={"error": type(exc).__name__})
+    return HookFailure(
+        412,
+        operation_outcome("data-unavailable", f"the patient's data could not be fetched: {exc}", fhir_code="transient"),
+    )
 
 
 def validation_outcome(exc: ValidationError, prefix: str = "") -> dict[str, Any]:
@@ -206,13 +216,7 @@ class PatientViewService:
                 operation_outcome("patient-not-found", f"no such patient: {exc}", fhir_code="not-found"),
             ) from None
         except SourceError as exc:
-            log.info("fetch failed", extra={"error": type(exc).__name__})
-            raise HookFailure(
-                412,
-                operation_outcome(
-                    "data-unavailable", f"the patient's data could not be fetched: {exc}", fhir_code="transient"
-                ),
-            ) from None
+            raise fetch_failure(exc) from None
         return _gathered(result)
 
     def _prefetch_source(

@@ -11,7 +11,7 @@ part of it. Medications that medication uses reference but that did not come alo
 """
 
 from ._auth import Auth, BearerToken, NoAuth, SmartBackendAuth
-from ._client import FhirClient, FhirPool, Stats
+from ._client import FhirClient, FhirPool, Stats, before_deadline
 from ._codes import default_observation_codes
 from ._errors import (
     FhirError,
@@ -63,6 +63,7 @@ __all__ = [
     "Stats",
     "Timeouts",
     "as_transaction",
+    "before_deadline",
     "date_range",
     "default_observation_codes",
     "encode_query",

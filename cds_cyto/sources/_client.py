@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 import msgspec
@@ -52,7 +52,7 @@ from ._offload import INLINE_BYTES, offload
 from ._policy import FetchLimits, RetryPolicy, Timeouts
 from ._query import SearchParams, encode_query
 
-__all__ = ["FhirClient", "FhirPool", "Stats"]
+__all__ = ["FhirClient", "FhirPool", "Stats", "before_deadline"]
 
 log = logging.getLogger("cds_cyto.sources.fhir")
 
@@ -64,6 +64,29 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 # The loop time by which the outermost running operation must finish; nested operations inherit it.
 _deadline: ContextVar[float | None] = ContextVar("cds_cyto_fhir_deadline", default=None)
+
+_T = TypeVar("_T")
+
+# A read the call can go on without (a Medication lookup) ends this long before the enclosing deadline, so that
+# its failure is its own, not the whole call's.
+READ_MARGIN_S = 0.1
+
+
+async def before_deadline(read: Awaitable[_T], label: str) -> _T:
+    """`read`, ended READ_MARGIN_S before the enclosing deadline (if any) with FhirUnavailable: an error the
+    caller handles as any failed read, where the deadline's own would end the whole call."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return await read
+    scope = asyncio.timeout_at(deadline - READ_MARGIN_S)
+    try:
+        async with scope:
+            return await read
+    except TimeoutError as exc:
+        if scope.expired():
+            raise FhirUnavailable(f"{label}: no answer before the call's deadline") from exc
+        raise
+
 
 DEFAULT_TIMEOUTS = Timeouts()
 DEFAULT_RETRY = RetryPolicy()
@@ -243,9 +266,12 @@ class FhirClient:
         await self.aclose()
 
     @asynccontextmanager
-    async def deadline(self, label: str, seconds: float | None = None) -> AsyncIterator[None]:
+    async def deadline(
+        self, label: str, seconds: float | None = None, stated: float | None = None
+    ) -> AsyncIterator[None]:
         """Bound everything inside to `seconds` (default `timeouts.total`); inside another operation, keep that
-        one's deadline — so a hook call's deadline bounds all its fetches, their pages and retries together."""
+        one's deadline — so a hook call's deadline bounds all its fetches, their pages and retries together.
+        `stated`: the bound the error names when it is what is left of a longer one (default `seconds`)."""
         if _deadline.get() is not None:
             yield
             return
@@ -260,7 +286,8 @@ class FhirClient:
                 yield
         except TimeoutError as exc:
             if scope.expired():
-                raise FhirUnavailable(f"{label}: no complete answer within {total:g} s") from exc
+                within = total if stated is None else stated
+                raise FhirUnavailable(f"{label}: no complete answer within {within:g} s") from exc
             raise
         finally:
             _deadline.reset(token)

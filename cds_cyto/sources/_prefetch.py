@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._client import before_deadline
 from ._errors import FhirError, PatientNotFound, PrefetchUnavailable, SourceError
 from ._fhir_json import (
     Readable,
@@ -126,13 +127,19 @@ class PrefetchSource:
 
     async def _medications(self, resources: list[Readable]) -> list[Readable]:
         """Medications the administrations reference but the client did not include (many EHRs ignore `_include`
-        in prefetch), read in one search when there is a server to ask. A failure leaves them unread: the core
-        then says which drug could not be identified, rather than no advice at all."""
+        in prefetch), read in one search when there is a server to ask. A failure leaves them unread (a search that
+        stalls too: it is ended just before the call's deadline), and the core then says which drug could not be
+        identified, rather than no advice at all."""
         fallback = self.fallback
         if fallback is None or not isinstance(fallback, QuerySource):
             return []
+        query = fallback.query
+
+        async def in_time(url: str) -> list[dict[str, Any]]:
+            return await before_deadline(query(url), "Medication lookup")
+
         try:
-            return list(await read_medications(fallback.query, resources))
+            return list(await read_medications(in_time, resources))
         except SourceError:
             return []
 

@@ -21,7 +21,7 @@ import pytest
 
 from cds_cyto.cds.answer_pool import ANSWER_NICENESS
 from tests.cds.scenario import cytopenic_patient, gcsf_by_reference, hook_request, prefetch_for
-from tests.hostile.conftest import Hostile, free_port
+from tests.hostile.conftest import MARGIN_S, Hostile, free_port
 from tests.support.patient_bundle import make_patient_bundle
 from tests.support.serve import Served, Signer, served
 
@@ -264,3 +264,100 @@ def test_a_lone_large_call_is_answered_in_thread_and_an_overlapping_one_in_the_p
     assert _where_answered(hybrid, held[0], "fetch failed") == [False]
     assert _where_answered(hybrid, overlapping) == [True]
     assert _where_answered(hybrid, alone) == [False]
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory: pytest.TempPathFactory, hostile: Hostile) -> Iterator[Served]:
+    """Two answer processes, every call pooled: a call's steps must all reach the process that parked it."""
+    env = _env(
+        hostile.base("ok"),
+        CDS_CYTO_PARSE_PROCESSES="2",
+        CDS_CYTO_PARSE_PROCESS_MIN_BYTES="0",
+        CDS_CYTO_PARSE_INLINE_MAX_BYTES="0",
+    )
+    with served(tmp_path_factory.mktemp("two"), env) as server:
+        yield server
+
+
+def _hits_of(hostile: Hostile, call: Any) -> int:
+    before = hostile.hits().get("ok", 0)
+    call()
+    return hostile.hits().get("ok", 0) - before
+
+
+def test_with_two_processes_a_fetching_call_resumes_where_it_was_parked(
+    two: Served, threaded: Served, hostile: Hostile
+) -> None:
+    """Eight overlapping calls that fetch, over two processes: each is answered once, in the pool, with the
+    in-thread answer, and asks the FHIR server no more than in-thread. A resume that reached the other process found
+    nothing parked there, and the call was answered again from its bytes: every request to the server twice."""
+    body = _bodies(hostile.base("ok"))["missing-key-fetched"]
+    expected = _seen(threaded, body)
+    per_call = _hits_of(hostile, lambda: _seen(threaded, body))  # the server's capabilities already known
+    assert per_call >= 1
+    _seen(two, body)  # and known to this one
+    responses: list[httpx.Response] = []
+
+    def calls() -> None:
+        threads = [threading.Thread(target=lambda: responses.append(post(two, body))) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+
+    assert _hits_of(hostile, calls) == 8 * per_call
+    assert len(responses) == 8
+    for response in responses:
+        assert (response.status_code, json.loads(response.text.replace(two.url, "BASE"))) == expected
+        assert _where_answered(two, response) == [True]
+    assert len(pool_pids(two)) == 2
+    log = two.log.read_text()
+    assert "lost its parked state" not in log and "Traceback" not in log
+
+
+@pytest.fixture(scope="module")
+def stalled(tmp_path_factory: pytest.TempPathFactory, hostile: Hostile) -> Iterator[tuple[Served, Served]]:
+    """In-thread and all-pooled servers whose FHIR server never answers: a short deadline ends every fetch."""
+    base = {"CDS_CYTO_HOOK_DEADLINE_S": "2", "CDS_CYTO_PARSE_PROCESS_MIN_BYTES": "0"}
+    in_thread = _env(hostile.base("hang"), CDS_CYTO_PARSE_PROCESSES="0", **base)
+    pooled = _env(hostile.base("hang"), CDS_CYTO_PARSE_PROCESSES="1", CDS_CYTO_PARSE_INLINE_MAX_BYTES="0", **base)
+    with (
+        served(tmp_path_factory.mktemp("stalled-thread"), in_thread) as a,
+        served(tmp_path_factory.mktemp("stalled-pool"), pooled) as b,
+    ):
+        yield a, b
+
+
+def test_a_pooled_call_whose_fetching_passes_the_deadline_gets_the_in_thread_412(
+    stalled: tuple[Served, Served], hostile: Hostile
+) -> None:
+    """The deadline's error was raised outside the per-read handling in this process: a 500 where in-thread gave
+    412. Now the same 412, the same words, and the pool answers the next call."""
+    in_thread, pooled = stalled
+    body = _bodies(hostile.base("hang"))["missing-key-fetched"]
+    expected = _seen(in_thread, body)
+    assert expected[0] == 412 and "no complete answer within 1.75 s" in json.dumps(expected[1])
+    response = post(pooled, body)
+    assert (response.status_code, json.loads(response.text.replace(pooled.url, "BASE"))) == expected
+    assert _where_answered(pooled, response, "fetch failed") == [False], "ended here, where the deadline is"
+    cards = _bodies()["cards"]
+    assert _seen(pooled, cards) == _seen(in_thread, cards)
+    log = pooled.log.read_text()
+    assert "Traceback" not in log and "unhandled" not in log
+
+
+def test_a_medication_lookup_that_stalls_leaves_the_drug_unresolved_on_both_paths(
+    stalled: tuple[Served, Served], hostile: Hostile
+) -> None:
+    """Everything prefetched but the Medication the G-CSF doses reference, and a FHIR server that never answers:
+    the lookup is ended just before the deadline and the call goes on without it (the card names the drug it could
+    not identify), as when the lookup fails outright. It used to take the whole call with it: a 412 in-thread, a
+    500 in the pool."""
+    in_thread, pooled = stalled
+    resources = cytopenic_patient("pt-1") + gcsf_by_reference("pt-1", range(1, 3))
+    body = orjson.dumps(hook_request("pt-1", prefetch=prefetch_for(resources), fhirServer=hostile.base("hang")))
+    started = time.monotonic()
+    expected = _seen(in_thread, body)
+    assert time.monotonic() - started < 2 + MARGIN_S, "within the 2 s deadline"
+    assert expected[0] == 200 and "medication-unresolved" in json.dumps(expected[1])
+    assert _seen(pooled, body) == expected
