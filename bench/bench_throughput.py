@@ -187,7 +187,8 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[1],
-        help="CDS_CYTO_PARSE_PROCESSES values to compare, each its own servers (default: 1, the service's default)",
+        help="CDS_CYTO_PARSE_PROCESSES values to compare, each its own servers (default: 1, not the service's 2: one "
+        "answer process per worker keeps the figure about the serve workers' scaling, the issue-13 measure)",
     )
     args = parser.parse_args()
 

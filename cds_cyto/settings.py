@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     # was answered again from its bytes: every fetch twice, past the deadline (attack, 2026-12-04). Two would take
     # c = 8 from 1.9-2.0 to 1.3 × the parse floor once resumes return to their own process.
     parse_processes: int = Field(
-        default=1, ge=0, le=64, description="worker processes per serve worker for large hook calls; 0: in-thread"
+        default=2, ge=0, le=64, description="worker processes per serve worker for large hook calls; 0: in-thread"
     )
     parse_queue: int = Field(default=64, ge=1, le=10_000, description="large calls in those processes at once; 503")
     parse_process_min_bytes: int = Field(
