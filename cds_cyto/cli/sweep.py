@@ -49,7 +49,13 @@ def register(sub: Any) -> None:
     who = p.add_mutually_exclusive_group()
     who.add_argument("--since-days", type=_positive, metavar="N", help="cohort: a CAR-T infusion in the last N days")
     who.add_argument("--group", metavar="ID", help="cohort: the members of FHIR Group/ID")
-    who.add_argument("--ids", type=Path, metavar="FILE", help="cohort: patient ids in a file, one a line")
+    who.add_argument(
+        "--ids",
+        type=Path,
+        metavar="FILE",
+        help="cohort: exactly the patient ids in a file, one a line (as with any cohort, other patients' open alerts "
+        "are resolved as left-cohort)",
+    )
     p.add_argument("--full", action="store_true", help="refetch everything (sees deletions) instead of changes")
     p.add_argument("--concurrency", type=_positive, metavar="N", help="patients in flight (default 4)")
     p.add_argument("--write-back", action="store_true", help="PUT a RiskAssessment and Flags to the FHIR server")
