@@ -172,9 +172,8 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=300, description="to receive a request body once its headers came; else 408"
     )
     # Large hook calls are read and assessed in worker processes, so the event loop's GIL stays free (/healthz).
-    # One: with two, a parked call (one that fetches) resumed on the other process, which had lost it, and the call
-    # was answered again from its bytes: every fetch twice, past the deadline (attack, 2026-12-04). Two would take
-    # c = 8 from 1.9-2.0 to 1.3 × the parse floor once resumes return to their own process.
+    # Two: with one, calls at concurrency 8 queued behind it (1.9-2.0 × the parse floor; two: 1.1-1.2). Each step
+    # of a call goes to the process that parked it (answer_pool).
     parse_processes: int = Field(
         default=2, ge=0, le=64, description="worker processes per serve worker for large hook calls; 0: in-thread"
     )

@@ -352,14 +352,14 @@ class AnswerPool:
         worker = self._least_busy()  # and every later step of the call there, where it is parked
         kind, payload = await self._run(worker, _answer, call_id, service_id, raw, today, fhir_bases)
         started = asyncio.get_running_loop().time()
-        while kind == "io":
-            _, asks, fhir = payload
-            try:
+        try:
+            while kind == "io":
+                _, asks, fhir = payload
                 got = await _fetch(io, asks, fhir, started)
-            except BaseException:
-                self._forget(worker, call_id)
-                raise
-            kind, payload = await self._run(worker, _resume, call_id, got)
+                kind, payload = await self._run(worker, _resume, call_id, got)
+        except BaseException:  # its deadline, its caller gone, a full pool: nobody will resume it
+            self._forget(worker, call_id)
+            raise
         if kind == "gone":
             log.info("answer pool call lost its parked state: answered here")
             return None
@@ -420,7 +420,7 @@ class AnswerPool:
             worker.steps -= 1
 
     def _lost(self, worker: _Worker, executor: ProcessPoolExecutor) -> NoReturn:
-        log.error("answer pool worker lost: a new pool is started")
+        log.error("answer pool worker lost: a new one is started")
         self._discard(worker, executor)
         raise HookFailure(
             503,
