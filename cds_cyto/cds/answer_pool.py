@@ -350,13 +350,13 @@ class AnswerPool:
         HookFailure. `io`: the service whose pools, limits, deadline and demo cohort the worker's reads go through."""
         call_id = next(self._call_ids)
         worker = self._least_busy()  # and every later step of the call there, where it is parked
-        kind, payload = await self._run(worker, _answer, call_id, service_id, raw, today, fhir_bases)
+        kind, payload, parked_in = await self._run(worker, None, _answer, call_id, service_id, raw, today, fhir_bases)
         started = asyncio.get_running_loop().time()
         try:
             while kind == "io":
                 _, asks, fhir = payload
                 got = await _fetch(io, asks, fhir, started)
-                kind, payload = await self._run(worker, _resume, call_id, got)
+                kind, payload, _ = await self._run(worker, parked_in, _resume, call_id, got)
         except BaseException:  # its deadline, its caller gone, a full pool: nobody will resume it
             self._forget(worker, call_id)
             raise
@@ -377,8 +377,11 @@ class AnswerPool:
             with contextlib.suppress(BrokenProcessPool, RuntimeError):
                 executor.submit(_drop, call_id)
 
-    async def _run(self, worker: _Worker, fn: Any, *args: Any) -> tuple[str, Any]:
-        """One step of a call in `worker`, counted against `queue_limit`; its log records emitted here."""
+    async def _run(
+        self, worker: _Worker, parked_in: ProcessPoolExecutor | None, fn: Any, *args: Any
+    ) -> tuple[str, Any, ProcessPoolExecutor]:
+        """One step of a call in `worker` (in `parked_in`, the process its call waits in, when one does), counted
+        against `queue_limit`; its log records emitted here. Returns the step's outcome and its process."""
         with self._lock:
             full = self._in_pool >= self.queue_limit
             if not full:
@@ -394,6 +397,10 @@ class AnswerPool:
                 {"Retry-After": str(RETRY_AFTER_S)},
             )
         executor = self._executor(worker)
+        if parked_in is not None and executor is not parked_in:
+            # the process the call waited in was lost (another call saw it) and replaced: the call went with it
+            self._step_done(worker)
+            self._lost(worker, parked_in)
         try:
             future = executor.submit(fn, *args)
         except BrokenProcessPool:
@@ -412,7 +419,7 @@ class AnswerPool:
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):  # `handle` alone would skip the level check
                 logger.handle(record)
-        return kind, payload
+        return kind, payload, executor
 
     def _step_done(self, worker: _Worker) -> None:
         with self._lock:

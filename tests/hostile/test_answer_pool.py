@@ -361,3 +361,34 @@ def test_a_medication_lookup_that_stalls_leaves_the_drug_unresolved_on_both_path
     assert time.monotonic() - started < 2 + MARGIN_S, "within the 2 s deadline"
     assert expected[0] == 200 and "medication-unresolved" in json.dumps(expected[1])
     assert _seen(pooled, body) == expected
+
+
+def test_a_call_parked_in_a_lost_process_gets_503_even_after_the_process_was_replaced(
+    stalled: tuple[Served, Served], hostile: Hostile
+) -> None:
+    """A call waits in the parent (a Medication lookup that stalls) while its process is killed; another call meets
+    the loss first and the pool starts a new process. The waiting call's resume must not go to the new process,
+    which has nothing parked: it was then answered again here from its bytes, past its deadline, every FHIR request
+    sent twice. It gets the 503 worker-lost of every call the lost process held."""
+    in_thread, pooled = stalled
+    resources = cytopenic_patient("pt-1") + gcsf_by_reference("pt-1", range(1, 3))
+    body = orjson.dumps(hook_request("pt-1", prefetch=prefetch_for(resources), fhirServer=hostile.base("hang")))
+    _seen(pooled, body)  # the pool process is up
+    worker = one_pool_pid(pooled)
+    held: list[httpx.Response] = []
+    waiting = threading.Thread(target=lambda: held.append(post(pooled, body)))
+    before = hostile.hits().get("hang", 0)
+    waiting.start()
+    try:
+        time.sleep(0.6)  # parked, its lookup in this process until just before the 2 s deadline
+        os.kill(worker, signal.SIGKILL)
+        time.sleep(0.3)
+        other = post(pooled, _bodies()["cards"])  # meets the loss first
+        assert other.status_code == 503
+    finally:
+        waiting.join(timeout=60)
+    assert held[0].status_code == 503, "not answered again from its bytes"
+    assert held[0].json()["issue"][0]["details"]["coding"][0]["code"] == "worker-lost"
+    assert hostile.hits().get("hang", 0) - before == 1, "the Medication lookup sent once"
+    assert _seen(pooled, body) == _seen(in_thread, body), "and the next call is answered as always"
+    assert "lost its parked state" not in pooled.log.read_text()
